@@ -1,0 +1,1 @@
+"""flowbus: an event-driven flow engine."""
