@@ -8,12 +8,14 @@
     │   ├── ExpressionSyntaxError
     │   ├── ExpressionRuntimeError
     │   └── ExpressionLimitError
-    ├── EventValidationError        published properties do not match the event definition
-    ├── UnknownNameError            a flow, event, source or action name that is not defined
+    ├── PathNotFound                (flowbus.runtime.values) a `$` path matched nothing
+    ├── EventValidationError        properties or inputs do not match their declarations
+    ├── UnknownNameError            a flow, event, source, handler or action that is not defined
     └── RunError                    a run did not succeed
-        ├── RunFailed               a step failed; the run's unit of work was rolled back
-        ├── RunRejected             a validate step refused the input (not retried)
-        └── ChainTooDeep            an event chain went past the configured depth
+        ├── StepFailed              an action could not do its work (a `fail` step, a missing record...)
+        ├── Rejected                a validate rule did not hold (the run ends rejected, not retried)
+        ├── LimitExceeded           a run went past a bound: chain depth, call depth, loop size, step count
+        └── RunFailed               raised to a Python caller whose publish or run failed; carries the run
 
 Each class docstring is its default message.
 """
@@ -27,3 +29,41 @@ class FlowbusError(Exception):
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (self.__doc__ or "").strip()
         super().__init__(self.message)
+
+
+class EventValidationError(FlowbusError):
+    """Values do not match their declared properties."""
+
+    def __init__(self, subject: str, problems: dict[str, str]) -> None:
+        self.subject = subject
+        self.problems = problems
+        detail = "; ".join(f"{name}: {reason}" for name, reason in problems.items())
+        super().__init__(f"{subject}: {detail}")
+
+
+class UnknownNameError(FlowbusError):
+    """No such name is defined."""
+
+
+class RunError(FlowbusError):
+    """A run did not succeed."""
+
+
+class StepFailed(RunError):
+    """A step could not do its work."""
+
+
+class Rejected(RunError):
+    """A validate rule did not hold."""
+
+
+class LimitExceeded(RunError):
+    """A run went past one of its bounds."""
+
+
+class RunFailed(RunError):
+    """The run failed; its unit of work was rolled back."""
+
+    def __init__(self, message: str, *, run: object | None = None) -> None:
+        self.run = run
+        super().__init__(message)

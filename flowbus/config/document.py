@@ -1,0 +1,159 @@
+"""Parse a YAML or JSON config file into plain data plus a map of where each value sits.
+
+The map (field path -> line) is what lets every later error say ``FILE:LINE: field: message``.
+Parsing is bounded: the file size, the nesting depth and the number of nodes after YAML alias
+expansion are limited, so an untrusted file cannot exhaust memory ("billion laughs").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowbus.config.issues import ConfigError, Issue, Location
+
+try:  # the C composer is several times faster; both give the same nodes and marks
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - only on PyYAML builds without libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Document:
+    """A parsed config file: its data and the line of every field in it."""
+
+    file: str
+    data: Any
+    lines: Mapping[FieldPath, int] = field(default_factory=dict)
+
+    def line_of(self, path: FieldPath) -> int:
+        """The line of ``path``, or of its nearest ancestor that has one (1 for the root)."""
+        while path:
+            line = self.lines.get(path)
+            if line is not None:
+                return line
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+    def location(self, path: FieldPath) -> Location:
+        return Location(file=self.file, line=self.line_of(path), path=path)
+
+
+def parse_file(path: str | Path) -> Document:
+    """Read and parse one config file; YAML unless its name ends in ``.json``."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([Issue.error(Location(file=file, line=0), f"cannot read file: {exc.strerror}")]) from None
+    return parse_text(raw, file=file)
+
+
+def parse_text(raw: bytes | str, *, file: str = "<config>") -> Document:
+    """Parse config text already in memory (``file`` names it in messages)."""
+    size = len(raw)
+    if size > MAX_FILE_BYTES:
+        raise _fail(file, 1, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
+    text = raw.decode("utf-8", errors="strict") if isinstance(raw, bytes) else raw
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise _fail(file, line, f"not valid YAML/JSON: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise _fail(file, 1, f"not valid YAML/JSON: {exc}") from None
+    if node is None:
+        raise _fail(file, 1, "the file is empty")
+    builder = _Builder(file)
+    data = builder.build(node, (), 0)
+    return Document(file=file, data=data, lines=builder.lines)
+
+
+def _fail(file: str, line: int, message: str) -> ConfigError:
+    return ConfigError([Issue.error(Location(file=file, line=line), message)])
+
+
+class _Builder:
+    """Turn a composed YAML node tree into Python data, recording each node's line.
+
+    Numbers that are not integers become ``Decimal`` (never float) so that money in a config
+    stays exact. Mapping keys must be strings and unique.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[FieldPath, int] = {}
+        self.nodes = 0
+        self._constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: FieldPath, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _fail(
+                self.file,
+                node.start_mark.line + 1,
+                f"the config has more than {MAX_NODES:,} values (after expanding aliases)",
+            )
+        if depth > MAX_DEPTH:
+            raise _fail(
+                self.file,
+                node.start_mark.line + 1,
+                f"the config nests deeper than {MAX_DEPTH} levels",
+            )
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _fail(
+                    self.file,
+                    key_node.start_mark.line + 1,
+                    "YAML merge keys ('<<') are not supported; repeat the fields",
+                )
+            key = self._scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                raise _fail(
+                    self.file,
+                    key_node.start_mark.line + 1,
+                    f"mapping keys must be strings, got {key!r}",
+                )
+            if key in result:
+                raise _fail(self.file, key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == "tag:yaml.org,2002:float":
+            return _decimal(str(node.value))
+        if node.tag == "tag:yaml.org,2002:bool" and str(node.value).lower() not in ("true", "false"):
+            # YAML 1.1 reads on/off/yes/no as booleans; a flow named `on` or a country code `NO`
+            # should stay a string, as in YAML 1.2
+            return str(node.value)
+        return self._constructor.construct_object(node, deep=True)
+
+
+def _decimal(text: str) -> Decimal | str:
+    cleaned = text.replace("_", "")
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        return text  # .inf / .nan: not a number flowbus accepts; validation reports the field
+    return number if number.is_finite() else text

@@ -1,0 +1,137 @@
+"""The config model: everything one flowbus config file declares (design §1).
+
+These models hold what the file says, validated field by field. References between them
+(a handler's flow, a step's target...) are checked by :mod:`flowbus.config.references`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from flowbus.config.base import Identifier, Model, Name
+from flowbus.config.steps import Step
+
+PropertyType = Literal[
+    "String", "Integer", "Decimal", "Money", "Boolean", "DateTime", "Date",
+    "EntityReference", "Guid", "List", "Object",
+]  # fmt: skip
+
+
+class Property(Model):
+    """A typed property of an event definition."""
+
+    type: PropertyType
+    required: bool = False
+    description: str = ""
+    entity: Identifier | None = Field(default=None, description="for EntityReference: the entity referred to")
+    items: PropertyType | None = Field(default=None, description="for List: the type of every item")
+    scale: int | None = Field(default=None, ge=0, le=18, description="for Money: fractional digits allowed (default 2)")
+
+    @model_validator(mode="after")
+    def _type_options_fit(self) -> Property:
+        if self.type == "EntityReference" and self.entity is None:
+            raise ValueError("an EntityReference property needs `entity`: the entity it refers to")
+        if self.entity is not None and self.type != "EntityReference":
+            raise ValueError("`entity` applies only to EntityReference properties")
+        if self.items is not None and self.type != "List":
+            raise ValueError("`items` applies only to List properties")
+        if self.items in ("List", "EntityReference"):
+            raise ValueError("`items` cannot be List or EntityReference; use Object for nested lists")
+        if self.scale is not None and self.type != "Money":
+            raise ValueError("`scale` applies only to Money properties")
+        return self
+
+
+class FlowInput(Property):
+    """A typed input of a logic flow."""
+
+    default: Any = Field(default=None, description="used when the input is not given")
+
+
+class Source(Model):
+    """A named producer of raw messages."""
+
+    name: Name
+    description: str = ""
+    event_type_from: str | None = Field(default=None, description="JSONPath into the raw payload giving the event type")
+
+
+class EventDefinition(Model):
+    """The contract of an event: its typed properties."""
+
+    name: Name
+    version: int = Field(default=1, ge=1)
+    description: str = ""
+    properties: dict[Identifier, Property] = Field(default_factory=dict)
+
+
+class Flow(Model):
+    """An ordered list of steps: a trigger flow (source + event_type) or a logic flow (inputs)."""
+
+    name: Name
+    description: str = ""
+    source: Name | None = None
+    event_type: str | None = Field(default=None, min_length=1, max_length=256)
+    event_type_from: str | None = Field(default=None, description="JSONPath into the payload giving the event type")
+    enabled: bool = True
+    inputs: dict[Identifier, FlowInput] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+
+    @property
+    def is_trigger(self) -> bool:
+        return self.source is not None or self.event_type is not None
+
+
+class Handler(Model):
+    """Subscribes a logic flow to an event definition."""
+
+    name: Name
+    event: Name
+    flow: Name
+    mode: Literal["sync", "async"] = "async"
+    bindings: dict[Identifier, Identifier] = Field(default_factory=dict, description="event property -> flow input")
+
+
+class StoreTarget(Model):
+    """The built-in entity store."""
+
+    name: Name
+    type: Literal["store"]
+    description: str = ""
+    keys: dict[Identifier, Identifier] = Field(
+        default_factory=dict,
+        description="entity -> the field that identifies its records (default `id`)",
+    )
+
+
+class HttpTarget(Model):
+    """An HTTP API."""
+
+    name: Name
+    type: Literal["http"]
+    description: str = ""
+    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+
+Target = Annotated[StoreTarget | HttpTarget, Field(discriminator="type")]
+
+
+class Project(Model):
+    name: Name = "default"
+    description: str = ""
+
+
+class Config(Model):
+    """One flowbus config file."""
+
+    project: Project = Field(default_factory=Project)
+    sources: list[Source] = Field(default_factory=list)
+    events: list[EventDefinition] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+    handlers: list[Handler] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)

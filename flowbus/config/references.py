@@ -1,0 +1,357 @@
+"""Cross-reference validation: every name a config uses resolves, and the wiring makes sense.
+
+All issues are collected (not just the first), each pinned to the field it is about.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from flowbus.config.document import Document, FieldPath
+from flowbus.config.issues import Issue
+from flowbus.config.model import (
+    Config,
+    EventDefinition,
+    Flow,
+    FlowInput,
+    HttpTarget,
+    Property,
+    StoreTarget,
+)
+from flowbus.config.steps import (
+    ENTITY_ACTIONS,
+    BaseStep,
+    CallStep,
+    HttpStep,
+    PublishStep,
+    child_blocks,
+)
+from flowbus.events.types import assignable
+
+#: the built-in entity store; always there, whether or not `targets` names it
+DEFAULT_TARGET = "store"
+
+
+def walk_steps(steps: Iterable[BaseStep], where: FieldPath) -> Iterator[tuple[BaseStep, FieldPath]]:
+    """Every step of a step list, nested ones included, with its field path."""
+    for index, step in enumerate(steps):
+        path = (*where, index)
+        yield step, path
+        for block_path, block in child_blocks(step):
+            yield from walk_steps(block, (*path, *block_path))
+
+
+class ReferenceChecker:
+    def __init__(self, config: Config, document: Document) -> None:
+        self.config = config
+        self.document = document
+        self.issues: list[Issue] = []
+        self.events = {e.name: e for e in config.events}
+        self.flows = {f.name: f for f in config.flows}
+        self.sources = {s.name: s for s in config.sources}
+        self.targets = {t.name: t for t in config.targets}
+
+    def error(self, path: FieldPath, message: str) -> None:
+        self.issues.append(Issue.error(self.document.location(path), message))
+
+    def warning(self, path: FieldPath, message: str) -> None:
+        self.issues.append(Issue.warning(self.document.location(path), message))
+
+    def check(self) -> list[Issue]:
+        c = self.config
+        self._unique("sources", [s.name for s in c.sources], "source")
+        self._unique("events", [e.name for e in c.events], "event")
+        self._unique("flows", [f.name for f in c.flows], "flow")
+        self._unique("handlers", [h.name for h in c.handlers], "handler")
+        self._unique("targets", [t.name for t in c.targets], "target")
+        if isinstance(self.targets.get(DEFAULT_TARGET), HttpTarget):
+            index = [t.name for t in c.targets].index(DEFAULT_TARGET)
+            self.error(
+                ("targets", index, "type"),
+                f"the name {DEFAULT_TARGET!r} is the built-in entity store; it must have type store",
+            )
+        for index, flow in enumerate(c.flows):
+            self._flow(flow, ("flows", index))
+        self._event_type_paths()
+        for index in range(len(c.handlers)):
+            self._handler(index)
+        self._cycles()
+        return self.issues
+
+    # -- names ---------------------------------------------------------------------------
+
+    def _unique(self, section: str, names: list[str], kind: str) -> None:
+        seen: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if name in seen:
+                line = self.document.line_of((section, seen[name]))
+                self.error(
+                    (section, index, "name"),
+                    f"{kind} names must be unique: {name!r} is already defined at line {line}",
+                )
+            else:
+                seen[name] = index
+
+    def _resolve(self, path: FieldPath, kind: str, name: str, names: Mapping[str, Any]) -> bool:
+        if name in names:
+            return True
+        near = difflib.get_close_matches(name, list(names), n=3)
+        if near:
+            hint = f"; did you mean {' or '.join(repr(n) for n in near)}?"
+        elif names:
+            hint = f"; defined: {', '.join(sorted(names)[:10])}"
+        else:
+            hint = f"; the config defines no {kind}s"
+        self.error(path, f"no {kind} named {name!r}{hint}")
+        return False
+
+    # -- flows ---------------------------------------------------------------------------
+
+    def _flow(self, flow: Flow, where: FieldPath) -> None:
+        if flow.is_trigger:
+            if flow.source is None or flow.event_type is None:
+                missing = "source" if flow.source is None else "event_type"
+                self.error(
+                    (*where, missing),
+                    f"a trigger flow needs both `source` and `event_type`; {missing} is missing",
+                )
+            if flow.inputs:
+                self.error(
+                    (*where, "inputs"),
+                    "a trigger flow takes its data from the message; `inputs` belong to logic flows",
+                )
+            # without any declared source, a flow's source is declared by using it (the minimal form)
+            if flow.source is not None and self.sources:
+                self._resolve((*where, "source"), "source", flow.source, self.sources)
+        elif flow.event_type_from is not None:
+            self.error(
+                (*where, "event_type_from"),
+                "`event_type_from` applies only to trigger flows (with source and event_type)",
+            )
+        seen: dict[str, FieldPath] = {}
+        for step, path in walk_steps(flow.steps, (*where, "steps")):
+            if step.id in seen:
+                line = self.document.line_of(seen[step.id])
+                self.error(
+                    (*path, "id"),
+                    "step ids within a flow must be unique: "
+                    f"flow {flow.name!r} uses id {step.id!r} again (first at line {line})",
+                )
+            else:
+                seen[step.id] = path
+            self._step(step, path)
+
+    def _step(self, step: BaseStep, path: FieldPath) -> None:
+        if step.action in ENTITY_ACTIONS:
+            target_name = getattr(step, "target", DEFAULT_TARGET)
+            target = self.targets.get(target_name)
+            if target_name == DEFAULT_TARGET or (target is None and not self.targets):
+                return
+            if self._resolve((*path, "target"), "target", target_name, self.targets) and not isinstance(
+                target, StoreTarget
+            ):
+                self.error(
+                    (*path, "target"),
+                    f"{step.action} needs a target of type store; {target_name!r} is an http target",
+                )
+        elif isinstance(step, HttpStep):
+            target = self.targets.get(step.target)
+            if self._resolve((*path, "target"), "target", step.target, self.targets) and not isinstance(
+                target, HttpTarget
+            ):
+                self.error(
+                    (*path, "target"),
+                    f"http needs a target of type http; {step.target!r} is a store target",
+                )
+        elif isinstance(step, PublishStep):
+            if self._resolve((*path, "event"), "event", step.event, self.events):
+                self._given(
+                    path,
+                    "properties",
+                    step.properties,
+                    self.events[step.event].properties,
+                    f"event {step.event!r}",
+                )
+        elif isinstance(step, CallStep) and self._resolve((*path, "flow"), "flow", step.flow, self.flows):
+            called = self.flows[step.flow]
+            if called.is_trigger:
+                self.error(
+                    (*path, "flow"),
+                    f"flow {step.flow!r} is a trigger flow; only logic flows can be called",
+                )
+            else:
+                self._given(path, "inputs", step.inputs, called.inputs, f"flow {step.flow!r}")
+
+    def _given(
+        self,
+        path: FieldPath,
+        field: str,
+        given: Mapping[str, Any],
+        declared: Mapping[str, Property],
+        owner: str,
+    ) -> None:
+        for name in given:
+            if name not in declared:
+                near = difflib.get_close_matches(name, list(declared), n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else f"; it has: {', '.join(declared) or 'none'}"
+                self.error((*path, field, name), f"{owner} has no property {name!r}{hint}")
+        missing = [n for n, p in declared.items() if _required(p) and n not in given]
+        if missing:
+            self.error(
+                (*path, field),
+                f"{owner} requires {', '.join(repr(m) for m in missing)}, "
+                f"which {'is' if len(missing) == 1 else 'are'} not given",
+            )
+
+    def _event_type_paths(self) -> None:
+        declared: dict[str, tuple[str, FieldPath]] = {
+            s.name: (s.event_type_from, ("sources", i, "event_type_from"))
+            for i, s in enumerate(self.config.sources)
+            if s.event_type_from is not None
+        }
+        for index, flow in enumerate(self.config.flows):
+            if flow.source is None or flow.event_type_from is None:
+                continue
+            path: FieldPath = ("flows", index, "event_type_from")
+            previous = declared.setdefault(flow.source, (flow.event_type_from, path))
+            if previous[0] != flow.event_type_from:
+                line = self.document.line_of(previous[1])
+                self.error(
+                    path,
+                    f"source {flow.source!r} already takes its event type from {previous[0]!r} (line {line}); "
+                    "one source has one event_type_from",
+                )
+
+    # -- handlers ------------------------------------------------------------------------
+
+    def _handler(self, index: int) -> None:
+        handler = self.config.handlers[index]
+        where: FieldPath = ("handlers", index)
+        event_ok = self._resolve((*where, "event"), "event", handler.event, self.events)
+        flow_ok = self._resolve((*where, "flow"), "flow", handler.flow, self.flows)
+        if not flow_ok:
+            return
+        flow = self.flows[handler.flow]
+        if flow.is_trigger:
+            self.error(
+                (*where, "flow"),
+                f"flow {flow.name!r} is a trigger flow; a handler runs a logic flow (one with inputs, no source)",
+            )
+            return
+        event = self.events.get(handler.event) if event_ok else None
+        bound = set()
+        for prop_name, input_name in handler.bindings.items():
+            path = (*where, "bindings", prop_name)
+            prop = event.properties.get(prop_name) if event is not None else None
+            if event is not None and prop is None:
+                self._resolve(path, f"property of event {event.name!r}: property", prop_name, event.properties)
+            target = flow.inputs.get(input_name)
+            if target is None:
+                self._resolve(path, f"input of flow {flow.name!r}: input", input_name, flow.inputs)
+                continue
+            if input_name in bound:
+                self.error(path, f"flow input {input_name!r} is bound twice")
+            bound.add(input_name)
+            if prop is not None:
+                self._compatible(path, event, prop_name, prop, flow, input_name, target)
+        for input_name, spec in flow.inputs.items():
+            if _required(spec) and input_name not in bound:
+                same = event is not None and input_name in event.properties
+                hint = (
+                    f" (event {handler.event!r} has a property of that name: bind it with `{input_name}: {input_name}`)"
+                    if same
+                    else ""
+                )
+                self.error(
+                    (*where, "bindings"),
+                    f"required input {input_name!r} of flow {flow.name!r} is not bound{hint}",
+                )
+
+    def _compatible(
+        self,
+        path: FieldPath,
+        event: EventDefinition | None,
+        prop_name: str,
+        prop: Property,
+        flow: Flow,
+        input_name: str,
+        target: FlowInput,
+    ) -> None:
+        if not assignable(prop.type, target.type):
+            self.error(
+                path,
+                f"property {prop_name!r} is {prop.type} "
+                f"but input {input_name!r} of flow {flow.name!r} is {target.type}",
+            )
+        elif prop.entity and target.entity and prop.entity != target.entity:
+            self.error(
+                path,
+                f"property {prop_name!r} refers to {prop.entity} but input {input_name!r} refers to {target.entity}",
+            )
+        elif target.required and not prop.required and target.default is None and event is not None:
+            self.warning(
+                path,
+                f"optional property {prop_name!r} is bound to required input {input_name!r}: "
+                "the run fails when the event lacks it",
+            )
+
+    # -- cycles --------------------------------------------------------------------------
+
+    def _cycles(self) -> None:
+        """A cycle of sync edges (call, sync handler) never ends: error. One with an async edge: warning."""
+        edges: dict[str, list[tuple[str, bool]]] = {f.name: [] for f in self.config.flows}
+        handlers_of: dict[str, list[tuple[str, bool]]] = {}
+        for handler in self.config.handlers:
+            handlers_of.setdefault(handler.event, []).append((handler.flow, handler.mode == "sync"))
+        for flow in self.config.flows:
+            for step, _ in walk_steps(flow.steps, ()):
+                if isinstance(step, CallStep) and step.flow in self.flows:
+                    edges[flow.name].append((step.flow, True))
+                elif isinstance(step, PublishStep):
+                    edges[flow.name].extend((t, s) for t, s in handlers_of.get(step.event, []) if t in self.flows)
+        index = {f.name: i for i, f in enumerate(self.config.flows)}
+        sync_cycle = _find_cycle(edges, lambda is_sync: is_sync)
+        if sync_cycle:
+            self.error(
+                ("flows", index[sync_cycle[0]]),
+                f"sync cycle: {' -> '.join(sync_cycle)}; it would never end (make a handler async or break the chain)",
+            )
+            return
+        any_cycle = _find_cycle(edges, lambda _is_sync: True)
+        if any_cycle:
+            self.warning(
+                ("flows", index[any_cycle[0]]),
+                f"async cycle: {' -> '.join(any_cycle)}; it runs until the event chain depth limit stops it",
+            )
+
+
+def _required(prop: Property) -> bool:
+    return prop.required and not (isinstance(prop, FlowInput) and prop.default is not None)
+
+
+def _find_cycle(edges: Mapping[str, list[tuple[str, bool]]], keep: Callable[[bool], bool]) -> list[str] | None:
+    """A cycle of flow names (first repeated at the end), following only edges ``keep`` accepts."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in edges:
+        if state.get(start):
+            continue
+        path: list[str] = [start]
+        iters = [iter(edges[start])]
+        state[start] = 1
+        while iters:
+            for target, is_sync in iters[-1]:
+                if not keep(is_sync):
+                    continue
+                if state.get(target) == 1:
+                    return [*path[path.index(target) :], target]
+                if not state.get(target):
+                    state[target] = 1
+                    path.append(target)
+                    iters.append(iter(edges[target]))
+                    break
+            else:
+                state[path.pop()] = 2
+                iters.pop()
+    return None

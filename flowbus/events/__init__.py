@@ -1,0 +1,1 @@
+"""Event definitions as validators, and immutable event instances."""

@@ -1,0 +1,72 @@
+"""Validators built once from typed property declarations (event properties, flow inputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NotRequired, Required
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from flowbus.config.model import Property
+from flowbus.errors import EventValidationError
+from flowbus.events.types import annotation_for
+
+
+class PropertySchema:
+    """Validates a mapping of values against declared properties, in one pydantic call.
+
+    Unknown names, missing required names and ill-typed values are all reported together,
+    each under its property name, in one :class:`EventValidationError`.
+    """
+
+    def __init__(self, subject: str, properties: Mapping[str, Property]) -> None:
+        self.subject = subject
+        self.properties = dict(properties)
+        fields: dict[str, Any] = {}
+        for name, prop in self.properties.items():
+            annotation = annotation_for(prop.type, items=prop.items, scale=prop.scale)
+            fields[name] = Required[annotation] if prop.required else NotRequired[annotation | None]
+        shape = TypedDict(subject.replace(" ", "_") or "Properties", fields)  # type: ignore[operator]
+        shape.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+        self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(shape)
+
+    def validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The validated, canonical values; raises :class:`EventValidationError` naming each bad property."""
+        try:
+            return self._adapter.validate_python(values)
+        except ValidationError as exc:
+            raise EventValidationError(self.subject, _problems(exc)) from None
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = self._adapter.json_schema()
+        schema["title"] = self.subject
+        for name, prop in self.properties.items():
+            if prop.description and name in schema.get("properties", {}):
+                schema["properties"][name]["description"] = prop.description
+        return schema
+
+
+def _problems(exc: ValidationError) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        name = str(loc[0]) if loc else "(properties)"
+        message = _message(error)
+        if len(loc) > 1:
+            message = f"at {'.'.join(str(p) for p in loc[1:])}: {message}"
+        problems.setdefault(name, message)
+    return problems
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "extra_forbidden":
+        return "not a declared property"
+    if kind in ("dict_type", "model_type") and not error["loc"]:
+        return "properties must be an object"
+    if kind == "value_error":
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    return str(error["msg"])

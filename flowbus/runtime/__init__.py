@@ -1,0 +1,1 @@
+"""The in-process runtime: compiled plans, runs, step actions and the engine."""

@@ -1,0 +1,63 @@
+"""Actions that steer a run: if, switch, foreach, call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from flowbus.config.steps import ForeachStep
+from flowbus.errors import LimitExceeded, StepFailed
+from flowbus.runtime.context import StepContext
+from flowbus.runtime.values import type_name
+
+
+async def if_(ctx: StepContext, params: dict[str, Any]) -> Any:
+    condition = params["condition"]
+    if not isinstance(condition, bool):
+        raise StepFailed(f"condition must give true or false, got {type_name(condition)}: {condition!r}")
+    branch = "then" if condition else "else"
+    await ctx.run_block(branch)
+    return {"branch": branch}
+
+
+async def switch(ctx: StepContext, params: dict[str, Any]) -> Any:
+    value = params["value"]
+    for index, equals in enumerate(ctx.step.extra):
+        if _kind(value) is _kind(equals) and value == equals:
+            await ctx.run_block(f"cases.{index}.steps")
+            return {"case": index}
+    await ctx.run_block("default")
+    return {"case": "default"}
+
+
+def _kind(value: Any) -> type:
+    # 1 and 1.0 are the same case; true and 1 are not
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int | Decimal):
+        return Decimal
+    return type(value)
+
+
+async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
+    items = params["items"]
+    if isinstance(items, Mapping) or not isinstance(items, list | tuple):
+        raise StepFailed(f"items must be a list, got {type_name(items)}")
+    model = ctx.step.model
+    limit = ctx.limits.max_foreach_items
+    if isinstance(model, ForeachStep) and model.max_items is not None:
+        limit = min(limit, model.max_items)
+    if len(items) > limit:
+        raise LimitExceeded(f"foreach got {len(items):,} items; at most {limit:,} are allowed")
+    for index, item in enumerate(items):
+        await ctx.run_block("steps", item=item, index=index)
+    return {"count": len(items)}
+
+
+async def call(ctx: StepContext, params: dict[str, Any]) -> Any:
+    flow = getattr(ctx.step.model, "flow", "")
+    run = await ctx.call(flow, params["inputs"])
+    if not run.succeeded:
+        raise StepFailed(f"called flow {flow!r} {run.status.value}: {run.error}")
+    return run.outputs

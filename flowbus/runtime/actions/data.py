@@ -1,0 +1,58 @@
+"""Actions on the run itself: set, validate, output, log, fail."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flowbus.errors import Rejected, StepFailed
+from flowbus.runtime.context import StepContext
+from flowbus.runtime.values import type_name
+
+logger = logging.getLogger("flowbus.flow")
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+async def set_vars(ctx: StepContext, params: dict[str, Any]) -> Any:
+    values = params["vars"]
+    ctx.run.vars.update(values)
+    return values
+
+
+async def validate(ctx: StepContext, params: dict[str, Any]) -> Any:
+    # checks are evaluated one by one, so a later check may rely on an earlier one holding
+    for check, message in ctx.step.extra:
+        result = ctx.evaluate(check)
+        if result is not True:
+            if not isinstance(result, bool):
+                raise StepFailed(f"a validate check must give true or false, got {type_name(result)}: {result!r}")
+            raise Rejected(str(ctx.evaluate(message)))
+    return None
+
+
+async def output(ctx: StepContext, params: dict[str, Any]) -> Any:
+    values = params["values"]
+    ctx.run.outputs.update(values)
+    return values
+
+
+async def log(ctx: StepContext, params: dict[str, Any]) -> Any:
+    message = params["message"]
+    level = _LEVELS[getattr(ctx.step.model, "level", "info")]
+    logger.log(
+        level,
+        "%s",
+        message,
+        extra={"flow": ctx.run.flow.name, "run_id": ctx.run.id, "step": ctx.key},
+    )
+    return message
+
+
+async def fail(ctx: StepContext, params: dict[str, Any]) -> Any:
+    raise StepFailed(str(params["message"]))

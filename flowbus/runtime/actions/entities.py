@@ -1,0 +1,102 @@
+"""Actions on entity records of a store target: save, upsert, update, delete, get."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flowbus.config.model import StoreTarget
+from flowbus.config.steps import EntityStep, SaveStep, UpsertStep
+from flowbus.errors import StepFailed
+from flowbus.ids import new_id
+from flowbus.runtime.context import StepContext
+from flowbus.runtime.values import type_name
+
+DEFAULT_KEY = "id"
+
+
+def _model(ctx: StepContext) -> EntityStep:
+    model = ctx.step.model
+    if not isinstance(model, EntityStep):  # the plan pairs each entity action with its model
+        raise StepFailed(f"step {ctx.step.id!r} is not an entity step")
+    return model
+
+
+def _key_field(ctx: StepContext, model: EntityStep) -> str:
+    if isinstance(model, SaveStep | UpsertStep) and model.key is not None:
+        return model.key
+    target = ctx.run.host.plan.targets.get(model.target)
+    if isinstance(target, StoreTarget):
+        return target.keys.get(model.entity, DEFAULT_KEY)
+    return DEFAULT_KEY
+
+
+def _record_data(params: dict[str, Any]) -> Mapping[str, Any]:
+    data = params["data"]
+    if not isinstance(data, Mapping):
+        raise StepFailed(f"data must be an object, got {type_name(data)}")
+    return data
+
+
+def _key_text(value: Any, field: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise StepFailed(f"the key field {field!r} must be a non-empty string or an integer, got {value!r}")
+    return str(value)
+
+
+async def save(ctx: StepContext, params: dict[str, Any]) -> Any:
+    """Create or replace; a record without its key field gets a new id."""
+    model = _model(ctx)
+    data = _record_data(params)
+    field = _key_field(ctx, model)
+    if field in data and data[field] is not None:
+        key = _key_text(data[field], field)
+        record = dict(data)
+    else:
+        key = new_id()
+        record = {**data, field: key}
+    await ctx.entities.put(model.entity, key, record)
+    return record
+
+
+async def upsert(ctx: StepContext, params: dict[str, Any]) -> Any:
+    """Merge into the record with the same key, or create it."""
+    model = _model(ctx)
+    data = _record_data(params)
+    field = _key_field(ctx, model)
+    if field not in data:
+        have = ", ".join(sorted(data)) or "nothing"
+        raise StepFailed(f"upsert of {model.entity!r} needs its key field {field!r} in data; data has: {have}")
+    key = _key_text(data[field], field)
+    existing = await ctx.entities.get(model.entity, key)
+    record = {**existing, **data} if existing is not None else dict(data)
+    await ctx.entities.put(model.entity, key, record)
+    return record
+
+
+async def update(ctx: StepContext, params: dict[str, Any]) -> Any:
+    """Merge into an existing record; a missing record fails the step."""
+    model = _model(ctx)
+    data = _record_data(params)
+    key = _key_text(params["record_id"], "record_id")
+    existing = await ctx.entities.get(model.entity, key)
+    if existing is None:
+        raise StepFailed(f"no {model.entity!r} record with key {key!r} to update")
+    record = {**existing, **data}
+    await ctx.entities.put(model.entity, key, record)
+    return record
+
+
+async def delete(ctx: StepContext, params: dict[str, Any]) -> Any:
+    model = _model(ctx)
+    key = _key_text(params["record_id"], "record_id")
+    return {"deleted": await ctx.entities.delete(model.entity, key)}
+
+
+async def get(ctx: StepContext, params: dict[str, Any]) -> Any:
+    model = _model(ctx)
+    key = _key_text(params["record_id"], "record_id")
+    record = await ctx.entities.get(model.entity, key)
+    if record is None and getattr(model, "required", False):
+        raise StepFailed(f"no {model.entity!r} record with key {key!r}")
+    return record

@@ -1,0 +1,340 @@
+"""The engine: routes messages to trigger flows, publishes events to handlers, runs flows.
+
+Every run gets one unit of work. Sync handlers run inside the publisher's unit of work, in
+registration order, and async handlers are queued in it: if the publisher rolls back, no
+handler effect and no queued job survives (design §4, transactional outbox).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowbus.config.loader import LoadedConfig, load_config
+from flowbus.errors import (
+    FlowbusError,
+    LimitExceeded,
+    Rejected,
+    RunFailed,
+    StepFailed,
+    UnknownNameError,
+)
+from flowbus.events.frozen import FrozenDict, freeze
+from flowbus.events.instance import EventInstance
+from flowbus.expr import DEFAULT_LIMITS, NOTHING, Limits
+from flowbus.ids import new_id
+from flowbus.runtime.actions import BUILTIN_ACTIONS
+from flowbus.runtime.context import Origin, RunContext
+from flowbus.runtime.plan import CompiledFlow, CompiledHandler, Plan, StepFn
+from flowbus.runtime.records import Job, Message, Run, RunStatus, Trigger
+from flowbus.runtime.routing import Match, match
+from flowbus.stores.memory import MemoryBackend
+from flowbus.stores.protocols import Backend, UnitOfWork
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeLimits:
+    """Bounds on what one run may do, so no config or payload can run away."""
+
+    max_chain_depth: int = 16
+    max_call_depth: int = 8
+    max_foreach_items: int = 10_000
+    max_step_runs: int = 100_000
+    expressions: Limits = field(default=DEFAULT_LIMITS)
+
+
+class Engine:
+    """Runs one loaded config against one backend (in memory unless given)."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        *,
+        backend: Backend | None = None,
+        limits: RuntimeLimits | None = None,
+        actions: Mapping[str, StepFn] | None = None,
+    ) -> None:
+        self.config = config
+        self.plan: Plan = config.plan
+        self.limits = limits or RuntimeLimits()
+        self.backend: Backend = backend if backend is not None else MemoryBackend()
+        self._actions: dict[str, StepFn] = dict(BUILTIN_ACTIONS)
+        for name, fn in (actions or {}).items():
+            self.register_action(name, fn)
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
+        return cls(load_config(path), **kwargs)
+
+    # -- actions -------------------------------------------------------------------------
+
+    def register_action(self, name: str, fn: StepFn) -> None:
+        """Make ``fn`` the action of every step with ``action: <name>``."""
+        if name in BUILTIN_ACTIONS:
+            raise FlowbusError(f"{name!r} is a built-in action and cannot be replaced")
+        self._actions[name] = fn
+
+    def action(self, name: str) -> StepFn:
+        fn = self._actions.get(name)
+        if fn is None:
+            near = difflib.get_close_matches(name, self._actions, n=3)
+            hint = f"; did you mean: {', '.join(near)}?" if near else ""
+            raise UnknownNameError(f"no action {name!r} is registered (use Engine.register_action){hint}")
+        return fn
+
+    # -- routing -------------------------------------------------------------------------
+
+    def match(self, source: str, event_type: str) -> Match:
+        """Which trigger flows a message would run, without running anything."""
+        return match(self.plan, source, event_type)
+
+    def event_type_of(self, source: str, payload: Any) -> str | None:
+        """The event type of a raw payload, by its source's ``event_type_from`` path."""
+        path = self.plan.type_paths.get(source)
+        if path is None:
+            return None
+        found = path.find_one(payload)
+        return found if isinstance(found, str) and found is not NOTHING else None
+
+    # -- entry points --------------------------------------------------------------------
+
+    async def handle(self, source: str, event_type: str, data: Any, *, message_id: str | None = None) -> list[Run]:
+        """Run every enabled trigger flow of ``(source, event_type)``, each in its own unit of work."""
+        message = Message(
+            id=message_id or new_id(),
+            source=source,
+            type=event_type,
+            data=freeze(data),
+            time=_now(),
+        )
+        envelope = FrozenDict(id=message.id, source=source, type=event_type, time=message.time)
+        runs = []
+        for flow in self.plan.routes.get((source, event_type), ()):
+            uow = self.backend.begin()
+            ctx = RunContext(
+                self,
+                uow,
+                flow,
+                trigger=Trigger.MESSAGE,
+                data=message.data,
+                origin=message,
+                envelope=envelope,
+            )
+            runs.append(await _finish(uow, await ctx.execute()))
+        return runs
+
+    async def publish(self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus") -> EventInstance:
+        """Publish an event from Python; raises :class:`RunFailed` when a sync handler fails."""
+        uow = self.backend.begin()
+        try:
+            instance = await self._publish(uow, event, properties, origin=None, source=source, parent_run_id=None)
+        except FlowbusError:
+            await uow.rollback()
+            raise
+        await uow.commit()
+        return instance
+
+    async def run_flow(self, name: str, inputs: Mapping[str, Any] | None = None) -> Run:
+        """Run a logic flow with typed inputs in its own unit of work and return its run."""
+        flow = self._flow(name)
+        values = {**flow.input_defaults, **flow.inputs.validate(inputs or {})}
+        uow = self.backend.begin()
+        ctx = RunContext(
+            self,
+            uow,
+            flow,
+            trigger=Trigger.DIRECT,
+            data=freeze(values),
+            origin=None,
+            envelope=FrozenDict(),
+        )
+        return await _finish(uow, await ctx.execute())
+
+    async def drain(self, *, max_jobs: int | None = None) -> list[Run]:
+        """Run queued async handler jobs until the queue is idle (or ``max_jobs`` ran)."""
+        runs: list[Run] = []
+        while max_jobs is None or len(runs) < max_jobs:
+            job = self.backend.jobs.claim()
+            if job is None:
+                break
+            runs.append(await self._run_job(job))
+        return runs
+
+    # -- services for running flows (RunHost) ----------------------------------------------
+
+    async def publish_from(self, run: RunContext, event: str, properties: Mapping[str, Any]) -> EventInstance:
+        return await self._publish(
+            run.uow,
+            event,
+            properties,
+            origin=run.origin,
+            source=f"flow/{run.flow.name}",
+            parent_run_id=run.id,
+        )
+
+    async def call_from(self, run: RunContext, flow_name: str, inputs: Mapping[str, Any]) -> Run:
+        if run.call_depth >= self.limits.max_call_depth:
+            raise LimitExceeded(f"calls nest deeper than {self.limits.max_call_depth} (max_call_depth)")
+        flow = self._flow(flow_name)
+        values = {**flow.input_defaults, **flow.inputs.validate(inputs)}
+        ctx = RunContext(
+            self,
+            run.uow,
+            flow,
+            trigger=Trigger.CALL,
+            data=freeze(values),
+            origin=run.origin,
+            envelope=run.scope["event"],
+            parent_run_id=run.id,
+            call_depth=run.call_depth + 1,
+        )
+        return await ctx.execute()
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _publish(
+        self,
+        uow: UnitOfWork,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        origin: Origin,
+        source: str,
+        parent_run_id: str | None,
+    ) -> EventInstance:
+        compiled = self.plan.events.get(event)
+        if compiled is None:
+            raise UnknownNameError(f"no event {event!r} is defined{_near(event, self.plan.events)}")
+        definition = compiled.definition
+        instance_id = new_id()
+        correlation_id, causation_id, depth = self._chain(instance_id, definition.name, origin)
+        instance = EventInstance(
+            id=instance_id,
+            type=definition.name,
+            version=definition.version,
+            source=source,
+            time=_now(),
+            data=freeze(compiled.schema.validate(properties)),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            depth=depth,
+        )
+        uow.add_event(instance)
+        subscribers = self.plan.subscribers[event]
+        if subscribers.sync:
+            envelope = _envelope(instance)
+            for handler in subscribers.sync:
+                run = await self._run_handler(uow, handler, instance, envelope, parent_run_id)
+                if run.status is RunStatus.REJECTED:
+                    # a sync handler's refusal is the publisher's refusal: not retried either
+                    raise Rejected(f"sync handler {handler.name!r} rejected {event}: {run.error}")
+                if not run.succeeded:
+                    raise RunFailed(f"sync handler {handler.name!r} of {event} failed: {run.error}", run=run)
+        for handler in subscribers.async_:
+            uow.enqueue(
+                Job(
+                    id=new_id(),
+                    handler=handler.name,
+                    event_id=instance.id,
+                    created_at=instance.time,
+                )
+            )
+        return instance
+
+    def _chain(self, instance_id: str, name: str, origin: Origin) -> tuple[str, str | None, int]:
+        """``(correlation_id, causation_id, depth)`` of a new instance published because of ``origin``."""
+        if origin is None:
+            return instance_id, None, 0
+        if isinstance(origin, EventInstance):
+            correlation_id, depth = origin.correlation_id, origin.depth + 1
+        else:
+            correlation_id, depth = origin.id, 1
+        if depth > self.limits.max_chain_depth:
+            raise LimitExceeded(
+                f"publishing {name} would make an event chain {depth} deep; the limit is "
+                f"{self.limits.max_chain_depth} (max_chain_depth). Does a handler publish the event that triggers it?"
+            )
+        return correlation_id, origin.id, depth
+
+    async def _run_handler(
+        self,
+        uow: UnitOfWork,
+        handler: CompiledHandler,
+        instance: EventInstance,
+        envelope: Mapping[str, Any],
+        parent_run_id: str | None,
+    ) -> Run:
+        # bindings were type-checked against the event definition when the config loaded, and the
+        # instance's data was validated when it was published: only defaults remain to apply
+        data = instance.data
+        inputs = dict(handler.flow.input_defaults)
+        for prop, name in handler.bindings:
+            value = data.get(prop)
+            if value is not None:
+                inputs[name] = value
+        ctx = RunContext(
+            self,
+            uow,
+            handler.flow,
+            trigger=Trigger.HANDLER,
+            data=FrozenDict(inputs),
+            origin=instance,
+            envelope=envelope,
+            handler=handler.name,
+            parent_run_id=parent_run_id,
+        )
+        return await ctx.execute()
+
+    async def _run_job(self, job: Job) -> Run:
+        handler = self.plan.handlers.get(job.handler)
+        instance = self.backend.events.get(job.event_id)
+        if handler is None or instance is None:
+            raise StepFailed(
+                f"job {job.id} refers to handler {job.handler!r} or event {job.event_id!r}, which no longer exist"
+            )
+        uow = self.backend.begin()
+        run = await _finish(uow, await self._run_handler(uow, handler, instance, _envelope(instance), None))
+        if not run.succeeded:
+            self.backend.jobs.fail(job, run.error or run.status.value)
+        return run
+
+    def _flow(self, name: str) -> CompiledFlow:
+        flow = self.plan.flows.get(name)
+        if flow is None:
+            raise UnknownNameError(f"no flow {name!r} is defined{_near(name, self.plan.flows)}")
+        return flow
+
+
+async def _finish(uow: UnitOfWork, run: Run) -> Run:
+    if run.succeeded:
+        await uow.commit()
+    else:
+        await uow.rollback()
+    return run
+
+
+def _envelope(instance: EventInstance) -> FrozenDict:
+    return FrozenDict(
+        id=instance.id,
+        type=instance.type,
+        version=instance.version,
+        source=instance.source,
+        time=instance.time,
+        data=instance.data,
+        correlation_id=instance.correlation_id,
+        causation_id=instance.causation_id,
+        depth=instance.depth,
+    )
+
+
+def _near(name: str, names: Mapping[str, Any] | Callable[[], Any]) -> str:
+    near = difflib.get_close_matches(name, list(names), n=3) if isinstance(names, Mapping) else []
+    return f"; did you mean: {', '.join(near)}?" if near else ""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

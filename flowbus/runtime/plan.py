@@ -1,0 +1,262 @@
+"""A loaded config compiled for running: flows with compiled steps, and the dispatch index.
+
+Everything that can be worked out once per config version is worked out here, so that the
+per-message path is dict lookups and closure calls (design §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, StoreTarget
+from flowbus.config.steps import (
+    BaseStep,
+    CallStep,
+    CustomStep,
+    DeleteStep,
+    FailStep,
+    ForeachStep,
+    GetStep,
+    HttpStep,
+    IfStep,
+    LogStep,
+    OutputStep,
+    PublishStep,
+    SaveStep,
+    SetStep,
+    SwitchStep,
+    UpdateStep,
+    UpsertStep,
+    ValidateStep,
+    child_blocks,
+)
+from flowbus.events.schema import PropertySchema
+from flowbus.expr import DEFAULT_LIMITS, ExpressionError, JsonPath, Limits, compile_path
+from flowbus.runtime.values import InvalidValue, Value, compile_value
+
+if TYPE_CHECKING:
+    from flowbus.runtime.context import StepContext
+
+#: the one callable type every step action has: evaluated params in, the step's output out
+StepFn = Callable[["StepContext", dict[str, Any]], Awaitable[Any]]
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledStep:
+    id: str
+    action: str
+    model: BaseStep
+    #: evaluated before the action runs; what it evaluates to is the step's recorded input
+    params: Value
+    blocks: Mapping[str, tuple[CompiledStep, ...]] = field(default_factory=dict)
+    #: action-specific compiled values (validate rules, switch cases)
+    extra: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledFlow:
+    name: str
+    model: Flow
+    steps: tuple[CompiledStep, ...]
+    inputs: PropertySchema
+    input_defaults: Mapping[str, Any]
+
+    @property
+    def is_trigger(self) -> bool:
+        return self.model.is_trigger
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledEvent:
+    definition: EventDefinition
+    schema: PropertySchema
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledHandler:
+    model: Handler
+    flow: CompiledFlow
+    #: (event property, flow input) pairs
+    bindings: tuple[tuple[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Subscribers:
+    """The handlers of one event, split by mode, each in registration order."""
+
+    sync: tuple[CompiledHandler, ...] = ()
+    async_: tuple[CompiledHandler, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    config: Config
+    flows: Mapping[str, CompiledFlow]
+    events: Mapping[str, CompiledEvent]
+    handlers: Mapping[str, CompiledHandler]
+    #: (source, event_type) -> enabled trigger flows in declared order
+    routes: Mapping[tuple[str, str], tuple[CompiledFlow, ...]]
+    subscribers: Mapping[str, Subscribers]
+    #: source -> the JSONPath giving the event type of its raw payloads
+    type_paths: Mapping[str, JsonPath]
+    targets: Mapping[str, StoreTarget | HttpTarget]
+    limits: Limits
+
+
+class StepCompileError(Exception):
+    """Raised inside :func:`compile_plan` with the path of the failing value; the loader reports it."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(message)
+
+
+def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
+    """Compile a config that passed reference validation. Raises :class:`StepCompileError`."""
+    flows = {flow.name: _compile_flow(flow, ("flows", index), limits) for index, flow in enumerate(config.flows)}
+    events = {
+        event.name: CompiledEvent(definition=event, schema=PropertySchema(event.name, event.properties))
+        for event in config.events
+    }
+    handlers = {
+        h.name: CompiledHandler(model=h, flow=flows[h.flow], bindings=tuple(h.bindings.items()))
+        for h in config.handlers
+        if h.flow in flows
+    }
+    routes: dict[tuple[str, str], list[CompiledFlow]] = {}
+    for flow in flows.values():
+        if flow.model.enabled and flow.model.source is not None and flow.model.event_type is not None:
+            routes.setdefault((flow.model.source, flow.model.event_type), []).append(flow)
+    sync: dict[str, list[CompiledHandler]] = {}
+    async_: dict[str, list[CompiledHandler]] = {}
+    for handler in handlers.values():
+        if not handler.flow.model.enabled:
+            continue
+        (sync if handler.model.mode == "sync" else async_).setdefault(handler.model.event, []).append(handler)
+    subscribers = {
+        name: Subscribers(sync=tuple(sync.get(name, ())), async_=tuple(async_.get(name, ()))) for name in events
+    }
+    return Plan(
+        config=config,
+        flows=flows,
+        events=events,
+        handlers=handlers,
+        routes={key: tuple(value) for key, value in routes.items()},
+        subscribers=subscribers,
+        type_paths=_type_paths(config),
+        targets={t.name: t for t in config.targets},
+        limits=limits,
+    )
+
+
+def _type_paths(config: Config) -> dict[str, JsonPath]:
+    paths: dict[str, JsonPath] = {}
+    for index, source in enumerate(config.sources):
+        if source.event_type_from:
+            paths[source.name] = _path(source.event_type_from, ("sources", index, "event_type_from"))
+    for index, flow in enumerate(config.flows):
+        if flow.source and flow.event_type_from and flow.source not in paths:
+            paths[flow.source] = _path(flow.event_type_from, ("flows", index, "event_type_from"))
+    return paths
+
+
+def _path(source: str, where: Path) -> JsonPath:
+    if not source.startswith("$"):
+        raise StepCompileError(where, f"a JSONPath must start with '$', got {source!r}")
+    try:
+        return compile_path(source)
+    except ExpressionError as exc:
+        raise StepCompileError(where, str(exc)) from None
+
+
+def _compile_flow(flow: Flow, where: Path, limits: Limits) -> CompiledFlow:
+    defaults = {name: spec.default for name, spec in flow.inputs.items() if spec.default is not None}
+    return CompiledFlow(
+        name=flow.name,
+        model=flow,
+        steps=_compile_steps(list(flow.steps), (*where, "steps"), limits),
+        inputs=PropertySchema(f"flow {flow.name} inputs", flow.inputs),
+        input_defaults=defaults,
+    )
+
+
+def _compile_steps(steps: list[BaseStep], where: Path, limits: Limits) -> tuple[CompiledStep, ...]:
+    return tuple(_compile_step(step, (*where, index), limits) for index, step in enumerate(steps))
+
+
+def _compile_step(step: BaseStep, where: Path, limits: Limits) -> CompiledStep:
+    try:
+        params = compile_value(_params(step), limits=limits)
+        extra = _extra(step, limits)
+    except InvalidValue as exc:
+        raise StepCompileError((*where, *exc.path), exc.message) from None
+    blocks = {
+        ".".join(str(p) for p in path): _compile_steps(block, (*where, *path), limits)
+        for path, block in child_blocks(step)
+    }
+    return CompiledStep(id=step.id, action=step.action, model=step, params=params, blocks=blocks, extra=extra)  # type: ignore[attr-defined]
+
+
+def _params(step: BaseStep) -> dict[str, Any]:
+    """The value fields of a step, keyed as they are in the config (so error paths match)."""
+    match step:
+        case SetStep():
+            return {"vars": step.vars}
+        case IfStep():
+            return {"condition": step.condition}
+        case SwitchStep():
+            return {"value": step.value}
+        case ForeachStep():
+            return {"items": step.items}
+        case SaveStep() | UpsertStep():
+            return {"data": step.data}
+        case UpdateStep():
+            return {"record_id": step.record_id, "data": step.data}
+        case DeleteStep() | GetStep():
+            return {"record_id": step.record_id}
+        case HttpStep():
+            return {
+                "path": step.path,
+                "query": step.query,
+                "headers": step.headers,
+                "body": step.body,
+            }
+        case PublishStep():
+            return {"properties": step.properties}
+        case CallStep():
+            return {"inputs": step.inputs}
+        case OutputStep():
+            return {"values": step.values}
+        case LogStep() | FailStep():
+            return {"message": step.message}
+        case CustomStep():
+            return {"with": step.with_}
+    return {}
+
+
+def _extra(step: BaseStep, limits: Limits) -> tuple[Any, ...]:
+    if isinstance(step, ValidateStep):
+        rules = []
+        for index, rule in enumerate(step.rules):
+            try:
+                check = compile_value(rule.check, limits=limits)
+            except InvalidValue as exc:
+                raise InvalidValue(("rules", index, "check", *exc.path), exc.error) from None
+            try:
+                message = compile_value(rule.message, limits=limits)
+            except InvalidValue as exc:
+                raise InvalidValue(("rules", index, "message", *exc.path), exc.error) from None
+            rules.append((check, message))
+        return tuple(rules)
+    if isinstance(step, SwitchStep):
+        return tuple(case.equals for case in step.cases)
+    return ()

@@ -1,0 +1,88 @@
+"""Records of what ran: messages, runs, step runs and queued jobs. Frozen once made."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowbus.events.frozen import FrozenDict
+
+
+class RunStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"  #: every step finished
+    FAILED = "failed"  #: a step failed; the run's unit of work was rolled back
+    REJECTED = "rejected"  #: a validate step refused the input; never retried
+
+
+class StepStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"  #: the action returned
+    FAILED = "failed"  #: the action raised
+    REJECTED = "rejected"  #: a validate rule did not hold
+
+
+class Trigger(enum.StrEnum):
+    MESSAGE = "message"  #: a trigger flow ran for a source message
+    HANDLER = "handler"  #: a handler ran its flow for an event instance
+    CALL = "call"  #: a call step ran a logic flow
+    DIRECT = "direct"  #: a logic flow was run from Python or the CLI
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    """A raw payload from a source, with the event type it was routed by."""
+
+    id: str
+    source: str
+    type: str
+    data: Any = field(repr=False)
+    time: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepRun:
+    """One execution of one step. ``key`` tells nested steps apart: ``lines[2].save_line``."""
+
+    key: str
+    step_id: str
+    action: str
+    status: StepStatus
+    input: Any = field(repr=False)
+    output: Any = field(repr=False)
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Run:
+    """One execution of one flow, with the journal of its steps."""
+
+    id: str
+    flow: str
+    trigger: Trigger
+    status: RunStatus
+    started_at: dt.datetime
+    duration_s: float
+    inputs: Any = field(repr=False)
+    outputs: FrozenDict = field(repr=False)
+    steps: tuple[StepRun, ...] = field(repr=False)
+    error: str | None = None
+    handler: str | None = None
+    event_id: str | None = None
+    message_id: str | None = None
+    parent_run_id: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Job:
+    """Queued work: run one async handler for one event instance."""
+
+    id: str
+    handler: str
+    event_id: str
+    created_at: dt.datetime

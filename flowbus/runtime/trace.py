@@ -1,0 +1,114 @@
+"""An event's or run's trace as a tree: runs, their steps, the events they published, and the
+runs those events caused. Built from the stored records; rendered as text or plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowbus import jsonio
+from flowbus.events.instance import EventInstance
+from flowbus.runtime.records import Run, StepRun, Trigger
+from flowbus.stores.protocols import Backend
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceNode:
+    kind: str  # "run", "step", "event"
+    record: Run | StepRun | EventInstance
+    children: tuple[TraceNode, ...] = field(default=())
+
+
+def trace_run(source: Backend, run: Run, *, depth: int = 0) -> TraceNode:
+    children: list[TraceNode] = []
+    for step in run.steps:
+        step_children: tuple[TraceNode, ...] = ()
+        event_id = step.output.get("event_id") if step.action == "publish" and isinstance(step.output, dict) else None
+        if event_id is not None and depth < 64:
+            instance = source.events.get(event_id)
+            if instance is not None:
+                step_children = (trace_event(source, instance, depth=depth + 1),)
+        children.append(TraceNode(kind="step", record=step, children=step_children))
+    if depth < 64:
+        children.extend(
+            trace_run(source, child, depth=depth + 1)
+            for child in source.runs.children(run.id)
+            if child.trigger is Trigger.CALL
+        )
+    return TraceNode(kind="run", record=run, children=tuple(children))
+
+
+def trace_event(source: Backend, instance: EventInstance, *, depth: int = 0) -> TraceNode:
+    runs = tuple(trace_run(source, run, depth=depth + 1) for run in source.runs.for_event(instance.id))
+    return TraceNode(kind="event", record=instance, children=runs)
+
+
+def to_data(node: TraceNode) -> dict[str, Any]:
+    """The tree as plain data, for ``--json`` output and the API."""
+    record = node.record
+    data: dict[str, Any]
+    if isinstance(record, Run):
+        data = {
+            "kind": "run", "id": record.id, "flow": record.flow, "trigger": record.trigger, "handler": record.handler,
+            "status": record.status, "error": record.error, "started_at": record.started_at,
+            "duration_ms": round(record.duration_s * 1000, 3), "inputs": record.inputs, "outputs": record.outputs,
+            "event_id": record.event_id, "message_id": record.message_id, "parent_run_id": record.parent_run_id,
+        }  # fmt: skip
+    elif isinstance(record, StepRun):
+        data = {
+            "kind": "step", "key": record.key, "id": record.step_id, "action": record.action, "status": record.status,
+            "input": record.input, "output": record.output, "error": record.error,
+            "duration_ms": round(record.duration_s * 1000, 3),
+        }  # fmt: skip
+    else:
+        data = {"kind": "event", **record.to_dict()}
+    data["children"] = [to_data(child) for child in node.children]
+    return data
+
+
+def render(node: TraceNode, *, width: int = 100) -> str:
+    """The tree as indented text, one line per node (plus step input/output lines)."""
+    lines: list[str] = []
+    _render(node, "", "", lines, width)
+    return "\n".join(lines)
+
+
+def _render(node: TraceNode, first: str, rest: str, lines: list[str], width: int) -> None:
+    record = node.record
+    if isinstance(record, Run):
+        who = f"handler {record.handler} -> " if record.handler else ""
+        error = f": {record.error}" if record.error else ""
+        lines.append(f"{first}{who}run {record.flow} [{record.status.value}] {_ms(record.duration_s)}{error}")
+    elif isinstance(record, StepRun):
+        error = f": {record.error}" if record.error else ""
+        lines.append(
+            f"{first}step {record.key} ({record.action}) [{record.status.value}] {_ms(record.duration_s)}{error}"
+        )
+        if record.input not in (None, {}):
+            lines.append(f"{rest}    in:  {_short(record.input, width)}")
+        if record.output is not None and record.status.value == "succeeded":
+            lines.append(f"{rest}    out: {_short(record.output, width)}")
+    else:
+        lines.append(f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})")
+        lines.append(f"{rest}    data: {_short(record.data, width)}")
+    for index, child in enumerate(node.children):
+        last = index == len(node.children) - 1
+        _render(
+            child,
+            rest + ("└─ " if last else "├─ "),
+            rest + ("   " if last else "│  "),
+            lines,
+            width,
+        )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def _short(value: Any, width: int) -> str:
+    try:
+        text = jsonio.dumps(value)
+    except jsonio.JsonError:
+        text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,146 @@
+"""The CLI in-process: output, exit codes and error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from flowbus.cli import ExitCode, main
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+SHOP = str(EXAMPLES / "shop" / "flowbus.yaml")
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_validate_prints_every_error_as_file_line_field_message(write_config):
+    path = write_config(
+        "flows:\n  - name: f\n    source: s\n    steps:\n      - {id: a, action: nope_step}\n      - {id: a, action: log, message: x}\n"
+    )
+    result = run("validate", str(path))
+    assert result.exit_code == ExitCode.INVALID_CONFIG == 1
+    assert result.output.splitlines() == [
+        f"{path}:2: flows[0].event_type: a trigger flow needs both `source` and `event_type`; event_type is missing",
+        f"{path}:6: flows[0].steps[1].id: step ids within a flow must be unique: flow 'f' uses id 'a' again (first at line 5)",
+    ]
+
+
+def test_validate_reports_each_file_and_fails_if_any_fails(write_config):
+    bad = write_config("flows: 3\n", name="bad.yaml")
+    result = run("validate", SHOP, str(bad))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0].startswith(f"{SHOP}: ok: project shop")
+    assert f"{bad}:1: flows: Input should be a valid list" in result.output
+
+
+def test_validate_names_an_unreadable_file(tmp_path):
+    result = run("validate", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == 1
+    assert result.output.strip() == f"{tmp_path / 'missing.yaml'}:0: cannot read file: No such file or directory"
+
+
+def test_validate_prints_warnings_and_still_succeeds(write_config):
+    path = write_config("""
+events: [{name: Ping, properties: {n: {type: Integer}}}]
+flows:
+  - {name: Echo, inputs: {n: {type: Integer}}, steps: [{id: p, action: publish, event: Ping, properties: {n: "=inputs.n"}}]}
+handlers: [{name: h, event: Ping, flow: Echo, bindings: {n: n}}]
+""")
+    result = run("validate", str(path))
+    assert result.exit_code == 0
+    assert "warning: async cycle: Echo -> Echo" in result.output
+
+
+def test_schema_is_json_schema_of_the_config_format():
+    result = run("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert set(schema["properties"]) == {
+        "project",
+        "sources",
+        "events",
+        "flows",
+        "handlers",
+        "targets",
+    }
+    assert "Flow" in schema["$defs"] and "PublishStep" in schema["$defs"]
+
+
+def test_try_needs_exactly_one_of_source_event_or_flow():
+    result = run("try", SHOP, "--data", "{}")
+    assert result.exit_code == ExitCode.USAGE
+    assert "give exactly one of --source, --event or --flow" in result.output
+
+
+def test_try_rejects_data_that_is_not_json():
+    result = run("try", SHOP, "--flow", "CreateOrder", "--data", "{nope")
+    assert result.exit_code == 2
+    assert "Invalid value for --data: not valid JSON" in result.output
+
+
+def test_try_names_an_unknown_flow():
+    result = run("try", SHOP, "--flow", "CreateOrdr", "--data", "{}")
+    assert result.exit_code == 2
+    assert "no flow 'CreateOrdr' is defined; did you mean: CreateOrder?" in result.output
+
+
+def test_try_reports_bad_event_properties_by_name():
+    result = run("try", SHOP, "--event", "OrderPlaced", "--data", '{"OrderId": "o1", "Bogus": 1}')
+    assert result.exit_code == 2
+    assert "OrderPlaced: CustomerId: required, but missing" in result.output
+    assert "Bogus: not a declared property" in result.output
+
+
+def test_try_without_a_type_and_no_type_path_is_a_usage_error():
+    result = run("try", SHOP, "--source", "storefront", "--data", "{}")
+    assert result.exit_code == 2
+    assert "no --type given, and source 'storefront' has no event_type_from" in result.output
+
+
+def test_try_with_an_invalid_config_exits_1(write_config):
+    path = write_config("flows: [{name: f}]\n")
+    result = run("try", str(path), "--flow", "f", "--data", "{}")
+    assert result.exit_code == 1
+    assert f"{path}:1: flows[0].steps: required field is missing" in result.output
+
+
+def test_try_publishes_an_event_and_shows_its_handlers(write_config):
+    path = write_config("""
+events: [{name: Hello, properties: {who: {type: String, required: true}}}]
+flows:
+  - {name: Greet, inputs: {who: {type: String}}, steps: [{id: s, action: save, entity: Greeting, data: {id: "=inputs.who"}}]}
+handlers:
+  - {name: greet_now, event: Hello, flow: Greet, mode: sync, bindings: {who: who}}
+  - {name: greet_later, event: Hello, flow: Greet, mode: async, bindings: {who: who}}
+""")
+    result = run("try", str(path), "--event", "Hello", "--data", '{"who": "ada"}')
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("event Hello v1 ")
+    assert "└─ handler greet_now -> run Greet [succeeded]" in result.output
+    assert "store before async handlers: events 1, Greeting 1; queued jobs: 1" in result.output
+    assert "handler greet_later -> run Greet [succeeded]" in result.output
+
+
+def test_try_exits_3_when_a_run_fails(write_config):
+    path = write_config("flows: [{name: f, steps: [{id: x, action: fail, message: broken}]}]\n")
+    result = run("try", str(path), "--flow", "f", "--data", "{}")
+    assert result.exit_code == ExitCode.RUN_FAILED == 3
+    assert "run f [failed]" in result.output and "broken" in result.output
+
+
+def test_try_reads_yaml_data_files(write_config, tmp_path):
+    path = write_config(
+        "flows: [{name: f, inputs: {n: {type: Decimal}}, steps: [{id: o, action: output, values: {n: '=inputs.n * 2'}}]}]\n"
+    )
+    data = tmp_path / "in.yaml"
+    data.write_text("n: 0.1\n")
+    result = run("try", str(path), "--flow", "f", "--data", f"@{data}", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["trace"][0]["outputs"] == {"n": 0.2}
+    assert '"n": 0.2' in result.output
