@@ -1,19 +1,47 @@
-"""Identifiers: UUIDv7 strings, ordered by creation time so database indexes stay append-only."""
+"""Identifiers: UUIDv7 strings, ordered by creation time so database indexes stay append-only.
+
+Ids are made on every run and event, so this is on the hot path. Instead of 74 fresh random
+bits per id, each process draws a random 32-bit node value and a random starting point for a
+42-bit counter (RFC 9562 §6.2, method 1: a counter in ``rand_a`` and the top of ``rand_b``), then
+counts. Ids stay unique and time-ordered within a process, and unique across processes unless
+two draw the same 32 random bits and collide on the counter within the same millisecond.
+
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
+
+_COUNTER_BITS = 42
+_COUNTER_MASK = (1 << _COUNTER_BITS) - 1
+
+
+class _Seed:
+    """The per-process random parts of ids, drawn again in a forked child."""
+
+    def __init__(self) -> None:
+        self.draw()
+
+    def draw(self) -> None:
+        self.node = int.from_bytes(os.urandom(4), "big")
+        self.counter = itertools.count(int.from_bytes(os.urandom(6), "big") & (_COUNTER_MASK >> 1))
+
+
+_seed = _Seed()
+os.register_at_fork(after_in_child=_seed.draw)
 
 
 def new_id() -> str:
     """A new UUIDv7 (RFC 9562) in its canonical text form."""
+    count = next(_seed.counter) & _COUNTER_MASK
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76  # version 7
-    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
-    value |= 0b10 << 62  # RFC 9562 variant
-    value |= rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b, 62 bits
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return "%08x-%04x-%04x-%04x-%04x%08x" % (  # noqa: UP031 - one format call is the fastest way here
+        millis >> 16,
+        millis & 0xFFFF,
+        0x7000 | (count >> 30),  # version 7, then the counter's top 12 bits (rand_a)
+        0x8000 | (count >> 16) & 0x3FFF,  # RFC 9562 variant, then 14 more counter bits
+        count & 0xFFFF,
+        _seed.node,
+    )

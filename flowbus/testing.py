@@ -20,8 +20,8 @@ from typing import Any
 from flowbus.config.loader import LoadedConfig, load_config
 from flowbus.config.model import StoreTarget
 from flowbus.errors import FlowbusError
-from flowbus.runtime.actions.entities import DEFAULT_KEY
 from flowbus.runtime.engine import Engine, RuntimeLimits
+from flowbus.runtime.plan import DEFAULT_KEY
 from flowbus.stores.memory import MemoryBackend
 from flowbus.stores.protocols import Record
 

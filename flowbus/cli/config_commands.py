@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sized
 
 import click
 
@@ -43,7 +44,7 @@ def validate(files: tuple[str, ...]) -> None:
     sys.exit(ExitCode.INVALID_CONFIG if failed else ExitCode.OK)
 
 
-def _count(items: list[object], noun: str) -> str:
+def _count(items: Sized, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 

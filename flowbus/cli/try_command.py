@@ -96,7 +96,8 @@ async def _try(
         roots, failure = await _start(engine, source, event_type, event, flow, data)
     except (UnknownNameError, EventValidationError) as exc:
         raise click.UsageError(exc.message) from None
-    before = {"queued_jobs": len(backend.jobs), "store": _store_counts(backend)}
+    before_store = _store_counts(backend)
+    before = {"queued_jobs": len(backend.jobs), "store": before_store}
     primary = [_tree(backend, root) for root in roots]
     async_runs = await engine.drain()
     after = _store_counts(backend)
@@ -113,7 +114,7 @@ async def _try(
         click.echo(render(tree))
     if failure:
         click.echo(f"\nfailed: {failure}")
-    click.echo(f"\nstore before async handlers: {_counts_text(before['store'])}; queued jobs: {before['queued_jobs']}")
+    click.echo(f"\nstore before async handlers: {_counts_text(before_store)}; queued jobs: {before['queued_jobs']}")
     if async_runs:
         click.echo(f"\nasync handlers ({len(async_runs)}):")
         for run in async_runs:

@@ -20,6 +20,9 @@ class BaseStep(Model):
     id: Identifier = Field(description="unique within the flow; later steps read its output as `steps.<id>`")
     description: str = ""
 
+    # every concrete step narrows this to its Literal; CustomStep keeps any identifier
+    action: str
+
 
 class SetStep(BaseStep):
     """Set run variables, readable as `vars.<name>`."""

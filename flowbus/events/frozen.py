@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, NoReturn
 
 
@@ -20,7 +22,7 @@ class FrozenDict(dict[str, Any]):
 
     __setitem__ = __delitem__ = _refuse
     clear = pop = popitem = setdefault = update = _refuse
-    __ior__ = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
@@ -35,14 +37,21 @@ class FrozenDict(dict[str, Any]):
         return self
 
 
+_SCALARS = frozenset({str, int, bool, type(None), Decimal, float, dt.datetime, dt.date, dt.timedelta})
+
+
 def freeze(value: Any) -> Any:
     """``value`` with every dict made a :class:`FrozenDict` and every list a tuple."""
-    if isinstance(value, FrozenDict):
+    kind = type(value)
+    if kind in _SCALARS or kind is FrozenDict:
         return value
-    if isinstance(value, Mapping):
-        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
+    if kind is dict or isinstance(value, Mapping):
+        frozen = {}
+        for key, item in value.items():
+            frozen[str(key)] = item if type(item) in _SCALARS else freeze(item)
+        return FrozenDict(frozen)
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return tuple(item if type(item) in _SCALARS else freeze(item) for item in value)
     return value
 
 

@@ -27,8 +27,10 @@ class PropertySchema:
         for name, prop in self.properties.items():
             annotation = annotation_for(prop.type, items=prop.items, scale=prop.scale)
             fields[name] = Required[annotation] if prop.required else NotRequired[annotation | None]
-        shape = TypedDict(subject.replace(" ", "_") or "Properties", fields)  # type: ignore[operator]
-        shape.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+        # the functional TypedDict form builds the shape at run time, which mypy cannot follow
+        make_shape: Any = TypedDict
+        shape = make_shape(subject.replace(" ", "_") or "Properties", fields)
+        shape.__pydantic_config__ = ConfigDict(extra="forbid")
         self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(shape)
 
     def validate(self, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Mapping
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flowbus.errors import FlowbusError, LimitExceeded, Rejected, StepFailed
@@ -21,13 +21,21 @@ if TYPE_CHECKING:
     from flowbus.runtime.values import Value
 
 
+_NO_OUTPUTS = FrozenDict()
+
+
 class RunHost(Protocol):
     """What a running flow needs from the engine that started it."""
 
     plan: Plan
     limits: RuntimeLimits
 
-    def action(self, name: str) -> StepFn: ...
+    @property
+    def actions(self) -> Mapping[str, StepFn]:
+        """Registered actions by name, built-in and custom."""
+
+    def action(self, name: str) -> StepFn:
+        """The action named ``name``; raises a clear error when none is registered."""
 
     async def publish_from(self, run: RunContext, event: str, properties: Mapping[str, Any]) -> EventInstance: ...
 
@@ -42,7 +50,7 @@ class RunContext:
     """One run of one flow: its scope, its journal of step runs, its outputs."""
 
     __slots__ = (
-        "call_depth", "data", "flow", "handler", "host", "id", "origin", "outputs",
+        "actions", "call_depth", "data", "flow", "handler", "host", "id", "max_step_runs", "origin", "outputs",
         "parent_run_id", "scope", "step_count", "step_runs", "steps", "trigger", "uow", "vars",
     )  # fmt: skip
 
@@ -75,6 +83,8 @@ class RunContext:
         self.outputs: dict[str, Any] = {}
         self.step_runs: list[StepRun] = []
         self.step_count = 0
+        self.max_step_runs = host.limits.max_step_runs
+        self.actions = host.actions
         inputs = data if trigger is not Trigger.MESSAGE else FrozenDict()
         self.scope: dict[str, Any] = {
             "data": data, "event": envelope, "inputs": inputs, "steps": self.steps, "vars": self.vars,
@@ -83,7 +93,7 @@ class RunContext:
     async def execute(self) -> Run:
         """Run every step in order; the run record says how it ended. The record joins the unit of work."""
         started_at = dt.datetime.now(dt.UTC)
-        start = time.perf_counter()
+        start = perf_counter()
         status = RunStatus.SUCCEEDED
         error: str | None = None
         try:
@@ -93,16 +103,17 @@ class RunContext:
         except FlowbusError as exc:
             # the innermost failed step says where it went wrong; it is journaled first
             failed = next((s for s in self.step_runs if s.status is StepStatus.FAILED), None)
-            status, error = RunStatus.FAILED, failed.error if failed is not None else exc.message
+            where = f"step {failed.key!r} ({failed.action}): " if failed is not None else ""
+            status, error = RunStatus.FAILED, f"{where}{failed.error if failed is not None else exc.message}"
         run = Run(
             id=self.id,
             flow=self.flow.name,
             trigger=self.trigger,
             status=status,
             started_at=started_at,
-            duration_s=time.perf_counter() - start,
+            duration_s=perf_counter() - start,
             inputs=self.data,
-            outputs=freeze(self.outputs),
+            outputs=freeze(self.outputs) if self.outputs else _NO_OUTPUTS,
             steps=tuple(self.step_runs),
             error=error,
             handler=self.handler,
@@ -118,51 +129,33 @@ class RunContext:
             await self._run_step(step, scope, prefix)
 
     async def _run_step(self, step: CompiledStep, scope: dict[str, Any], prefix: str) -> None:
+        # the per-step path of every run: kept to plain local operations on purpose
         self.step_count += 1
-        limit = self.host.limits.max_step_runs
-        if self.step_count > limit:
-            raise LimitExceeded(f"the run executed more than {limit:,} steps (max_step_runs)")
-        key = prefix + step.id
-        start = time.perf_counter()
+        if self.step_count > self.max_step_runs:
+            raise LimitExceeded(f"the run executed more than {self.max_step_runs:,} steps (max_step_runs)")
+        key = prefix + step.id if prefix else step.id
+        start = perf_counter()
         params: Any = None
         try:
             params = step.params.evaluate(scope)
-            output = await self.host.action(step.action)(StepContext(self, step, scope, key), params)
+            action = self.actions.get(step.action) or self.host.action(step.action)
+            output = await action(StepContext(self, step, scope, key), params)
         except FlowbusError as exc:
             status = StepStatus.REJECTED if isinstance(exc, Rejected) else StepStatus.FAILED
-            self._record(step, key, status, params, None, exc.message, start)
+            self.step_runs.append(
+                StepRun(key, step.id, step.action, status, params, None, exc.message, perf_counter() - start)
+            )
             raise
         except Exception as exc:  # a custom action's own error: recorded, and it fails the run
             message = f"{type(exc).__name__}: {exc}"
-            self._record(step, key, StepStatus.FAILED, params, None, message, start)
-            raise StepFailed(message) from exc
-        self._record(step, key, StepStatus.SUCCEEDED, params, output, None, start)
-        self.steps[step.id] = output
-
-    def _record(
-        self,
-        step: CompiledStep,
-        key: str,
-        status: StepStatus,
-        params: Any,
-        output: Any,
-        error: str | None,
-        start: float,
-    ) -> None:
-        if error is not None:
-            error = f"step {key!r} ({step.action}): {error}" if not error.startswith("step '") else error
-        self.step_runs.append(
-            StepRun(
-                key=key,
-                step_id=step.id,
-                action=step.action,
-                status=status,
-                input=params,
-                output=output,
-                error=error,
-                duration_s=time.perf_counter() - start,
+            self.step_runs.append(
+                StepRun(key, step.id, step.action, StepStatus.FAILED, params, None, message, perf_counter() - start)
             )
+            raise StepFailed(message) from exc
+        self.step_runs.append(
+            StepRun(key, step.id, step.action, StepStatus.SUCCEEDED, params, output, None, perf_counter() - start)
         )
+        self.steps[step.id] = output
 
 
 class StepContext:

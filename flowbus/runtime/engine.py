@@ -25,7 +25,7 @@ from flowbus.errors import (
 )
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
-from flowbus.expr import DEFAULT_LIMITS, NOTHING, Limits
+from flowbus.expr import DEFAULT_LIMITS, Limits
 from flowbus.ids import new_id
 from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import Origin, RunContext
@@ -62,7 +62,7 @@ class Engine:
         self.plan: Plan = config.plan
         self.limits = limits or RuntimeLimits()
         self.backend: Backend = backend if backend is not None else MemoryBackend()
-        self._actions: dict[str, StepFn] = dict(BUILTIN_ACTIONS)
+        self.actions: dict[str, StepFn] = dict(BUILTIN_ACTIONS)
         for name, fn in (actions or {}).items():
             self.register_action(name, fn)
 
@@ -76,12 +76,12 @@ class Engine:
         """Make ``fn`` the action of every step with ``action: <name>``."""
         if name in BUILTIN_ACTIONS:
             raise FlowbusError(f"{name!r} is a built-in action and cannot be replaced")
-        self._actions[name] = fn
+        self.actions[name] = fn
 
     def action(self, name: str) -> StepFn:
-        fn = self._actions.get(name)
+        fn = self.actions.get(name)
         if fn is None:
-            near = difflib.get_close_matches(name, self._actions, n=3)
+            near = difflib.get_close_matches(name, self.actions, n=3)
             hint = f"; did you mean: {', '.join(near)}?" if near else ""
             raise UnknownNameError(f"no action {name!r} is registered (use Engine.register_action){hint}")
         return fn
@@ -98,7 +98,7 @@ class Engine:
         if path is None:
             return None
         found = path.find_one(payload)
-        return found if isinstance(found, str) and found is not NOTHING else None
+        return found if isinstance(found, str) else None
 
     # -- entry points --------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from flowbus.config.steps import (
     CallStep,
     CustomStep,
     DeleteStep,
+    EntityStep,
     FailStep,
     ForeachStep,
     GetStep,
@@ -35,6 +36,9 @@ from flowbus.config.steps import (
 from flowbus.events.schema import PropertySchema
 from flowbus.expr import DEFAULT_LIMITS, ExpressionError, JsonPath, Limits, compile_path
 from flowbus.runtime.values import InvalidValue, Value, compile_value
+
+#: the field that keys an entity's records when its target does not say
+DEFAULT_KEY = "id"
 
 if TYPE_CHECKING:
     from flowbus.runtime.context import StepContext
@@ -122,7 +126,9 @@ class StepCompileError(Exception):
 
 def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
     """Compile a config that passed reference validation. Raises :class:`StepCompileError`."""
-    flows = {flow.name: _compile_flow(flow, ("flows", index), limits) for index, flow in enumerate(config.flows)}
+    keys = {t.name: t.keys for t in config.targets if isinstance(t, StoreTarget)}
+    compiler = _StepCompiler(limits, keys)
+    flows = {flow.name: compiler.flow(flow, ("flows", index)) for index, flow in enumerate(config.flows)}
     events = {
         event.name: CompiledEvent(definition=event, schema=PropertySchema(event.name, event.properties))
         for event in config.events
@@ -178,32 +184,56 @@ def _path(source: str, where: Path) -> JsonPath:
         raise StepCompileError(where, str(exc)) from None
 
 
-def _compile_flow(flow: Flow, where: Path, limits: Limits) -> CompiledFlow:
-    defaults = {name: spec.default for name, spec in flow.inputs.items() if spec.default is not None}
-    return CompiledFlow(
-        name=flow.name,
-        model=flow,
-        steps=_compile_steps(list(flow.steps), (*where, "steps"), limits),
-        inputs=PropertySchema(f"flow {flow.name} inputs", flow.inputs),
-        input_defaults=defaults,
-    )
+class _StepCompiler:
+    def __init__(self, limits: Limits, keys: Mapping[str, Mapping[str, str]]) -> None:
+        self.limits = limits
+        self.keys = keys
 
+    def flow(self, flow: Flow, where: Path) -> CompiledFlow:
+        defaults = {name: spec.default for name, spec in flow.inputs.items() if spec.default is not None}
+        return CompiledFlow(
+            name=flow.name,
+            model=flow,
+            steps=self.steps(list(flow.steps), (*where, "steps")),
+            inputs=PropertySchema(f"flow {flow.name} inputs", flow.inputs),
+            input_defaults=defaults,
+        )
 
-def _compile_steps(steps: list[BaseStep], where: Path, limits: Limits) -> tuple[CompiledStep, ...]:
-    return tuple(_compile_step(step, (*where, index), limits) for index, step in enumerate(steps))
+    def steps(self, steps: list[BaseStep], where: Path) -> tuple[CompiledStep, ...]:
+        return tuple(self.step(step, (*where, index)) for index, step in enumerate(steps))
 
+    def step(self, step: BaseStep, where: Path) -> CompiledStep:
+        try:
+            params = compile_value(_params(step), limits=self.limits)
+            extra = self.extra(step)
+        except InvalidValue as exc:
+            raise StepCompileError((*where, *exc.path), exc.message) from None
+        blocks = {
+            ".".join(str(p) for p in path): self.steps(block, (*where, *path)) for path, block in child_blocks(step)
+        }
+        return CompiledStep(id=step.id, action=step.action, model=step, params=params, blocks=blocks, extra=extra)
 
-def _compile_step(step: BaseStep, where: Path, limits: Limits) -> CompiledStep:
-    try:
-        params = compile_value(_params(step), limits=limits)
-        extra = _extra(step, limits)
-    except InvalidValue as exc:
-        raise StepCompileError((*where, *exc.path), exc.message) from None
-    blocks = {
-        ".".join(str(p) for p in path): _compile_steps(block, (*where, *path), limits)
-        for path, block in child_blocks(step)
-    }
-    return CompiledStep(id=step.id, action=step.action, model=step, params=params, blocks=blocks, extra=extra)  # type: ignore[attr-defined]
+    def extra(self, step: BaseStep) -> tuple[Any, ...]:
+        if isinstance(step, ValidateStep):
+            return tuple(self.rule(index, rule.check, rule.message) for index, rule in enumerate(step.rules))
+        if isinstance(step, SwitchStep):
+            return tuple(case.equals for case in step.cases)
+        if isinstance(step, EntityStep):
+            # the field that keys the entity's records, fixed per step when the config loads
+            return (step.key if isinstance(step, SaveStep | UpsertStep) and step.key else self.key_field(step),)
+        return ()
+
+    def key_field(self, step: EntityStep) -> str:
+        return self.keys.get(step.target, {}).get(step.entity, DEFAULT_KEY)
+
+    def rule(self, index: int, check: Any, message: Any) -> tuple[Value, Value]:
+        compiled = []
+        for name, raw in (("check", check), ("message", message)):
+            try:
+                compiled.append(compile_value(raw, limits=self.limits))
+            except InvalidValue as exc:
+                raise InvalidValue(("rules", index, name, *exc.path), exc.error) from None
+        return compiled[0], compiled[1]
 
 
 def _params(step: BaseStep) -> dict[str, Any]:
@@ -241,22 +271,3 @@ def _params(step: BaseStep) -> dict[str, Any]:
         case CustomStep():
             return {"with": step.with_}
     return {}
-
-
-def _extra(step: BaseStep, limits: Limits) -> tuple[Any, ...]:
-    if isinstance(step, ValidateStep):
-        rules = []
-        for index, rule in enumerate(step.rules):
-            try:
-                check = compile_value(rule.check, limits=limits)
-            except InvalidValue as exc:
-                raise InvalidValue(("rules", index, "check", *exc.path), exc.error) from None
-            try:
-                message = compile_value(rule.message, limits=limits)
-            except InvalidValue as exc:
-                raise InvalidValue(("rules", index, "message", *exc.path), exc.error) from None
-            rules.append((check, message))
-        return tuple(rules)
-    if isinstance(step, SwitchStep):
-        return tuple(case.equals for case in step.cases)
-    return ()

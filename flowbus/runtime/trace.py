@@ -3,6 +3,7 @@ runs those events caused. Built from the stored records; rendered as text or pla
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,9 @@ from flowbus import jsonio
 from flowbus.events.instance import EventInstance
 from flowbus.runtime.records import Run, StepRun, Trigger
 from flowbus.stores.protocols import Backend
+
+#: nesting beyond this is cut from a trace (an event chain is bounded far below it)
+MAX_TRACE_DEPTH = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,22 +24,49 @@ class TraceNode:
 
 
 def trace_run(source: Backend, run: Run, *, depth: int = 0) -> TraceNode:
-    children: list[TraceNode] = []
-    for step in run.steps:
-        step_children: tuple[TraceNode, ...] = ()
-        event_id = step.output.get("event_id") if step.action == "publish" and isinstance(step.output, dict) else None
-        if event_id is not None and depth < 64:
-            instance = source.events.get(event_id)
-            if instance is not None:
-                step_children = (trace_event(source, instance, depth=depth + 1),)
-        children.append(TraceNode(kind="step", record=step, children=step_children))
-    if depth < 64:
+    children = _nest([_step_node(source, step, depth) for step in run.steps])
+    if depth < MAX_TRACE_DEPTH:
         children.extend(
             trace_run(source, child, depth=depth + 1)
             for child in source.runs.children(run.id)
-            if child.trigger is Trigger.CALL
+            if child.trigger is Trigger.CALL or _rolled_back_handler(source, child)
         )
     return TraceNode(kind="run", record=run, children=tuple(children))
+
+
+def _rolled_back_handler(source: Backend, run: Run) -> bool:
+    """A sync handler run whose event was rolled back: shown under the run that published it."""
+    return run.trigger is Trigger.HANDLER and run.event_id is not None and source.events.get(run.event_id) is None
+
+
+def _step_node(source: Backend, step: StepRun, depth: int) -> TraceNode:
+    output = step.output
+    event_id = output.get("event_id") if step.action == "publish" and isinstance(output, Mapping) else None
+    if event_id is None or depth >= MAX_TRACE_DEPTH:
+        return TraceNode(kind="step", record=step)
+    instance = source.events.get(event_id)
+    if instance is None:
+        return TraceNode(kind="step", record=step)
+    return TraceNode(kind="step", record=step, children=(trace_event(source, instance, depth=depth + 1),))
+
+
+def _nest(nodes: list[TraceNode]) -> list[TraceNode]:
+    """Put nested step runs under the step that ran them.
+
+    The journal records a step when it ends, so a block's steps come just before the
+    ``foreach``/``if``/``switch`` step that ran them: a stack adopts them in one pass.
+    """
+    stack: list[TraceNode] = []
+    for node in nodes:
+        key = node.record.key  # type: ignore[union-attr]
+        adopted: list[TraceNode] = []
+        while stack and stack[-1].record.key.startswith((f"{key}.", f"{key}[")):  # type: ignore[union-attr]
+            adopted.append(stack.pop())
+        if adopted:
+            stack.append(TraceNode(kind=node.kind, record=node.record, children=(*node.children, *reversed(adopted))))
+        else:
+            stack.append(node)
+    return stack
 
 
 def trace_event(source: Backend, instance: EventInstance, *, depth: int = 0) -> TraceNode:

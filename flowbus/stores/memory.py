@@ -77,8 +77,10 @@ class MemoryUnitOfWork:
                 tables.get(entity, {}).pop(key, None)
             else:
                 tables.setdefault(entity, {})[key] = record
-        self._backend.events.append(self._events)
-        self._backend.jobs.push(self._jobs)
+        if self._events:
+            self._backend.events.append(self._events)
+        if self._jobs:
+            self._backend.jobs.push(self._jobs)
         self._backend.runs.add(self._runs)
 
     async def rollback(self) -> None:

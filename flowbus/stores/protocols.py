@@ -27,7 +27,8 @@ class EntityStore(Protocol):
 
 
 class UnitOfWork(Protocol):
-    entities: EntityStore
+    @property
+    def entities(self) -> EntityStore: ...
 
     def add_event(self, instance: EventInstance) -> None: ...
 
@@ -69,9 +70,14 @@ class JobQueue(Protocol):
 
 
 class Backend(Protocol):
-    events: EventStore
-    runs: RunStore
-    jobs: JobQueue
+    @property
+    def events(self) -> EventStore: ...
+
+    @property
+    def runs(self) -> RunStore: ...
+
+    @property
+    def jobs(self) -> JobQueue: ...
 
     def begin(self) -> UnitOfWork: ...
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flowbus.config.model import StoreTarget
-from flowbus.config.steps import EntityStep, SaveStep, UpsertStep
+from flowbus.config.steps import EntityStep
 from flowbus.errors import StepFailed
 from flowbus.ids import new_id
 from flowbus.runtime.context import StepContext
 from flowbus.runtime.values import type_name
-
-DEFAULT_KEY = "id"
 
 
 def _model(ctx: StepContext) -> EntityStep:
@@ -22,13 +19,9 @@ def _model(ctx: StepContext) -> EntityStep:
     return model
 
 
-def _key_field(ctx: StepContext, model: EntityStep) -> str:
-    if isinstance(model, SaveStep | UpsertStep) and model.key is not None:
-        return model.key
-    target = ctx.run.host.plan.targets.get(model.target)
-    if isinstance(target, StoreTarget):
-        return target.keys.get(model.entity, DEFAULT_KEY)
-    return DEFAULT_KEY
+def _key_field(ctx: StepContext) -> str:
+    field: str = ctx.step.extra[0]
+    return field
 
 
 def _record_data(params: dict[str, Any]) -> Mapping[str, Any]:
@@ -48,7 +41,7 @@ async def save(ctx: StepContext, params: dict[str, Any]) -> Any:
     """Create or replace; a record without its key field gets a new id."""
     model = _model(ctx)
     data = _record_data(params)
-    field = _key_field(ctx, model)
+    field = _key_field(ctx)
     if field in data and data[field] is not None:
         key = _key_text(data[field], field)
         record = dict(data)
@@ -63,7 +56,7 @@ async def upsert(ctx: StepContext, params: dict[str, Any]) -> Any:
     """Merge into the record with the same key, or create it."""
     model = _model(ctx)
     data = _record_data(params)
-    field = _key_field(ctx, model)
+    field = _key_field(ctx)
     if field not in data:
         have = ", ".join(sorted(data)) or "nothing"
         raise StepFailed(f"upsert of {model.entity!r} needs its key field {field!r} in data; data has: {have}")

@@ -12,7 +12,6 @@ import random
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
 from typing import Any
 
 from flowbus import jsonio
@@ -90,7 +89,7 @@ def _send(request: urllib.request.Request, timeout_s: float) -> dict[str, Any]:
         raise _Transient(str(getattr(exc, "reason", exc))) from None
 
 
-def _response(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, Any]:
+def _response(status: int, headers: Any, raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_RESPONSE_BYTES:
         raise StepFailed(f"the response is larger than {MAX_RESPONSE_BYTES:,} bytes")
     body: Any = raw.decode("utf-8", errors="replace")

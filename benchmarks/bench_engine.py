@@ -1,0 +1,148 @@
+"""In-memory engine throughput: publish N OrderPlaced-like events (1 sync + 3 async handlers),
+and the cost of matching a message with 10 vs 10,000 flows in the config.
+
+    python benchmarks/bench_engine.py [--events 20000]
+
+Every figure is printed beside a plain-Python baseline measured in the same run (a dict of lists
+of functions doing the same store work), because these machines are shared and noisy: read the
+ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from flowbus.config import load_config_text
+from flowbus.runtime.engine import Engine
+from flowbus.stores.memory import MemoryBackend
+
+HANDLERS = [("Reserve", "sync"), ("Confirm", "async"), ("Notify", "async"), ("Count", "async")]
+
+CONFIG = """
+events:
+  - name: OrderPlaced
+    properties:
+      OrderId: {type: EntityReference, entity: Order, required: true}
+      CustomerId: {type: EntityReference, entity: Customer, required: true}
+      OrderNumber: {type: String, required: true}
+      TotalAmount: {type: Money, required: true}
+      OrderDate: {type: DateTime, required: true}
+      IsFirstOrder: {type: Boolean}
+flows:
+""" + "".join(
+    f"""  - name: {name}
+    inputs: {{OrderId: {{type: EntityReference, entity: Order, required: true}}, TotalAmount: {{type: Money}}}}
+    steps:
+      - {{id: write, action: save, entity: {name}, data: {{id: "=inputs.OrderId", total: "=inputs.TotalAmount"}}}}
+"""
+    for name, _ in HANDLERS
+) + "handlers:\n" + "".join(
+    f"  - {{name: {name}, event: OrderPlaced, flow: {name}, mode: {mode}, bindings: {{OrderId: OrderId, TotalAmount: TotalAmount}}}}\n"
+    for name, mode in HANDLERS
+)  # fmt: skip
+
+
+def events(n: int) -> list[dict[str, Any]]:
+    import datetime as dt
+
+    when = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+    return [
+        {"OrderId": f"o{i}", "CustomerId": f"c{i % 100}", "OrderNumber": f"SO-{i}",
+         "TotalAmount": Decimal("19.90"), "OrderDate": when, "IsFirstOrder": i % 7 == 0}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def baseline(payloads: list[dict[str, Any]]) -> float:
+    """The bare minimum: a dict of lists of functions, each writing one record to a dict."""
+    store: dict[str, dict[str, Any]] = {name: {} for name, _ in HANDLERS}
+
+    def writer(table: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+        def handle(data: dict[str, Any]) -> None:
+            table[data["OrderId"]] = {"id": data["OrderId"], "total": data["TotalAmount"]}
+
+        return handle
+
+    subscribers = {"OrderPlaced": [writer(store[name]) for name, _ in HANDLERS]}
+    start = time.perf_counter()
+    for data in payloads:
+        for handle in subscribers["OrderPlaced"]:
+            handle(data)
+    return time.perf_counter() - start
+
+
+async def engine_run(payloads: list[dict[str, Any]]) -> float:
+    engine = Engine(load_config_text(CONFIG), backend=MemoryBackend())
+    start = time.perf_counter()
+    for data in payloads:
+        await engine.publish("OrderPlaced", data)
+    runs = await engine.drain()
+    elapsed = time.perf_counter() - start
+    if len(runs) != 3 * len(payloads) or not all(r.succeeded for r in runs):
+        raise SystemExit("the engine did not run every handler")
+    return elapsed
+
+
+def matching_config(flows: int) -> str:
+    lines = ["flows:"]
+    for i in range(flows):
+        lines.append(
+            f"  - {{name: f{i}, source: src{i % 50}, event_type: type{i}, steps: [{{id: s, action: set, vars: {{v: 1}}}}]}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def matching_cost(flows: int, calls: int) -> tuple[float, float]:
+    """Seconds to load the config, and seconds per handled message."""
+    start = time.perf_counter()
+    engine = Engine(load_config_text(matching_config(flows)), backend=MemoryBackend())
+    load_s = time.perf_counter() - start
+    target = flows // 2
+    source, event_type = f"src{target % 50}", f"type{target}"
+    start = time.perf_counter()
+    for _ in range(calls):
+        await engine.handle(source, event_type, {})
+    return load_s, (time.perf_counter() - start) / calls
+
+
+def median(fn: Callable[[], float], repeats: int) -> float:
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    payloads = events(args.events)
+    runs_per_event = len(HANDLERS)
+
+    base_s = median(lambda: baseline(payloads), args.repeats)
+    engine_s = median(lambda: asyncio.run(engine_run(payloads)), args.repeats)
+    handler_runs = args.events * runs_per_event
+    print(
+        f"publish {args.events:,} events x {runs_per_event} handlers (1 sync, 3 async), in memory, median of {args.repeats}"
+    )
+    print(f"{'':28}{'events/s':>12}{'handler runs/s':>16}{'vs baseline':>13}")
+    print(f"{'dict of lists of functions':28}{args.events / base_s:>12,.0f}{handler_runs / base_s:>16,.0f}{'1.00':>13}")
+    print(
+        f"{'flowbus Engine':28}{args.events / engine_s:>12,.0f}{handler_runs / engine_s:>16,.0f}{base_s / engine_s:>13.3f}"
+    )
+
+    print("\nmatching one message with N flows in the config")
+    print(f"{'flows':>8}{'load (ms)':>12}{'handle (µs)':>13}{'vs 10 flows':>13}")
+    small = None
+    for flows in (10, 10_000):
+        load_s, per_call = asyncio.run(matching_cost(flows, 5_000))
+        small = small or per_call
+        print(f"{flows:>8,}{load_s * 1000:>12.1f}{per_call * 1e6:>13.2f}{per_call / small:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()
