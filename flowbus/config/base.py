@@ -6,10 +6,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+
 #: a name usable in expressions (`steps.<id>`, `vars.<name>`, properties and inputs)
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, max_length=128)]
 #: a name of a source, event, flow, handler or target
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$", max_length=128)]
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=128)]
 
 
 class Model(BaseModel):

@@ -7,6 +7,8 @@ expansion are limited, so an untrusted file cannot exhaust memory ("billion laug
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -51,7 +53,7 @@ class Document:
 
 
 def parse_file(path: str | Path) -> Document:
-    """Read and parse one config file; YAML unless its name ends in ``.json``."""
+    """Read and parse one config file: JSON when its name ends in ``.json``, YAML otherwise."""
     file = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -65,7 +67,13 @@ def parse_text(raw: bytes | str, *, file: str = "<config>") -> Document:
     size = len(raw)
     if size > MAX_FILE_BYTES:
         raise _fail(file, 1, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
-    text = raw.decode("utf-8", errors="strict") if isinstance(raw, bytes) else raw
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1 if isinstance(raw, bytes) else 1
+        raise _fail(file, line, f"not UTF-8 text: byte {exc.start} cannot be decoded") from None
+    if file.lower().endswith(".json"):
+        return _parse_json(text, file)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -79,6 +87,54 @@ def parse_text(raw: bytes | str, *, file: str = "<config>") -> Document:
     builder = _Builder(file)
     data = builder.build(node, (), 0)
     return Document(file=file, data=data, lines=builder.lines)
+
+
+def _parse_json(text: str, file: str) -> Document:
+    """JSON by the JSON grammar (YAML differs on escapes such as ``\\/``); lines from YAML when it agrees."""
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise _fail(file, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:
+        raise _fail(file, 1, f"not valid JSON: {exc}") from None
+    builder = _Builder(file)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            builder.build(node, (), 0)
+    except (yaml.YAMLError, ConfigError):
+        builder.lines.clear()  # the data is right; only the lines are lost: every error points at line 1
+    _check_depth(data, file)
+    return Document(file=file, data=data, lines=builder.lines)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _check_depth(data: Any, file: str) -> None:
+    stack = [(data, 0)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise _fail(file, 1, f"the config nests deeper than {MAX_DEPTH} levels")
+        if count > MAX_NODES:
+            raise _fail(file, 1, f"the config has more than {MAX_NODES:,} values")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 def _fail(file: str, line: int, message: str) -> ConfigError:
@@ -113,6 +169,8 @@ class _Builder:
                 f"the config nests deeper than {MAX_DEPTH} levels",
             )
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if node.tag not in _STANDARD_TAGS:
+            raise _fail(self.file, node.start_mark.line + 1, f"the YAML tag {node.tag!r} is not supported")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -143,11 +201,28 @@ class _Builder:
     def _scalar(self, node: yaml.Node) -> Any:
         if node.tag == "tag:yaml.org,2002:float":
             return _decimal(str(node.value))
+        if (
+            node.tag == "tag:yaml.org,2002:str"
+            and not getattr(node, "style", None)
+            and _EXPONENT_NUMBER.fullmatch(node.value)
+        ):
+            # YAML 1.1 wants a dot and a signed exponent; 1e3 is a number in JSON and YAML 1.2
+            return _decimal(str(node.value))
         if node.tag == "tag:yaml.org,2002:bool" and str(node.value).lower() not in ("true", "false"):
             # YAML 1.1 reads on/off/yes/no as booleans; a flow named `on` or a country code `NO`
             # should stay a string, as in YAML 1.2
             return str(node.value)
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # e.g. a !!python/object tag: never constructed
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise _fail(self.file, node.start_mark.line + 1, f"not valid here: {problem}") from None
+
+
+_STANDARD_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
+)
+_EXPONENT_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][+-]?[0-9]+")
 
 
 def _decimal(text: str) -> Decimal | str:

@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from flowbus.config.base import IDENTIFIER_PATTERN, NAME_PATTERN
 from flowbus.config.document import Document, FieldPath, parse_file, parse_text
 from flowbus.config.issues import ConfigError, Issue, Severity
-from flowbus.config.model import Config
+from flowbus.config.model import URL_PATTERN, Config
 from flowbus.config.references import ReferenceChecker
 from flowbus.expr import DEFAULT_LIMITS, Limits
 from flowbus.runtime.plan import Plan, StepCompileError, compile_plan
@@ -56,12 +57,12 @@ def load_document(document: Document, *, limits: Limits = DEFAULT_LIMITS) -> Loa
 def _field_issues(document: Document, exc: ValidationError) -> list[Issue]:
     issues = []
     for error in exc.errors(include_url=False):
-        path = _data_path(document.data, error["loc"])
+        path = _data_path(document.data, error["loc"], missing=error["type"] == "missing")
         issues.append(Issue.error(document.location(path), _message(error, path)))
     return issues
 
 
-def _data_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
+def _data_path(data: Any, loc: tuple[Any, ...], *, missing: bool) -> FieldPath:
     """The path into the data of a pydantic error location, without union tags and such."""
     path: list[str | int] = []
     current = data
@@ -71,9 +72,16 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
         ):
             current = current[part]
             path.append(part)
-        elif isinstance(current, dict) and isinstance(part, str) and part not in current and loc[-1] == part:
+        elif missing and isinstance(part, str) and part is loc[-1]:
             path.append(part)  # a missing field: name it
     return tuple(path)
+
+
+_PATTERNS = {
+    IDENTIFIER_PATTERN: "a valid identifier (letters, digits and _, starting with a letter or _)",
+    NAME_PATTERN: "a valid name (letters, digits, _, . and -, starting with a letter or _)",
+    URL_PATTERN: "an http:// or https:// URL",
+}
 
 
 def _message(error: Any, path: FieldPath) -> str:
@@ -87,5 +95,7 @@ def _message(error: Any, path: FieldPath) -> str:
     if kind == "literal_error":
         return f"{error['msg'].replace('Input should be', 'must be')}, got {error['input']!r}"
     if kind == "string_pattern_mismatch":
-        return f"{error['input']!r} is not a valid name (letters, digits and _, starting with a letter or _)"
+        pattern = error.get("ctx", {}).get("pattern", "")
+        what = _PATTERNS.get(pattern, f"text matching {pattern}")
+        return f"{error['input']!r} is not {what}"
     return str(error["msg"])

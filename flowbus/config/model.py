@@ -19,6 +19,9 @@ PropertyType = Literal[
 ]  # fmt: skip
 
 
+URL_PATTERN = r"^https?://"
+
+
 class Property(Model):
     """A typed property of an event definition."""
 
@@ -112,7 +115,7 @@ class HttpTarget(Model):
     name: Name
     type: Literal["http"]
     description: str = ""
-    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    base_url: Annotated[str, Field(pattern=URL_PATTERN)]
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_attempts: int = Field(default=3, ge=1, le=10)

@@ -94,7 +94,9 @@ class ReferenceChecker:
             else:
                 seen[name] = index
 
-    def _resolve(self, path: FieldPath, kind: str, name: str, names: Mapping[str, Any]) -> bool:
+    def _resolve(
+        self, path: FieldPath, kind: str, name: str, names: Mapping[str, Any], *, owner: str | None = None
+    ) -> bool:
         if name in names:
             return True
         near = difflib.get_close_matches(name, list(names), n=3)
@@ -104,7 +106,8 @@ class ReferenceChecker:
             hint = f"; defined: {', '.join(sorted(names)[:10])}"
         else:
             hint = f"; the config defines no {kind}s"
-        self.error(path, f"no {kind} named {name!r}{hint}")
+        subject = f"{owner} has no {kind} named {name!r}" if owner else f"no {kind} named {name!r}"
+        self.error(path, f"{subject}{hint}")
         return False
 
     # -- flows ---------------------------------------------------------------------------
@@ -173,6 +176,7 @@ class ReferenceChecker:
                     step.properties,
                     self.events[step.event].properties,
                     f"event {step.event!r}",
+                    "property",
                 )
         elif isinstance(step, CallStep) and self._resolve((*path, "flow"), "flow", step.flow, self.flows):
             called = self.flows[step.flow]
@@ -182,7 +186,7 @@ class ReferenceChecker:
                     f"flow {step.flow!r} is a trigger flow; only logic flows can be called",
                 )
             else:
-                self._given(path, "inputs", step.inputs, called.inputs, f"flow {step.flow!r}")
+                self._given(path, "inputs", step.inputs, called.inputs, f"flow {step.flow!r}", "input")
 
     def _given(
         self,
@@ -191,12 +195,13 @@ class ReferenceChecker:
         given: Mapping[str, Any],
         declared: Mapping[str, Property],
         owner: str,
+        noun: str,
     ) -> None:
         for name in given:
             if name not in declared:
                 near = difflib.get_close_matches(name, list(declared), n=1)
                 hint = f"; did you mean {near[0]!r}?" if near else f"; it has: {', '.join(declared) or 'none'}"
-                self.error((*path, field, name), f"{owner} has no property {name!r}{hint}")
+                self.error((*path, field, name), f"{owner} has no {noun} {name!r}{hint}")
         missing = [n for n, p in declared.items() if _required(p) and n not in given]
         if missing:
             self.error(
@@ -246,10 +251,10 @@ class ReferenceChecker:
             path = (*where, "bindings", prop_name)
             prop = event.properties.get(prop_name) if event is not None else None
             if event is not None and prop is None:
-                self._resolve(path, f"property of event {event.name!r}: property", prop_name, event.properties)
+                self._resolve(path, "property", prop_name, event.properties, owner=f"event {event.name!r}")
             target = flow.inputs.get(input_name)
             if target is None:
-                self._resolve(path, f"input of flow {flow.name!r}: input", input_name, flow.inputs)
+                self._resolve(path, "input", input_name, flow.inputs, owner=f"flow {flow.name!r}")
                 continue
             if input_name in bound:
                 self.error(path, f"flow input {input_name!r} is bound twice")
@@ -307,7 +312,7 @@ class ReferenceChecker:
             handlers_of.setdefault(handler.event, []).append((handler.flow, handler.mode == "sync"))
         for flow in self.config.flows:
             for step, _ in walk_steps(flow.steps, ()):
-                if isinstance(step, CallStep) and step.flow in self.flows:
+                if isinstance(step, CallStep) and step.flow in self.flows and not self.flows[step.flow].is_trigger:
                     edges[flow.name].append((step.flow, True))
                 elif isinstance(step, PublishStep):
                     edges[flow.name].extend((t, s) for t, s in handlers_of.get(step.event, []) if t in self.flows)

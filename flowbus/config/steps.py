@@ -6,9 +6,10 @@ A step's value fields (``data``, ``properties``, ``condition``...) hold raw conf
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from flowbus.config.base import Identifier, Model, Name
 
@@ -162,6 +163,22 @@ class CustomStep(BaseStep):
 
     action: Identifier
     with_: dict[Identifier, Value] = Field(default_factory=dict, alias="with")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _likely_a_typo(cls, data: Any) -> Any:
+        # a misspelt built-in action lands here; say so rather than "unknown field 'entity'"
+        if isinstance(data, dict):
+            extra = sorted(set(data) - {"id", "description", "action", "with"})
+            if extra:
+                action = data.get("action")
+                near = difflib.get_close_matches(str(action), list(BUILTIN_STEPS), n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                raise ValueError(
+                    f"{action!r} is not a built-in action; {hint}a custom action takes its parameters "
+                    f"under `with`, not as {', '.join(repr(e) for e in extra)}"
+                )
+        return data
 
 
 BUILTIN_STEPS: dict[str, type[BaseStep]] = {

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowbus.events.frozen import FrozenDict, thaw
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EventInstance:
+class EventInstance(NamedTuple):
     """One published event: immutable, timestamped, traceable.
 
     ``correlation_id`` is the id of the first event of the chain (its own id for a root event);
     ``causation_id`` is the id of the event or message whose run published this one;
     ``depth`` counts the events before this one in the chain (0 for a root event).
+
+    A NamedTuple, as the other records made on every publish are: built in C, immutable.
     """
 
     id: str
@@ -23,7 +23,7 @@ class EventInstance:
     version: int
     source: str
     time: dt.datetime
-    data: FrozenDict = field(repr=False)
+    data: FrozenDict
     correlation_id: str
     causation_id: str | None = None
     depth: int = 0

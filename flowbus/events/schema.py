@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NotRequired, Required
+from typing import TYPE_CHECKING, Any, NotRequired, Required
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from flowbus.config.model import Property
 from flowbus.errors import EventValidationError
 from flowbus.events.types import annotation_for
+
+if TYPE_CHECKING:  # the config imports this module: no import back at run time
+    from flowbus.config.model import Property
 
 
 class PropertySchema:
@@ -26,7 +28,9 @@ class PropertySchema:
         fields: dict[str, Any] = {}
         for name, prop in self.properties.items():
             annotation = annotation_for(prop.type, items=prop.items, scale=prop.scale)
-            fields[name] = Required[annotation] if prop.required else NotRequired[annotation | None]
+            # an input with a default may be left out: the default fills it in
+            required = prop.required and getattr(prop, "default", None) is None
+            fields[name] = Required[annotation] if required else NotRequired[annotation | None]
         # the functional TypedDict form builds the shape at run time, which mypy cannot follow
         make_shape: Any = TypedDict
         shape = make_shape(subject.replace(" ", "_") or "Properties", fields)

@@ -2,7 +2,9 @@
 
 Each annotation accepts what JSON or Python callers naturally send for that type and yields
 one canonical Python value: ``Decimal`` for numbers with fractions, an aware UTC ``datetime``,
-a canonical lower-case string for a Guid. Booleans are never numbers and numbers never strings.
+a canonical lower-case string for a Guid. A boolean is never a number; a String is never a
+number; Decimal and Money also accept numeric text (JSON clients often send money as text),
+and DateTime and Date accept ISO 8601 text.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flowbus.errors import FlowbusError, LimitExceeded, Rejected, StepFailed
+from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
@@ -97,6 +97,11 @@ class RunContext:
         status = RunStatus.SUCCEEDED
         error: str | None = None
         try:
+            if self.trigger is Trigger.HANDLER and not self.flow.required_inputs <= self.data.keys():
+                missing = ", ".join(sorted(self.flow.required_inputs - self.data.keys()))
+                raise EventValidationError(
+                    f"flow {self.flow.name} inputs", {missing: "required, but the event has no value for it"}
+                )
             await self.run_steps(self.flow.steps, self.scope, "")
         except Rejected as exc:
             status, error = RunStatus.REJECTED, exc.message

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from flowbus.errors import (
 )
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
-from flowbus.expr import DEFAULT_LIMITS, Limits
 from flowbus.ids import new_id
 from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import Origin, RunContext
@@ -44,7 +43,6 @@ class RuntimeLimits:
     max_call_depth: int = 8
     max_foreach_items: int = 10_000
     max_step_runs: int = 100_000
-    expressions: Limits = field(default=DEFAULT_LIMITS)
 
 
 class Engine:
@@ -235,14 +233,8 @@ class Engine:
                 if not run.succeeded:
                     raise RunFailed(f"sync handler {handler.name!r} of {event} failed: {run.error}", run=run)
         for handler in subscribers.async_:
-            uow.enqueue(
-                Job(
-                    id=new_id(),
-                    handler=handler.name,
-                    event_id=instance.id,
-                    created_at=instance.time,
-                )
-            )
+            # one job per (event, handler): the id says so, and a queue can de-duplicate on it
+            uow.enqueue(Job(f"{instance.id}/{handler.name}", handler.name, instance.id, instance.time))
         return instance
 
     def _chain(self, instance_id: str, name: str, origin: Origin) -> tuple[str, str | None, int]:

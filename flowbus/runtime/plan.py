@@ -33,6 +33,8 @@ from flowbus.config.steps import (
     ValidateStep,
     child_blocks,
 )
+from flowbus.errors import EventValidationError
+from flowbus.events.frozen import freeze
 from flowbus.events.schema import PropertySchema
 from flowbus.expr import DEFAULT_LIMITS, ExpressionError, JsonPath, Limits, compile_path
 from flowbus.runtime.values import InvalidValue, Value, compile_value
@@ -68,6 +70,8 @@ class CompiledFlow:
     steps: tuple[CompiledStep, ...]
     inputs: PropertySchema
     input_defaults: Mapping[str, Any]
+    #: inputs that must have a value when the run starts (required, with no default)
+    required_inputs: frozenset[str] = frozenset()
 
     @property
     def is_trigger(self) -> bool:
@@ -190,13 +194,24 @@ class _StepCompiler:
         self.keys = keys
 
     def flow(self, flow: Flow, where: Path) -> CompiledFlow:
+        schema = PropertySchema(f"flow {flow.name} inputs", flow.inputs)
         defaults = {name: spec.default for name, spec in flow.inputs.items() if spec.default is not None}
+        try:  # a default must be a valid value of its input
+            if defaults:
+                defaults = PropertySchema(schema.subject, {n: flow.inputs[n] for n in defaults}).validate(defaults)
+        except EventValidationError as exc:
+            name, reason = next(iter(exc.problems.items()))
+            raise StepCompileError(
+                (*where, "inputs", name, "default"), f"default does not fit the input: {reason}"
+            ) from None
+        required = frozenset(n for n, spec in flow.inputs.items() if spec.required and spec.default is None)
         return CompiledFlow(
             name=flow.name,
             model=flow,
             steps=self.steps(list(flow.steps), (*where, "steps")),
-            inputs=PropertySchema(f"flow {flow.name} inputs", flow.inputs),
+            inputs=schema,
             input_defaults=defaults,
+            required_inputs=required,
         )
 
     def steps(self, steps: list[BaseStep], where: Path) -> tuple[CompiledStep, ...]:
@@ -217,7 +232,7 @@ class _StepCompiler:
         if isinstance(step, ValidateStep):
             return tuple(self.rule(index, rule.check, rule.message) for index, rule in enumerate(step.rules))
         if isinstance(step, SwitchStep):
-            return tuple(case.equals for case in step.cases)
+            return tuple(freeze(case.equals) for case in step.cases)  # frozen, as data read in a run is
         if isinstance(step, EntityStep):
             # the field that keys the entity's records, fixed per step when the config loads
             return (step.key if isinstance(step, SaveStep | UpsertStep) and step.key else self.key_field(step),)

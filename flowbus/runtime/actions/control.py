@@ -7,8 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from flowbus.config.steps import ForeachStep
-from flowbus.errors import LimitExceeded, StepFailed
+from flowbus.errors import LimitExceeded, Rejected, StepFailed
+from flowbus.events.frozen import freeze
 from flowbus.runtime.context import StepContext
+from flowbus.runtime.records import RunStatus
 from flowbus.runtime.values import type_name
 
 
@@ -22,7 +24,7 @@ async def if_(ctx: StepContext, params: dict[str, Any]) -> Any:
 
 
 async def switch(ctx: StepContext, params: dict[str, Any]) -> Any:
-    value = params["value"]
+    value = freeze(params["value"])
     for index, equals in enumerate(ctx.step.extra):
         if _kind(value) is _kind(equals) and value == equals:
             await ctx.run_block(f"cases.{index}.steps")
@@ -58,6 +60,9 @@ async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
 async def call(ctx: StepContext, params: dict[str, Any]) -> Any:
     flow = getattr(ctx.step.model, "flow", "")
     run = await ctx.call(flow, params["inputs"])
+    if run.status is RunStatus.REJECTED:
+        # a refusal stays a refusal up the call chain: rejected runs are not retried
+        raise Rejected(f"called flow {flow!r} rejected: {run.error}")
     if not run.succeeded:
         raise StepFailed(f"called flow {flow!r} {run.status.value}: {run.error}")
     return run.outputs

@@ -31,9 +31,9 @@ def _record_data(params: dict[str, Any]) -> Mapping[str, Any]:
     return data
 
 
-def _key_text(value: Any, field: str) -> str:
+def _key_text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-        raise StepFailed(f"the key field {field!r} must be a non-empty string or an integer, got {value!r}")
+        raise StepFailed(f"{what} must be a non-empty string or an integer, got {type_name(value)}: {value!r}")
     return str(value)
 
 
@@ -43,7 +43,7 @@ async def save(ctx: StepContext, params: dict[str, Any]) -> Any:
     data = _record_data(params)
     field = _key_field(ctx)
     if field in data and data[field] is not None:
-        key = _key_text(data[field], field)
+        key = _key_text(data[field], f"the key field {field!r}")
         record = dict(data)
     else:
         key = new_id()
@@ -60,7 +60,7 @@ async def upsert(ctx: StepContext, params: dict[str, Any]) -> Any:
     if field not in data:
         have = ", ".join(sorted(data)) or "nothing"
         raise StepFailed(f"upsert of {model.entity!r} needs its key field {field!r} in data; data has: {have}")
-    key = _key_text(data[field], field)
+    key = _key_text(data[field], f"the key field {field!r}")
     existing = await ctx.entities.get(model.entity, key)
     record = {**existing, **data} if existing is not None else dict(data)
     await ctx.entities.put(model.entity, key, record)

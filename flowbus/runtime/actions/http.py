@@ -56,8 +56,9 @@ def _build_request(
     url = target.base_url.rstrip("/") + ("/" + path.lstrip("/") if path else "")
     query = params["query"]
     if query:
-        url += "?" + urllib.parse.urlencode({k: _text(v) for k, v in query.items()})
-    headers = {**target.headers, **{k: _text(v) for k, v in params["headers"].items()}}
+        url += "?" + urllib.parse.urlencode({k: _text(v) for k, v in query.items() if v is not None})
+    # a header or query value that evaluates to null is left out, not sent as text
+    headers = {**target.headers, **{k: _text(v) for k, v in params["headers"].items() if v is not None}}
     headers.setdefault("Idempotency-Key", idempotency_key)
     headers.setdefault("Accept", "application/json")
     body = params["body"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -78,3 +79,36 @@ def test_oversized_files_are_refused(monkeypatch):
     monkeypatch.setattr(document, "MAX_FILE_BYTES", 10)
     with pytest.raises(ConfigError, match="the limit is 10"):
         parse_text("a: 123456789012\n")
+
+
+def test_exponent_numbers_are_numbers_as_in_json():
+    doc = parse_text("a: 1e3\nb: -2.5E-2\nc: '1e3'\n")
+    assert doc.data == {"a": Decimal("1E+3"), "b": Decimal("-0.025"), "c": "1e3"}
+
+
+def test_json_files_follow_the_json_grammar():
+    doc = parse_text('{"url": "a\\/b", "n": 1e2}', file="f.json")
+    assert doc.data == {"url": "a/b", "n": Decimal("1E+2")}
+
+
+def test_json_errors_name_the_line_and_column():
+    with pytest.raises(ConfigError) as info:
+        parse_text('{\n  "a": [1,\n}', file="f.json")
+    assert str(info.value) == "f.json:3: not valid JSON: Expecting value (column 1)"
+
+
+def test_yes_no_on_off_stay_strings():
+    assert parse_text("a: on\nb: NO\nc: true\n").data == {"a": "on", "b": "NO", "c": True}
+
+
+def test_language_specific_tags_are_refused():
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("f.yaml:1: the YAML tag 'tag:yaml.org,2002:python/object:os.system' is not supported"),
+    ):
+        parse_text("a: !!python/object:os.system {}\n", file="f.yaml")
+
+
+def test_text_that_is_not_utf8_is_refused_with_its_line():
+    with pytest.raises(ConfigError, match=re.escape("f.yaml:2: not UTF-8 text")):
+        parse_text(b"a: 1\nb: \xff\n", file="f.yaml")

@@ -199,11 +199,11 @@ handlers:
 """
     )
     assert any(
-        "handlers[0].bindings.OrderID: no property of event 'OrderPlaced': property named 'OrderID'; did you mean 'OrderId'?"
+        "handlers[0].bindings.OrderID: event 'OrderPlaced' has no property named 'OrderID'; did you mean 'OrderId'?"
         in e
         for e in found
     )
-    assert any("handlers[0].bindings.Total: no input of flow 'Ship': input named 'Amount'" in e for e in found)
+    assert any("handlers[0].bindings.Total: flow 'Ship' has no input named 'Amount'" in e for e in found)
 
 
 def test_bindings_need_compatible_types():
@@ -303,7 +303,7 @@ def test_call_steps_name_a_logic_flow_and_bind_its_required_inputs():
             inputs: {x: {type: Integer}, z: {type: Integer, required: true}}
             steps: [{id: a, action: log, message: hi}]
     """)
-    assert "f.yaml:7: flows[0].steps[0].inputs.y: flow 'helper' has no property 'y'; it has: x, z" in found
+    assert "f.yaml:7: flows[0].steps[0].inputs.y: flow 'helper' has no input 'y'; it has: x, z" in found
     assert "f.yaml:7: flows[0].steps[0].inputs: flow 'helper' requires 'z', which is not given" in found
     assert "f.yaml:8: flows[0].steps[1].flow: flow 'main' is a trigger flow; only logic flows can be called" in found
 
@@ -457,11 +457,11 @@ def test_names_must_be_identifiers():
           - {name: "my flow", source: s, event_type: t, steps: [{id: "1st", action: log, message: hi}]}
     """)
     assert (
-        "f.yaml:3: flows[0].name: 'my flow' is not a valid name (letters, digits and _, starting with a letter or _)"
+        "f.yaml:3: flows[0].name: 'my flow' is not a valid name (letters, digits, _, . and -, starting with a letter or _)"
         in found
     )
     assert (
-        "f.yaml:3: flows[0].steps[0].id: '1st' is not a valid name (letters, digits and _, starting with a letter or _)"
+        "f.yaml:3: flows[0].steps[0].id: '1st' is not a valid identifier (letters, digits and _, starting with a letter or _)"
         in found
     )
 
@@ -473,3 +473,56 @@ def test_disabled_flows_are_not_routed():
           - {name: paused, source: s, event_type: t, enabled: false, steps: [{id: a, action: log, message: hi}]}
     """)
     assert [f.name for f in loaded.plan.routes[("s", "t")]] == ["live"]
+
+
+def test_a_misspelt_action_suggests_the_built_in_one():
+    found = errors("""
+        flows:
+          - {name: f, source: s, event_type: t, steps: [{id: a, action: sav, entity: x, data: {}}]}
+    """)
+    assert found == [
+        "f.yaml:3: flows[0].steps[0]: 'sav' is not a built-in action; did you mean 'save'? "
+        "a custom action takes its parameters under `with`, not as 'data', 'entity'"
+    ]
+
+
+def test_an_input_default_must_fit_its_type():
+    found = errors("""
+        flows:
+          - name: f
+            inputs: {n: {type: Integer, default: abc}}
+            steps: [{id: a, action: log, message: x}]
+    """)
+    assert found == [
+        "f.yaml:4: flows[0].inputs.n.default: default does not fit the input: Input should be a valid integer"
+    ]
+
+
+def test_a_required_input_with_a_default_need_not_be_bound():
+    loaded = load(
+        ORDER_EVENT
+        + """
+flows:
+  - {name: Ship, inputs: {Express: {type: Boolean, required: true, default: false}}, steps: [{id: a, action: log, message: hi}]}
+handlers:
+  - {name: h, event: OrderPlaced, flow: Ship}
+"""
+    )
+    assert loaded.plan.flows["Ship"].required_inputs == frozenset()
+    assert loaded.plan.flows["Ship"].input_defaults == {"Express": False}
+
+
+def test_a_bad_mapping_key_is_named_without_pydantic_markers():
+    found = errors("""
+        events: [{name: E, properties: {h-x: {type: String}}}]
+    """)
+    assert found == [
+        "f.yaml:2: events[0].properties.h-x: 'h-x' is not a valid identifier (letters, digits and _, starting with a letter or _)"
+    ]
+
+
+def test_a_base_url_must_be_http():
+    found = errors("""
+        targets: [{name: t, type: http, base_url: "ftp://x"}]
+    """)
+    assert found == ["f.yaml:2: targets[0].base_url: 'ftp://x' is not an http:// or https:// URL"]

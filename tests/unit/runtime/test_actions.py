@@ -212,7 +212,7 @@ async def test_delete_removes_and_says_whether_it_existed(engine_for):
 async def test_entity_keys_must_be_strings_or_integers(engine_for):
     engine = engine_for(flow('      - {id: g, action: get, entity: T, record_id: "=inputs.x.id"}'))
     run = await engine.run_flow("f", {"x": {"id": [1]}})
-    assert "the key field 'record_id' must be a non-empty string or an integer" in (run.error or "")
+    assert "record_id must be a non-empty string or an integer, got list" in (run.error or "")
 
 
 async def test_log_records_its_message(engine_for, caplog):
@@ -329,3 +329,25 @@ async def test_every_step_run_records_input_output_status_and_duration(engine_fo
     assert (step.key, step.action, step.status) == ("s", "save", StepStatus.SUCCEEDED)
     assert step.input == {"data": {"id": "t1"}} and step.output == {"id": "t1"}
     assert step.duration_s >= 0 and run.duration_s >= step.duration_s
+
+
+async def test_a_rejection_in_a_called_flow_rejects_the_caller(engine_for):
+    engine = engine_for("""
+        flows:
+          - {name: main, steps: [{id: c, action: call, flow: picky}]}
+          - {name: picky, steps: [{id: v, action: validate, rules: [{check: "=false", message: not today}]}]}
+    """)
+    run = await engine.run_flow("main", {})
+    assert (run.status, run.error) == (RunStatus.REJECTED, "called flow 'picky' rejected: not today")
+
+
+async def test_switch_matches_lists_read_from_data(engine_for):
+    engine = engine_for(
+        flow("""
+      - id: s
+        action: switch
+        value: "=inputs.x.pair"
+        cases: [{equals: [1, 2], steps: [{id: o, action: output, values: {hit: true}}]}]
+""")
+    )
+    assert (await engine.run_flow("f", {"x": {"pair": [1, 2]}})).outputs == {"hit": True}

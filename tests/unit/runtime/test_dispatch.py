@@ -290,3 +290,16 @@ async def test_limits_are_errors_not_hangs(engine_for):
     run = await engine.run_flow("loop", {"xs": [1, 2, 3, 4]})
     assert run.status is RunStatus.FAILED
     assert "foreach got 4 items; at most 3 are allowed" in (run.error or "")
+
+
+async def test_a_handler_run_fails_when_a_required_input_has_no_value(engine_for):
+    engine = engine_for("""
+        events: [{name: E, properties: {note: {type: String}}}]
+        flows:
+          - {name: F, inputs: {note: {type: String, required: true}}, steps: [{id: l, action: log, message: "=inputs.note"}]}
+        handlers: [{name: h, event: E, flow: F, bindings: {note: note}}]
+    """)
+    await engine.publish("E", {})
+    [run] = await engine.drain()
+    assert run.status is RunStatus.FAILED
+    assert run.error == "flow F inputs: note: required, but the event has no value for it"
