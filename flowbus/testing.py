@@ -36,7 +36,7 @@ async def memory_engine(
 ) -> Engine:
     """An engine on a fresh in-memory backend, with ``seed`` records already committed."""
     loaded = config if isinstance(config, LoadedConfig) else load_config(config)
-    engine = Engine(loaded, backend=MemoryBackend(), limits=limits)
+    engine = Engine(loaded, backend=MemoryBackend(loaded.config.project.name), limits=limits)
     if seed:
         await seed_entities(engine, seed)
     return engine
@@ -49,16 +49,15 @@ async def seed_entities(engine: Engine, records: Mapping[str, Sequence[Mapping[s
     """
     target = engine.plan.targets.get("store")
     keys = target.keys if isinstance(target, StoreTarget) else {}
-    uow = engine.backend.begin()
+    uow = engine.begin()
     count = 0
     for entity, rows in records.items():
         field = keys.get(entity, DEFAULT_KEY)
         for index, row in enumerate(rows):
             key = row.get(field) if isinstance(row, Mapping) else None
             if not isinstance(key, str | int) or isinstance(key, bool):
-                await uow.rollback()
                 raise FlowbusError(f"seed {entity}[{index}]: a record needs its key field {field!r}")
-            await uow.entities.put(entity, str(key), row)
+            await uow.put(entity, str(key), row)
             count += 1
     await uow.commit()
     return count
@@ -69,4 +68,4 @@ def entities(engine: Engine, entity: str) -> dict[str, Record]:
     backend = engine.backend
     if not isinstance(backend, MemoryBackend):
         raise FlowbusError("entities() reads a MemoryBackend; this engine runs on another backend")
-    return backend.entities(entity)
+    return backend.records(entity)

@@ -78,7 +78,7 @@ def try_(
         sys.exit(ExitCode.INVALID_CONFIG)
     data = read_data(data_arg)
     seed_data = read_data(seed if seed.startswith("@") else "@" + seed, option="--seed") if seed else None
-    backend = MemoryBackend()
+    backend = MemoryBackend(loaded.config.project.name)
     engine = Engine(loaded, backend=backend)
     code = asyncio.run(_try(engine, backend, source, event_type, event, flow, data, seed_data, as_json))
     sys.exit(code)
@@ -97,17 +97,18 @@ async def _try(
     except (UnknownNameError, EventValidationError) as exc:
         raise click.UsageError(exc.message) from None
     before_store = _store_counts(backend)
-    before = {"queued_jobs": len(backend.jobs), "store": before_store}
-    primary = [_tree(backend, root) for root in roots]
+    before = {"queued_jobs": len(backend.open_messages()), "store": before_store}
+    primary = [await _tree(backend, root) for root in roots]
     async_runs = await engine.drain()
     after = _store_counts(backend)
+    dead = await backend.dead_letters()
     runs = [*(r for r in roots if isinstance(r, Run)), *async_runs]
     code = _exit_code(runs, failure)
     if as_json:
         click.echo(jsonio.dumps({
             "status": code.name.lower(), "error": failure, "trace": [to_data(t) for t in primary],
-            "before_drain": before, "async_runs": [to_data(trace_run(backend, r)) for r in async_runs],
-            "store": after, "failed_jobs": [{"handler": f.job.handler, "error": f.error} for f in backend.jobs.failed],
+            "before_drain": before, "async_runs": [to_data(await trace_run(backend, r)) for r in async_runs],
+            "store": after, "dead_letters": [{"id": m.id, "body": m.body, "errors": [e.error for e in m.errors]} for m in dead],
         }, indent=2))  # fmt: skip
         return code
     for tree in primary:
@@ -118,8 +119,10 @@ async def _try(
     if async_runs:
         click.echo(f"\nasync handlers ({len(async_runs)}):")
         for run in async_runs:
-            click.echo(render(trace_run(backend, run)))
+            click.echo(render(await trace_run(backend, run)))
     click.echo(f"\nstore after draining: {_counts_text(after)}")
+    for message in dead:
+        click.echo(f"dead letter {message.id} ({message.body.get('handler')}): {message.errors[-1].error}")
     return code
 
 
@@ -154,8 +157,8 @@ async def _start(
     return [await engine.run_flow(flow or "", data)], None
 
 
-def _tree(backend: MemoryBackend, root: Any) -> TraceNode:
-    return trace_run(backend, root) if isinstance(root, Run) else trace_event(backend, root)
+async def _tree(backend: MemoryBackend, root: Any) -> TraceNode:
+    return await trace_run(backend, root) if isinstance(root, Run) else await trace_event(backend, root)
 
 
 def _exit_code(runs: Sequence[Run], failure: str | None) -> ExitCode:
@@ -169,8 +172,8 @@ def _exit_code(runs: Sequence[Run], failure: str | None) -> ExitCode:
 
 def _store_counts(backend: MemoryBackend) -> dict[str, int]:
     return {
-        "events": len(backend.events),
-        **{entity: len(rows) for entity, rows in sorted(backend.entity_tables.items()) if rows},
+        "events": len(backend.all_events()),
+        **backend.entity_counts(),
     }
 
 

@@ -70,6 +70,16 @@ class EventDefinition(Model):
     properties: dict[Identifier, Property] = Field(default_factory=dict)
 
 
+class Retry(Model):
+    """How a failing queued run is tried again: exponential backoff with jitter, then the dead-letter queue."""
+
+    max_attempts: int = Field(default=5, ge=1, le=100, description="attempts before the message is dead-lettered")
+    backoff_s: float = Field(
+        default=1.0, gt=0, le=3600, description="the wait after the first failure; doubles each time"
+    )
+    max_backoff_s: float = Field(default=300.0, gt=0, le=86400, description="the longest wait between attempts")
+
+
 class Flow(Model):
     """An ordered list of steps: a trigger flow (source + event_type) or a logic flow (inputs)."""
 
@@ -81,6 +91,11 @@ class Flow(Model):
     enabled: bool = True
     inputs: dict[Identifier, FlowInput] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
+    retry: Retry | None = Field(default=None, description="retries of queued runs of this flow")
+    on_failure: Literal["block", "park"] = Field(
+        default="park",
+        description="when attempts are used up: park (dead-letter, the group goes on) or block (the group waits)",
+    )
 
     @property
     def is_trigger(self) -> bool:
@@ -95,6 +110,7 @@ class Handler(Model):
     flow: Name
     mode: Literal["sync", "async"] = "async"
     bindings: dict[Identifier, Identifier] = Field(default_factory=dict, description="event property -> flow input")
+    retry: Retry | None = Field(default=None, description="retries of this handler's runs (default: its flow's)")
 
 
 class StoreTarget(Model):

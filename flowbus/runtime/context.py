@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed
 from flowbus.events.frozen import FrozenDict, freeze
@@ -13,10 +13,13 @@ from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
 from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
-from flowbus.stores.protocols import EntityStore, UnitOfWork
+from flowbus.config.steps import BUILTIN_STEPS
+from flowbus.queue import QueuedMessage
 
 if TYPE_CHECKING:
     from flowbus.runtime.engine import RuntimeLimits
+    from flowbus.stores.protocols import Backend
+    from flowbus.stores.unit_of_work import UnitOfWork
     from flowbus.runtime.plan import Plan
     from flowbus.runtime.values import Value
 
@@ -29,6 +32,7 @@ class RunHost(Protocol):
 
     plan: Plan
     limits: RuntimeLimits
+    backend: Backend
 
     @property
     def actions(self) -> Mapping[str, StepFn]:
@@ -45,13 +49,39 @@ class RunHost(Protocol):
 #: what caused a run: the event instance a handler runs for, or a source message
 Origin = EventInstance | Message | None
 
+#: actions whose effects live in the run's unit of work; the others (http, custom actions)
+#: reach outside it and are journaled the moment they finish (durable steps, design §4)
+INTERNAL_ACTIONS = frozenset(BUILTIN_STEPS) - {"http"}
+
+
+class RunSource(NamedTuple):
+    """Where a run's work came from: the queued message it runs for, and the config version."""
+
+    message: QueuedMessage | None = None
+    config_version: int | None = None
+    #: the same for every attempt at the same work: journal entries and idempotency keys use it
+    execution_key: str | None = None
+
+    @property
+    def group_key(self) -> str | None:
+        return self.message.group_key if self.message is not None else None
+
+    def nested(self, name: str) -> RunSource:
+        """The source of a run inside this one (a flow of a message, a handler, a called flow)."""
+        base = self.execution_key or (self.message.id if self.message is not None else None)
+        return self._replace(execution_key=f"{base}/{name}" if base is not None else None)
+
+
+#: a run started directly (not for a queued message), outside any config version
+NO_SOURCE = RunSource()
+
 
 class RunContext:
     """One run of one flow: its scope, its journal of step runs, its outputs."""
 
     __slots__ = (
-        "actions", "call_depth", "data", "flow", "handler", "host", "id", "max_step_runs", "origin", "outputs",
-        "parent_run_id", "scope", "step_count", "step_runs", "steps", "trigger", "uow", "vars",
+        "actions", "call_depth", "data", "flow", "handler", "host", "id", "max_step_runs", "origin",
+        "outputs", "parent_run_id", "scope", "source", "step_count", "step_runs", "steps", "trigger", "uow", "vars",
     )  # fmt: skip
 
     def __init__(
@@ -67,8 +97,10 @@ class RunContext:
         handler: str | None = None,
         parent_run_id: str | None = None,
         call_depth: int = 0,
+        source: RunSource = NO_SOURCE,
     ) -> None:
         self.id = new_id()
+        self.source = source
         self.host = host
         self.uow = uow
         self.flow = flow
@@ -123,11 +155,18 @@ class RunContext:
             error=error,
             handler=self.handler,
             event_id=self.origin.id if isinstance(self.origin, EventInstance) else None,
-            message_id=self.origin.id if isinstance(self.origin, Message) else None,
+            message_id=self._message_id(),
             parent_run_id=self.parent_run_id,
+            config_version=self.source.config_version,
+            attempt=self.source.message.attempts + 1 if self.source.message is not None else 1,
         )
         self.uow.add_run(run)
         return run
+
+    def _message_id(self) -> str | None:
+        if self.source.message is not None:
+            return self.source.message.id
+        return self.origin.id if isinstance(self.origin, Message) else None
 
     async def run_steps(self, steps: tuple[CompiledStep, ...], scope: dict[str, Any], prefix: str) -> None:
         for step in steps:
@@ -141,10 +180,18 @@ class RunContext:
         key = prefix + step.id if prefix else step.id
         start = perf_counter()
         params: Any = None
+        journal = self.source.execution_key if step.action not in INTERNAL_ACTIONS else None
         try:
             params = step.params.evaluate(scope)
+            if journal is not None:
+                done, output = await self.host.backend.journaled_output(journal, key)
+                if done:
+                    self._replayed(step, key, params, output, start)
+                    return
             action = self.actions.get(step.action) or self.host.action(step.action)
             output = await action(StepContext(self, step, scope, key), params)
+            if journal is not None:
+                await self.host.backend.journal_step(journal, key, output)
         except FlowbusError as exc:
             status = StepStatus.REJECTED if isinstance(exc, Rejected) else StepStatus.FAILED
             self.step_runs.append(
@@ -162,6 +209,12 @@ class RunContext:
         )
         self.steps[step.id] = output
 
+    def _replayed(self, step: CompiledStep, key: str, params: Any, output: Any, start: float) -> None:
+        self.step_runs.append(
+            StepRun(key, step.id, step.action, StepStatus.REPLAYED, params, output, None, perf_counter() - start)
+        )
+        self.steps[step.id] = output
+
 
 class StepContext:
     """What a step action sees: its step, the run's scope and services."""
@@ -175,13 +228,18 @@ class StepContext:
         self.key = key
 
     @property
-    def entities(self) -> EntityStore:
-        return self.run.uow.entities
+    def entities(self) -> UnitOfWork:
+        """Entity records as this run sees them: committed state plus its own writes."""
+        return self.run.uow
 
     @property
     def idempotency_key(self) -> str:
-        """Stable across retries of this step in this run: ``run_id:step_key``."""
-        return f"{self.run.id}:{self.key}"
+        """The same for every attempt at this step: ``<execution key>:<step key>``.
+
+        For queued work the execution key names the message and the flow, so a retry sends the
+        same key; a run started directly (no retries) uses its run id.
+        """
+        return f"{self.run.source.execution_key or self.run.id}:{self.key}"
 
     @property
     def limits(self) -> RuntimeLimits:

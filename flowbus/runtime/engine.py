@@ -1,38 +1,34 @@
 """The engine: routes messages to trigger flows, publishes events to handlers, runs flows.
 
-Every run gets one unit of work. Sync handlers run inside the publisher's unit of work, in
-registration order, and async handlers are queued in it: if the publisher rolls back, no
-handler effect and no queued job survives (design §4, transactional outbox).
+Every run writes into one unit of work. Sync handlers run inside the publisher's unit of work,
+in registration order, and async handlers are queued in it as outbound messages: if the
+publisher rolls back, no handler effect and no queued job survives (design §4, transactional
+outbox). Queued work is run by :mod:`flowbus.worker`, in another process or by :meth:`drain`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowbus.config.loader import LoadedConfig, load_config
-from flowbus.errors import (
-    FlowbusError,
-    LimitExceeded,
-    Rejected,
-    RunFailed,
-    StepFailed,
-    UnknownNameError,
-)
+from flowbus.errors import FlowbusError, LimitExceeded, Rejected, RunFailed, StepFailed, UnknownNameError
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
+from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
 from flowbus.runtime.actions import BUILTIN_ACTIONS
-from flowbus.runtime.context import Origin, RunContext
+from flowbus.runtime.context import Origin, RunContext, RunSource
 from flowbus.runtime.plan import CompiledFlow, CompiledHandler, Plan, StepFn
-from flowbus.runtime.records import Job, Message, Run, RunStatus, Trigger
+from flowbus.runtime.records import Message, Run, RunStatus, Trigger
 from flowbus.runtime.routing import Match, match
 from flowbus.stores.memory import MemoryBackend
-from flowbus.stores.protocols import Backend, UnitOfWork
+from flowbus.stores.protocols import Backend
+from flowbus.stores.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,11 +51,13 @@ class Engine:
         backend: Backend | None = None,
         limits: RuntimeLimits | None = None,
         actions: Mapping[str, StepFn] | None = None,
+        config_version: int | None = None,
     ) -> None:
         self.config = config
         self.plan: Plan = config.plan
+        self.config_version = config_version
         self.limits = limits or RuntimeLimits()
-        self.backend: Backend = backend if backend is not None else MemoryBackend()
+        self.backend: Backend = backend if backend is not None else MemoryBackend(config.config.project.name)
         self.actions: dict[str, StepFn] = dict(BUILTIN_ACTIONS)
         for name, fn in (actions or {}).items():
             self.register_action(name, fn)
@@ -67,6 +65,9 @@ class Engine:
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
         return cls(load_config(path), **kwargs)
+
+    def begin(self) -> UnitOfWork:
+        return UnitOfWork(self.backend)
 
     # -- actions -------------------------------------------------------------------------
 
@@ -101,35 +102,36 @@ class Engine:
     # -- entry points --------------------------------------------------------------------
 
     async def handle(self, source: str, event_type: str, data: Any, *, message_id: str | None = None) -> list[Run]:
-        """Run every enabled trigger flow of ``(source, event_type)``, each in its own unit of work."""
-        message = Message(
-            id=message_id or new_id(),
-            source=source,
-            type=event_type,
-            data=freeze(data),
-            time=_now(),
-        )
-        envelope = FrozenDict(id=message.id, source=source, type=event_type, time=message.time)
+        """Run every enabled trigger flow of ``(source, event_type)`` now, each in its own unit of work."""
+        message = Message(id=message_id or new_id(), source=source, type=event_type, data=freeze(data), time=_now())
         runs = []
         for flow in self.plan.routes.get((source, event_type), ()):
-            uow = self.backend.begin()
-            ctx = RunContext(
-                self,
-                uow,
-                flow,
-                trigger=Trigger.MESSAGE,
-                data=message.data,
-                origin=message,
-                envelope=envelope,
-            )
-            runs.append(await _finish(uow, await ctx.execute()))
+            uow = self.begin()
+            runs.append(await _finish(uow, await self._run_trigger(uow, flow, message, RunSource())))
         return runs
+
+    async def send(
+        self,
+        source: str,
+        event_type: str,
+        data: Any,
+        *,
+        group_key: str | None = None,
+        dedup_id: str | None = None,
+    ) -> str:
+        """Queue a raw message on the inbound queue for workers; returns its message id."""
+        body = {"source": source, "type": event_type, "data": data}
+        outgoing = OutgoingMessage(
+            QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, self.config_version
+        )
+        [message_id] = await self.backend.send([outgoing])
+        return message_id
 
     async def publish(self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus") -> EventInstance:
         """Publish an event from Python; raises :class:`RunFailed` when a sync handler fails."""
-        uow = self.backend.begin()
+        uow = self.begin()
         try:
-            instance = await self._publish(uow, event, properties, origin=None, source=source, parent_run_id=None)
+            instance = await self._publish(uow, event, properties, origin=None, source=source, parent=None)
         except FlowbusError:
             await uow.rollback()
             raise
@@ -140,38 +142,69 @@ class Engine:
         """Run a logic flow with typed inputs in its own unit of work and return its run."""
         flow = self._flow(name)
         values = {**flow.input_defaults, **flow.inputs.validate(inputs or {})}
-        uow = self.backend.begin()
+        uow = self.begin()
         ctx = RunContext(
-            self,
-            uow,
-            flow,
-            trigger=Trigger.DIRECT,
-            data=freeze(values),
-            origin=None,
-            envelope=FrozenDict(),
+            self, uow, flow, trigger=Trigger.DIRECT, data=freeze(values), origin=None, envelope=FrozenDict()
         )
         return await _finish(uow, await ctx.execute())
 
-    async def drain(self, *, max_jobs: int | None = None) -> list[Run]:
-        """Run queued async handler jobs until the queue is idle (or ``max_jobs`` ran)."""
-        runs: list[Run] = []
-        while max_jobs is None or len(runs) < max_jobs:
-            job = self.backend.jobs.claim()
-            if job is None:
-                break
-            runs.append(await self._run_job(job))
-        return runs
+    async def drain(self, *, retry: bool = False, max_messages: int | None = None) -> list[Run]:
+        """Run queued work in this process until nothing is deliverable; returns the runs.
+
+        With ``retry=False`` (tests, ``flowbus try``) a failing message is dead-lettered at once
+        instead of waiting out its backoff; with ``retry=True`` it follows its retry policy and
+        stays queued while it waits.
+        """
+        from flowbus.worker import Worker, WorkerSettings  # noqa: PLC0415 - the worker builds on the engine
+
+        worker = Worker(self, WorkerSettings(retry_failures=retry))
+        return await worker.run_until_idle(max_messages=max_messages)
+
+    # -- queued work (used by the worker) ------------------------------------------------
+
+    async def process(self, message: QueuedMessage, uow: UnitOfWork) -> list[Run]:
+        """Run what a claimed message asks for, into ``uow``; the caller commits or retries.
+
+        A source message runs all its trigger flows in the one unit of work, so that a retry
+        never repeats a flow whose effects were already committed.
+        """
+        source = RunSource(message=message, config_version=self.config_version)
+        body = message.body
+        if message.kind is MessageKind.HANDLER:
+            handler = self.plan.handlers.get(body["handler"])
+            instance = await self.backend.get_event(body["event_id"])
+            if handler is None or instance is None:
+                raise StepFailed(
+                    f"message {message.id} names handler {body['handler']!r} and event {body['event_id']!r}; "
+                    "the active config or the event store has no such thing"
+                )
+            return [await self._run_handler(uow, handler, instance, _envelope(instance), None, source)]
+        incoming = Message(
+            id=message.id, source=body["source"], type=body["type"], data=freeze(body["data"]), time=message.created_at
+        )
+        return [
+            await self._run_trigger(uow, flow, incoming, source)
+            for flow in self.plan.routes.get((incoming.source, incoming.type), ())
+        ]
+
+    def retry_policy(self, message: QueuedMessage) -> RetryPolicy:
+        """The policy of the handler or flows a message runs (the strictest when several)."""
+        body = message.body
+        if message.kind is MessageKind.HANDLER:
+            handler = self.plan.handlers.get(body.get("handler", ""))
+            if handler is None:
+                return RetryPolicy()
+            flow = handler.flow.model
+            return _policy(handler.model.retry or flow.retry, flow.on_failure)
+        flows = self.plan.routes.get((body.get("source", ""), body.get("type", "")), ())
+        policies = [_policy(f.model.retry, f.model.on_failure) for f in flows] or [RetryPolicy()]
+        return max(policies, key=lambda p: (p.on_failure == "block", p.max_attempts))
 
     # -- services for running flows (RunHost) ----------------------------------------------
 
     async def publish_from(self, run: RunContext, event: str, properties: Mapping[str, Any]) -> EventInstance:
         return await self._publish(
-            run.uow,
-            event,
-            properties,
-            origin=run.origin,
-            source=f"flow/{run.flow.name}",
-            parent_run_id=run.id,
+            run.uow, event, properties, origin=run.origin, source=f"flow/{run.flow.name}", parent=run
         )
 
     async def call_from(self, run: RunContext, flow_name: str, inputs: Mapping[str, Any]) -> Run:
@@ -189,10 +222,25 @@ class Engine:
             envelope=run.scope["event"],
             parent_run_id=run.id,
             call_depth=run.call_depth + 1,
+            source=run.source.nested(flow.name),
         )
         return await ctx.execute()
 
     # -- internals -----------------------------------------------------------------------
+
+    async def _run_trigger(self, uow: UnitOfWork, flow: CompiledFlow, message: Message, source: RunSource) -> Run:
+        envelope = FrozenDict(id=message.id, source=message.source, type=message.type, time=message.time)
+        ctx = RunContext(
+            self,
+            uow,
+            flow,
+            trigger=Trigger.MESSAGE,
+            data=message.data,
+            origin=message,
+            envelope=envelope,
+            source=source.nested(flow.name),
+        )
+        return await ctx.execute()
 
     async def _publish(
         self,
@@ -202,7 +250,7 @@ class Engine:
         *,
         origin: Origin,
         source: str,
-        parent_run_id: str | None,
+        parent: RunContext | None,
     ) -> EventInstance:
         compiled = self.plan.events.get(event)
         if compiled is None:
@@ -223,18 +271,31 @@ class Engine:
         )
         uow.add_event(instance)
         subscribers = self.plan.subscribers[event]
+        run_source = parent.source if parent is not None else RunSource(config_version=self.config_version)
+        parent_run_id = parent.id if parent is not None else None
         if subscribers.sync:
             envelope = _envelope(instance)
             for handler in subscribers.sync:
-                run = await self._run_handler(uow, handler, instance, envelope, parent_run_id)
+                run = await self._run_handler(uow, handler, instance, envelope, parent_run_id, run_source)
                 if run.status is RunStatus.REJECTED:
                     # a sync handler's refusal is the publisher's refusal: not retried either
                     raise Rejected(f"sync handler {handler.name!r} rejected {event}: {run.error}")
                 if not run.succeeded:
                     raise RunFailed(f"sync handler {handler.name!r} of {event} failed: {run.error}", run=run)
+        group_key = run_source.group_key
         for handler in subscribers.async_:
-            # one job per (event, handler): the id says so, and a queue can de-duplicate on it
-            uow.enqueue(Job(f"{instance.id}/{handler.name}", handler.name, instance.id, instance.time))
+            # one job per (event, handler): its dedup id says so, so a retried publisher cannot double it
+            body = {"handler": handler.name, "event_id": instance.id}
+            uow.enqueue(
+                OutgoingMessage(
+                    QueueName.OUTBOUND,
+                    MessageKind.HANDLER,
+                    body,
+                    group_key,
+                    f"{instance.id}/{handler.name}",
+                    self.config_version,
+                )
+            )
         return instance
 
     def _chain(self, instance_id: str, name: str, origin: Origin) -> tuple[str, str | None, int]:
@@ -259,6 +320,7 @@ class Engine:
         instance: EventInstance,
         envelope: Mapping[str, Any],
         parent_run_id: str | None,
+        source: RunSource,
     ) -> Run:
         # bindings were type-checked against the event definition when the config loaded, and the
         # instance's data was validated when it was published: only defaults remain to apply
@@ -278,27 +340,26 @@ class Engine:
             envelope=envelope,
             handler=handler.name,
             parent_run_id=parent_run_id,
+            source=source.nested(handler.name),
         )
         return await ctx.execute()
-
-    async def _run_job(self, job: Job) -> Run:
-        handler = self.plan.handlers.get(job.handler)
-        instance = self.backend.events.get(job.event_id)
-        if handler is None or instance is None:
-            raise StepFailed(
-                f"job {job.id} refers to handler {job.handler!r} or event {job.event_id!r}, which no longer exist"
-            )
-        uow = self.backend.begin()
-        run = await _finish(uow, await self._run_handler(uow, handler, instance, _envelope(instance), None))
-        if not run.succeeded:
-            self.backend.jobs.fail(job, run.error or run.status.value)
-        return run
 
     def _flow(self, name: str) -> CompiledFlow:
         flow = self.plan.flows.get(name)
         if flow is None:
             raise UnknownNameError(f"no flow {name!r} is defined{_near(name, self.plan.flows)}")
         return flow
+
+
+def _policy(retry: Any, on_failure: Any) -> RetryPolicy:
+    if retry is None:
+        return RetryPolicy(on_failure=on_failure)
+    return RetryPolicy(
+        max_attempts=retry.max_attempts,
+        backoff_s=retry.backoff_s,
+        max_backoff_s=retry.max_backoff_s,
+        on_failure=on_failure,
+    )
 
 
 async def _finish(uow: UnitOfWork, run: Run) -> Run:
@@ -323,8 +384,8 @@ def _envelope(instance: EventInstance) -> FrozenDict:
     )
 
 
-def _near(name: str, names: Mapping[str, Any] | Callable[[], Any]) -> str:
-    near = difflib.get_close_matches(name, list(names), n=3) if isinstance(names, Mapping) else []
+def _near(name: str, names: Mapping[str, Any]) -> str:
+    near = difflib.get_close_matches(name, list(names), n=3)
     return f"; did you mean: {', '.join(near)}?" if near else ""
 
 

@@ -23,6 +23,7 @@ class StepStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"  #: the action returned
     FAILED = "failed"  #: the action raised
     REJECTED = "rejected"  #: a validate rule did not hold
+    REPLAYED = "replayed"  #: finished in an earlier attempt; its journaled output was reused
 
 
 class Trigger(enum.StrEnum):
@@ -72,16 +73,10 @@ class Run(NamedTuple):
     event_id: str | None = None
     message_id: str | None = None
     parent_run_id: str | None = None
+    config_version: int | None = None
+    #: 1 for the first attempt of a queued message, 2 for its first retry...
+    attempt: int = 1
 
     @property
     def succeeded(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
-
-
-class Job(NamedTuple):
-    """Queued work: run one async handler for one event instance."""
-
-    id: str
-    handler: str
-    event_id: str
-    created_at: dt.datetime

@@ -23,31 +23,29 @@ class TraceNode:
     children: tuple[TraceNode, ...] = field(default=())
 
 
-def trace_run(source: Backend, run: Run, *, depth: int = 0) -> TraceNode:
-    children = _nest([_step_node(source, step, depth) for step in run.steps])
+async def trace_run(source: Backend, run: Run, *, depth: int = 0) -> TraceNode:
+    children = _nest([await _step_node(source, step, depth) for step in run.steps])
     if depth < MAX_TRACE_DEPTH:
-        children.extend(
-            trace_run(source, child, depth=depth + 1)
-            for child in source.runs.children(run.id)
-            if child.trigger is Trigger.CALL or _rolled_back_handler(source, child)
-        )
+        for child in await source.child_runs(run.id):
+            if child.trigger is Trigger.CALL or await _rolled_back_handler(source, child):
+                children.append(await trace_run(source, child, depth=depth + 1))
     return TraceNode(kind="run", record=run, children=tuple(children))
 
 
-def _rolled_back_handler(source: Backend, run: Run) -> bool:
+async def _rolled_back_handler(source: Backend, run: Run) -> bool:
     """A sync handler run whose event was rolled back: shown under the run that published it."""
-    return run.trigger is Trigger.HANDLER and run.event_id is not None and source.events.get(run.event_id) is None
+    return run.trigger is Trigger.HANDLER and run.event_id is not None and await source.get_event(run.event_id) is None
 
 
-def _step_node(source: Backend, step: StepRun, depth: int) -> TraceNode:
+async def _step_node(source: Backend, step: StepRun, depth: int) -> TraceNode:
     output = step.output
     event_id = output.get("event_id") if step.action == "publish" and isinstance(output, Mapping) else None
     if event_id is None or depth >= MAX_TRACE_DEPTH:
         return TraceNode(kind="step", record=step)
-    instance = source.events.get(event_id)
+    instance = await source.get_event(event_id)
     if instance is None:
         return TraceNode(kind="step", record=step)
-    return TraceNode(kind="step", record=step, children=(trace_event(source, instance, depth=depth + 1),))
+    return TraceNode(kind="step", record=step, children=(await trace_event(source, instance, depth=depth + 1),))
 
 
 def _nest(nodes: list[TraceNode]) -> list[TraceNode]:
@@ -69,9 +67,14 @@ def _nest(nodes: list[TraceNode]) -> list[TraceNode]:
     return stack
 
 
-def trace_event(source: Backend, instance: EventInstance, *, depth: int = 0) -> TraceNode:
-    runs = tuple(trace_run(source, run, depth=depth + 1) for run in source.runs.for_event(instance.id))
-    return TraceNode(kind="event", record=instance, children=runs)
+async def trace_event(source: Backend, instance: EventInstance, *, depth: int = 0) -> TraceNode:
+    runs = [await trace_run(source, run, depth=depth + 1) for run in await source.runs_for_event(instance.id)]
+    return TraceNode(kind="event", record=instance, children=tuple(runs))
+
+
+async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
+    """The runs of a queued or handled message (every attempt), each as a tree."""
+    return [await trace_run(source, run) for run in await source.runs_for_message(message_id)]
 
 
 def to_data(node: TraceNode) -> dict[str, Any]:
@@ -84,6 +87,7 @@ def to_data(node: TraceNode) -> dict[str, Any]:
             "status": record.status, "error": record.error, "started_at": record.started_at,
             "duration_ms": round(record.duration_s * 1000, 3), "inputs": record.inputs, "outputs": record.outputs,
             "event_id": record.event_id, "message_id": record.message_id, "parent_run_id": record.parent_run_id,
+            "config_version": record.config_version, "attempt": record.attempt,
         }  # fmt: skip
     elif isinstance(record, StepRun):
         data = {

@@ -1,191 +1,371 @@
-"""The in-memory backend: the whole store in dicts, units of work as write overlays.
+"""The in-memory backend: every store in dicts, in this process, gone at exit.
 
-It keeps the same all-or-nothing contract as a database backend, which makes it the backend
-of ``flowbus try`` and of users' own tests (see :mod:`flowbus.testing`). It is not shared
-between processes and keeps nothing after exit.
+It keeps the whole contract (atomic changesets with version checks, FIFO groups, leases,
+de-duplication, dead letters, config versions), which makes it the backend of ``flowbus try``
+and of users' own tests (see :mod:`flowbus.testing`). The same contract suite runs on it and
+on SQLite.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from flowbus.events.frozen import freeze
+from flowbus.config.versions import ConfigVersion
 from flowbus.events.instance import EventInstance
-from flowbus.runtime.records import Job, Run
-from flowbus.stores.protocols import Record
-
-_DELETED: Any = object()
-
-
-class MemoryEntityStore:
-    """Reads through a unit of work's pending writes to the committed records."""
-
-    __slots__ = ("_committed", "_pending")
-
-    def __init__(self, committed: dict[str, dict[str, Record]]) -> None:
-        self._committed = committed
-        self._pending: dict[tuple[str, str], Any] = {}
-
-    async def get(self, entity: str, key: str) -> Record | None:
-        pending = self._pending.get((entity, key))
-        if pending is not None:
-            return None if pending is _DELETED else pending
-        table = self._committed.get(entity)
-        return None if table is None else table.get(key)
-
-    async def put(self, entity: str, key: str, record: Record) -> None:
-        self._pending[(entity, key)] = freeze(record)
-
-    async def delete(self, entity: str, key: str) -> bool:
-        existed = await self.get(entity, key) is not None
-        self._pending[(entity, key)] = _DELETED
-        return existed
+from flowbus.ids import new_id
+from flowbus.queue import (
+    DEFAULT_DEDUP_WINDOW_S,
+    MessageState,
+    OutgoingMessage,
+    QueuedMessage,
+    QueueName,
+)
+from flowbus.runtime.records import Run
+from flowbus.stores.protocols import (
+    ANY_DEAD_LETTER,
+    Changeset,
+    Conflict,
+    DeadLetterFilter,
+    Manifest,
+    Record,
+    Versioned,
+)
+from flowbus.stores.unit_of_work import UnitOfWork
 
 
-class MemoryUnitOfWork:
-    __slots__ = ("_backend", "_done", "_events", "_jobs", "_runs", "entities")
-
-    def __init__(self, backend: MemoryBackend) -> None:
-        self._backend = backend
-        self.entities = MemoryEntityStore(backend.entity_tables)
-        self._events: list[EventInstance] = []
-        self._jobs: list[Job] = []
-        self._runs: list[Run] = []
-        self._done = False
-
-    def add_event(self, instance: EventInstance) -> None:
-        self._events.append(instance)
-
-    def enqueue(self, job: Job) -> None:
-        self._jobs.append(job)
-
-    def add_run(self, run: Run) -> None:
-        self._runs.append(run)
-
-    @property
-    def runs(self) -> Sequence[Run]:
-        return self._runs
-
-    async def commit(self) -> None:
-        self._finish()
-        tables = self._backend.entity_tables
-        for (entity, key), record in self.entities._pending.items():
-            if record is _DELETED:
-                tables.get(entity, {}).pop(key, None)
-            else:
-                tables.setdefault(entity, {})[key] = record
-        if self._events:
-            self._backend.events.append(self._events)
-        if self._jobs:
-            self._backend.jobs.push(self._jobs)
-        self._backend.runs.add(self._runs)
-
-    async def rollback(self) -> None:
-        self._finish()
-        # the trace of what was attempted stays; its effects do not
-        self._backend.runs.add(self._runs)
-
-    def _finish(self) -> None:
-        if self._done:
-            raise RuntimeError("this unit of work has already been committed or rolled back")
-        self._done = True
-
-
-class MemoryEventStore:
-    def __init__(self) -> None:
-        self._by_id: dict[str, EventInstance] = {}
-        self._by_correlation: defaultdict[str, list[EventInstance]] = defaultdict(list)
-
-    def append(self, instances: Sequence[EventInstance]) -> None:
-        for instance in instances:
-            self._by_id[instance.id] = instance
-            self._by_correlation[instance.correlation_id].append(instance)
-
-    def get(self, event_id: str) -> EventInstance | None:
-        return self._by_id.get(event_id)
-
-    def chain(self, correlation_id: str) -> Sequence[EventInstance]:
-        return tuple(self._by_correlation.get(correlation_id, ()))
-
-    def all(self) -> Sequence[EventInstance]:
-        return tuple(self._by_id.values())
-
-    def __len__(self) -> int:
-        return len(self._by_id)
-
-
-class MemoryRunStore:
-    def __init__(self) -> None:
-        self._runs: dict[str, Run] = {}
-        self._by_event: defaultdict[str, list[Run]] = defaultdict(list)
-        self._by_parent: defaultdict[str, list[Run]] = defaultdict(list)
-
-    def add(self, runs: Sequence[Run]) -> None:
-        for run in runs:
-            self._runs[run.id] = run
-            if run.event_id is not None:
-                self._by_event[run.event_id].append(run)
-            if run.parent_run_id is not None:
-                self._by_parent[run.parent_run_id].append(run)
-
-    def get(self, run_id: str) -> Run | None:
-        return self._runs.get(run_id)
-
-    def for_event(self, event_id: str) -> Sequence[Run]:
-        return tuple(self._by_event.get(event_id, ()))
-
-    def children(self, run_id: str) -> Sequence[Run]:
-        return tuple(self._by_parent.get(run_id, ()))
-
-    def all(self) -> Sequence[Run]:
-        return tuple(self._runs.values())
-
-
-@dataclass(frozen=True, kw_only=True)
-class FailedJob:
-    job: Job
-    error: str
-
-
-class MemoryJobQueue:
-    def __init__(self) -> None:
-        self._queued: deque[Job] = deque()
-        self.failed: list[FailedJob] = []
-
-    def push(self, jobs: Sequence[Job]) -> None:
-        self._queued.extend(jobs)
-
-    def claim(self) -> Job | None:
-        return self._queued.popleft() if self._queued else None
-
-    def fail(self, job: Job, error: str) -> None:
-        self.failed.append(FailedJob(job=job, error=error))
-
-    def pending(self) -> Sequence[Job]:
-        return tuple(self._queued)
-
-    def __len__(self) -> int:
-        return len(self._queued)
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class MemoryBackend:
-    """Everything in this process's memory."""
+    """Everything in this process's memory, for one project."""
 
-    def __init__(self) -> None:
-        self.entity_tables: dict[str, dict[str, Record]] = {}
-        self.events = MemoryEventStore()
-        self.runs = MemoryRunStore()
-        self.jobs = MemoryJobQueue()
+    def __init__(self, project: str = "default", *, dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S) -> None:
+        self.project = project
+        self.dedup_window_s = dedup_window_s
+        self._entities: dict[str, dict[str, Versioned]] = {}
+        self._events: dict[str, EventInstance] = {}
+        self._chains: defaultdict[str, list[EventInstance]] = defaultdict(list)
+        self._runs: dict[str, Run] = {}
+        self._runs_by_event: defaultdict[str, list[Run]] = defaultdict(list)
+        self._runs_by_message: defaultdict[str, list[Run]] = defaultdict(list)
+        self._runs_by_parent: defaultdict[str, list[Run]] = defaultdict(list)
+        self._journal: dict[tuple[str, str], Any] = {}
+        self._messages: dict[str, QueuedMessage] = {}
+        #: ids of messages not done yet, in queue order: what claim looks at
+        self._open: dict[str, None] = {}
+        self._dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]] = {}
+        self._draft: tuple[str, str] | None = None
+        self._versions: list[ConfigVersion] = []
+        self._manifests: dict[int, Manifest] = {}
+        self._outbox: list[int] = []
+        self._active: int | None = None
 
-    def begin(self) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self)
+    def begin(self) -> UnitOfWork:
+        return UnitOfWork(self)
 
-    async def read_entity(self, entity: str, key: str) -> Record | None:
-        return self.entity_tables.get(entity, {}).get(key)
+    # -- changesets ----------------------------------------------------------------------
 
-    def entities(self, entity: str) -> dict[str, Record]:
-        """Every committed record of ``entity``, by key (a copy)."""
-        return dict(self.entity_tables.get(entity, {}))
+    async def apply(self, changeset: Changeset) -> None:
+        self._check(changeset)
+        self._write(changeset)
+
+    async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
+        results: list[Conflict | None] = []
+        for changeset in changesets:
+            try:
+                await self.apply(changeset)
+            except Conflict as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
+
+    def _check(self, changeset: Changeset) -> None:
+        for (entity, key), write in changeset.writes.items():
+            if write.expected_version is None:
+                continue
+            current = self._entities.get(entity, {}).get(key)
+            version = current.version if current is not None else 0
+            if version != write.expected_version:
+                raise Conflict(
+                    f"{entity} {key!r} changed since it was read (version {write.expected_version} -> {version})"
+                )
+        leases = [(a.message_id, a.owner) for a in changeset.acks] + [
+            (r.message_id, r.owner) for r in changeset.retries
+        ]
+        for message_id, owner in leases:
+            message = self._messages.get(message_id)
+            if message is None or message.state is not MessageState.LEASED or message.lease_owner != owner:
+                raise Conflict(f"the lease on message {message_id} was lost")
+
+    def _write(self, changeset: Changeset) -> None:
+        for (entity, key), write in changeset.writes.items():
+            table = self._entities.setdefault(entity, {})
+            if write.record is None:
+                table.pop(key, None)
+            else:
+                current = table.get(key)
+                table[key] = Versioned(write.record, (current.version if current is not None else 0) + 1)
+        for instance in changeset.events:
+            self._events[instance.id] = instance
+            self._chains[instance.correlation_id].append(instance)
+        self._send(changeset.messages)
+        self._add_runs(changeset.runs)
+        for ack in changeset.acks:
+            message = self._messages[ack.message_id]
+            self._messages[ack.message_id] = message._replace(
+                state=MessageState.DONE, lease_owner=None, lease_expires_at=None
+            )
+            self._open.pop(ack.message_id, None)
+        for retry in changeset.retries:
+            message = self._messages[retry.message_id]
+            self._messages[retry.message_id] = message._replace(
+                state=MessageState.DEAD if retry.dead else MessageState.READY,
+                attempts=message.attempts + 1,
+                errors=(*message.errors, retry.error),
+                available_at=retry.available_at,
+                lease_owner=None,
+                lease_expires_at=None,
+                blocking=retry.blocking,
+            )
+
+    # -- entities ------------------------------------------------------------------------
+
+    async def read_entity(self, entity: str, key: str) -> Versioned | None:
+        return self._entities.get(entity, {}).get(key)
+
+    async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
+        rows = list(self._entities.get(entity, {}).items())[:limit]
+        return {key: versioned.record for key, versioned in rows}
+
+    def records(self, entity: str) -> dict[str, Record]:
+        """Committed records of ``entity`` by key, read synchronously (tests)."""
+        return {key: versioned.record for key, versioned in self._entities.get(entity, {}).items()}
+
+    def open_messages(self) -> list[QueuedMessage]:
+        """Messages not done yet (ready, leased or dead), in queue order (tests)."""
+        return [self._messages[message_id] for message_id in self._open]
+
+    def entity_counts(self) -> dict[str, int]:
+        return {name: len(rows) for name, rows in sorted(self._entities.items()) if rows}
+
+    # -- events, runs, journal -------------------------------------------------------------
+
+    async def get_event(self, event_id: str) -> EventInstance | None:
+        return self._events.get(event_id)
+
+    async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]:
+        return tuple(self._chains.get(correlation_id, ()))
+
+    async def count_events(self) -> int:
+        return len(self._events)
+
+    def all_events(self) -> Sequence[EventInstance]:
+        return tuple(self._events.values())
+
+    async def get_run(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    async def runs_for_event(self, event_id: str) -> Sequence[Run]:
+        return tuple(self._runs_by_event.get(event_id, ()))
+
+    async def runs_for_message(self, message_id: str) -> Sequence[Run]:
+        return tuple(self._runs_by_message.get(message_id, ()))
+
+    async def child_runs(self, run_id: str) -> Sequence[Run]:
+        return tuple(self._runs_by_parent.get(run_id, ()))
+
+    async def record_runs(self, runs: Sequence[Run]) -> None:
+        self._add_runs(runs)
+
+    def _add_runs(self, runs: Sequence[Run]) -> None:
+        for run in runs:
+            self._runs[run.id] = run
+            if run.event_id is not None:
+                self._runs_by_event[run.event_id].append(run)
+            if run.message_id is not None:
+                self._runs_by_message[run.message_id].append(run)
+            if run.parent_run_id is not None:
+                self._runs_by_parent[run.parent_run_id].append(run)
+
+    async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
+        address = (execution_key, step_key)
+        return (address in self._journal, self._journal.get(address))
+
+    async def journal_step(self, execution_key: str, step_key: str, output: Any) -> None:
+        self._journal[(execution_key, step_key)] = output
+
+    # -- queues --------------------------------------------------------------------------
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        return self._send(messages)
+
+    def _send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        now = _now()
+        ids = []
+        for outgoing in messages:
+            if outgoing.dedup_id is not None:
+                seen = self._dedup.get((outgoing.queue, outgoing.dedup_id))
+                if seen is not None and seen[1] > now:
+                    ids.append(seen[0])
+                    continue
+            message_id = new_id()
+            if outgoing.dedup_id is not None:
+                self._dedup[(outgoing.queue, outgoing.dedup_id)] = (
+                    message_id,
+                    now + dt.timedelta(seconds=self.dedup_window_s),
+                )
+            self._messages[message_id] = QueuedMessage(
+                id=message_id,
+                queue=outgoing.queue,
+                kind=outgoing.kind,
+                body=outgoing.body,
+                group_key=outgoing.group_key,
+                dedup_id=outgoing.dedup_id,
+                state=MessageState.READY,
+                attempts=0,
+                config_version=outgoing.config_version,
+                created_at=now,
+                available_at=now,
+            )
+            self._open[message_id] = None
+            ids.append(message_id)
+        return ids
+
+    async def claim(
+        self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float
+    ) -> list[QueuedMessage]:
+        now = _now()
+        blocked: set[tuple[QueueName, str]] = set()
+        claimed: list[QueuedMessage] = []
+        for message_id in self._open:  # claim changes messages, never the set of open ids
+            if len(claimed) >= limit:
+                break
+            message = self._messages[message_id]
+            if message.queue not in queues:
+                continue
+            group = (message.queue, message.group_key) if message.group_key is not None else None
+            if group is not None and group in blocked:
+                continue
+            deliverable = _deliverable(message, now)
+            # the head of a group holds the group while it is not done (or parked)
+            if group is not None and not (message.state is MessageState.DEAD and not message.blocking):
+                blocked.add(group)
+            if deliverable:
+                leased = message._replace(
+                    state=MessageState.LEASED, lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_s)
+                )
+                self._messages[message.id] = leased
+                claimed.append(leased)
+        return claimed
+
+    async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int:
+        until = _now() + dt.timedelta(seconds=lease_s)
+        count = 0
+        for message_id in message_ids:
+            message = self._messages.get(message_id)
+            if message is not None and message.state is MessageState.LEASED and message.lease_owner == owner:
+                self._messages[message_id] = message._replace(lease_expires_at=until)
+                count += 1
+        return count
+
+    async def release(self, message_ids: Sequence[str], *, owner: str) -> int:
+        count = 0
+        for message_id in message_ids:
+            message = self._messages.get(message_id)
+            if message is not None and message.state is MessageState.LEASED and message.lease_owner == owner:
+                self._messages[message_id] = message._replace(
+                    state=MessageState.READY, lease_owner=None, lease_expires_at=None
+                )
+                count += 1
+        return count
+
+    async def get_message(self, message_id: str) -> QueuedMessage | None:
+        return self._messages.get(message_id)
+
+    async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
+        depth: dict[tuple[QueueName, MessageState], int] = defaultdict(int)
+        for message in self._messages.values():
+            depth[(message.queue, message.state)] += 1
+        return dict(depth)
+
+    async def dead_letters(self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100) -> list[QueuedMessage]:
+        found = [m for m in self._messages.values() if m.state is MessageState.DEAD and _matches(m, where)]
+        return found[:limit]
+
+    async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
+        now = _now()
+        count = 0
+        for message_id in message_ids:
+            message = self._messages.get(message_id)
+            if message is None or message.state is not MessageState.DEAD:
+                continue
+            self._messages[message_id] = message._replace(
+                state=MessageState.READY,
+                attempts=0,
+                available_at=now,
+                blocking=False,
+                config_version=config_version if config_version is not None else message.config_version,
+            )
+            count += 1
+        return count
+
+    # -- config versions -----------------------------------------------------------------
+
+    async def save_draft(self, text: str, *, file: str) -> None:
+        self._draft = (text, file)
+
+    async def get_draft(self) -> tuple[str, str] | None:
+        return self._draft
+
+    async def add_version(self, version: ConfigVersion, manifest: Manifest) -> ConfigVersion:
+        number = len(self._versions) + 1
+        stored = version._replace(number=number)
+        self._versions.append(stored)
+        self._manifests[number] = manifest._replace(version=number)
+        self._outbox.append(number)
+        return stored
+
+    async def versions(self) -> list[ConfigVersion]:
+        return list(self._versions)
+
+    async def get_version(self, number: int) -> ConfigVersion | None:
+        return self._versions[number - 1] if 0 < number <= len(self._versions) else None
+
+    async def active_version(self) -> int | None:
+        return self._active
+
+    async def project_versions(self) -> list[int]:
+        projected, self._outbox = self._outbox, []
+        if projected:
+            self._active = projected[-1]
+        return projected
+
+    async def manifest(self) -> Manifest | None:
+        return self._manifests.get(self._active) if self._active is not None else None
+
+    async def close(self) -> None:
+        return None
+
+
+def _deliverable(message: QueuedMessage, now: dt.datetime) -> bool:
+    if message.state is MessageState.READY:
+        return message.available_at <= now
+    if message.state is MessageState.LEASED:  # a lease that ran out: its worker is gone
+        return message.lease_expires_at is not None and message.lease_expires_at <= now
+    return False
+
+
+def _matches(message: QueuedMessage, where: DeadLetterFilter) -> bool:
+    if where.queue is not None and message.queue != where.queue:
+        return False
+    if where.group_key is not None and message.group_key != where.group_key:
+        return False
+    if where.name is not None:
+        body = message.body if isinstance(message.body, dict) else {}
+        return where.name in (body.get("handler"), body.get("source"))
+    return True

@@ -1,85 +1,200 @@
-"""The contracts a storage backend fulfils.
+"""The contracts a storage backend fulfils: small protocols, one module per backend.
 
-A backend hands out units of work. Everything one run changes (entity records, published
-event instances, queued jobs, run records) goes through its unit of work and becomes visible
-to anyone else only at ``commit``; ``rollback`` leaves no trace of it.
+A run reads committed state through the backend and collects everything it changes in a
+:class:`~flowbus.stores.unit_of_work.UnitOfWork`: entity writes, published event instances,
+queued messages, run records, and the acknowledgement of the message it ran for. The backend
+applies such a :class:`Changeset` atomically with :meth:`Backend.apply`, or not at all.
+
+Concurrency is optimistic: every entity read remembers the record's version, and ``apply``
+refuses a changeset (with :class:`Conflict`) whose reads another writer has since changed, or
+whose message lease was lost. The worker then retries the run.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
 
+from flowbus.config.versions import ConfigVersion
+from flowbus.errors import FlowbusError
 from flowbus.events.instance import EventInstance
-from flowbus.runtime.records import Job, Run
+from flowbus.queue import AttemptError, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.runtime.records import Run
 
 Record = Mapping[str, Any]
 
 
-class EntityStore(Protocol):
-    """Entity records by ``(entity, key)``, as seen from inside one unit of work."""
-
-    async def get(self, entity: str, key: str) -> Record | None: ...
-
-    async def put(self, entity: str, key: str, record: Record) -> None: ...
-
-    async def delete(self, entity: str, key: str) -> bool: ...
+class Conflict(FlowbusError):
+    """The changeset cannot apply: a record it read has changed, or its message lease was lost."""
 
 
-class UnitOfWork(Protocol):
+class StoreError(FlowbusError):
+    """The store failed (a database error, translated at the backend boundary)."""
+
+
+class Versioned(NamedTuple):
+    """A committed entity record and its version (1 for a new record, +1 per write)."""
+
+    record: Record
+    version: int
+
+
+class EntityWrite(NamedTuple):
+    """``record`` None deletes. ``expected_version``: the version read (0: read as absent; None: not read)."""
+
+    record: Record | None
+    expected_version: int | None
+
+
+class Ack(NamedTuple):
+    """Mark a leased message done, if the lease is still ``owner``'s."""
+
+    message_id: str
+    owner: str
+
+
+class Retry(NamedTuple):
+    """Give a leased message back: ready again at ``available_at``, or dead when ``dead``."""
+
+    message_id: str
+    owner: str
+    error: AttemptError
+    available_at: dt.datetime
+    dead: bool = False
+    blocking: bool = False
+
+
+@dataclass(kw_only=True)
+class Changeset:
+    """Everything one unit of work changes, applied all together or not at all."""
+
+    writes: dict[tuple[str, str], EntityWrite] = field(default_factory=dict)
+    events: list[EventInstance] = field(default_factory=list)
+    messages: list[OutgoingMessage] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    acks: list[Ack] = field(default_factory=list)
+    retries: list[Retry] = field(default_factory=list)
+
     @property
-    def entities(self) -> EntityStore: ...
+    def empty(self) -> bool:
+        return not (self.writes or self.events or self.messages or self.runs or self.acks or self.retries)
 
-    def add_event(self, instance: EventInstance) -> None: ...
 
-    def enqueue(self, job: Job) -> None: ...
+class Manifest(NamedTuple):
+    """What a config version dispatches: read by workers and tools without compiling the config."""
 
-    def add_run(self, run: Run) -> None: ...
+    version: int
+    #: (source, event_type) -> trigger flows, in declared order
+    routes: Mapping[tuple[str, str], tuple[str, ...]]
+    #: event -> (handler, mode) in registration order
+    handlers: Mapping[str, tuple[tuple[str, str], ...]]
 
-    async def commit(self) -> None: ...
 
-    async def rollback(self) -> None: ...
+class DeadLetterFilter(NamedTuple):
+    queue: QueueName | None = None
+    #: the handler (outbound) or source (inbound) of the message
+    name: str | None = None
+    group_key: str | None = None
+
+
+ANY_DEAD_LETTER = DeadLetterFilter()
+
+
+class EntityStore(Protocol):
+    async def read_entity(self, entity: str, key: str) -> Versioned | None: ...
+
+    async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
+        """Committed records of ``entity`` by key (for tests, seeds and the CLI)."""
 
 
 class EventStore(Protocol):
-    """Committed event instances: appended, never updated or deleted."""
+    """Event instances (never updated or deleted), run records and the step journal."""
 
-    def get(self, event_id: str) -> EventInstance | None: ...
+    async def get_event(self, event_id: str) -> EventInstance | None: ...
 
-    def chain(self, correlation_id: str) -> Sequence[EventInstance]: ...
+    async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]: ...
+
+    async def count_events(self) -> int: ...
+
+    async def get_run(self, run_id: str) -> Run | None: ...
+
+    async def runs_for_event(self, event_id: str) -> Sequence[Run]: ...
+
+    async def runs_for_message(self, message_id: str) -> Sequence[Run]: ...
+
+    async def child_runs(self, run_id: str) -> Sequence[Run]: ...
+
+    async def record_runs(self, runs: Sequence[Run]) -> None:
+        """Keep the trace of runs that were rolled back (outside any unit of work)."""
+
+    async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
+        """``(True, output)`` when the step already ran to the end in an earlier attempt."""
+
+    async def journal_step(self, execution_key: str, step_key: str, output: Any) -> None:
+        """Record at once that a step with an external effect finished (write-ahead of its run)."""
 
 
-class RunStore(Protocol):
-    def get(self, run_id: str) -> Run | None: ...
+class Queue(Protocol):
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        """Enqueue; a message whose ``dedup_id`` was seen within the window is dropped (its first id returned)."""
 
-    def for_event(self, event_id: str) -> Sequence[Run]: ...
+    async def claim(
+        self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float
+    ) -> list[QueuedMessage]:
+        """Lease up to ``limit`` deliverable messages: group heads only, oldest first."""
 
-    def children(self, run_id: str) -> Sequence[Run]:
-        """Runs started by run ``run_id``: called flows and sync handlers of its events."""
+    async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int: ...
 
-    def add(self, runs: Sequence[Run]) -> None:
-        """Record runs outside any unit of work: the trace of a run that was rolled back."""
+    async def release(self, message_ids: Sequence[str], *, owner: str) -> int:
+        """Give leased messages back unprocessed (no attempt counted): on shutdown."""
+
+    async def get_message(self, message_id: str) -> QueuedMessage | None: ...
+
+    async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]: ...
+
+    async def dead_letters(
+        self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100
+    ) -> list[QueuedMessage]: ...
+
+    async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
+        """Make dead messages ready again with fresh attempts (optionally on another config version)."""
 
 
-class JobQueue(Protocol):
-    def claim(self) -> Job | None:
-        """The oldest queued job, removed from the queue; None when idle."""
+class ConfigStore(Protocol):
+    async def save_draft(self, text: str, *, file: str) -> None: ...
 
-    def fail(self, job: Job, error: str) -> None:
-        """Keep a job whose run failed, with its error, for inspection."""
+    async def get_draft(self) -> tuple[str, str] | None:
+        """``(text, file)`` of the project's draft, if any."""
+
+    async def add_version(self, version: ConfigVersion, manifest: Manifest) -> ConfigVersion:
+        """Store a new immutable version (numbered next) and its outbox record, in one transaction."""
+
+    async def versions(self) -> list[ConfigVersion]: ...
+
+    async def get_version(self, number: int) -> ConfigVersion | None: ...
+
+    async def active_version(self) -> int | None: ...
+
+    async def project_versions(self) -> list[int]:
+        """The dispatcher: project pending outbox records into the manifest and the active version."""
+
+    async def manifest(self) -> Manifest | None: ...
 
 
-class Backend(Protocol):
-    @property
-    def events(self) -> EventStore: ...
+class Backend(EntityStore, EventStore, Queue, ConfigStore, Protocol):
+    """One storage backend (memory, SQLite, PostgreSQL), for one project."""
 
-    @property
-    def runs(self) -> RunStore: ...
+    project: str
 
-    @property
-    def jobs(self) -> JobQueue: ...
+    async def apply(self, changeset: Changeset) -> None:
+        """Apply atomically; raises :class:`Conflict` (nothing applied) when a read or a lease is stale."""
 
-    def begin(self) -> UnitOfWork: ...
+    async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
+        """Apply each changeset atomically in order, in as few commits as the backend can.
 
-    async def read_entity(self, entity: str, key: str) -> Record | None:
-        """A committed entity record."""
+        One conflicting changeset does not stop the others; its slot holds the conflict.
+        """
+
+    async def close(self) -> None: ...

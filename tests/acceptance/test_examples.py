@@ -55,9 +55,9 @@ async def test_a_good_order_shows_the_sync_effect_before_any_async_handler_ran()
     assert len(entities(engine, "OrderLine")) == 2
     assert entities(engine, "Product")["KB-01"]["stock"] == 23
     assert entities(engine, "Product")["MS-02"]["stock"] == 39
-    [event] = engine.backend.events.all()
+    [event] = engine.backend.all_events()
     assert event.data["IsFirstOrder"] is True and event.data["TotalAmount"] == Decimal("204.30")
-    assert sorted(j.handler for j in engine.backend.jobs.pending()) == [
+    assert sorted(m.body["handler"] for m in engine.backend.open_messages()) == [
         "AwardLoyaltyPoints",
         "NotifyWarehouse",
         "SendOrderConfirmation",
@@ -83,7 +83,7 @@ async def test_a_second_order_is_not_a_first_order_and_analytics_add_up():
     await engine.run_flow("CreateOrder", GOOD_ORDER)
     await engine.run_flow("CreateOrder", {**GOOD_ORDER, "OrderNumber": "SO-3"})
     await engine.drain()
-    events = engine.backend.events.all()
+    events = engine.backend.all_events()
     assert [e.data["IsFirstOrder"] for e in events] == [True, False]
     [day] = entities(engine, "DailySales").values()
     assert (day["orders"], day["revenue"]) == (2, Decimal("408.60"))
@@ -99,8 +99,8 @@ async def test_a_short_stock_order_leaves_nothing_behind():
     )
     assert entities(engine, "Order") == {}
     assert entities(engine, "OrderLine") == {}
-    assert len(engine.backend.events) == 0
-    assert engine.backend.jobs.pending() == ()
+    assert len(engine.backend.all_events()) == 0
+    assert engine.backend.open_messages() == []
     assert entities(engine, "Product")["KB-01"]["stock"] == 25  # the first line's deduction rolled back too
     assert entities(engine, "Customer")["cust-alan"]["order_count"] == 3
     assert await engine.drain() == []
@@ -115,7 +115,7 @@ async def test_publishing_the_shop_event_directly_runs_the_same_handlers():
             "OrderId": "o1", "CustomerId": "cust-ada", "OrderNumber": "X", "TotalAmount": 10,
             "OrderDate": "2026-11-22T10:00:00Z",
         })  # fmt: skip
-    assert len(engine.backend.events) == 0
+    assert len(engine.backend.all_events()) == 0
 
 
 async def test_the_compass_example_upserts_the_company_by_domain():

@@ -155,7 +155,7 @@ def test_random_configs_load_or_fail_cleanly_and_their_runs_end_in_a_status(conf
         runs = await engine.handle("s", "t", payload)
         with contextlib.suppress(FlowbusError):
             runs.append(await engine.run_flow("a", {"x": payload} if isinstance(payload, dict) else {}))
-        runs.extend(await engine.drain(max_jobs=100))
+        runs.extend(await engine.drain(max_messages=100))
         return runs
 
     for run in _run(exercise()):
@@ -233,6 +233,6 @@ def test_the_chain_depth_limit_holds_exactly(limit):
         return await engine.drain()
 
     runs = _run(exercise())
-    assert len(engine.backend.events) == limit + 1
-    assert [e.depth for e in engine.backend.events.all()] == list(range(limit + 1))
+    assert len(engine.backend.all_events()) == limit + 1
+    assert [e.depth for e in engine.backend.all_events()] == list(range(limit + 1))
     assert runs[-1].status is RunStatus.FAILED and len(runs) == limit + 1

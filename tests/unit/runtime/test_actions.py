@@ -249,7 +249,7 @@ async def test_call_runs_a_logic_flow_and_returns_its_outputs(engine_for):
     """)
     run = await engine.run_flow("main", {"n": 21})
     assert run.outputs == {"result": 42}
-    [child] = engine.backend.runs.children(run.id)
+    [child] = await engine.backend.child_runs(run.id)
     assert (child.flow, child.parent_run_id, child.trigger.value) == ("double", run.id, "call")
 
 

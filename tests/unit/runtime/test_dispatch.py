@@ -91,7 +91,7 @@ async def test_sync_handlers_run_inside_the_publish_and_async_ones_are_queued(en
     instance = await engine.publish("Placed", {"Id": "o1", "Amount": "12.50"})
     assert entities(engine, "Reservation") == {"o1": {"id": "o1"}}
     assert entities(engine, "Mail") == {}
-    assert [j.handler for j in engine.backend.jobs.pending()] == ["mail"]
+    assert [m.body["handler"] for m in engine.backend.open_messages()] == ["mail"]
     runs = await engine.drain()
     assert [(r.handler, r.status) for r in runs] == [("mail", RunStatus.SUCCEEDED)]
     assert runs[0].event_id == instance.id
@@ -104,8 +104,8 @@ async def test_a_rejecting_sync_handler_rejects_the_publish_and_leaves_nothing(e
     with pytest.raises(Rejected, match="sync handler 'reserve' rejected Placed: too much"):
         await engine.publish("Placed", {"Id": "o1", "Amount": 5000})
     assert entities(engine, "Reservation") == {}
-    assert len(engine.backend.events) == 0
-    assert engine.backend.jobs.pending() == ()
+    assert len(engine.backend.all_events()) == 0
+    assert engine.backend.open_messages() == []
 
 
 async def test_a_failing_sync_handler_rolls_back_the_publisher_run(engine_for):
@@ -131,11 +131,11 @@ async def test_a_failing_sync_handler_rolls_back_the_publisher_run(engine_for):
     # the order, the reservation made by the first sync handler, the event and the queued job: all gone
     assert entities(engine, "Order") == {}
     assert entities(engine, "Reservation") == {}
-    assert len(engine.backend.events) == 0
-    assert engine.backend.jobs.pending() == ()
+    assert len(engine.backend.all_events()) == 0
+    assert engine.backend.open_messages() == []
     # the trace of what was attempted is kept
-    assert engine.backend.runs.get(run.id) == run
-    assert {r.flow for r in engine.backend.runs.children(run.id)} == {"Reserve", "Boom"}
+    assert await engine.backend.get_run(run.id) == run
+    assert {r.flow for r in await engine.backend.child_runs(run.id)} == {"Reserve", "Boom"}
 
 
 async def test_publish_validates_properties_naming_each_bad_one(engine_for):
@@ -166,7 +166,7 @@ async def test_an_event_instance_is_immutable_and_traceable(engine_for):
         instance.data["Id"] = "x"  # type: ignore[index]
     with pytest.raises(AttributeError):
         instance.type = "Other"  # type: ignore[misc]
-    assert engine.backend.events.get(instance.id) is instance
+    assert await engine.backend.get_event(instance.id) is instance
 
 
 async def test_events_published_by_handlers_carry_the_chain(engine_for):
@@ -183,7 +183,7 @@ async def test_events_published_by_handlers_carry_the_chain(engine_for):
     """)
     root = await engine.publish("A", {"n": 1})
     await engine.drain()
-    chain = engine.backend.events.chain(root.id)
+    chain = await engine.backend.event_chain(root.id)
     assert [e.type for e in chain] == ["A", "B"]
     assert chain[1].causation_id == root.id and chain[1].depth == 1
     assert entities(engine, "Seen")["b"]["n"] == 2
@@ -203,7 +203,7 @@ async def test_an_event_chain_deeper_than_the_limit_fails(engine_for):
     runs = await engine.drain()
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 5 + [RunStatus.FAILED]
     assert "would make an event chain 6 deep; the limit is 5 (max_chain_depth)" in (runs[-1].error or "")
-    assert len(engine.backend.events) == 6
+    assert len(engine.backend.all_events()) == 6
 
 
 async def test_run_flow_validates_inputs_applies_defaults_and_returns_outputs(engine_for):
@@ -241,8 +241,8 @@ async def test_failed_async_jobs_are_kept_with_their_error(engine_for):
     await engine.publish("Placed", {"Id": "o1", "Amount": 2})
     runs = await engine.drain()
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED, RunStatus.FAILED]
-    [failed] = engine.backend.jobs.failed
-    assert failed.job.handler == "late_boom" and "boom at 2" in failed.error
+    [failed] = await engine.backend.dead_letters()
+    assert failed.body["handler"] == "late_boom" and "boom at 2" in failed.errors[-1].error
     assert entities(engine, "Mail") == {"o1": {"id": "o1"}}
 
 

@@ -1,0 +1,107 @@
+"""Queued messages with SQS FIFO semantics (design §5): the records and the retry policy.
+
+Two logical queues per project: ``inbound`` holds raw messages from sources, ``outbound`` holds
+jobs for async handlers of published events. A message with a ``group_key`` is delivered only
+when every earlier message of its group is done (or parked in the dead-letter queue); messages
+of different groups, and messages without a group, go on in parallel.
+
+The states a message goes through::
+
+    ready --claim--> leased --ack--> done
+      ^                 |
+      +---- retry ------+--(attempts used up)--> dead  (parked: the group goes on;
+      |                                                 blocked: the group waits)
+      +---- redrive ----------------------------------+
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import random
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_DEDUP_WINDOW_S = 300.0
+DEFAULT_LEASE_S = 30.0
+
+
+class QueueName(enum.StrEnum):
+    INBOUND = "inbound"  #: raw messages from sources, routed to trigger flows
+    OUTBOUND = "outbound"  #: jobs for async handlers of published events
+
+
+class MessageKind(enum.StrEnum):
+    SOURCE = "source"  #: a raw payload from a source: body {source, type, data}
+    HANDLER = "handler"  #: run one async handler for one event instance: body {handler, event_id}
+
+
+class MessageState(enum.StrEnum):
+    READY = "ready"  #: waiting to be claimed (maybe not before ``available_at``)
+    LEASED = "leased"  #: claimed by a worker until ``lease_expires_at``
+    DONE = "done"  #: processed; kept for de-duplication and traces
+    DEAD = "dead"  #: attempts used up; in the dead-letter queue
+
+
+class AttemptError(NamedTuple):
+    """One failed attempt of a message."""
+
+    attempt: int
+    error: str
+    at: dt.datetime
+    config_version: int | None = None
+
+
+class OutgoingMessage(NamedTuple):
+    """A message to enqueue."""
+
+    queue: QueueName
+    kind: MessageKind
+    body: Any
+    group_key: str | None = None
+    dedup_id: str | None = None
+    config_version: int | None = None
+
+
+class QueuedMessage(NamedTuple):
+    """A message as stored in a queue."""
+
+    id: str
+    queue: QueueName
+    kind: MessageKind
+    body: Any
+    group_key: str | None
+    dedup_id: str | None
+    state: MessageState
+    attempts: int
+    config_version: int | None
+    created_at: dt.datetime
+    available_at: dt.datetime
+    lease_owner: str | None = None
+    lease_expires_at: dt.datetime | None = None
+    errors: tuple[AttemptError, ...] = ()
+    #: a dead message that holds its group (on_failure: block) until redriven
+    blocking: bool = False
+
+
+OnFailure = Literal["block", "park"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often, and how far apart, a failing message is tried again, and what happens after."""
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    backoff_s: float = 1.0
+    max_backoff_s: float = 300.0
+    on_failure: OnFailure = "park"
+
+    def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: exponential, with jitter.
+
+        The draw between half and all of the exponential bound spreads the retries of many
+        messages that failed together, and never brings one back almost at once.
+        """
+        bound = min(self.max_backoff_s, self.backoff_s * 2 ** max(attempt - 1, 0))
+        return (rng or random).uniform(bound / 2, bound)  # noqa: S311 - jitter, not secrecy

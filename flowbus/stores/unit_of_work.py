@@ -1,0 +1,128 @@
+"""The unit of work every run writes into, shared by all backends.
+
+Reads go to committed state (or to an :class:`Overlay` of earlier runs of the same batch) and
+remember the version they saw; writes stay in the unit of work's :class:`Changeset` until
+``commit`` hands it to the backend, which applies it atomically and checks those versions.
+No database transaction is held open while a flow runs, so a slow step never blocks others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from flowbus.events.frozen import freeze
+from flowbus.events.instance import EventInstance
+from flowbus.queue import OutgoingMessage
+from flowbus.runtime.records import Run
+from flowbus.stores.protocols import Ack, Changeset, EntityWrite, Record, Versioned
+
+if TYPE_CHECKING:
+    from flowbus.stores.protocols import Backend
+
+
+class Overlay:
+    """Writes of a batch's earlier runs, applied together with this one at the batch's commit.
+
+    A later run of the batch reads them as committed (with the version they will have), so a
+    batch gives the same results as committing run by run, in one commit.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], Versioned | None] = {}
+
+    def get(self, entity: str, key: str) -> tuple[bool, Versioned | None]:
+        found = (entity, key) in self._records
+        return found, self._records.get((entity, key))
+
+    def absorb(self, changeset: Changeset, versions: dict[tuple[str, str], int]) -> None:
+        for address, write in changeset.writes.items():
+            if write.record is None:
+                self._records[address] = None
+            else:
+                self._records[address] = Versioned(write.record, versions.get(address, 0) + 1)
+
+
+class UnitOfWork:
+    """Collects one run's changes; nothing is visible to others before :meth:`commit`."""
+
+    __slots__ = ("_backend", "_done", "_overlay", "_versions", "changeset")
+
+    def __init__(self, backend: Backend, *, overlay: Overlay | None = None) -> None:
+        self._backend = backend
+        self._overlay = overlay
+        self._versions: dict[tuple[str, str], int] = {}
+        self._done = False
+        self.changeset = Changeset()
+
+    # -- entities (the view step actions use) ----------------------------------------------
+
+    @property
+    def entities(self) -> UnitOfWork:
+        return self
+
+    async def get(self, entity: str, key: str) -> Record | None:
+        address = (entity, key)
+        write = self.changeset.writes.get(address)
+        if write is not None:
+            return write.record
+        current = await self._read(entity, key)
+        if address not in self._versions:
+            self._versions[address] = current.version if current is not None else 0
+        return current.record if current is not None else None
+
+    async def put(self, entity: str, key: str, record: Record) -> None:
+        address = (entity, key)
+        self.changeset.writes[address] = EntityWrite(freeze(record), self._versions.get(address))
+
+    async def delete(self, entity: str, key: str) -> bool:
+        existed = await self.get(entity, key) is not None
+        self.changeset.writes[(entity, key)] = EntityWrite(None, self._versions.get((entity, key)))
+        return existed
+
+    async def _read(self, entity: str, key: str) -> Versioned | None:
+        if self._overlay is not None:
+            found, value = self._overlay.get(entity, key)
+            if found:
+                return value
+        return await self._backend.read_entity(entity, key)
+
+    # -- everything else a run produces ----------------------------------------------------
+
+    def add_event(self, instance: EventInstance) -> None:
+        self.changeset.events.append(instance)
+
+    def enqueue(self, message: OutgoingMessage) -> None:
+        self.changeset.messages.append(message)
+
+    def add_run(self, run: Run) -> None:
+        self.changeset.runs.append(run)
+
+    def ack(self, message_id: str, owner: str) -> None:
+        self.changeset.acks.append(Ack(message_id, owner))
+
+    @property
+    def runs(self) -> Sequence[Run]:
+        return self.changeset.runs
+
+    @property
+    def read_versions(self) -> dict[tuple[str, str], int]:
+        return self._versions
+
+    # -- the end -------------------------------------------------------------------------
+
+    async def commit(self) -> None:
+        """Apply everything atomically; raises :class:`~flowbus.stores.protocols.Conflict`."""
+        self._finish()
+        await self._backend.apply(self.changeset)
+
+    async def rollback(self) -> None:
+        """Drop every change; keep the trace of the runs that were attempted."""
+        self._finish()
+        if self.changeset.runs:
+            await self._backend.record_runs(self.changeset.runs)
+
+    def _finish(self) -> None:
+        if self._done:
+            raise RuntimeError("this unit of work has already been committed or rolled back")
+        self._done = True

@@ -1,0 +1,224 @@
+"""The worker: claim queued messages in batches, run them, and acknowledge, retry or dead-letter.
+
+A batch is committed together (group commit): each message's unit of work becomes one
+changeset, applied atomically on its own but in one backend commit with the rest. Later runs
+of a batch read the writes of earlier ones through an :class:`Overlay`, so the batch gives
+the same results as committing message by message.
+
+A message that fails is retried with backoff until its attempts are used up, then
+dead-lettered with every attempt's error. A run that is *rejected* (a validate rule) is not
+retried: its message is done, its effects dropped, its trace kept. On stop (SIGTERM) the
+worker claims nothing more, finishes the run in hand, gives back what it had not started,
+and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flowbus.config.loader import load_config_text
+from flowbus.errors import FlowbusError
+from flowbus.ids import new_id
+from flowbus.queue import DEFAULT_LEASE_S, AttemptError, QueuedMessage, QueueName
+from flowbus.runtime.engine import Engine
+from flowbus.runtime.records import Run, RunStatus
+from flowbus.stores.protocols import Changeset, Conflict, Retry
+from flowbus.stores.unit_of_work import Overlay, UnitOfWork
+
+logger = logging.getLogger("flowbus.worker")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    batch_size: int = 64
+    lease_s: float = DEFAULT_LEASE_S
+    #: the longest sleep between claims when the queues are empty
+    idle_poll_s: float = 0.2
+    #: how often to look for a newly published config version
+    version_check_s: float = 1.0
+    queues: tuple[QueueName, ...] = (QueueName.INBOUND, QueueName.OUTBOUND)
+    #: False: a failure dead-letters at once (what `drain()` in tests and `flowbus try` want to see)
+    retry_failures: bool = True
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: WorkerSettings | None = None,
+        *,
+        follow_versions: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or WorkerSettings()
+        self.follow_versions = follow_versions
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
+        self._clock = clock
+        self._checked_version_at = float("-inf")
+        self._stopping = asyncio.Event()
+        self._in_hand: list[QueuedMessage] = []
+        self.processed = 0
+
+    def stop(self) -> None:
+        """Claim nothing more; the current run finishes, the rest of the batch is given back."""
+        self._stopping.set()
+
+    # -- loops ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Work until :meth:`stop` is called."""
+        logger.info("worker started", extra={"owner": self.owner, "config_version": self.engine.config_version})
+        idle_s = 0.0
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while not self._stopping.is_set():
+                await self._follow_version()
+                batch = await self._claim()
+                if batch:
+                    idle_s = 0.0
+                    await self._process_batch(batch)
+                    continue
+                idle_s = min(self.settings.idle_poll_s, max(idle_s * 2, 0.005))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), idle_s)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        logger.info("worker stopped", extra={"owner": self.owner, "processed": self.processed})
+
+    async def run_until_idle(self, *, max_messages: int | None = None) -> list[Run]:
+        """Work until no message is deliverable now (messages waiting for a retry stay queued)."""
+        runs: list[Run] = []
+        while max_messages is None or self.processed < max_messages:
+            await self._follow_version()
+            batch = await self._claim(max_messages)
+            if not batch:
+                break
+            runs.extend(await self._process_batch(batch))
+        return runs
+
+    # -- one batch -----------------------------------------------------------------------
+
+    async def _claim(self, max_messages: int | None = None) -> list[QueuedMessage]:
+        limit = self.settings.batch_size
+        if max_messages is not None:
+            limit = min(limit, max_messages - self.processed)
+        return await self.engine.backend.claim(
+            self.settings.queues, limit=limit, owner=self.owner, lease_s=self.settings.lease_s
+        )
+
+    async def _process_batch(self, batch: list[QueuedMessage]) -> list[Run]:
+        self._in_hand = list(batch)
+        overlay = Overlay()
+        changesets: list[Changeset] = []
+        handled: list[QueuedMessage] = []
+        runs: list[Run] = []
+        for message in batch:
+            if self._stopping.is_set():
+                break
+            changeset, message_runs = await self._process(message, overlay)
+            changesets.append(changeset)
+            handled.append(message)
+            runs.extend(message_runs)
+        results = await self.engine.backend.apply_many(changesets) if changesets else []
+        for message, conflict in zip(handled, results, strict=True):
+            if conflict is not None:
+                await self._retry_after_conflict(message, conflict)
+        unstarted = [m.id for m in batch[len(handled) :]]
+        if unstarted:
+            await self.engine.backend.release(unstarted, owner=self.owner)
+        self._in_hand = []
+        self.processed += len(handled)
+        return runs
+
+    async def _process(self, message: QueuedMessage, overlay: Overlay) -> tuple[Changeset, list[Run]]:
+        uow = UnitOfWork(self.engine.backend, overlay=overlay)
+        uow.ack(message.id, self.owner)
+        try:
+            runs = await self.engine.process(message, uow)
+        except FlowbusError as exc:
+            return self._failure(message, list(uow.runs), exc.message), list(uow.runs)
+        failed = next((r for r in runs if not r.succeeded), None)
+        if failed is None:
+            overlay.absorb(uow.changeset, uow.read_versions)
+            return uow.changeset, runs
+        if all(r.status is not RunStatus.FAILED for r in runs):
+            # rejected: the input was refused; trying again would refuse it again
+            logger.info("message rejected", extra={"message_id": message.id, "error": failed.error})
+            done = Changeset(runs=list(uow.runs), acks=list(uow.changeset.acks))
+            return done, runs
+        return self._failure(message, list(uow.runs), f"{failed.flow}: {failed.error}"), runs
+
+    def _failure(self, message: QueuedMessage, runs: list[Run], error: str) -> Changeset:
+        policy = self.engine.retry_policy(message)
+        attempt = message.attempts + 1
+        now = dt.datetime.now(dt.UTC)
+        dead = attempt >= policy.max_attempts or not self.settings.retry_failures
+        delay = 0.0 if dead else policy.delay_s(attempt)
+        record = AttemptError(attempt, error, now, self.engine.config_version)
+        log = logger.warning if dead else logger.info
+        log(
+            "message dead-lettered" if dead else "message will be retried",
+            extra={"message_id": message.id, "attempt": attempt, "error": error, "retry_in_s": round(delay, 3)},
+        )
+        retry = Retry(
+            message.id,
+            self.owner,
+            record,
+            now + dt.timedelta(seconds=delay),
+            dead=dead,
+            blocking=dead and policy.on_failure == "block",
+        )
+        return Changeset(runs=runs, retries=[retry])
+
+    async def _retry_after_conflict(self, message: QueuedMessage, conflict: Conflict) -> None:
+        """Another writer changed what this run read: run it again soon, as a new attempt."""
+        logger.info("write conflict; retrying", extra={"message_id": message.id, "error": conflict.message})
+        changeset = self._failure(message, [], f"write conflict: {conflict.message}")
+        with contextlib.suppress(Conflict):  # the lease is gone: whoever holds it now will run it
+            await self.engine.backend.apply(changeset)
+
+    # -- leases and versions -------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Extend the leases of the batch in hand, so that a long batch is not taken over."""
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            if self._in_hand:
+                await self.engine.backend.extend_leases(
+                    [m.id for m in self._in_hand], owner=self.owner, lease_s=self.settings.lease_s
+                )
+
+    async def _follow_version(self) -> None:
+        if not self.follow_versions:
+            return
+        now = self._clock()
+        if now - self._checked_version_at < self.settings.version_check_s:
+            return
+        self._checked_version_at = now
+        backend = self.engine.backend
+        await backend.project_versions()
+        active = await backend.active_version()
+        if active is None or active == self.engine.config_version:
+            return
+        version = await backend.get_version(active)
+        if version is None:
+            return
+        loaded = load_config_text(version.text, file=version.file)
+        old = self.engine
+        engine = Engine(loaded, backend=backend, limits=old.limits, config_version=active)
+        for name, fn in old.actions.items():
+            if name not in engine.actions:
+                engine.register_action(name, fn)
+        self.engine = engine
+        logger.info("switched config version", extra={"from": old.config_version, "to": active})
