@@ -104,4 +104,4 @@ class RetryPolicy:
         messages that failed together, and never brings one back almost at once.
         """
         bound = min(self.max_backoff_s, self.backoff_s * 2 ** max(attempt - 1, 0))
-        return (rng or random).uniform(bound / 2, bound)  # noqa: S311 - jitter, not secrecy
+        return (rng or random).uniform(bound / 2, bound)

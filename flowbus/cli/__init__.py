@@ -1,7 +1,7 @@
 """The ``flowbus`` command line.
 
 Exit codes (:class:`ExitCode`): 0 ok, 1 the config is invalid, 2 bad usage,
-3 a run failed, 4 a run was rejected by a validate rule.
+3 a run failed, 4 a run was rejected by a validate rule, 5 the command could not do its work.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ import click
 
 from flowbus.cli.config_commands import schema, validate
 from flowbus.cli.exit_codes import ExitCode
+from flowbus.cli.message_commands import dlq, send, trace
 from flowbus.cli.try_command import try_
+from flowbus.cli.version_commands import diff, publish, rollback_command, versions
+from flowbus.cli.worker_command import worker
 
 __all__ = ["ExitCode", "main"]
 
@@ -28,9 +31,16 @@ def main() -> None:
       flowbus try examples/shop/flowbus.yaml --flow CreateOrder \\
           --data @examples/shop/order.json --seed examples/shop/seed.yaml
       flowbus schema > flowbus.schema.json
+
+    \b
+    On a database (default sqlite:///.flowbus/flowbus.db, or FLOWBUS_DB):
+      flowbus publish examples/shop/flowbus.yaml
+      flowbus worker &
+      flowbus send --event OrderPlaced --data @order-placed.json
+      flowbus trace <event id>
+      flowbus versions; flowbus diff; flowbus rollback 1; flowbus dlq list
     """
 
 
-main.add_command(validate)
-main.add_command(schema)
-main.add_command(try_)
+for command in (validate, schema, try_, publish, versions, diff, rollback_command, send, trace, dlq, worker):
+    main.add_command(command)

@@ -11,3 +11,4 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  #: bad arguments or input data (click uses 2 for usage errors too)
     RUN_FAILED = 3  #: a run failed
     RUN_REJECTED = 4  #: a validate rule refused the input
+    FAILED = 5  #: the command could not do its work (a store error, a missing version...)

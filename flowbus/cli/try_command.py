@@ -105,10 +105,11 @@ async def _try(
     runs = [*(r for r in roots if isinstance(r, Run)), *async_runs]
     code = _exit_code(runs, failure)
     if as_json:
+        dead_letters = [{"id": m.id, "body": m.body, "errors": [e.error for e in m.errors]} for m in dead]
         click.echo(jsonio.dumps({
             "status": code.name.lower(), "error": failure, "trace": [to_data(t) for t in primary],
             "before_drain": before, "async_runs": [to_data(await trace_run(backend, r)) for r in async_runs],
-            "store": after, "dead_letters": [{"id": m.id, "body": m.body, "errors": [e.error for e in m.errors]} for m in dead],
+            "store": after, "dead_letters": dead_letters,
         }, indent=2))  # fmt: skip
         return code
     for tree in primary:

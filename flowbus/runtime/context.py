@@ -7,21 +7,21 @@ from collections.abc import Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from flowbus.config.steps import BUILTIN_STEPS
 from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
+from flowbus.queue import QueuedMessage
 from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
-from flowbus.config.steps import BUILTIN_STEPS
-from flowbus.queue import QueuedMessage
 
 if TYPE_CHECKING:
     from flowbus.runtime.engine import RuntimeLimits
-    from flowbus.stores.protocols import Backend
-    from flowbus.stores.unit_of_work import UnitOfWork
     from flowbus.runtime.plan import Plan
     from flowbus.runtime.values import Value
+    from flowbus.stores.protocols import Backend
+    from flowbus.stores.unit_of_work import UnitOfWork
 
 
 _NO_OUTPUTS = FrozenDict()

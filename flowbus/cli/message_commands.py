@@ -1,0 +1,215 @@
+"""``flowbus send``, ``trace`` and ``dlq``: put work in, follow it, recover what failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from flowbus import jsonio
+from flowbus.cli.options import db_options, open_project, run_async
+from flowbus.cli.try_command import read_data
+from flowbus.publishing import active_config
+from flowbus.queue import QueuedMessage, QueueName
+from flowbus.runtime.engine import Engine
+from flowbus.runtime.trace import TraceNode, render, to_data, trace_event, trace_message, trace_run
+from flowbus.stores.protocols import Backend, DeadLetterFilter
+
+
+async def active_engine(backend: Backend) -> Engine:
+    found = await active_config(backend)
+    if found is None:
+        raise click.UsageError(f"project {backend.project} has no published config: flowbus publish FILE")
+    number, loaded = found
+    return Engine(loaded, backend=backend, config_version=number)
+
+
+@click.command()
+@click.option("--source", help="Send a raw message from this source (queued for workers).")
+@click.option("--type", "event_type", help="Its event type (default: from the source's event_type_from).")
+@click.option("--event", help="Publish an event: sync handlers run now, async ones are queued.")
+@click.option("--data", "data_arg", required=True, help="JSON text, or @path to a JSON or YAML file.")
+@click.option("--group", help="FIFO group key: messages of one group are processed in order.")
+@click.option("--dedup-id", help="A message with the same id within the de-duplication window is dropped.")
+@db_options
+def send(
+    source: str | None, event_type: str | None, event: str | None, data_arg: str,
+    group: str | None, dedup_id: str | None, db: str, project: str,
+) -> None:  # fmt: skip
+    """Send a message to the project's inbound queue, or publish an event; prints its id.
+
+    \b
+    Examples:
+      flowbus send --source compass_inbound --data @examples/compass/upsert_company.json
+      flowbus send --event OrderPlaced --data @order-placed.json
+    """
+    if (source is None) == (event is None):
+        raise click.UsageError("give exactly one of --source or --event")
+    if event is not None and (group or dedup_id or event_type):
+        raise click.UsageError("--type, --group and --dedup-id go with --source")
+    data = read_data(data_arg)
+    backend = open_project(db, project)
+
+    async def work() -> str:
+        try:
+            engine = await active_engine(backend)
+            if event is not None:
+                if not isinstance(data, dict):
+                    raise click.BadParameter("event properties must be a JSON object", param_hint="--data")
+                instance = await engine.publish(event, data, source="cli")
+                return f"event {instance.id}"
+            resolved = event_type or engine.event_type_of(source or "", data)
+            if resolved is None:
+                raise click.UsageError(f"no --type given, and source {source!r} has no event_type_from that finds one")
+            message_id = await engine.send(source or "", resolved, data, group_key=group, dedup_id=dedup_id)
+            return f"message {message_id}"
+        finally:
+            await backend.close()
+
+    click.echo(run_async(work()))
+
+
+@click.command()
+@click.argument("identifier")
+@click.option("--json", "as_json", is_flag=True, help="Print the trace as JSON.")
+@db_options
+def trace(identifier: str, as_json: bool, db: str, project: str) -> None:
+    """Show the trace of an event, a message or a run: runs, their steps, and what they caused.
+
+    For an event, the whole chain it belongs to (by correlation id) is shown.
+    """
+    backend = open_project(db, project)
+
+    async def work() -> list[TraceNode]:
+        try:
+            return await _trace(backend, identifier)
+        finally:
+            await backend.close()
+
+    trees = run_async(work())
+    if not trees:
+        raise click.UsageError(f"no event, message or run {identifier!r} in project {backend.project}")
+    if as_json:
+        click.echo(jsonio.dumps([to_data(tree) for tree in trees], indent=2))
+    else:
+        click.echo("\n".join(render(tree) for tree in trees))
+
+
+async def _trace(backend: Backend, identifier: str) -> list[TraceNode]:
+    instance = await backend.get_event(identifier)
+    if instance is not None:
+        root = (await backend.get_event(instance.correlation_id)) or instance
+        return [await trace_event(backend, root)]
+    run = await backend.get_run(identifier)
+    if run is not None:
+        return [await trace_run(backend, run)]
+    return await trace_message(backend, identifier)
+
+
+@click.group()
+def dlq() -> None:
+    """The dead-letter queue: messages whose attempts are used up."""
+
+
+@dlq.command("list")
+@click.option("--queue", type=click.Choice([q.value for q in QueueName]), help="Only this queue.")
+@click.option("--name", help="Only messages of this handler (outbound) or source (inbound).")
+@click.option("--group", help="Only this FIFO group.")
+@click.option("--json", "as_json", is_flag=True)
+@db_options
+def dlq_list(queue: str | None, name: str | None, group: str | None, as_json: bool, db: str, project: str) -> None:
+    """List dead letters, oldest first."""
+    backend = open_project(db, project)
+    where = DeadLetterFilter(queue=QueueName(queue) if queue else None, name=name, group_key=group)
+
+    async def work() -> list[QueuedMessage]:
+        try:
+            return await backend.dead_letters(where, limit=1000)
+        finally:
+            await backend.close()
+
+    dead = run_async(work())
+    if as_json:
+        click.echo(jsonio.dumps([_message_data(m) for m in dead], indent=2))
+        return
+    if not dead:
+        click.echo("no dead letters")
+    for message in dead:
+        last = message.errors[-1].error if message.errors else ""
+        hold = " [holds its group]" if message.blocking else ""
+        click.echo(f"{message.id}  {message.queue}  {_what(message)}  attempts={message.attempts}{hold}  {last}")
+
+
+@dlq.command("show")
+@click.argument("message_id")
+@db_options
+def dlq_show(message_id: str, db: str, project: str) -> None:
+    """Show one dead letter: its body, config version and every attempt's error."""
+    backend = open_project(db, project)
+
+    async def work() -> QueuedMessage | None:
+        try:
+            return await backend.get_message(message_id)
+        finally:
+            await backend.close()
+
+    message = run_async(work())
+    if message is None:
+        raise click.UsageError(f"no message {message_id!r} in project {backend.project}")
+    click.echo(jsonio.dumps(_message_data(message), indent=2))
+
+
+@dlq.command("redrive")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every dead letter matching the filters.")
+@click.option("--queue", type=click.Choice([q.value for q in QueueName]))
+@click.option("--name", help="Only messages of this handler or source.")
+@click.option("--group", help="Only this FIFO group.")
+@click.option("--current-version", is_flag=True, help="Run them on the active config version.")
+@db_options
+def dlq_redrive(
+    message_ids: tuple[str, ...], everything: bool, queue: str | None, name: str | None, group: str | None,
+    current_version: bool, db: str, project: str,
+) -> None:  # fmt: skip
+    """Put dead letters back on their queue with fresh attempts (after fixing the cause).
+
+    \b
+    Examples:
+      flowbus dlq redrive 01938f...            # one message
+      flowbus dlq redrive --all --name NotifyWarehouse --current-version
+    """
+    if bool(message_ids) == everything:
+        raise click.UsageError("give message ids, or --all (with optional filters)")
+    backend = open_project(db, project)
+
+    async def work() -> int:
+        try:
+            ids = list(message_ids)
+            if everything:
+                where = DeadLetterFilter(queue=QueueName(queue) if queue else None, name=name, group_key=group)
+                ids = [m.id for m in await backend.dead_letters(where, limit=1_000_000)]
+            version = None
+            if current_version:
+                await backend.project_versions()
+                version = await backend.active_version()
+            return await backend.redrive(ids, config_version=version)
+        finally:
+            await backend.close()
+
+    count = run_async(work())
+    click.echo(f"redrove {count} message{'s' if count != 1 else ''}")
+    if count == 0 and message_ids:
+        raise click.exceptions.Exit(1)
+
+
+def _what(message: QueuedMessage) -> str:
+    body: Any = message.body
+    if "handler" in body:
+        return f"handler {body['handler']} event {body['event_id']}"
+    return f"source {body.get('source')} type {body.get('type')}"
+
+
+def _message_data(message: QueuedMessage) -> dict[str, Any]:
+    data = message._asdict()
+    data["errors"] = [e._asdict() for e in message.errors]
+    return data

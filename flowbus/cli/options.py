@@ -1,0 +1,73 @@
+"""CLI options derived from :class:`~flowbus.settings.Settings`, and helpers the commands share."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from flowbus.cli.exit_codes import ExitCode
+from flowbus.config import ConfigError
+from flowbus.errors import FlowbusError
+from flowbus.settings import Settings
+from flowbus.stores import open_backend
+from flowbus.stores.protocols import Backend
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def setting_option(name: str, *flags: str, **kwargs: Any) -> Callable[[F], F]:
+    """A click option for setting ``name``: its default, help and environment variable come from Settings."""
+    spec = Settings.field(name)
+    return click.option(
+        *(flags or (f"--{name.replace('_', '-')}",)),
+        name,
+        default=spec.default,
+        envvar=Settings.env_var(name),
+        show_envvar=True,
+        show_default=bool(spec.default),
+        help=spec.metadata["help"],
+        type=type(spec.default),
+        **kwargs,
+    )
+
+
+def db_options(fn: F) -> F:
+    return setting_option("db")(setting_option("project")(fn))
+
+
+def open_project(db: str, project: str) -> Backend:
+    """The backend of ``project``, or of the database's only project when none is named."""
+    if not project:
+        project = _only_project(db)
+    return open_backend(db, project)
+
+
+def _only_project(db: str) -> str:
+    if db.startswith("sqlite:///"):
+        from flowbus.stores.sqlite import projects_in  # noqa: PLC0415
+
+        found = projects_in(db.removeprefix("sqlite:///"))
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            names = ", ".join(found)
+            raise click.UsageError(f"the database holds several projects ({names}); choose one with --project")
+    return "default"
+
+
+def run_async(work: Awaitable[T]) -> T:
+    """Run a command's coroutine; flowbus errors become a message and a telling exit code."""
+    try:
+        return asyncio.run(work)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(ExitCode.INVALID_CONFIG)
+    except FlowbusError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(ExitCode.FAILED)

@@ -1,0 +1,131 @@
+"""``flowbus publish``, ``versions``, ``diff`` and ``rollback``: the config lifecycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from flowbus import jsonio
+from flowbus.cli.options import db_options, open_project, run_async
+from flowbus.config.document import parse_file
+from flowbus.config.loader import load_document
+from flowbus.publishing import PublishResult, diff_versions, publish_config, rollback
+from flowbus.stores import open_backend
+from flowbus.stores.protocols import Backend
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@db_options
+def publish(file: str, db: str, project: str) -> None:
+    """Validate FILE and publish it as the project's next config version.
+
+    Workers switch to it without a restart. Publishing a file that means the same as the
+    active version stores nothing. The project is the config's `project.name`.
+
+    \b
+    Example:
+      flowbus publish examples/shop/flowbus.yaml --db sqlite:///shop.db
+    """
+    text = Path(file).read_text()
+    loaded = load_document(parse_file(file))  # the config names its project, and must be valid
+    backend = open_backend(db, project or loaded.config.project.name)
+
+    async def work() -> PublishResult:
+        try:
+            return await publish_config(backend, text, file=file)
+        finally:
+            await backend.close()
+
+    result = run_async(work())
+    if result.unchanged:
+        click.echo(f"unchanged: version {result.version.number} of {backend.project} is already this config")
+        return
+    click.echo(f"published version {result.version.number} of {backend.project}: {result.diff.summary()}")
+    for line in result.diff.lines():
+        click.echo(f"  {line}")
+
+
+@click.command()
+@db_options
+def versions(db: str, project: str) -> None:
+    """List the project's config versions, newest last; `*` marks the active one."""
+    backend = open_project(db, project)
+
+    async def work() -> None:
+        try:
+            active = await backend.active_version()
+            listed = await backend.versions()
+            if not listed:
+                click.echo(f"project {backend.project} has no config version yet: flowbus publish FILE")
+            for version in listed:
+                mark = "*" if version.number == active else " "
+                when = version.created_at.strftime("%Y-%m-%d %H:%M:%S")
+                click.echo(f"{mark} v{version.number:<4} {when}  {version.content_hash[:12]}  {version.summary}")
+        finally:
+            await backend.close()
+
+    run_async(work())
+
+
+@click.command()
+@click.option("--from", "old", type=int, help="Version to diff from (default: the one before --to).")
+@click.option("--to", "new", type=int, help="Version to diff to (default: the active version).")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@db_options
+def diff(old: int | None, new: int | None, as_json: bool, db: str, project: str) -> None:
+    """Show what changed between two config versions: flows, steps, handlers, events, sources, targets.
+
+    \b
+    Examples:
+      flowbus diff                  # the active version against the one before it
+      flowbus diff --from 2 --to 5
+    """
+    backend = open_project(db, project)
+
+    async def work() -> None:
+        try:
+            to = new if new is not None else await _active_or_fail(backend)
+            start = old if old is not None else to - 1
+            result = await diff_versions(backend, start, to)
+            if as_json:
+                click.echo(jsonio.dumps({"from": start, "to": to, **result.to_data()}, indent=2))
+                return
+            click.echo(f"v{start} -> v{to}: {result.summary()}")
+            for line in result.lines():
+                click.echo(f"  {line}")
+        finally:
+            await backend.close()
+
+    run_async(work())
+
+
+@click.command("rollback")
+@click.argument("number", type=int)
+@db_options
+def rollback_command(number: int, db: str, project: str) -> None:
+    """Publish config version NUMBER again, as a new version (history is never rewritten)."""
+    backend = open_project(db, project)
+
+    async def work() -> PublishResult:
+        try:
+            return await rollback(backend, number)
+        finally:
+            await backend.close()
+
+    result = run_async(work())
+    if result.unchanged:
+        click.echo(f"unchanged: the active version {result.version.number} is already the config of v{number}")
+        return
+    click.echo(f"published version {result.version.number} (the config of v{number}): {result.diff.summary()}")
+    for line in result.diff.lines():
+        click.echo(f"  {line}")
+
+
+async def _active_or_fail(backend: Backend) -> int:
+    await backend.project_versions()
+    active = await backend.active_version()
+    if active is None:
+        raise click.UsageError(f"project {backend.project} has no published config: flowbus publish FILE")
+    return active

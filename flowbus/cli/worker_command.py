@@ -1,0 +1,45 @@
+"""``flowbus worker``: run queued work until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from flowbus.cli.message_commands import active_engine
+from flowbus.cli.options import db_options, open_project, run_async, setting_option
+from flowbus.logs import setup_logging
+from flowbus.worker import Worker, WorkerSettings
+
+
+@click.command()
+@db_options
+@setting_option("batch_size")
+@setting_option("lease_s")
+@setting_option("log_format")
+def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: str) -> None:
+    """Claim and run queued messages of the project, following newly published config versions.
+
+    On SIGTERM or Ctrl-C it stops claiming, finishes the run in hand, gives back the rest of
+    its batch, and exits 0. Several workers (processes) may share one database.
+
+    \b
+    Example:
+      flowbus worker --db sqlite:///shop.db --log-format json
+    """
+    setup_logging(log_format)
+    backend = open_project(db, project)
+
+    async def work() -> None:
+        try:
+            engine = await active_engine(backend)
+            runner = Worker(engine, WorkerSettings(batch_size=batch_size, lease_s=lease_s), follow_versions=True)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, runner.stop)
+            await runner.run()
+        finally:
+            await backend.close()
+
+    run_async(work())

@@ -1,0 +1,182 @@
+-- name: read_entity
+SELECT data, version FROM entities WHERE project = :project AND entity = :entity AND key = :key;
+
+-- name: list_entities
+SELECT key, data FROM entities WHERE project = :project AND entity = :entity ORDER BY key LIMIT :limit;
+
+-- name: upsert_entity
+INSERT INTO entities (project, entity, key, data, version) VALUES (:project, :entity, :key, :data, 1)
+ON CONFLICT (project, entity, key) DO UPDATE SET data = excluded.data, version = entities.version + 1;
+
+-- name: insert_entity
+INSERT INTO entities (project, entity, key, data, version) VALUES (:project, :entity, :key, :data, 1);
+
+-- name: update_entity
+UPDATE entities SET data = :data, version = version + 1
+WHERE project = :project AND entity = :entity AND key = :key AND version = :expected;
+
+-- name: delete_entity
+DELETE FROM entities WHERE project = :project AND entity = :entity AND key = :key;
+
+-- name: delete_entity_at
+DELETE FROM entities WHERE project = :project AND entity = :entity AND key = :key AND version = :expected;
+
+-- name: entity_exists
+SELECT 1 FROM entities WHERE project = :project AND entity = :entity AND key = :key;
+
+-- name: insert_event
+INSERT INTO events (project, id, type, version, source, time, data, correlation_id, causation_id, depth)
+VALUES (:project, :id, :type, :version, :source, :time, :data, :correlation_id, :causation_id, :depth);
+
+-- name: get_event
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events WHERE project = :project AND id = :id;
+
+-- name: event_chain
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events WHERE project = :project AND correlation_id = :correlation_id ORDER BY id;
+
+-- name: count_events
+SELECT count(*) FROM events WHERE project = :project;
+
+-- name: insert_run
+INSERT OR REPLACE INTO runs (project, id, flow, trigger, status, started_at, duration_s, inputs, outputs, steps,
+                             error, handler, event_id, message_id, parent_run_id, config_version, attempt)
+VALUES (:project, :id, :flow, :trigger, :status, :started_at, :duration_s, :inputs, :outputs, :steps,
+        :error, :handler, :event_id, :message_id, :parent_run_id, :config_version, :attempt);
+
+-- name: get_run
+SELECT * FROM runs WHERE project = :project AND id = :id;
+
+-- name: runs_for_event
+SELECT * FROM runs WHERE project = :project AND event_id = :key ORDER BY started_at, id;
+
+-- name: runs_for_message
+SELECT * FROM runs WHERE project = :project AND message_id = :key ORDER BY started_at, id;
+
+-- name: child_runs
+SELECT * FROM runs WHERE project = :project AND parent_run_id = :key ORDER BY started_at, id;
+
+-- name: journaled_output
+SELECT output FROM step_journal WHERE project = :project AND execution_key = :execution_key AND step_key = :step_key;
+
+-- name: journal_step
+INSERT OR REPLACE INTO step_journal (project, execution_key, step_key, output)
+VALUES (:project, :execution_key, :step_key, :output);
+
+-- name: find_dedup
+SELECT message_id FROM dedup
+WHERE project = :project AND queue = :queue AND dedup_id = :dedup_id AND expires_at > :now;
+
+-- name: remember_dedup
+INSERT OR REPLACE INTO dedup (project, queue, dedup_id, message_id, expires_at)
+VALUES (:project, :queue, :dedup_id, :message_id, :expires_at);
+
+-- name: insert_message
+INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
+                      created_at, available_at)
+VALUES (:project, :id, :queue, :kind, :body, :group_key, :dedup_id, 'ready', 0, :config_version,
+        :created_at, :available_at);
+
+-- name: claimable
+-- Deliverable messages, oldest first: ready and due, or leased by a worker whose lease ran out;
+-- a message with a group only when no earlier message of its group is open (or dead and blocking).
+SELECT m.seq FROM messages AS m
+WHERE m.project = :project
+  AND m.state IN ('ready', 'leased')
+  AND m.queue IN (SELECT value FROM json_each(:queues))
+  AND ((m.state = 'ready' AND m.available_at <= :now) OR (m.state = 'leased' AND m.lease_expires_at <= :now))
+  AND (m.group_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM messages AS h
+        WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
+          AND h.state <> 'done' AND h.seq < m.seq
+          AND (h.state <> 'dead' OR h.blocking = 1)))
+ORDER BY m.seq
+LIMIT :limit;
+
+-- name: lease
+UPDATE messages SET state = 'leased', lease_owner = :owner, lease_expires_at = :until
+WHERE seq IN (SELECT value FROM json_each(:seqs))
+RETURNING *;
+
+-- name: extend_leases
+UPDATE messages SET lease_expires_at = :until
+WHERE project = :project AND id IN (SELECT value FROM json_each(:ids)) AND state = 'leased' AND lease_owner = :owner;
+
+-- name: release
+UPDATE messages SET state = 'ready', lease_owner = NULL, lease_expires_at = NULL
+WHERE project = :project AND id IN (SELECT value FROM json_each(:ids)) AND state = 'leased' AND lease_owner = :owner;
+
+-- name: ack
+UPDATE messages SET state = 'done', lease_owner = NULL, lease_expires_at = NULL
+WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :owner;
+
+-- name: retry
+UPDATE messages
+SET state = :state, attempts = attempts + 1, errors = json_insert(errors, '$[#]', json(:error)),
+    available_at = :available_at, lease_owner = NULL, lease_expires_at = NULL, blocking = :blocking
+WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :owner;
+
+-- name: get_message
+SELECT * FROM messages WHERE project = :project AND id = :id;
+
+-- name: queue_depth
+SELECT queue, state, count(*) AS n FROM messages WHERE project = :project GROUP BY queue, state;
+
+-- name: dead_letters
+SELECT * FROM messages
+WHERE project = :project AND state = 'dead'
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:group_key IS NULL OR group_key = :group_key)
+  AND (:name IS NULL OR json_extract(body, '$.handler') = :name OR json_extract(body, '$.source') = :name)
+ORDER BY seq LIMIT :limit;
+
+-- name: redrive
+UPDATE messages
+SET state = 'ready', attempts = 0, available_at = :now, blocking = 0,
+    config_version = coalesce(:config_version, config_version)
+WHERE project = :project AND id = :id AND state = 'dead';
+
+-- name: save_draft
+INSERT INTO drafts (project, text, file, updated_at) VALUES (:project, :text, :file, :now)
+ON CONFLICT (project) DO UPDATE SET text = excluded.text, file = excluded.file, updated_at = excluded.updated_at;
+
+-- name: get_draft
+SELECT text, file FROM drafts WHERE project = :project;
+
+-- name: next_version
+SELECT coalesce(max(number), 0) + 1 FROM config_versions WHERE project = :project;
+
+-- name: insert_version
+INSERT INTO config_versions (project, number, text, file, content_hash, created_at, summary)
+VALUES (:project, :number, :text, :file, :content_hash, :created_at, :summary);
+
+-- name: insert_manifest
+INSERT INTO manifests (project, version, routes, handlers) VALUES (:project, :version, :routes, :handlers);
+
+-- name: insert_outbox
+INSERT INTO config_outbox (project, version, created_at) VALUES (:project, :version, :now);
+
+-- name: versions
+SELECT number, text, file, content_hash, created_at, summary FROM config_versions
+WHERE project = :project ORDER BY number;
+
+-- name: get_version
+SELECT number, text, file, content_hash, created_at, summary FROM config_versions
+WHERE project = :project AND number = :number;
+
+-- name: pending_outbox
+SELECT id, version FROM config_outbox WHERE project = :project AND processed_at IS NULL ORDER BY id;
+
+-- name: activate
+INSERT INTO active_config (project, version, activated_at) VALUES (:project, :version, :now)
+ON CONFLICT (project) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at;
+
+-- name: outbox_done
+UPDATE config_outbox SET processed_at = :now WHERE id = :id;
+
+-- name: active_version
+SELECT version FROM active_config WHERE project = :project;
+
+-- name: get_manifest
+SELECT version, routes, handlers FROM manifests WHERE project = :project AND version = :version;

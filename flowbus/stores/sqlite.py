@@ -1,0 +1,512 @@
+"""The SQLite backend: the embedded default, one file, zero setup.
+
+One connection, in WAL mode, used from the thread of the event loop that opened it. A sqlite3
+call takes microseconds; a hop to a database thread costs more than that, so calls are made
+directly and a unit of work is one transaction. Several processes may share the file (WAL
+allows readers beside the one writer; writers queue on the lock with a busy timeout).
+
+Every driver error is translated here: callers see :class:`StoreError` or :class:`Conflict`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from flowbus.config.versions import ConfigVersion
+from flowbus.events.frozen import freeze
+from flowbus.events.instance import EventInstance
+from flowbus.ids import new_id
+from flowbus.queue import (
+    DEFAULT_DEDUP_WINDOW_S,
+    AttemptError,
+    MessageKind,
+    MessageState,
+    OutgoingMessage,
+    QueuedMessage,
+    QueueName,
+)
+from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.stores.codec import decode, encode
+from flowbus.stores.protocols import (
+    ANY_DEAD_LETTER,
+    Changeset,
+    Conflict,
+    DeadLetterFilter,
+    Manifest,
+    Record,
+    StoreError,
+    Versioned,
+)
+from flowbus.stores.sql_files import load_migrations, load_queries
+from flowbus.stores.unit_of_work import UnitOfWork
+
+Q = load_queries("sqlite")
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """sqlite3 errors become flowbus errors at this boundary."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"SQLite: {exc}") from exc
+
+
+def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """Open (creating if needed) and migrate a database file.
+
+    ``synchronous=NORMAL`` in WAL mode keeps every committed transaction through a process
+    crash (SIGKILL); ``FULL`` also through a power loss, at the cost of an fsync per commit.
+    """
+    with translated_errors():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        migrate(conn)
+        return conn
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply the migrations not applied yet, each in its own transaction; returns their numbers."""
+    with translated_errors():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+            applied = []
+            for number, name, sql in load_migrations("sqlite"):
+                if number in done:
+                    continue
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                    (number, name, _iso(_now())),
+                )
+                applied.append(number)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a script into statements (``sqlite3.complete_statement`` knows about triggers)."""
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def projects_in(path: str | Path) -> list[str]:
+    """The projects with a published config in a database file (none when it does not exist)."""
+    if not Path(path).exists():
+        return []
+    with translated_errors(), contextlib.closing(sqlite3.connect(str(path))) as conn:
+        try:
+            rows = conn.execute("SELECT DISTINCT project FROM config_versions ORDER BY project").fetchall()
+        except sqlite3.OperationalError:  # not migrated yet: no projects
+            return []
+        return [row[0] for row in rows]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat()
+
+
+class SqliteBackend:
+    """flowbus's stores in one SQLite file, for one project."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        project: str = "default",
+        *,
+        synchronous: str = "NORMAL",
+        dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S,
+    ) -> None:
+        self.path = Path(path)
+        self.project = project
+        self.dedup_window_s = dedup_window_s
+        self._conn = connect(path, synchronous=synchronous)
+
+    def begin(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
+    async def close(self) -> None:
+        with translated_errors():
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with translated_errors():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _all(self, query: str, **params: Any) -> list[sqlite3.Row]:
+        with translated_errors():
+            return self._conn.execute(Q[query], {"project": self.project, **params}).fetchall()
+
+    def _one(self, query: str, **params: Any) -> sqlite3.Row | None:
+        with translated_errors():
+            row: sqlite3.Row | None = self._conn.execute(Q[query], {"project": self.project, **params}).fetchone()
+            return row
+
+    # -- changesets ----------------------------------------------------------------------
+
+    async def apply(self, changeset: Changeset) -> None:
+        [conflict] = await self.apply_many([changeset])
+        if conflict is not None:
+            raise conflict
+
+    async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
+        results: list[Conflict | None] = []
+        with self._transaction() as conn:
+            for index, changeset in enumerate(changesets):
+                savepoint = f"changeset_{index}"
+                conn.execute(f"SAVEPOINT {savepoint}")
+                try:
+                    self._write(conn, changeset)
+                except Conflict as conflict:
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    results.append(conflict)
+                else:
+                    results.append(None)
+                conn.execute(f"RELEASE {savepoint}")
+        return results
+
+    def _write(self, conn: sqlite3.Connection, changeset: Changeset) -> None:
+        project = self.project
+        for (entity, key), write in changeset.writes.items():
+            self._write_entity(conn, entity, key, write.record, write.expected_version)
+        if changeset.events:
+            conn.executemany(Q["insert_event"], [_event_row(project, e) for e in changeset.events])
+        if changeset.messages:
+            self._send(conn, changeset.messages)
+        if changeset.runs:
+            conn.executemany(Q["insert_run"], [_run_row(project, r) for r in changeset.runs])
+        for ack in changeset.acks:
+            if conn.execute(Q["ack"], {"project": project, "id": ack.message_id, "owner": ack.owner}).rowcount != 1:
+                raise Conflict(f"the lease on message {ack.message_id} was lost")
+        for retry in changeset.retries:
+            params = {
+                "project": project,
+                "id": retry.message_id,
+                "owner": retry.owner,
+                "state": MessageState.DEAD if retry.dead else MessageState.READY,
+                "error": encode(retry.error._asdict()),
+                "available_at": retry.available_at.timestamp(),
+                "blocking": int(retry.blocking),
+            }
+            if conn.execute(Q["retry"], params).rowcount != 1:
+                raise Conflict(f"the lease on message {retry.message_id} was lost")
+
+    def _write_entity(
+        self, conn: sqlite3.Connection, entity: str, key: str, record: Record | None, expected: int | None
+    ) -> None:
+        params = {"project": self.project, "entity": entity, "key": key, "expected": expected}
+        if record is None:
+            if expected is None:
+                conn.execute(Q["delete_entity"], params)
+            elif expected == 0:
+                if conn.execute(Q["entity_exists"], params).fetchone() is not None:
+                    raise Conflict(f"{entity} {key!r} was created since it was read as absent")
+            elif conn.execute(Q["delete_entity_at"], params).rowcount != 1:
+                raise Conflict(f"{entity} {key!r} changed since it was read")
+            return
+        params["data"] = encode(record)
+        if expected is None:
+            conn.execute(Q["upsert_entity"], params)
+        elif expected == 0:
+            try:
+                conn.execute(Q["insert_entity"], params)
+            except sqlite3.IntegrityError:
+                raise Conflict(f"{entity} {key!r} was created since it was read as absent") from None
+        elif conn.execute(Q["update_entity"], params).rowcount != 1:
+            raise Conflict(f"{entity} {key!r} changed since it was read (version {expected})")
+
+    # -- entities ------------------------------------------------------------------------
+
+    async def read_entity(self, entity: str, key: str) -> Versioned | None:
+        row = self._one("read_entity", entity=entity, key=key)
+        return None if row is None else Versioned(freeze(decode(row["data"])), row["version"])
+
+    async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
+        rows = self._all("list_entities", entity=entity, limit=limit)
+        return {row["key"]: freeze(decode(row["data"])) for row in rows}
+
+    # -- events, runs, journal -------------------------------------------------------------
+
+    async def get_event(self, event_id: str) -> EventInstance | None:
+        row = self._one("get_event", id=event_id)
+        return None if row is None else _event(row)
+
+    async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]:
+        return [_event(row) for row in self._all("event_chain", correlation_id=correlation_id)]
+
+    async def count_events(self) -> int:
+        row = self._one("count_events")
+        return int(row[0]) if row is not None else 0
+
+    async def get_run(self, run_id: str) -> Run | None:
+        row = self._one("get_run", id=run_id)
+        return None if row is None else _run(row)
+
+    async def runs_for_event(self, event_id: str) -> Sequence[Run]:
+        return [_run(row) for row in self._all("runs_for_event", key=event_id)]
+
+    async def runs_for_message(self, message_id: str) -> Sequence[Run]:
+        return [_run(row) for row in self._all("runs_for_message", key=message_id)]
+
+    async def child_runs(self, run_id: str) -> Sequence[Run]:
+        return [_run(row) for row in self._all("child_runs", key=run_id)]
+
+    async def record_runs(self, runs: Sequence[Run]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(Q["insert_run"], [_run_row(self.project, r) for r in runs])
+
+    async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
+        row = self._one("journaled_output", execution_key=execution_key, step_key=step_key)
+        return (False, None) if row is None else (True, freeze(decode(row["output"])))
+
+    async def journal_step(self, execution_key: str, step_key: str, output: Any) -> None:
+        with self._transaction() as conn:
+            params = {"project": self.project, "execution_key": execution_key, "step_key": step_key}
+            conn.execute(Q["journal_step"], {**params, "output": encode(output)})
+
+    # -- queues --------------------------------------------------------------------------
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        with self._transaction() as conn:
+            return self._send(conn, messages)
+
+    def _send(self, conn: sqlite3.Connection, messages: Sequence[OutgoingMessage]) -> list[str]:
+        now = _now()
+        stamp = now.timestamp()
+        ids = []
+        for outgoing in messages:
+            base = {"project": self.project, "queue": outgoing.queue}
+            if outgoing.dedup_id is not None:
+                seen = conn.execute(Q["find_dedup"], {**base, "dedup_id": outgoing.dedup_id, "now": stamp}).fetchone()
+                if seen is not None:
+                    ids.append(seen[0])
+                    continue
+            message_id = new_id()
+            conn.execute(
+                Q["insert_message"],
+                {
+                    **base,
+                    "id": message_id,
+                    "kind": outgoing.kind,
+                    "body": encode(outgoing.body),
+                    "group_key": outgoing.group_key,
+                    "dedup_id": outgoing.dedup_id,
+                    "config_version": outgoing.config_version,
+                    "created_at": _iso(now),
+                    "available_at": stamp,
+                },
+            )
+            if outgoing.dedup_id is not None:
+                conn.execute(
+                    Q["remember_dedup"],
+                    {
+                        **base,
+                        "dedup_id": outgoing.dedup_id,
+                        "message_id": message_id,
+                        "expires_at": stamp + self.dedup_window_s,
+                    },
+                )
+            ids.append(message_id)
+        return ids
+
+    async def claim(
+        self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float
+    ) -> list[QueuedMessage]:
+        now = time.time()
+        with self._transaction() as conn:
+            params = {"project": self.project, "queues": encode(list(queues)), "now": now, "limit": limit}
+            seqs = [row[0] for row in conn.execute(Q["claimable"], params)]
+            if not seqs:
+                return []
+            rows = conn.execute(Q["lease"], {"seqs": encode(seqs), "owner": owner, "until": now + lease_s}).fetchall()
+        by_seq = {row["seq"]: row for row in rows}  # RETURNING gives no order; the queue's is by seq
+        return [_message(by_seq[seq]) for seq in seqs if seq in by_seq]
+
+    async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int:
+        with self._transaction() as conn:
+            params = {"project": self.project, "ids": encode(list(message_ids)), "owner": owner}
+            return conn.execute(Q["extend_leases"], {**params, "until": time.time() + lease_s}).rowcount
+
+    async def release(self, message_ids: Sequence[str], *, owner: str) -> int:
+        with self._transaction() as conn:
+            params = {"project": self.project, "ids": encode(list(message_ids)), "owner": owner}
+            return conn.execute(Q["release"], params).rowcount
+
+    async def get_message(self, message_id: str) -> QueuedMessage | None:
+        row = self._one("get_message", id=message_id)
+        return None if row is None else _message(row)
+
+    async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
+        return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in self._all("queue_depth")}
+
+    async def dead_letters(self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100) -> list[QueuedMessage]:
+        rows = self._all("dead_letters", queue=where.queue, group_key=where.group_key, name=where.name, limit=limit)
+        return [_message(row) for row in rows]
+
+    async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
+        with self._transaction() as conn:
+            params = {"project": self.project, "now": time.time(), "config_version": config_version}
+            return sum(conn.execute(Q["redrive"], {**params, "id": i}).rowcount for i in message_ids)
+
+    # -- config versions -----------------------------------------------------------------
+
+    async def save_draft(self, text: str, *, file: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(Q["save_draft"], {"project": self.project, "text": text, "file": file, "now": _iso(_now())})
+
+    async def get_draft(self) -> tuple[str, str] | None:
+        row = self._one("get_draft")
+        return None if row is None else (row["text"], row["file"])
+
+    async def add_version(self, version: ConfigVersion, manifest: Manifest) -> ConfigVersion:
+        with self._transaction() as conn:
+            number = conn.execute(Q["next_version"], {"project": self.project}).fetchone()[0]
+            stored = version._replace(number=number)
+            row = {**stored._asdict(), "project": self.project, "created_at": _iso(stored.created_at)}
+            conn.execute(Q["insert_version"], row)
+            conn.execute(
+                Q["insert_manifest"],
+                {
+                    "project": self.project,
+                    "version": number,
+                    "routes": encode([[s, t, list(f)] for (s, t), f in manifest.routes.items()]),
+                    "handlers": encode({e: [list(h) for h in hs] for e, hs in manifest.handlers.items()}),
+                },
+            )
+            conn.execute(Q["insert_outbox"], {"project": self.project, "version": number, "now": _iso(_now())})
+        return stored
+
+    async def versions(self) -> list[ConfigVersion]:
+        return [_version(row) for row in self._all("versions")]
+
+    async def get_version(self, number: int) -> ConfigVersion | None:
+        row = self._one("get_version", number=number)
+        return None if row is None else _version(row)
+
+    async def active_version(self) -> int | None:
+        row = self._one("active_version")
+        return None if row is None else int(row[0])
+
+    async def project_versions(self) -> list[int]:
+        if self._one("pending_outbox") is None:  # the common case, without taking the write lock
+            return []
+        projected = []
+        with self._transaction() as conn:
+            for row in conn.execute(Q["pending_outbox"], {"project": self.project}).fetchall():
+                now = _iso(_now())
+                conn.execute(Q["activate"], {"project": self.project, "version": row["version"], "now": now})
+                conn.execute(Q["outbox_done"], {"id": row["id"], "now": now})
+                projected.append(int(row["version"]))
+        return projected
+
+    async def manifest(self) -> Manifest | None:
+        active = await self.active_version()
+        if active is None:
+            return None
+        row = self._one("get_manifest", version=active)
+        if row is None:
+            return None
+        routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
+        handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
+        return Manifest(version=active, routes=routes, handlers=handlers)
+
+
+# -- rows <-> records ------------------------------------------------------------------------
+
+
+def _event_row(project: str, e: EventInstance) -> dict[str, Any]:
+    return {
+        "project": project, "id": e.id, "type": e.type, "version": e.version, "source": e.source,
+        "time": _iso(e.time), "data": encode(e.data), "correlation_id": e.correlation_id,
+        "causation_id": e.causation_id, "depth": e.depth,
+    }  # fmt: skip
+
+
+def _event(row: sqlite3.Row) -> EventInstance:
+    return EventInstance(
+        id=row["id"], type=row["type"], version=row["version"], source=row["source"],
+        time=dt.datetime.fromisoformat(row["time"]), data=freeze(decode(row["data"])),
+        correlation_id=row["correlation_id"], causation_id=row["causation_id"], depth=row["depth"],
+    )  # fmt: skip
+
+
+def _run_row(project: str, r: Run) -> dict[str, Any]:
+    return {
+        "project": project, "id": r.id, "flow": r.flow, "trigger": r.trigger, "status": r.status,
+        "started_at": _iso(r.started_at), "duration_s": r.duration_s, "inputs": encode(r.inputs),
+        "outputs": encode(r.outputs), "steps": encode([list(s) for s in r.steps]), "error": r.error,
+        "handler": r.handler, "event_id": r.event_id, "message_id": r.message_id, "parent_run_id": r.parent_run_id,
+        "config_version": r.config_version, "attempt": r.attempt,
+    }  # fmt: skip
+
+
+def _run(row: sqlite3.Row) -> Run:
+    steps = tuple(
+        StepRun(key, step_id, action, StepStatus(status), freeze(inp), freeze(out), error, duration)
+        for key, step_id, action, status, inp, out, error, duration in decode(row["steps"])
+    )
+    return Run(
+        id=row["id"], flow=row["flow"], trigger=Trigger(row["trigger"]), status=RunStatus(row["status"]),
+        started_at=dt.datetime.fromisoformat(row["started_at"]), duration_s=row["duration_s"],
+        inputs=freeze(decode(row["inputs"])), outputs=freeze(decode(row["outputs"])), steps=steps,
+        error=row["error"], handler=row["handler"], event_id=row["event_id"], message_id=row["message_id"],
+        parent_run_id=row["parent_run_id"], config_version=row["config_version"], attempt=row["attempt"],
+    )  # fmt: skip
+
+
+def _message(row: sqlite3.Row) -> QueuedMessage:
+    errors = tuple(AttemptError(**e) for e in decode(row["errors"]))
+    expires = row["lease_expires_at"]
+    return QueuedMessage(
+        id=row["id"], queue=QueueName(row["queue"]), kind=MessageKind(row["kind"]), body=freeze(decode(row["body"])),
+        group_key=row["group_key"], dedup_id=row["dedup_id"], state=MessageState(row["state"]),
+        attempts=row["attempts"], config_version=row["config_version"],
+        created_at=dt.datetime.fromisoformat(row["created_at"]),
+        available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
+        lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
+        errors=errors, blocking=bool(row["blocking"]),
+    )  # fmt: skip
+
+
+def _version(row: sqlite3.Row) -> ConfigVersion:
+    return ConfigVersion(
+        number=row["number"], text=row["text"], file=row["file"], content_hash=row["content_hash"],
+        created_at=dt.datetime.fromisoformat(row["created_at"]), summary=row["summary"],
+    )  # fmt: skip

@@ -1,0 +1,77 @@
+"""What only the SQLite backend has to show: its schema, its files, its projects."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from flowbus.events.frozen import freeze
+from flowbus.stores import DatabaseUrlError, open_backend
+from flowbus.stores.protocols import Changeset, EntityWrite, StoreError
+from flowbus.stores.sql_files import load_schema
+from flowbus.stores.sqlite import SqliteBackend, _statements, migrate
+
+
+def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' "
+        "ORDER BY type, name"
+    ).fetchall()
+    return [(kind, name, " ".join((sql or "").split())) for kind, name, sql in rows]
+
+
+def test_the_migrations_produce_exactly_the_schema(tmp_path):
+    migrated = sqlite3.connect(tmp_path / "migrated.db", isolation_level=None)
+    assert migrate(migrated) == [1]
+    assert migrate(migrated) == []  # idempotent
+    declared = sqlite3.connect(tmp_path / "declared.db", isolation_level=None)
+    for statement in _statements(load_schema("sqlite")):
+        declared.execute(statement)
+    assert schema_of(migrated) == schema_of(declared)
+    assert len(schema_of(migrated)) > 10
+
+
+async def test_projects_sharing_a_file_never_see_each_other(tmp_path):
+    shop = SqliteBackend(tmp_path / "f.db", "shop")
+    crm = SqliteBackend(tmp_path / "f.db", "crm")
+    await shop.apply(Changeset(writes={("T", "k"): EntityWrite(freeze({"owner": "shop"}), None)}))
+    assert await crm.read_entity("T", "k") is None
+    assert await crm.entities("T") == {}
+    await crm.apply(Changeset(writes={("T", "k"): EntityWrite(freeze({"owner": "crm"}), None)}))
+    assert (await shop.read_entity("T", "k")).record == {"owner": "shop"}
+
+
+async def test_event_instances_cannot_be_updated_or_deleted_even_with_sql(tmp_path):
+    backend = SqliteBackend(tmp_path / "f.db")
+    conn = sqlite3.connect(tmp_path / "f.db")
+    conn.execute(
+        "INSERT INTO events VALUES ('default', 'e1', 'T', 1, 's', '2026-01-01T00:00:00+00:00', '{}', 'e1', NULL, 0)"
+    )
+    conn.commit()
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        conn.execute("UPDATE events SET type = 'X'")
+    with pytest.raises(sqlite3.IntegrityError, match="never deleted"):
+        conn.execute("DELETE FROM events")
+    assert (await backend.get_event("e1")).type == "T"
+
+
+async def test_committed_work_survives_reopening_the_file(tmp_path):
+    first = SqliteBackend(tmp_path / "f.db")
+    await first.apply(Changeset(writes={("T", "k"): EntityWrite(freeze({"v": 1}), None)}))
+    await first.close()
+    again = SqliteBackend(tmp_path / "f.db")
+    assert (await again.read_entity("T", "k")).record == {"v": 1}
+
+
+def test_driver_errors_become_store_errors(tmp_path):
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError, match="SQLite: unable to open database file"):
+        SqliteBackend(tmp_path / "dir.db")
+
+
+def test_database_urls_pick_a_backend_or_say_what_exists(tmp_path):
+    backend = open_backend(f"sqlite:///{tmp_path}/x.db", "p")
+    assert isinstance(backend, SqliteBackend) and backend.project == "p"
+    with pytest.raises(DatabaseUrlError, match="no backend for 'mysql' URLs; use sqlite:///"):
+        open_backend("mysql://x")

@@ -1,0 +1,307 @@
+"""The store contract: every backend passes the same tests (memory, SQLite; PostgreSQL joins later)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from flowbus.config.versions import ConfigVersion
+from flowbus.events.frozen import freeze
+from flowbus.events.instance import EventInstance
+from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueueName
+from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.stores.protocols import Ack, Changeset, Conflict, DeadLetterFilter, EntityWrite, Manifest, Retry
+from flowbus.stores.unit_of_work import UnitOfWork
+
+NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+OUT = QueueName.OUTBOUND
+
+
+def job(n: int, group: str | None = None, dedup: str | None = None) -> OutgoingMessage:
+    return OutgoingMessage(OUT, MessageKind.HANDLER, {"handler": "h", "event_id": f"e{n}"}, group, dedup)
+
+
+def event(n: int, correlation: str = "c1") -> EventInstance:
+    return EventInstance(
+        id=f"0000-{n}", type="OrderPlaced", version=1, source="tests", time=NOW,
+        data=freeze({"Total": Decimal("19.90"), "When": NOW, "Lines": [{"Sku": "a"}]}),
+        correlation_id=correlation, causation_id=None, depth=n,
+    )  # fmt: skip
+
+
+def run(run_id: str, *, event_id: str | None = None, message_id: str | None = None, parent: str | None = None) -> Run:
+    step = StepRun(
+        "s",
+        "s",
+        "save",
+        StepStatus.SUCCEEDED,
+        freeze({"data": {"n": Decimal("1.5")}}),
+        freeze({"id": "x"}),
+        None,
+        0.001,
+    )
+    return Run(
+        id=run_id, flow="F", trigger=Trigger.HANDLER, status=RunStatus.SUCCEEDED, started_at=NOW, duration_s=0.002,
+        inputs=freeze({"When": NOW}), outputs=freeze({"total": Decimal("2.50")}), steps=(step,), handler="h",
+        event_id=event_id, message_id=message_id, parent_run_id=parent, config_version=3, attempt=2,
+    )  # fmt: skip
+
+
+async def claim(backend, limit=10, owner="w1", lease_s=30.0):
+    return await backend.claim([QueueName.INBOUND, OUT], limit=limit, owner=owner, lease_s=lease_s)
+
+
+async def ack(backend, message, owner="w1"):
+    await backend.apply(Changeset(acks=[Ack(message.id, owner)]))
+
+
+# -- entities and changesets -------------------------------------------------------------------
+
+
+async def test_a_unit_of_work_commits_entities_with_versions(backend):
+    uow = UnitOfWork(backend)
+    assert await uow.get("Order", "o1") is None
+    await uow.put("Order", "o1", {"total": Decimal("1.10"), "at": NOW})
+    assert await backend.read_entity("Order", "o1") is None  # nothing visible before commit
+    await uow.commit()
+    stored = await backend.read_entity("Order", "o1")
+    assert stored.record == {"total": Decimal("1.10"), "at": NOW} and stored.version == 1
+    uow = UnitOfWork(backend)
+    record = await uow.get("Order", "o1")
+    await uow.put("Order", "o1", {**record, "total": Decimal("2.20")})
+    await uow.commit()
+    assert (await backend.read_entity("Order", "o1")).version == 2
+    assert await backend.entities("Order") == {"o1": {"total": Decimal("2.20"), "at": NOW}}
+
+
+async def test_a_stale_read_conflicts_and_nothing_of_the_changeset_applies(backend):
+    await backend.apply(Changeset(writes={("Stock", "a"): EntityWrite(freeze({"n": 5}), None)}))
+    first, second = UnitOfWork(backend), UnitOfWork(backend)
+    for uow in (first, second):
+        stock = await uow.get("Stock", "a")
+        await uow.put("Stock", "a", {"n": stock["n"] - 1})
+        uow.add_event(event(1))
+    await first.commit()
+    with pytest.raises(Conflict, match="Stock 'a'"):
+        await second.commit()
+    assert (await backend.read_entity("Stock", "a")).record == {"n": 4}
+    assert await backend.count_events() == 1
+
+
+async def test_creating_what_was_read_as_absent_conflicts_if_someone_created_it(backend):
+    first, second = UnitOfWork(backend), UnitOfWork(backend)
+    for uow, n in ((first, 1), (second, 2)):
+        assert await uow.get("Customer", "c1") is None
+        await uow.put("Customer", "c1", {"n": n})
+    await first.commit()
+    with pytest.raises(Conflict):
+        await second.commit()
+    assert (await backend.read_entity("Customer", "c1")).record == {"n": 1}
+
+
+async def test_deletes_check_versions_too(backend):
+    await backend.apply(Changeset(writes={("T", "k"): EntityWrite(freeze({"v": 1}), None)}))
+    stale = UnitOfWork(backend)
+    assert await stale.delete("T", "k") is True
+    fresh = UnitOfWork(backend)
+    await fresh.put("T", "k", {**(await fresh.get("T", "k")), "v": 2})
+    await fresh.commit()
+    with pytest.raises(Conflict):
+        await stale.commit()
+    ok = UnitOfWork(backend)
+    await ok.delete("T", "k")
+    await ok.commit()
+    assert await backend.read_entity("T", "k") is None
+
+
+async def test_apply_many_keeps_going_past_a_conflict(backend):
+    await backend.apply(Changeset(writes={("T", "k"): EntityWrite(freeze({"v": 1}), None)}))
+    results = await backend.apply_many([
+        Changeset(writes={("T", "a"): EntityWrite(freeze({"v": 1}), None)}),
+        Changeset(writes={("T", "k"): EntityWrite(freeze({"v": 9}), 7)}, events=[event(1)]),
+        Changeset(writes={("T", "b"): EntityWrite(freeze({"v": 1}), 0)}),
+    ])  # fmt: skip
+    assert [r is None for r in results] == [True, False, True]
+    assert sorted(await backend.entities("T")) == ["a", "b", "k"]
+    assert await backend.count_events() == 0
+
+
+# -- events, runs, journal ---------------------------------------------------------------------
+
+
+async def test_events_round_trip_exactly_and_chain_by_correlation(backend):
+    await backend.apply(Changeset(events=[event(0, "c1"), event(1, "c1"), event(2, "c2")]))
+    got = await backend.get_event("0000-1")
+    assert got == event(1, "c1")
+    assert isinstance(got.data["Total"], Decimal) and got.data["When"] == NOW
+    with pytest.raises(TypeError):
+        got.data["Total"] = 1
+    assert [e.id for e in await backend.event_chain("c1")] == ["0000-0", "0000-1"]
+    assert await backend.get_event("nope") is None
+
+
+async def test_runs_round_trip_and_are_found_by_event_message_and_parent(backend):
+    await backend.apply(Changeset(runs=[run("r1", event_id="e1"), run("r2", message_id="m1", parent="r1")]))
+    await backend.record_runs([run("r3", event_id="e1")])
+    assert await backend.get_run("r1") == run("r1", event_id="e1")
+    assert [r.id for r in await backend.runs_for_event("e1")] == ["r1", "r3"]
+    assert [r.id for r in await backend.runs_for_message("m1")] == ["r2"]
+    assert [r.id for r in await backend.child_runs("r1")] == ["r2"]
+
+
+async def test_the_step_journal_answers_whether_a_step_already_ran(backend):
+    assert await backend.journaled_output("m1/F", "send") == (False, None)
+    await backend.journal_step("m1/F", "send", {"status": 201, "price": Decimal("1.10")})
+    assert await backend.journaled_output("m1/F", "send") == (True, {"status": 201, "price": Decimal("1.10")})
+
+
+# -- queues ------------------------------------------------------------------------------------
+
+
+async def test_messages_are_claimed_oldest_first_and_leased(backend):
+    ids = await backend.send([job(1), job(2), job(3)])
+    claimed = await claim(backend, limit=2)
+    assert [m.id for m in claimed] == ids[:2]
+    assert all(m.state is MessageState.LEASED and m.lease_owner == "w1" for m in claimed)
+    assert [m.id for m in await claim(backend)] == ids[2:]
+    assert await claim(backend) == []
+
+
+async def test_a_group_waits_for_its_head_while_other_groups_go_on(backend):
+    a1, b1, a2, free, b2 = await backend.send([job(1, "a"), job(2, "b"), job(3, "a"), job(4), job(5, "b")])
+    assert [m.id for m in await claim(backend)] == [a1, b1, free]
+    await ack(backend, await backend.get_message(a1))
+    assert [m.id for m in await claim(backend)] == [a2]
+    await ack(backend, await backend.get_message(b1))
+    assert [m.id for m in await claim(backend)] == [b2]
+
+
+async def test_a_retry_waits_and_holds_its_group(backend):
+    first, second = await backend.send([job(1, "g"), job(2, "g")])
+    [message] = await claim(backend)
+    error = AttemptError(1, "boom", NOW, 3)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)
+    await backend.apply(Changeset(retries=[Retry(message.id, "w1", error, soon)]))
+    assert await claim(backend) == []  # neither the retrying head nor the next of its group
+    await asyncio.sleep(0.35)
+    [again] = await claim(backend)
+    assert again.id == first and again.attempts == 1 and again.errors == (error,)
+
+
+async def test_a_parked_dead_letter_lets_its_group_go_on_and_a_blocking_one_holds_it(backend):
+    p1, p2, b1, b2 = await backend.send([job(1, "parked"), job(2, "parked"), job(3, "blocked"), job(4, "blocked")])
+    claimed = {m.id: m for m in await claim(backend)}
+    now = dt.datetime.now(dt.UTC)
+    await backend.apply(Changeset(retries=[
+        Retry(p1, "w1", AttemptError(1, "bad", now), now, dead=True),
+        Retry(b1, "w1", AttemptError(1, "bad", now), now, dead=True, blocking=True),
+    ]))  # fmt: skip
+    assert set(claimed) == {p1, b1}
+    assert [m.id for m in await claim(backend)] == [p2]
+    dead = await backend.dead_letters()
+    assert [(m.id, m.blocking, m.errors[-1].error) for m in dead] == [(p1, False, "bad"), (b1, True, "bad")]
+    assert [m.id for m in await backend.dead_letters(DeadLetterFilter(group_key="blocked"))] == [b1]
+    assert [m.id for m in await backend.dead_letters(DeadLetterFilter(name="h", queue=OUT))] == [p1, b1]
+    assert await backend.redrive([b1], config_version=7) == 1
+    [redriven] = await claim(backend)
+    assert (redriven.id, redriven.attempts, redriven.config_version) == (b1, 0, 7)
+    await ack(backend, redriven)
+    assert [m.id for m in await claim(backend)] == [b2]
+
+
+async def test_duplicates_within_the_window_are_accepted_and_dropped(backend):
+    first = await backend.send([job(1, dedup="order-1")])
+    again = await backend.send([job(1, dedup="order-1"), job(2, dedup="order-2")])
+    assert again[0] == first[0] and again[1] != first[0]
+    assert len(await claim(backend)) == 2
+    await asyncio.sleep(0.55)  # the window (0.5 s in these tests) has passed
+    later = await backend.send([job(1, dedup="order-1")])
+    assert later[0] != first[0]
+
+
+async def test_an_expired_lease_is_redelivered_and_the_old_owner_cannot_ack(backend):
+    [sent] = await backend.send([job(1)])
+    [first] = await claim(backend, owner="slow", lease_s=0.1)
+    assert await claim(backend, owner="other") == []
+    await asyncio.sleep(0.15)
+    [second] = await claim(backend, owner="other")
+    assert second.id == sent == first.id and second.lease_owner == "other"
+    with pytest.raises(Conflict, match="lease"):
+        await backend.apply(Changeset(acks=[Ack(sent, "slow")], writes={("T", "x"): EntityWrite(freeze({}), None)}))
+    assert await backend.read_entity("T", "x") is None
+    await ack(backend, second, owner="other")
+    assert (await backend.get_message(sent)).state is MessageState.DONE
+
+
+async def test_a_heartbeat_keeps_the_lease(backend):
+    [sent] = await backend.send([job(1)])
+    await claim(backend, lease_s=0.1)
+    await asyncio.sleep(0.06)
+    assert await backend.extend_leases([sent], owner="w1", lease_s=0.3) == 1
+    await asyncio.sleep(0.08)
+    assert await claim(backend, owner="other") == []
+    assert await backend.extend_leases([sent], owner="other", lease_s=1) == 0
+
+
+async def test_released_messages_come_back_without_counting_an_attempt(backend):
+    await backend.send([job(1), job(2)])
+    claimed = await claim(backend)
+    assert await backend.release([m.id for m in claimed], owner="w1") == 2
+    again = await claim(backend)
+    assert [m.id for m in again] == [m.id for m in claimed] and all(m.attempts == 0 for m in again)
+
+
+async def test_queue_depth_counts_by_queue_and_state(backend):
+    await backend.send([job(1), job(2), OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": "s"})])
+    [m] = await backend.claim([OUT], limit=1, owner="w1", lease_s=30)
+    await ack(backend, m)
+    assert await backend.queue_depth() == {
+        (OUT, MessageState.DONE): 1,
+        (OUT, MessageState.READY): 1,
+        (QueueName.INBOUND, MessageState.READY): 1,
+    }
+
+
+async def test_queued_messages_commit_with_the_unit_of_work_or_not_at_all(backend):
+    uow = UnitOfWork(backend)
+    uow.enqueue(job(1))
+    await uow.rollback()
+    assert await claim(backend) == []
+    uow = UnitOfWork(backend)
+    uow.enqueue(job(2))
+    await uow.commit()
+    assert len(await claim(backend)) == 1
+
+
+# -- config versions ---------------------------------------------------------------------------
+
+
+def version(text: str) -> ConfigVersion:
+    return ConfigVersion(
+        number=0, text=text, file="flowbus.yaml", content_hash=f"h-{text}", created_at=NOW, summary="s"
+    )
+
+
+async def test_versions_are_numbered_stored_and_activated_by_the_dispatcher(backend):
+    manifest = Manifest(
+        version=0, routes={("shop", "order"): ("A", "B")}, handlers={"E": (("h1", "sync"), ("h2", "async"))}
+    )
+    one = await backend.add_version(version("one"), manifest)
+    two = await backend.add_version(version("two"), manifest)
+    assert (one.number, two.number) == (1, 2)
+    assert await backend.active_version() is None  # stored, not yet projected
+    assert await backend.project_versions() == [1, 2]
+    assert await backend.project_versions() == []
+    assert await backend.active_version() == 2
+    assert await backend.manifest() == manifest._replace(version=2)
+    assert [v.text for v in await backend.versions()] == ["one", "two"]
+    assert await backend.get_version(1) == one and await backend.get_version(9) is None
+
+
+async def test_a_draft_is_kept_per_project(backend):
+    assert await backend.get_draft() is None
+    await backend.save_draft("flows: []", file="flowbus.yaml")
+    assert await backend.get_draft() == ("flows: []", "flowbus.yaml")

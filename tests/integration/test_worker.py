@@ -1,0 +1,205 @@
+"""The worker on every backend: retries, dead letters, rejection, conflicts, durable steps, versions."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+
+from flowbus.config import load_config_text
+from flowbus.events.frozen import freeze
+from flowbus.publishing import active_config, publish_config
+from flowbus.queue import MessageState
+from flowbus.runtime.engine import Engine
+from flowbus.runtime.records import RunStatus, StepStatus
+from flowbus.stores.protocols import Changeset, EntityWrite
+from flowbus.worker import Worker, WorkerSettings
+
+CONFIG = """
+project: {name: shop}
+events:
+  - name: Paid
+    properties:
+      Id: {type: String, required: true}
+      Amount: {type: Money, required: true}
+flows:
+  - name: Book
+    inputs: {Id: {type: String, required: true}, Amount: {type: Money}}
+    retry: {max_attempts: 3, backoff_s: 0.01, max_backoff_s: 0.02}
+    steps:
+      - {id: check, action: validate, rules: [{check: "=inputs.Amount < 1000", message: too much}]}
+      - {id: book, action: save, entity: Booking, data: {id: "=inputs.Id", amount: "=inputs.Amount"}}
+      - {id: tally, action: custom_tally, with: {id: "=inputs.Id"}}
+handlers:
+  - {name: book, event: Paid, flow: Book, mode: async, bindings: {Id: Id, Amount: Amount}}
+"""
+
+
+def engine_on(backend, text: str = CONFIG) -> Engine:
+    engine = Engine(load_config_text(textwrap.dedent(text)), backend=backend, config_version=1)
+    engine.register_action("custom_tally", tally)
+    return engine
+
+
+calls: list[str] = []
+failures: dict[str, int] = {}
+
+
+async def tally(ctx, params):
+    key = params["with"]["id"]
+    calls.append(key)
+    if failures.get(key, 0) > 0:
+        failures[key] -= 1
+        raise RuntimeError(f"tally service down for {key}")
+    return {"tallied": key}
+
+
+def setup_function() -> None:
+    calls.clear()
+    failures.clear()
+
+
+async def keep_working(worker: Worker, until=None, timeout_s: float = 5.0):
+    """Run the worker (retries wait out their short backoff) until ``until()`` or some runs happened."""
+    runs = []
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        runs += await worker.run_until_idle()
+        if (await until()) if until is not None else runs:
+            return runs
+        await asyncio.sleep(0.01)
+    raise AssertionError("the worker did not get there in time")
+
+
+def fast(**overrides) -> WorkerSettings:
+    return WorkerSettings(batch_size=overrides.pop("batch_size", 8), **overrides)
+
+
+async def test_the_worker_runs_queued_handlers_and_records_the_version(backend):
+    engine = engine_on(backend)
+    await engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    runs = await Worker(engine, fast()).run_until_idle()
+    assert [(r.flow, r.status, r.config_version, r.attempt) for r in runs] == [("Book", RunStatus.SUCCEEDED, 1, 1)]
+    assert (await backend.read_entity("Booking", "b1")).record == {"id": "b1", "amount": 10}
+    [message] = [m for m in await backend.runs_for_message(runs[0].message_id)]
+    assert message.id == runs[0].id
+
+
+async def test_a_failing_message_is_retried_then_dead_lettered_with_every_error(backend):
+    engine = engine_on(backend)
+    failures["b1"] = 99
+    await engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    worker = Worker(engine, fast())
+    await keep_working(worker, until=backend.dead_letters)
+    [dead] = await backend.dead_letters()
+    assert dead.attempts == 3 and dead.state is MessageState.DEAD
+    assert [e.attempt for e in dead.errors] == [1, 2, 3]
+    assert all("tally service down for b1" in e.error and e.config_version == 1 for e in dead.errors)
+    assert await backend.read_entity("Booking", "b1") is None  # every attempt rolled back
+    assert len(await backend.runs_for_message(dead.id)) == 3  # but every attempt is traced
+
+    failures["b1"] = 0  # the fix
+    assert await backend.redrive([dead.id]) == 1
+    [run] = await worker.run_until_idle()
+    assert run.status is RunStatus.SUCCEEDED and run.attempt == 1
+    assert (await backend.read_entity("Booking", "b1")).record["id"] == "b1"
+
+
+async def test_a_rejected_message_is_not_retried(backend):
+    engine = engine_on(backend)
+    await engine.publish("Paid", {"Id": "b1", "Amount": 5000})
+    [run] = await Worker(engine, fast()).run_until_idle()
+    assert (run.status, run.error) == (RunStatus.REJECTED, "too much")
+    assert (await backend.get_message(run.message_id)).state is MessageState.DONE
+    assert await backend.dead_letters() == []
+
+
+async def test_a_finished_external_step_is_not_repeated_on_retry(backend):
+    text = CONFIG.replace(
+        '      - {id: tally, action: custom_tally, with: {id: "=inputs.Id"}}',
+        '      - {id: tally, action: custom_tally, with: {id: "=inputs.Id"}}\n'
+        '      - {id: after, action: fail, message: "=vars.x"}',
+    )
+    engine = engine_on(backend, text)
+    await engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    worker = Worker(engine, fast())
+    [first] = await worker.run_until_idle()
+    assert first.status is RunStatus.FAILED and calls == ["b1"]
+    # fix the failing step in a new version; the retry must not call the tally service again
+    fixed = engine_on(backend)
+    worker.engine = fixed
+    [second] = await keep_working(worker)
+    assert second.status is RunStatus.SUCCEEDED and second.attempt == 2
+    assert calls == ["b1"]
+    tally_step = next(s for s in second.steps if s.step_id == "tally")
+    assert tally_step.status is StepStatus.REPLAYED and tally_step.output == {"tallied": "b1"}
+
+
+async def test_a_write_conflict_is_retried_on_fresh_data(backend):
+    text = """
+    events: [{name: Hit, properties: {n: {type: Integer, required: true}}}]
+    flows:
+      - name: Count
+        inputs: {n: {type: Integer}}
+        retry: {max_attempts: 5, backoff_s: 0.01, max_backoff_s: 0.01}
+        steps:
+          - {id: current, action: get, entity: Counter, record_id: c}
+          - {id: meddle, action: meddle}
+          - {id: add, action: save, entity: Counter, data: {id: c, n: "=steps.current.n + inputs.n"}}
+    handlers: [{name: count, event: Hit, flow: Count, bindings: {n: n}}]
+    """
+    engine = Engine(load_config_text(textwrap.dedent(text)), backend=backend)
+    meddled = []
+
+    async def meddle(ctx, params):
+        if not meddled:  # another writer changes the counter while this run holds its old value
+            meddled.append(1)
+            await backend.apply(Changeset(writes={("Counter", "c"): EntityWrite(freeze({"id": "c", "n": 100}), None)}))
+
+    engine.register_action("meddle", meddle)
+    await backend.apply(Changeset(writes={("Counter", "c"): EntityWrite(freeze({"id": "c", "n": 0}), None)}))
+    await engine.publish("Hit", {"n": 1})
+    worker = Worker(engine, fast())
+
+    async def settled():
+        return (await backend.read_entity("Counter", "c")).record["n"] != 100
+
+    await keep_working(worker, until=settled)
+    assert (await backend.read_entity("Counter", "c")).record["n"] == 101  # not 1: the stale write lost
+
+
+async def test_later_runs_of_a_batch_see_earlier_ones(backend):
+    text = """
+    events: [{name: Hit, properties: {n: {type: Integer, required: true}}}]
+    flows:
+      - name: Count
+        inputs: {n: {type: Integer}}
+        steps:
+          - {id: current, action: get, entity: Counter, record_id: c}
+          - {id: add, action: save, entity: Counter, data: {id: c, n: "=coalesce(steps.current, {'n': 0}).n + inputs.n"}}
+    handlers: [{name: count, event: Hit, flow: Count, bindings: {n: n}}]
+    """
+    engine = Engine(load_config_text(textwrap.dedent(text)), backend=backend)
+    for n in range(1, 11):
+        await engine.publish("Hit", {"n": n})
+    runs = await Worker(engine, fast(batch_size=64)).run_until_idle()
+    assert len(runs) == 10 and all(r.succeeded for r in runs)
+    assert (await backend.read_entity("Counter", "c")).record["n"] == 55
+
+
+async def test_a_worker_switches_to_a_newly_published_version(backend):
+    first = textwrap.dedent(CONFIG).replace("custom_tally", "log").replace('with: {id: "=inputs.Id"}', "message: one")
+    await publish_config(backend, first, file="v1.yaml")
+    number, loaded = await active_config(backend)
+    worker = Worker(
+        Engine(loaded, backend=backend, config_version=number), fast(version_check_s=0), follow_versions=True
+    )
+    await worker.engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    [run] = await worker.run_until_idle()
+    assert run.config_version == 1
+    second = first.replace("message: one", "message: two")
+    result = await publish_config(backend, second, file="v2.yaml")
+    assert result.version.number == 2 and "flows: 1 changed" in result.diff.summary()
+    await worker.engine.publish("Paid", {"Id": "b2", "Amount": 10})
+    [run] = await worker.run_until_idle()
+    assert run.config_version == 2
+    assert run.steps[-1].output == "two"
