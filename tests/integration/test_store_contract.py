@@ -180,7 +180,7 @@ async def test_a_group_waits_for_its_head_while_other_groups_go_on(backend):
 
 
 async def test_a_retry_waits_and_holds_its_group(backend):
-    first, second = await backend.send([job(1, "g"), job(2, "g")])
+    first, _second = await backend.send([job(1, "g"), job(2, "g")])
     [message] = await claim(backend)
     error = AttemptError(1, "boom", NOW, 3)
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3)

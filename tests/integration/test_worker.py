@@ -8,7 +8,7 @@ import textwrap
 from flowbus.config import load_config_text
 from flowbus.events.frozen import freeze
 from flowbus.publishing import active_config, publish_config
-from flowbus.queue import MessageState
+from flowbus.queue import MessageState, QueueName
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import RunStatus, StepStatus
 from flowbus.stores.protocols import Changeset, EntityWrite
@@ -203,3 +203,27 @@ async def test_a_worker_switches_to_a_newly_published_version(backend):
     [run] = await worker.run_until_idle()
     assert run.config_version == 2
     assert run.steps[-1].output == "two"
+
+
+async def test_a_publish_whose_sync_handler_fails_leaves_nothing_behind(backend):
+    text = CONFIG + "  - {name: guard, event: Paid, flow: Guard, mode: sync, bindings: {Amount: Amount}}\n"
+    text = text.replace(
+        "handlers:\n",
+        """  - name: Guard
+    inputs: {Amount: {type: Money}}
+    steps:
+      - {id: note, action: save, entity: Note, data: {id: n1}}
+      - {id: stop, action: fail, message: "=inputs.Amount > 100 ? 'over the limit' : null"}
+handlers:
+""",
+    )
+    engine = engine_on(backend, text)
+    try:
+        await engine.publish("Paid", {"Id": "b1", "Amount": 500})
+    except Exception as exc:  # RunFailed
+        assert "over the limit" in str(exc)
+    else:
+        raise AssertionError("the publish should have failed")
+    assert await backend.count_events() == 0
+    assert await backend.entities("Note") == {}
+    assert await backend.claim([QueueName.OUTBOUND], limit=10, owner="w", lease_s=1) == []
