@@ -155,7 +155,9 @@ def main() -> None:
     print(f"{'publish (1 commit per event)':34}{n / publish_s:>12,.0f}{'':>16}{ceiling_publish_s / publish_s:>12.1%}")
     print(f"{'worker (handler runs)':34}{'':>12}{runs / drain_s:>16,.0f}{ceiling_handle_s / drain_s:>12.1%}")
     print(f"{'end to end':34}{n / total_s:>12,.0f}{runs / total_s:>16,.0f}{ceiling_total_s / total_s:>12.1%}")
-    print(f"{'raw SQLite ceiling (same rows)':34}{n / ceiling_total_s:>12,.0f}{runs / ceiling_total_s:>16,.0f}{'100.0%':>12}")
+    print(
+        f"{'raw SQLite ceiling (same rows)':34}{n / ceiling_total_s:>12,.0f}{runs / ceiling_total_s:>16,.0f}{'100.0%':>12}"
+    )
 
 
 if __name__ == "__main__":
