@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from flowbus import jsonio
+from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import db_options, open_project, run_async
+from flowbus.config import ConfigError
 from flowbus.config.document import parse_file
 from flowbus.config.loader import load_document
 from flowbus.publishing import PublishResult, diff_versions, publish_config, rollback
@@ -29,7 +32,12 @@ def publish(file: str, db: str, project: str) -> None:
       flowbus publish examples/shop/flowbus.yaml --db sqlite:///shop.db
     """
     text = Path(file).read_text()
-    loaded = load_document(parse_file(file))  # the config names its project, and must be valid
+    try:
+        loaded = load_document(parse_file(file))  # the config names its project, and must be valid
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(ExitCode.INVALID_CONFIG)
     backend = open_backend(db, project or loaded.config.project.name)
 
     async def work() -> PublishResult:

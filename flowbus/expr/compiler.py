@@ -18,17 +18,24 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Final
 
-from flowbus.expr import access, nodes
+from flowbus.expr import access, nodes, shapes
 from flowbus.expr.errors import ExpressionError, ExpressionRuntimeError, ExpressionSyntaxError
 from flowbus.expr.functions import FUNCTIONS, Function, suggest
 from flowbus.expr.limits import Evaluator, Limits, State, too_many_items
-from flowbus.expr.operators import BINARY, FAST_EQUALITY, add, negate, not_
-from flowbus.expr.values import MISSING, equal, kind
+from flowbus.expr.operators import BINARY, negate, not_
+from flowbus.expr.values import DECIMAL_CONTEXT, MISSING, kind
 
 __all__ = ["compile_tree"]
 
+# Decimal arithmetic a literal operand can take straight to the context.
+_DECIMAL_OPERATIONS: Final[dict[str, Callable[[Any, Any], Decimal]]] = {
+    "+": DECIMAL_CONTEXT.add,
+    "-": DECIMAL_CONTEXT.subtract,
+    "*": DECIMAL_CONTEXT.multiply,
+}
 _LITERAL_HINTS: Final = {
     "True": "true", "False": "false", "None": "null", "nil": "null", "NULL": "null",
     "TRUE": "true", "FALSE": "false", "undefined": "null",
@@ -204,10 +211,13 @@ class _Compiler:
         right = self.compile(node.right)
         source, column = self.source, node.at + 1
         if node.operator in ("==", "!="):
-            return _equality(left, right, node.operator == "!=", source, column)
+            return shapes.equality(left, right, node.operator == "!=", source, column)
         operation = BINARY[node.operator]
         if isinstance(node.right, nodes.Literal) and not isinstance(node.left, nodes.Literal):
             constant = node.right.value
+            decimal_operation = _DECIMAL_OPERATIONS.get(node.operator)
+            if decimal_operation is not None and type(constant) in (int, Decimal):
+                return shapes.arithmetic_constant(left, constant, operation, decimal_operation, source, column)
 
             def binary_constant(state: State) -> object:
                 try:
@@ -226,12 +236,7 @@ class _Compiler:
         return binary
 
     def sum_chain(self, node: nodes.Binary) -> Evaluator:
-        """``a + b + c + ...`` as one closure: strings are joined once, not pairwise.
-
-        The result, the errors and the order of evaluation are those of the pairwise
-        additions: operands are evaluated left to right and, from the first one that
-        is not a string, added one by one.
-        """
+        """``a + b + c + ...``: see :func:`flowbus.expr.shapes.sum_chain`."""
         operands: list[Evaluator] = []
         columns: list[int] = []
         link: nodes.Node = node
@@ -241,40 +246,7 @@ class _Compiler:
             link = link.left
         first = self.compile(link)
         rest = tuple(zip(reversed(operands), reversed(columns), strict=True))
-        source = self.source
-
-        def sum_chain(state: State) -> object:
-            total: Any = first(state)
-            position = 0
-            if type(total) is str:
-                parts = [total]
-                length = len(total)
-                for evaluate, _ in rest:
-                    value = evaluate(state)
-                    if type(value) is not str:
-                        break
-                    parts.append(value)
-                    length += len(value)
-                    position += 1
-                else:
-                    value = None
-                if length <= state.limits.max_string_bytes >> 2:
-                    total = "".join(parts)
-                else:
-                    # Near the limit: add pairwise so that the error names the right '+'.
-                    total = parts[0]
-                    for part, (_, column) in zip(parts[1:], rest, strict=False):
-                        total = _add(total, part, state, source, column)
-                if position == len(rest):
-                    return total
-                # ``value`` is the first operand that is not a string: add it, then the rest.
-                total = _add(total, value, state, source, rest[position][1])
-                position += 1
-            for evaluate, column in rest[position:]:
-                total = _add(total, evaluate(state), state, source, column)
-            return total
-
-        return sum_chain
+        return shapes.sum_chain(first, rest, self.source)
 
     def logical(self, node: nodes.Binary) -> Evaluator:
         left = self.compile(node.left)
@@ -348,29 +320,6 @@ class _Compiler:
             return result
 
         return make_map
-
-
-def _equality(left: Evaluator, right: Evaluator, negated: bool, source: str, column: int) -> Evaluator:
-    def equality(state: State) -> object:
-        a = left(state)
-        b = right(state)
-        kind_a = type(a)
-        # Same plain type: Python's == is ours (true == 1 never gets here).
-        if kind_a is type(b) and kind_a in FAST_EQUALITY:
-            return (a != b) if negated else (a == b)
-        try:
-            return equal(a, b, state) is not negated
-        except ExpressionError as error:
-            raise error.locate(source, column) from None
-
-    return equality
-
-
-def _add(left: object, right: object, state: State, source: str, column: int) -> object:
-    try:
-        return add(left, right, state)
-    except ExpressionError as error:
-        raise error.locate(source, column) from None
 
 
 def _literal_key(node: nodes.Node) -> bool:

@@ -30,6 +30,8 @@ from flowbus.stores.memory import MemoryBackend
 from flowbus.stores.protocols import Backend
 from flowbus.stores.unit_of_work import UnitOfWork
 
+_RECENT_EVENTS = 256
+
 
 @dataclass(frozen=True, kw_only=True)
 class RuntimeLimits:
@@ -61,6 +63,9 @@ class Engine:
         self.actions: dict[str, StepFn] = dict(BUILTIN_ACTIONS)
         for name, fn in (actions or {}).items():
             self.register_action(name, fn)
+        # event instances never change, and an event's async handlers are usually queued (and
+        # claimed) together: a small cache saves reading the same event once per handler
+        self._recent_events: dict[str, EventInstance] = {}
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
@@ -172,7 +177,7 @@ class Engine:
         body = message.body
         if message.kind is MessageKind.HANDLER:
             handler = self.plan.handlers.get(body["handler"])
-            instance = await self.backend.get_event(body["event_id"])
+            instance = await self._event(body["event_id"])
             if handler is None or instance is None:
                 raise StepFailed(
                     f"message {message.id} names handler {body['handler']!r} and event {body['event_id']!r}; "
@@ -186,6 +191,16 @@ class Engine:
             await self._run_trigger(uow, flow, incoming, source)
             for flow in self.plan.routes.get((incoming.source, incoming.type), ())
         ]
+
+    async def _event(self, event_id: str) -> EventInstance | None:
+        instance = self._recent_events.get(event_id)
+        if instance is None:
+            instance = await self.backend.get_event(event_id)
+            if instance is not None:
+                if len(self._recent_events) >= _RECENT_EVENTS:
+                    del self._recent_events[next(iter(self._recent_events))]
+                self._recent_events[event_id] = instance
+        return instance
 
     def retry_policy(self, message: QueuedMessage) -> RetryPolicy:
         """The policy of the handler or flows a message runs (the strictest when several)."""

@@ -187,6 +187,17 @@ class SqliteBackend:
             raise conflict
 
     async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
+        if len(changesets) > 1:
+            # the common case: no conflict anywhere, so one transaction without savepoints; on a
+            # conflict it is rolled back whole and the batch goes again, one savepoint per changeset
+            try:
+                with self._transaction() as conn:
+                    for changeset in changesets:
+                        self._write(conn, changeset)
+            except Conflict:
+                pass
+            else:
+                return [None] * len(changesets)
         results: list[Conflict | None] = []
         with self._transaction() as conn:
             for index, changeset in enumerate(changesets):
