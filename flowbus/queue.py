@@ -1,9 +1,9 @@
 """Queued messages with SQS FIFO semantics (design §5): the records and the retry policy.
 
-Two logical queues per project: ``inbound`` holds raw messages from sources, ``outbound`` holds
-jobs for async handlers of published events. A message with a ``group_key`` is delivered only
-when every earlier message of its group is done (or parked in the dead-letter queue); messages
-of different groups, and messages without a group, go on in parallel.
+Two logical queues per project: ``inbound`` holds raw messages from sources, ``outbound`` one
+message per async handler of each published event. A message with a ``group_key`` is delivered
+only when every earlier message of its group is done (or parked in the dead-letter queue);
+messages of different groups, and messages without a group, go on in parallel.
 
 The states a message goes through::
 
@@ -29,7 +29,7 @@ DEFAULT_LEASE_S = 30.0
 
 class QueueName(enum.StrEnum):
     INBOUND = "inbound"  #: raw messages from sources, routed to trigger flows
-    OUTBOUND = "outbound"  #: jobs for async handlers of published events
+    OUTBOUND = "outbound"  #: messages running async handlers of published events
 
 
 class MessageKind(enum.StrEnum):

@@ -131,9 +131,9 @@ class Worker:
             handled.append(message)
             runs.extend(message_runs)
         results = await self.engine.backend.apply_many(changesets) if changesets else []
-        for message, conflict in zip(handled, results, strict=True):
+        for message, changeset, conflict in zip(handled, changesets, results, strict=True):
             if conflict is not None:
-                await self._retry_after_conflict(message, conflict)
+                await self._retry_after_conflict(message, conflict, changeset.runs)
         unstarted = [m.id for m in batch[len(handled) :]]
         if unstarted:
             await self.engine.backend.release(unstarted, owner=self.owner)
@@ -159,11 +159,12 @@ class Worker:
             return done, runs
         return self._failure(message, list(uow.runs), f"{failed.flow}: {failed.error}"), runs
 
-    def _failure(self, message: QueuedMessage, runs: list[Run], error: str) -> Changeset:
+    def _failure(self, message: QueuedMessage, runs: list[Run], error: str, *, conflict: bool = False) -> Changeset:
         policy = self.engine.retry_policy(message)
         attempt = message.attempts + 1
         now = dt.datetime.now(dt.UTC)
-        dead = attempt >= policy.max_attempts or not self.settings.retry_failures
+        # a conflict says nothing about the message: it is retried even where failures are not
+        dead = attempt >= policy.max_attempts or not (self.settings.retry_failures or conflict)
         delay = 0.0 if dead else policy.delay_s(attempt)
         record = AttemptError(attempt, error, now, self.engine.config_version)
         log = logger.warning if dead else logger.info
@@ -181,10 +182,15 @@ class Worker:
         )
         return Changeset(runs=runs, retries=[retry])
 
-    async def _retry_after_conflict(self, message: QueuedMessage, conflict: Conflict) -> None:
-        """Another writer changed what this run read: run it again soon, as a new attempt."""
+    async def _retry_after_conflict(self, message: QueuedMessage, conflict: Conflict, runs: list[Run]) -> None:
+        """Another writer changed what this run read: run it again soon, as a new attempt.
+
+        The runs of the attempt are kept in the trace, marked failed by the conflict.
+        """
         logger.info("write conflict; retrying", extra={"message_id": message.id, "error": conflict.message})
-        changeset = self._failure(message, [], f"write conflict: {conflict.message}")
+        error = f"write conflict: {conflict.message}"
+        lost = [run._replace(status=RunStatus.FAILED, error=error) for run in runs]
+        changeset = self._failure(message, lost, error, conflict=True)
         with contextlib.suppress(Conflict):  # the lease is gone: whoever holds it now will run it
             await self.engine.backend.apply(changeset)
 

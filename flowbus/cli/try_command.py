@@ -97,7 +97,7 @@ async def _try(
     except (UnknownNameError, EventValidationError) as exc:
         raise click.UsageError(exc.message) from None
     before_store = _store_counts(backend)
-    before = {"queued_jobs": len(backend.open_messages()), "store": before_store}
+    before = {"queued_messages": len(backend.open_messages()), "store": before_store}
     primary = [await _tree(backend, root) for root in roots]
     async_runs = await engine.drain()
     after = _store_counts(backend)
@@ -116,14 +116,17 @@ async def _try(
         click.echo(render(tree))
     if failure:
         click.echo(f"\nfailed: {failure}")
-    click.echo(f"\nstore before async handlers: {_counts_text(before_store)}; queued jobs: {before['queued_jobs']}")
+    click.echo(
+        f"\nstore before async handlers: {_counts_text(before_store)}; queued messages: {before['queued_messages']}"
+    )
     if async_runs:
         click.echo(f"\nasync handlers ({len(async_runs)}):")
         for run in async_runs:
             click.echo(render(await trace_run(backend, run)))
     click.echo(f"\nstore after draining: {_counts_text(after)}")
     for message in dead:
-        click.echo(f"dead letter {message.id} ({message.body.get('handler')}): {message.errors[-1].error}")
+        what = message.body.get("handler") or message.body.get("source")
+        click.echo(f"dead letter {message.id} ({what}): {message.errors[-1].error}")
     return code
 
 

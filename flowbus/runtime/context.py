@@ -41,9 +41,11 @@ class RunHost(Protocol):
     def action(self, name: str) -> StepFn:
         """The action named ``name``; raises a clear error when none is registered."""
 
-    async def publish_from(self, run: RunContext, event: str, properties: Mapping[str, Any]) -> EventInstance: ...
+    async def publish_from(
+        self, run: RunContext, event: str, properties: Mapping[str, Any], *, step_key: str
+    ) -> EventInstance: ...
 
-    async def call_from(self, run: RunContext, flow: str, inputs: Mapping[str, Any]) -> Run: ...
+    async def call_from(self, run: RunContext, flow: str, inputs: Mapping[str, Any], *, step_key: str) -> Run: ...
 
 
 #: what caused a run: the event instance a handler runs for, or a source message
@@ -255,7 +257,7 @@ class StepContext:
         await self.run.run_steps(self.step.blocks[name], scope, f"{self.key}{suffix}.")
 
     async def publish(self, event: str, properties: Mapping[str, Any]) -> EventInstance:
-        return await self.run.host.publish_from(self.run, event, properties)
+        return await self.run.host.publish_from(self.run, event, properties, step_key=self.key)
 
     async def call(self, flow: str, inputs: Mapping[str, Any]) -> Run:
-        return await self.run.host.call_from(self.run, flow, inputs)
+        return await self.run.host.call_from(self.run, flow, inputs, step_key=self.key)

@@ -2,7 +2,7 @@
 
 Every run writes into one unit of work. Sync handlers run inside the publisher's unit of work,
 in registration order, and async handlers are queued in it as outbound messages: if the
-publisher rolls back, no handler effect and no queued job survives (design §4, transactional
+publisher rolls back, no handler effect and no queued message survives (design §4, transactional
 outbox). Queued work is run by :mod:`flowbus.worker`, in another process or by :meth:`drain`.
 """
 
@@ -217,12 +217,20 @@ class Engine:
 
     # -- services for running flows (RunHost) ----------------------------------------------
 
-    async def publish_from(self, run: RunContext, event: str, properties: Mapping[str, Any]) -> EventInstance:
+    async def publish_from(
+        self, run: RunContext, event: str, properties: Mapping[str, Any], *, step_key: str
+    ) -> EventInstance:
         return await self._publish(
-            run.uow, event, properties, origin=run.origin, source=f"flow/{run.flow.name}", parent=run
+            run.uow,
+            event,
+            properties,
+            origin=run.origin,
+            source=f"flow/{run.flow.name}",
+            parent=run,
+            parent_source=run.source.nested(step_key),
         )
 
-    async def call_from(self, run: RunContext, flow_name: str, inputs: Mapping[str, Any]) -> Run:
+    async def call_from(self, run: RunContext, flow_name: str, inputs: Mapping[str, Any], *, step_key: str) -> Run:
         if run.call_depth >= self.limits.max_call_depth:
             raise LimitExceeded(f"calls nest deeper than {self.limits.max_call_depth} (max_call_depth)")
         flow = self._flow(flow_name)
@@ -237,7 +245,8 @@ class Engine:
             envelope=run.scope["event"],
             parent_run_id=run.id,
             call_depth=run.call_depth + 1,
-            source=run.source.nested(flow.name),
+            # the calling step's key (with its loop index) keeps each call's journal apart
+            source=run.source.nested(step_key).nested(flow.name),
         )
         return await ctx.execute()
 
@@ -266,6 +275,7 @@ class Engine:
         origin: Origin,
         source: str,
         parent: RunContext | None,
+        parent_source: RunSource | None = None,
     ) -> EventInstance:
         compiled = self.plan.events.get(event)
         if compiled is None:
@@ -286,7 +296,7 @@ class Engine:
         )
         uow.add_event(instance)
         subscribers = self.plan.subscribers[event]
-        run_source = parent.source if parent is not None else RunSource(config_version=self.config_version)
+        run_source = parent_source or RunSource(config_version=self.config_version)
         parent_run_id = parent.id if parent is not None else None
         if subscribers.sync:
             envelope = _envelope(instance)
@@ -299,7 +309,7 @@ class Engine:
                     raise RunFailed(f"sync handler {handler.name!r} of {event} failed: {run.error}", run=run)
         group_key = run_source.group_key
         for handler in subscribers.async_:
-            # one job per (event, handler): its dedup id says so, so a retried publisher cannot double it
+            # one message per (event, handler): its dedup id says so, so a retried publisher cannot double it
             body = {"handler": handler.name, "event_id": instance.id}
             uow.enqueue(
                 OutgoingMessage(

@@ -1,4 +1,4 @@
-"""Records of what ran: messages, runs, step runs and queued jobs. Frozen once made.
+"""Records of what ran: messages, runs and step runs. Frozen once made.
 
 They are NamedTuples (as dramatiq's ``Message`` is): several are made for every run, and a
 tuple is built in C, several times faster than a frozen dataclass.

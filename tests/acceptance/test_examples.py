@@ -50,7 +50,7 @@ async def test_a_good_order_shows_the_sync_effect_before_any_async_handler_ran()
     order_id = run.outputs["OrderId"]
     assert run.outputs["Total"] == Decimal("204.30")  # 2 x 89.90 + 24.50
 
-    # committed with the order: its lines, the stock taken by the sync handler, the event, 4 queued jobs
+    # committed with the order: its lines, the stock taken by the sync handler, the event, 4 queued messages
     assert entities(engine, "Order")[order_id]["total"] == Decimal("204.30")
     assert len(entities(engine, "OrderLine")) == 2
     assert entities(engine, "Product")["KB-01"]["stock"] == 23
@@ -175,7 +175,7 @@ def test_flowbus_try_runs_a_good_shop_order_as_json():
     [event] = publish["children"]
     assert event["type"] == "OrderPlaced"
     assert [r["handler"] for r in event["children"]] == ["DeductInventoryOnOrder"]
-    assert out["before_drain"]["queued_jobs"] == 4
+    assert out["before_drain"]["queued_messages"] == 4
     assert "Email" not in out["before_drain"]["store"]
     assert sorted(r["handler"] for r in out["async_runs"]) == [
         "AwardLoyaltyPoints",

@@ -227,3 +227,36 @@ handlers:
     assert await backend.count_events() == 0
     assert await backend.entities("Note") == {}
     assert await backend.claim([QueueName.OUTBOUND], limit=10, owner="w", lease_s=1) == []
+
+
+async def test_each_call_in_a_loop_keeps_its_own_journal(backend):
+    text = """
+    flows:
+      - name: Main
+        source: feed
+        event_type: go
+        steps:
+          - id: each
+            action: foreach
+            items: "$.values"
+            steps: [{id: add, action: call, flow: Twice, inputs: {n: "=item"}}]
+          - {id: out, action: save, entity: Result, data: {id: r, last: "=steps.add.n"}}
+      - name: Twice
+        inputs: {n: {type: Integer, required: true}}
+        steps:
+          - {id: ext, action: double}
+          - {id: o, action: output, values: {n: "=steps.ext"}}
+    """
+    engine = Engine(load_config_text(textwrap.dedent(text)), backend=backend)
+    seen = []
+
+    async def double(ctx, params):
+        value = ctx.run.data["n"] * 2
+        seen.append(value)
+        return value
+
+    engine.register_action("double", double)
+    await engine.send("feed", "go", {"values": [5, 10, 15]})
+    [run] = await Worker(engine, fast()).run_until_idle()
+    assert run.succeeded and seen == [10, 20, 30]
+    assert (await backend.read_entity("Result", "r")).record["last"] == 30

@@ -1,8 +1,8 @@
 """The http action: one request to an HTTP target, retried on transient failures.
 
 Requests run in a worker thread with the standard library's client, so the core needs no
-HTTP dependency. Every request carries ``Idempotency-Key: <run id>:<step key>``, so a server
-that honours it applies a retried request once.
+HTTP dependency. Every request carries ``Idempotency-Key: <execution key>:<step key>``, the same
+on every attempt at the same work, so a server that honours it applies a retried request once.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ handlers:
     lines = result.output.splitlines()
     assert lines[0].startswith("event Hello v1 ")
     assert "└─ handler greet_now -> run Greet [succeeded]" in result.output
-    assert "store before async handlers: events 1, Greeting 1; queued jobs: 1" in result.output
+    assert "store before async handlers: events 1, Greeting 1; queued messages: 1" in result.output
     assert "handler greet_later -> run Greet [succeeded]" in result.output
 
 
