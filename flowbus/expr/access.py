@@ -40,14 +40,15 @@ def chain(root: str, root_column: int, steps: tuple[Step, ...], source: str, len
     key = steps[0][0]
 
     def one_field(state: State) -> object:
-        variables = state.variables
-        if root in variables:
-            value = variables[root]
-            if isinstance(value, dict) and key in value:
-                result = value[key]
+        try:
+            container = state.variables[root]
+            if isinstance(container, dict):
+                result = container[key]
                 kind_of = type(result)
                 if kind_of in _PLAIN or (kind_of is Decimal and result.is_finite()):
                     return result
+        except KeyError:
+            pass
         return general(state)
 
     return one_field
@@ -177,19 +178,15 @@ def _step(container: Any, key: object, is_field: bool, where: str, lenient: bool
 
 def check_key(key: object) -> object:
     """A map key: a string or an int (a bool would collide with 1 and 0)."""
+    # Values are admitted with their exact base types (see coerce()), so exact checks suffice.
     if type(key) is str or type(key) is int:
         return key
-    key_kind = kind(key)
-    if key_kind in ("string", "int"):
-        return key
-    raise ExpressionRuntimeError(f"a map key must be a string or an int, not {key_kind}")
+    raise ExpressionRuntimeError(f"a map key must be a string or an int, not {kind(key)}")
 
 
 def _check_index(index: object) -> int:
     if type(index) is int:
         return index
-    if isinstance(index, int) and not isinstance(index, bool):
-        return int(index)
     raise ExpressionRuntimeError(f"a list index must be an int, not {kind(index)}")
 
 

@@ -26,7 +26,7 @@ from flowbus.expr.errors import ExpressionError, ExpressionRuntimeError, Express
 from flowbus.expr.functions import FUNCTIONS, Function, suggest
 from flowbus.expr.limits import Evaluator, Limits, State, too_many_items
 from flowbus.expr.operators import BINARY, negate, not_
-from flowbus.expr.values import DECIMAL_CONTEXT, MISSING, kind
+from flowbus.expr.values import DECIMAL_CONTEXT, MISSING, describe, kind
 
 __all__ = ["compile_tree"]
 
@@ -97,12 +97,17 @@ class _Compiler:
         steps: list[access.Step] = []
         link: nodes.Node = node
         # Walk down a run of fields and literal indexes to a variable, if there is one.
-        while isinstance(link, nodes.Field) or (isinstance(link, nodes.Index) and _literal_key(link.index)):
+        while True:
             if isinstance(link, nodes.Field):
                 steps.append((link.name, True, self.text(link.operand), link.at + 1))
+            elif (
+                isinstance(link, nodes.Index)
+                and isinstance(link.index, nodes.Literal)
+                and type(link.index.value) in (str, int)
+            ):
+                steps.append((link.index.value, False, self.text(link.operand), link.at + 1))
             else:
-                key = link.index.value  # type: ignore[attr-defined]
-                steps.append((key, False, self.text(link.operand), link.at + 1))
+                break
             link = link.operand
         if isinstance(link, nodes.Name):
             self.check_known(link)
@@ -144,10 +149,8 @@ class _Compiler:
             thunks = tuple(self.lenient(arg) for arg in node.args)
 
             def lazy_call(state: State) -> object:
-                try:
-                    value = impl(state, *thunks)
-                except ExpressionError as error:
-                    raise error.locate(source, column) from None
+                # Each thunk locates its own errors; a lazy function raises none itself.
+                value = impl(state, *thunks)
                 return None if value is MISSING else value
 
             return lazy_call
@@ -237,16 +240,16 @@ class _Compiler:
 
     def sum_chain(self, node: nodes.Binary) -> Evaluator:
         """``a + b + c + ...``: see :func:`flowbus.expr.shapes.sum_chain`."""
-        operands: list[Evaluator] = []
-        columns: list[int] = []
+        operands: list[shapes.Operand] = []
         link: nodes.Node = node
         while isinstance(link, nodes.Binary) and link.operator == "+":
-            operands.append(self.compile(link.right))
-            columns.append(link.at + 1)
+            right = link.right
+            if isinstance(right, nodes.Literal):
+                operands.append((None, right.value, link.at + 1))
+            else:
+                operands.append((self.compile(right), None, link.at + 1))
             link = link.left
-        first = self.compile(link)
-        rest = tuple(zip(reversed(operands), reversed(columns), strict=True))
-        return shapes.sum_chain(first, rest, self.source)
+        return shapes.sum_chain(self.compile(link), tuple(reversed(operands)), self.source)
 
     def logical(self, node: nodes.Binary) -> Evaluator:
         left = self.compile(node.left)
@@ -313,17 +316,14 @@ class _Compiler:
                 try:
                     key = access.check_key(key)
                     if key in result:
-                        raise ExpressionRuntimeError(f"the key {key!r} appears twice in this map")
+                        shown = describe(key) if isinstance(key, str) else str(key)
+                        raise ExpressionRuntimeError(f"the key {shown} appears twice in this map")
                 except ExpressionError as error:
                     raise error.locate(source, column) from None
                 result[key] = value
             return result
 
         return make_map
-
-
-def _literal_key(node: nodes.Node) -> bool:
-    return isinstance(node, nodes.Literal) and type(node.value) in (str, int)
 
 
 def _not_bool(symbol: str, side: str, value: object) -> ExpressionRuntimeError:

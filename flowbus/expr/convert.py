@@ -153,7 +153,6 @@ def to_int(state: State, value: object) -> int:
     timestamp (seconds since 1970-01-01T00:00:00Z) or a duration (whole seconds)."""
     if type(value) is int:
         return value
-    value_kind = kind(value)
     if isinstance(value, Decimal):
         if value.adjusted() >= state.limits.max_int_digits:
             state.check_int(state.int_bound)
@@ -170,8 +169,6 @@ def to_int(state: State, value: object) -> int:
         seconds = value // _ONE_SECOND
         # Truncate toward zero like decimals, not toward minus infinity.
         return seconds + 1 if seconds < 0 and value % _ONE_SECOND else seconds
-    if isinstance(value, int) and value_kind == "int":
-        return int(value)
     raise _cannot(value, "int")
 
 

@@ -73,9 +73,9 @@ class State:
     #: Produced integers must lie strictly between -int_bound and int_bound.
     int_bound: ClassVar[int]
 
-    def __init__(self, variables: Mapping[str, object], left: int) -> None:
-        self.variables = variables
-        self.left = left
+    #: (Set by Expression.evaluate, which builds a State without calling __init__.)
+    variables: Mapping[str, object]
+    left: int
 
     def charge(self, count: int) -> None:
         """Spend ``count`` operations, for work proportional to the size of a value."""

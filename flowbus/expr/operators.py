@@ -31,11 +31,9 @@ _NUMERIC: Final = frozenset({int, Decimal})
 
 def decimal_operation(operation: Callable[[Any, Any], Decimal], left: object, right: object) -> Decimal:
     """Run a DECIMAL_CONTEXT operation, turning decimal signals into expression errors."""
+    # (Division by zero is refused before any decimal operation, by its operator.)
     try:
         return operation(left, right)
-    except ZeroDivisionError:
-        # DivisionByZero and DivisionUndefined (0/0) both derive from ZeroDivisionError.
-        raise ExpressionRuntimeError("division by zero") from None
     except Overflow:
         raise ExpressionLimitError("decimal result is too large (the largest exponent is 6144)") from None
     except InvalidOperation:
@@ -79,9 +77,6 @@ def add(left: Any, right: Any, state: State) -> object:
     right_kind = kind(right)
     if left_kind in NUMBERS and right_kind in NUMBERS:
         return decimal_operation(_CONTEXT.add, left, right)
-    if left_kind == "string" and right_kind == "string":
-        state.check_str_length(len(left) + len(right))
-        return state.check_str(str(left) + str(right))
     if left_kind == "list" and right_kind == "list":
         state.check_items(len(left) + len(right))
         return [*left, *right]
@@ -172,14 +167,6 @@ def remainder(left: Any, right: Any, state: State) -> object:
     raise ExpressionRuntimeError(f"cannot take the remainder of {kind(left)} by {kind(right)}")
 
 
-def equals(left: Any, right: Any, state: State) -> bool:
-    return equal(left, right, state)
-
-
-def not_equals(left: Any, right: Any, state: State) -> bool:
-    return not equal(left, right, state)
-
-
 def less_than(left: Any, right: Any, state: State) -> bool:
     return compare(left, right, "<")
 
@@ -229,8 +216,6 @@ def negate(value: Any, state: State) -> object:
     value_kind = kind(value)
     if value_kind == "decimal":
         return _CONTEXT.minus(value)
-    if value_kind == "int":
-        return -int(value)
     if value_kind == "duration":
         try:
             return -value
@@ -248,15 +233,14 @@ def not_(value: object, state: State) -> bool:
     raise ExpressionRuntimeError(f"'!' needs a bool, not {kind(value)}")
 
 
-#: The binary operators other than && and || (which short-circuit in the compiler).
+#: The binary operators other than && and || (which short-circuit in the compiler) and
+#: == and != (see flowbus.expr.shapes.equality).
 BINARY: Final[dict[str, Callable[[Any, Any, State], object]]] = {
     "+": add,
     "-": subtract,
     "*": multiply,
     "/": divide,
     "%": remainder,
-    "==": equals,
-    "!=": not_equals,
     "<": less_than,
     "<=": at_most,
     ">": greater_than,

@@ -79,8 +79,6 @@ class _Parser:
     def fail(self, token: Token, message: str | None = None, hint: str = "") -> NoReturn:
         if message is None:
             message = f"unexpected {describe_token(token)}"
-            if token[0] == "ident" and not hint:
-                hint = _WORD_HINTS.get(str(token[1]), "")
         raise ExpressionSyntaxError(message, source=self.source, column=token[2] + 1, hint=hint)
 
     def expect(self, kind: str, opener: Token | None = None) -> Token:
@@ -160,16 +158,7 @@ class _Parser:
             depth = (left.depth if left.depth > right.depth else right.depth) + 1
             if depth > self.max_depth:
                 self.too_deep(at)
-            left = nodes.Binary(
-                start=left.start,
-                end=right.end,
-                at=at,
-                depth=depth,
-                size=left.size + right.size + 1,
-                operator=operator,
-                left=left,
-                right=right,
-            )
+            left = nodes.Binary(left.start, right.end, at, depth, left.size + right.size + 1, operator, left, right)
 
     def unary(self) -> nodes.Node:
         if self.kind not in ("!", "-"):
@@ -185,7 +174,7 @@ class _Parser:
             if operator == "-" and (type(value) is int or isinstance(value, Decimal)):
                 # Fold "-2" into a literal: a negative number, not an operation.
                 negated = -value if isinstance(value, int) else DECIMAL_CONTEXT.minus(value)
-                node = nodes.Literal(start=at, end=node.end, at=at, depth=1, size=1, value=negated)
+                node = nodes.Literal(at, node.end, at, 1, 1, negated)
                 continue
             depth, size = self.measure(at, (node,))
             node = nodes.Unary(start=at, end=node.end, at=at, depth=depth, size=size, operator=operator, operand=node)
@@ -216,10 +205,10 @@ class _Parser:
                         method=True,
                     )
                 else:
-                    depth, size = self.measure(at, (node,))
-                    node = nodes.Field(
-                        start=node.start, end=end, at=at, depth=depth, size=size, operand=node, name=str(name)
-                    )
+                    depth = node.depth + 1
+                    if depth > self.max_depth:
+                        self.too_deep(at)
+                    node = nodes.Field(node.start, end, at, depth, node.size + 1, node, str(name))
             elif kind == "[":
                 bracket = self.advance()
                 index = self.expression()
@@ -247,15 +236,15 @@ class _Parser:
         kind, value, start, end = token
         if kind in _LITERAL_TOKENS:
             self.advance()
-            return nodes.Literal(start=start, end=end, at=start, depth=1, size=1, value=value)
+            return nodes.Literal(start, end, start, 1, 1, value)
         if kind in _LITERALS:
             self.advance()
-            return nodes.Literal(start=start, end=end, at=start, depth=1, size=1, value=_LITERALS[kind])
+            return nodes.Literal(start, end, start, 1, 1, _LITERALS[kind])
         if kind == "ident":
             self.advance()
             if self.kind == "(":
                 return self.call(token)
-            return nodes.Name(start=start, end=end, at=start, depth=1, size=1, name=str(value))
+            return nodes.Name(start, end, start, 1, 1, str(value))
         if kind == "(":
             self.advance()
             inner = self.expression()

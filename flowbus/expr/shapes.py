@@ -16,16 +16,23 @@ from flowbus.expr.limits import Evaluator, State
 from flowbus.expr.operators import FAST_EQUALITY, add
 from flowbus.expr.values import equal
 
-__all__ = ["arithmetic_constant", "equality", "sum_chain"]
+__all__ = ["Operand", "arithmetic_constant", "equality", "sum_chain"]
+
+# "No value yet": None is a value.
+_NONE = object()
 
 
-def sum_chain(first: Evaluator, rest: tuple[tuple[Evaluator, int], ...], source: str) -> Evaluator:
+#: An operand of a sum chain: its evaluator (or None for a literal), the literal's
+#: value, and the column of the '+' before it.
+Operand = tuple[Evaluator | None, object, int]
+
+
+def sum_chain(first: Evaluator, rest: tuple[Operand, ...], source: str) -> Evaluator:
     """``a + b + c + ...`` as one closure: strings are joined once, not pairwise.
 
-    ``rest`` holds each later operand with the column of its '+'. The result, the
-    errors and the order of evaluation are those of the pairwise additions: operands
-    are evaluated left to right and, from the first one that is not a string, added
-    one by one.
+    The result, the errors and the order of evaluation are those of the pairwise
+    additions: operands are evaluated left to right and, from the first one that is
+    not a string, added one by one.
     """
 
     def sum_chain(state: State) -> object:
@@ -34,29 +41,30 @@ def sum_chain(first: Evaluator, rest: tuple[tuple[Evaluator, int], ...], source:
         if type(total) is str:
             parts = [total]
             length = len(total)
-            for evaluate, _ in rest:
-                value = evaluate(state)
+            pending: object = _NONE
+            for evaluate, constant, _ in rest:
+                value = constant if evaluate is None else evaluate(state)
                 if type(value) is not str:
+                    pending = value
                     break
                 parts.append(value)
                 length += len(value)
-                position += 1
-            else:
-                value = None
             if length <= state.limits.max_string_bytes >> 2:
                 total = "".join(parts)
             else:
                 # Near the limit: add pairwise so that the error names the right '+'.
                 total = parts[0]
-                for part, (_, column) in zip(parts[1:], rest, strict=False):
+                for part, (_, _, column) in zip(parts[1:], rest, strict=False):
                     total = _add(total, part, state, source, column)
-            if position == len(rest):
+            position = len(parts) - 1
+            if pending is _NONE:
                 return total
-            # ``value`` is the first operand that is not a string: add it, then the rest.
-            total = _add(total, value, state, source, rest[position][1])
+            # The first operand that is not a string: add it, then the rest one by one.
+            total = _add(total, pending, state, source, rest[position][2])
             position += 1
-        for evaluate, column in rest[position:]:
-            total = _add(total, evaluate(state), state, source, column)
+        for evaluate, constant, column in rest[position:]:
+            value = constant if evaluate is None else evaluate(state)
+            total = _add(total, value, state, source, column)
         return total
 
     return sum_chain

@@ -167,3 +167,34 @@ def test_errors_do_not_depend_on_the_current_decimal_context():
         context.prec = 3
         context.traps[decimal.Inexact] = True
         assert ev("1 / 3 + 1.23456") == Decimal("1.567893333333333333333333333333333")
+
+
+def test_fields_and_items_of_computed_values_are_read_too():
+    assert ev("{'a': 1}.a") == 1
+    assert ev("[{'a': 2}][0].a") == 2
+    assert ev("[[1, 2]][0][-1]") == 2
+    assert ev("{'k': [0.5]}['k'][0]") == Decimal("0.5")
+
+
+def test_an_unsupported_value_on_the_way_is_refused_where_it_was_read():
+    error = runtime_error("data.thing.x", data={"thing": object()})
+    assert error.reason.startswith("unsupported value of Python type 'object'")
+    assert error.column == 6
+
+
+def test_a_decimal_subclass_is_a_decimal():
+    class Money(Decimal):
+        pass
+
+    data = {"price": Money("9.50")}
+    assert ev("data.price * 2", data=data) == Decimal("19.00")
+    assert ev("data.price + data.price", data=data) == Decimal("19.00")
+    assert ev("-data.price", data=data) == Decimal("-9.50")
+    assert ev("type(data.price)", data=data) == "decimal"
+
+
+def test_a_duration_out_of_range_is_a_runtime_error():
+    from datetime import timedelta
+
+    assert "out of range" in runtime_error("-data.d", data={"d": timedelta.max}).reason
+    assert "out of range" in runtime_error("data.d * 1000000000000", data={"d": timedelta(days=1)}).reason

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+from decimal import Decimal
+
 import pytest
 
-from flowbus.expr import DEFAULT_LIMITS, ExpressionLimitError, Limits, compile_expression, compile_path
+from flowbus.expr import (
+    DEFAULT_LIMITS,
+    ExpressionLimitError,
+    ExpressionRuntimeError,
+    Limits,
+    compile_expression,
+    compile_path,
+)
 
 ROOMY = Limits(max_source_length=200_000, max_depth=100)
 
@@ -228,3 +239,54 @@ def test_a_decimal_result_past_the_exponent_range_is_a_limit_error():
     assert error.reason == "decimal result is too large (the largest exponent is 6144)"
     with pytest.raises(ExpressionLimitError, match="out of the decimal range"):
         compile_expression("1e9999")
+
+
+def test_a_decimal_sum_past_the_exponent_range_is_a_limit_error():
+    with pytest.raises(ExpressionLimitError, match="decimal result is too large"):
+        compile_expression("9e6144 + 9e6144").evaluate({})
+    with pytest.raises(ExpressionLimitError, match="decimal result is too large"):
+        compile_expression("data.a + data.a").evaluate({"data": {"a": Decimal("9e6144")}})
+
+
+def test_printing_an_integer_past_the_digit_limit_is_a_limit_error():
+    with pytest.raises(ExpressionLimitError, match="max_int_digits"):
+        compile_expression("string(data.n)").evaluate({"data": {"n": 10**4001}})
+
+
+def test_printing_an_integer_past_pythons_own_digit_limit_is_a_limit_error():
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        with pytest.raises(ExpressionLimitError, match="too long to convert"):
+            compile_expression("string(data.n)").evaluate({"data": {"n": 10**1000}})
+    finally:
+        sys.set_int_max_str_digits(previous)
+
+
+def test_text_too_long_to_be_a_timestamp_is_refused_unparsed():
+    with pytest.raises(ExpressionRuntimeError, match="expected ISO 8601"):
+        compile_expression("timestamp(data.t)").evaluate({"data": {"t": "2024-01-01T00:00:00Z" * 10}})
+
+
+def test_strings_joined_near_the_limit_are_still_exact():
+    expression = compile_expression("'ab' + 'cd' + data.s", limits=Limits(max_string_bytes=8))
+    assert expression.evaluate({"data": {"s": "ef"}}) == "abcdef"
+    error = limit_error("'ab' + 'cd' + data.s + 'gh' + 'ij'", Limits(max_string_bytes=8), data={"s": "ef"})
+    assert error.column == 29
+
+
+@pytest.mark.parametrize("margin", [30, 60, 120, 240])
+def test_a_nearly_exhausted_call_stack_gives_a_limit_error_not_a_recursion_error(margin: int):
+    source = "(" * 60 + "data.a" + ")" * 60
+
+    def at_depth(depth: int) -> object:
+        if depth > 0:
+            return at_depth(depth - 1)
+        try:
+            return compile_expression(source).evaluate({"data": {"a": 1}})
+        except ExpressionLimitError as error:
+            return error
+
+    frames = len(inspect.stack())
+    outcome = at_depth(sys.getrecursionlimit() - frames - margin)
+    assert outcome == 1 or isinstance(outcome, ExpressionLimitError)

@@ -306,3 +306,36 @@ def test_an_integer_result_past_the_digit_limit_is_a_limit_error():
         ev("data.n * data.n", data={"n": 10**3000})
     with pytest.raises(ExpressionLimitError, match="max_int_digits"):
         ev("data.n + data.n", data={"n": 10**4000 - 1})
+
+
+# -- specialized shapes give the general answers -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("data.d * 1.2", Decimal("12.60")),
+        ("data.n * 1.2", Decimal("3.6")),
+        ("data.n * 2", 6),
+        ("data.d + 1", Decimal("11.5")),
+        ("data.n - 0.5", Decimal("2.5")),
+        ("data.h * 2", timedelta(hours=2)),
+        ("data.s + 'x' + 'y'", "abxy"),
+        ("data.n + 1 + 2.5", Decimal("6.5")),
+        ("[1] + data.l + [3]", [1, 2, 3]),
+    ],
+)
+def test_literal_operands_and_chains_compute_like_the_general_operators(source: str, expected: object):
+    data = {"d": Decimal("10.5"), "n": 3, "h": HOUR, "s": "ab", "l": [2]}
+    result = ev(source, data=data)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_literal_operands_raise_the_general_errors():
+    assert runtime_error("data.s * 1.2", data={"s": "a"}).reason == "cannot multiply string by decimal"
+    with pytest.raises(ExpressionLimitError, match="decimal result is too large"):
+        ev("data.d * 1e6000", data={"d": Decimal("1e6000")})
+    error = runtime_error("data.s + 'x' + data.n + 'y'", data={"s": "a", "n": 1})
+    assert error.reason == "cannot add string and int"
+    assert error.column == 14

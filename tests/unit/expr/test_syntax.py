@@ -219,3 +219,13 @@ def test_python_literals_suggest_their_spelling_here():
 
 def test_known_variables_compile():
     assert compile_expression("data.a", variables={"data"}).variables == frozenset({"data"})
+
+
+def test_a_value_where_an_operator_belongs_is_named():
+    assert syntax_error("1 'a'").reason == "unexpected string"
+    assert syntax_error("(1 2)").reason == "unexpected number"
+
+
+def test_a_high_surrogate_needs_its_low_half():
+    assert "is not a character" in syntax_error(r"'\ud83d\u0041'").reason
+    assert "is not a character" in syntax_error(r"'\ud83dx'").reason
