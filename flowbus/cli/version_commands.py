@@ -47,12 +47,8 @@ def publish(file: str, db: str, project: str) -> None:
             await backend.close()
 
     result = run_async(work())
-    if result.unchanged:
-        click.echo(f"unchanged: version {result.version.number} of {backend.project} is already this config")
-        return
-    click.echo(f"published version {result.version.number} of {backend.project}: {result.diff.summary()}")
-    for line in result.diff.lines():
-        click.echo(f"  {line}")
+    _report(result, unchanged=f"version {result.version.number} of {backend.project} is already this config",
+            published=f"of {backend.project}")  # fmt: skip
 
 
 @click.command()
@@ -123,10 +119,15 @@ def rollback_command(number: int, db: str, project: str) -> None:
             await backend.close()
 
     result = run_async(work())
+    _report(result, unchanged=f"the active version {result.version.number} is already the config of v{number}",
+            published=f"(the config of v{number})")  # fmt: skip
+
+
+def _report(result: PublishResult, *, unchanged: str, published: str) -> None:
     if result.unchanged:
-        click.echo(f"unchanged: the active version {result.version.number} is already the config of v{number}")
+        click.echo(f"unchanged: {unchanged}")
         return
-    click.echo(f"published version {result.version.number} (the config of v{number}): {result.diff.summary()}")
+    click.echo(f"published version {result.version.number} {published}: {result.diff.summary()}")
     for line in result.diff.lines():
         click.echo(f"  {line}")
 
