@@ -24,14 +24,13 @@ from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
-    AttemptError,
-    MessageKind,
     MessageState,
     OutgoingMessage,
     QueuedMessage,
     QueueName,
 )
-from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.runtime.records import Run
+from flowbus.stores import rows
 from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
@@ -122,10 +121,10 @@ def projects_in(path: str | Path) -> list[str]:
         return []
     with translated_errors(), contextlib.closing(sqlite3.connect(str(path))) as conn:
         try:
-            rows = conn.execute("SELECT DISTINCT project FROM config_versions ORDER BY project").fetchall()
+            found = conn.execute("SELECT DISTINCT project FROM config_versions ORDER BY project").fetchall()
         except sqlite3.OperationalError:  # not migrated yet: no projects
             return []
-        return [row[0] for row in rows]
+        return [row[0] for row in found]
 
 
 def _now() -> dt.datetime:
@@ -218,11 +217,11 @@ class SqliteBackend:
         for (entity, key), write in changeset.writes.items():
             self._write_entity(conn, entity, key, write.record, write.expected_version)
         if changeset.events:
-            conn.executemany(Q["insert_event"], [_event_row(project, e) for e in changeset.events])
+            conn.executemany(Q["insert_event"], [rows.event_row(project, e) for e in changeset.events])
         if changeset.messages:
             self._send(conn, changeset.messages)
         if changeset.runs:
-            conn.executemany(Q["insert_run"], [_run_row(project, r) for r in changeset.runs])
+            conn.executemany(Q["insert_run"], [rows.run_row(project, r) for r in changeset.runs])
         for ack in changeset.acks:
             if conn.execute(Q["ack"], {"project": project, "id": ack.message_id, "owner": ack.owner}).rowcount != 1:
                 raise Conflict(f"the lease on message {ack.message_id} was lost")
@@ -270,17 +269,17 @@ class SqliteBackend:
         return None if row is None else Versioned(freeze(decode(row["data"])), row["version"])
 
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
-        rows = self._all("list_entities", entity=entity, limit=limit)
-        return {row["key"]: freeze(decode(row["data"])) for row in rows}
+        found = self._all("list_entities", entity=entity, limit=limit)
+        return {row["key"]: freeze(decode(row["data"])) for row in found}
 
     # -- events, runs, journal -------------------------------------------------------------
 
     async def get_event(self, event_id: str) -> EventInstance | None:
         row = self._one("get_event", id=event_id)
-        return None if row is None else _event(row)
+        return None if row is None else rows.event(row)
 
     async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]:
-        return [_event(row) for row in self._all("event_chain", correlation_id=correlation_id)]
+        return [rows.event(row) for row in self._all("event_chain", correlation_id=correlation_id)]
 
     async def count_events(self) -> int:
         row = self._one("count_events")
@@ -288,20 +287,20 @@ class SqliteBackend:
 
     async def get_run(self, run_id: str) -> Run | None:
         row = self._one("get_run", id=run_id)
-        return None if row is None else _run(row)
+        return None if row is None else rows.run(row)
 
     async def runs_for_event(self, event_id: str) -> Sequence[Run]:
-        return [_run(row) for row in self._all("runs_for_event", key=event_id)]
+        return [rows.run(row) for row in self._all("runs_for_event", key=event_id)]
 
     async def runs_for_message(self, message_id: str) -> Sequence[Run]:
-        return [_run(row) for row in self._all("runs_for_message", key=message_id)]
+        return [rows.run(row) for row in self._all("runs_for_message", key=message_id)]
 
     async def child_runs(self, run_id: str) -> Sequence[Run]:
-        return [_run(row) for row in self._all("child_runs", key=run_id)]
+        return [rows.run(row) for row in self._all("child_runs", key=run_id)]
 
     async def record_runs(self, runs: Sequence[Run]) -> None:
         with self._transaction() as conn:
-            conn.executemany(Q["insert_run"], [_run_row(self.project, r) for r in runs])
+            conn.executemany(Q["insert_run"], [rows.run_row(self.project, r) for r in runs])
 
     async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
         row = self._one("journaled_output", execution_key=execution_key, step_key=step_key)
@@ -366,9 +365,9 @@ class SqliteBackend:
             seqs = [row[0] for row in conn.execute(Q["claimable"], params)]
             if not seqs:
                 return []
-            rows = conn.execute(Q["lease"], {"seqs": encode(seqs), "owner": owner, "until": now + lease_s}).fetchall()
-        by_seq = {row["seq"]: row for row in rows}  # RETURNING gives no order; the queue's is by seq
-        return [_message(by_seq[seq]) for seq in seqs if seq in by_seq]
+            leased = conn.execute(Q["lease"], {"seqs": encode(seqs), "owner": owner, "until": now + lease_s}).fetchall()
+        by_seq = {row["seq"]: row for row in leased}  # RETURNING gives no order; the queue's is by seq
+        return [rows.message(by_seq[seq]) for seq in seqs if seq in by_seq]
 
     async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int:
         with self._transaction() as conn:
@@ -382,14 +381,14 @@ class SqliteBackend:
 
     async def get_message(self, message_id: str) -> QueuedMessage | None:
         row = self._one("get_message", id=message_id)
-        return None if row is None else _message(row)
+        return None if row is None else rows.message(row)
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in self._all("queue_depth")}
 
     async def dead_letters(self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100) -> list[QueuedMessage]:
-        rows = self._all("dead_letters", queue=where.queue, group_key=where.group_key, name=where.name, limit=limit)
-        return [_message(row) for row in rows]
+        found = self._all("dead_letters", queue=where.queue, group_key=where.group_key, name=where.name, limit=limit)
+        return [rows.message(row) for row in found]
 
     async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
         with self._transaction() as conn:
@@ -425,11 +424,11 @@ class SqliteBackend:
         return stored
 
     async def versions(self) -> list[ConfigVersion]:
-        return [_version(row) for row in self._all("versions")]
+        return [rows.version(row) for row in self._all("versions")]
 
     async def get_version(self, number: int) -> ConfigVersion | None:
         row = self._one("get_version", number=number)
-        return None if row is None else _version(row)
+        return None if row is None else rows.version(row)
 
     async def active_version(self) -> int | None:
         row = self._one("active_version")
@@ -457,67 +456,3 @@ class SqliteBackend:
         routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
         handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
         return Manifest(version=active, routes=routes, handlers=handlers)
-
-
-# -- rows <-> records ------------------------------------------------------------------------
-
-
-def _event_row(project: str, e: EventInstance) -> dict[str, Any]:
-    return {
-        "project": project, "id": e.id, "type": e.type, "version": e.version, "source": e.source,
-        "time": _iso(e.time), "data": encode(e.data), "correlation_id": e.correlation_id,
-        "causation_id": e.causation_id, "depth": e.depth,
-    }  # fmt: skip
-
-
-def _event(row: sqlite3.Row) -> EventInstance:
-    return EventInstance(
-        id=row["id"], type=row["type"], version=row["version"], source=row["source"],
-        time=dt.datetime.fromisoformat(row["time"]), data=freeze(decode(row["data"])),
-        correlation_id=row["correlation_id"], causation_id=row["causation_id"], depth=row["depth"],
-    )  # fmt: skip
-
-
-def _run_row(project: str, r: Run) -> dict[str, Any]:
-    return {
-        "project": project, "id": r.id, "flow": r.flow, "trigger": r.trigger, "status": r.status,
-        "started_at": _iso(r.started_at), "duration_s": r.duration_s, "inputs": encode(r.inputs),
-        "outputs": encode(r.outputs), "steps": encode([list(s) for s in r.steps]), "error": r.error,
-        "handler": r.handler, "event_id": r.event_id, "message_id": r.message_id, "parent_run_id": r.parent_run_id,
-        "config_version": r.config_version, "attempt": r.attempt,
-    }  # fmt: skip
-
-
-def _run(row: sqlite3.Row) -> Run:
-    steps = tuple(
-        StepRun(key, step_id, action, StepStatus(status), freeze(inp), freeze(out), error, duration)
-        for key, step_id, action, status, inp, out, error, duration in decode(row["steps"])
-    )
-    return Run(
-        id=row["id"], flow=row["flow"], trigger=Trigger(row["trigger"]), status=RunStatus(row["status"]),
-        started_at=dt.datetime.fromisoformat(row["started_at"]), duration_s=row["duration_s"],
-        inputs=freeze(decode(row["inputs"])), outputs=freeze(decode(row["outputs"])), steps=steps,
-        error=row["error"], handler=row["handler"], event_id=row["event_id"], message_id=row["message_id"],
-        parent_run_id=row["parent_run_id"], config_version=row["config_version"], attempt=row["attempt"],
-    )  # fmt: skip
-
-
-def _message(row: sqlite3.Row) -> QueuedMessage:
-    errors = tuple(AttemptError(**e) for e in decode(row["errors"]))
-    expires = row["lease_expires_at"]
-    return QueuedMessage(
-        id=row["id"], queue=QueueName(row["queue"]), kind=MessageKind(row["kind"]), body=freeze(decode(row["body"])),
-        group_key=row["group_key"], dedup_id=row["dedup_id"], state=MessageState(row["state"]),
-        attempts=row["attempts"], config_version=row["config_version"],
-        created_at=dt.datetime.fromisoformat(row["created_at"]),
-        available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
-        lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
-        errors=errors, blocking=bool(row["blocking"]),
-    )  # fmt: skip
-
-
-def _version(row: sqlite3.Row) -> ConfigVersion:
-    return ConfigVersion(
-        number=row["number"], text=row["text"], file=row["file"], content_hash=row["content_hash"],
-        created_at=dt.datetime.fromisoformat(row["created_at"]), summary=row["summary"],
-    )  # fmt: skip

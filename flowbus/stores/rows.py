@@ -1,0 +1,96 @@
+"""Records to database rows and back, shared by the SQL backends.
+
+Row builders take ``stamp``, how the backend stores a time (ISO text for SQLite, the datetime
+itself for PostgreSQL); readers accept either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from flowbus.config.versions import ConfigVersion
+from flowbus.events.frozen import freeze
+from flowbus.events.instance import EventInstance
+from flowbus.queue import AttemptError, MessageKind, MessageState, QueuedMessage, QueueName
+from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.stores.codec import decode, encode
+
+
+class Row(Protocol):
+    """A database row read by column name (sqlite3.Row, a psycopg dict row)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+Stamp = Callable[[dt.datetime], Any]
+
+
+def iso(value: dt.datetime) -> str:
+    return value.isoformat()
+
+
+def _time(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def event_row(project: str, e: EventInstance, stamp: Stamp = iso) -> dict[str, Any]:
+    return {
+        "project": project, "id": e.id, "type": e.type, "version": e.version, "source": e.source,
+        "time": stamp(e.time), "data": encode(e.data), "correlation_id": e.correlation_id,
+        "causation_id": e.causation_id, "depth": e.depth,
+    }  # fmt: skip
+
+
+def event(row: Row) -> EventInstance:
+    return EventInstance(
+        id=row["id"], type=row["type"], version=row["version"], source=row["source"],
+        time=_time(row["time"]), data=freeze(decode(row["data"])),
+        correlation_id=row["correlation_id"], causation_id=row["causation_id"], depth=row["depth"],
+    )  # fmt: skip
+
+
+def run_row(project: str, r: Run, stamp: Stamp = iso) -> dict[str, Any]:
+    return {
+        "project": project, "id": r.id, "flow": r.flow, "trigger": r.trigger, "status": r.status,
+        "started_at": stamp(r.started_at), "duration_s": r.duration_s, "inputs": encode(r.inputs),
+        "outputs": encode(r.outputs), "steps": encode([list(s) for s in r.steps]), "error": r.error,
+        "handler": r.handler, "event_id": r.event_id, "message_id": r.message_id, "parent_run_id": r.parent_run_id,
+        "config_version": r.config_version, "attempt": r.attempt,
+    }  # fmt: skip
+
+
+def run(row: Row) -> Run:
+    steps = tuple(
+        StepRun(key, step_id, action, StepStatus(status), freeze(inp), freeze(out), error, duration)
+        for key, step_id, action, status, inp, out, error, duration in decode(row["steps"])
+    )
+    return Run(
+        id=row["id"], flow=row["flow"], trigger=Trigger(row["trigger"]), status=RunStatus(row["status"]),
+        started_at=_time(row["started_at"]), duration_s=row["duration_s"],
+        inputs=freeze(decode(row["inputs"])), outputs=freeze(decode(row["outputs"])), steps=steps,
+        error=row["error"], handler=row["handler"], event_id=row["event_id"], message_id=row["message_id"],
+        parent_run_id=row["parent_run_id"], config_version=row["config_version"], attempt=row["attempt"],
+    )  # fmt: skip
+
+
+def message(row: Row) -> QueuedMessage:
+    errors = tuple(AttemptError(**e) for e in decode(row["errors"]))
+    expires = row["lease_expires_at"]
+    return QueuedMessage(
+        id=row["id"], queue=QueueName(row["queue"]), kind=MessageKind(row["kind"]), body=freeze(decode(row["body"])),
+        group_key=row["group_key"], dedup_id=row["dedup_id"], state=MessageState(row["state"]),
+        attempts=row["attempts"], config_version=row["config_version"],
+        created_at=_time(row["created_at"]),
+        available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
+        lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
+        errors=errors, blocking=bool(row["blocking"]),
+    )  # fmt: skip
+
+
+def version(row: Row) -> ConfigVersion:
+    return ConfigVersion(
+        number=row["number"], text=row["text"], file=row["file"], content_hash=row["content_hash"],
+        created_at=_time(row["created_at"]), summary=row["summary"],
+    )  # fmt: skip
