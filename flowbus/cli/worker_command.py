@@ -28,6 +28,10 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
     Example:
       flowbus worker --db sqlite:///shop.db --log-format json
     """
+    # a stop asked for while starting up is kept, not fatal: the worker then exits at once, cleanly
+    stop_asked: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: stop_asked.append(number))
     setup_logging(log_format)
     backend = open_project(db, project)
 
@@ -38,6 +42,8 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, runner.stop)
+            if stop_asked:
+                runner.stop()
             await runner.run()
         finally:
             await backend.close()

@@ -40,8 +40,30 @@ def worker(db: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "flowbus", "worker", "--db", f"sqlite:///{db}", *project,
          "--batch-size", "16", "--lease-s", "1.5", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
+    """Signal the worker and wait for it; returns its exit code."""
+    process.send_signal(sig)
+    code = process.wait(timeout=30)
+    if process.stderr is not None:
+        process.stderr.close()
+    return code
+
+
+def wait_started(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    """Read the worker's log until it says it started (so that a SIGTERM finds its handler)."""
+    deadline = time.monotonic() + timeout_s
+    assert process.stderr is not None
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if b"worker started" in line:
+            return
+        if not line and process.poll() is not None:
+            raise AssertionError(f"the worker exited with {process.returncode} before starting")
+    raise AssertionError("the worker did not start in time")
 
 
 def open_messages(db: Path) -> int:
@@ -89,14 +111,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(tmp_p
         process = worker(db)
         if kills < KILLS:
             time.sleep(rng.uniform(0.05, 0.6))
-            process.send_signal(signal.SIGKILL)
-            process.wait()
+            stop(process, signal.SIGKILL)
             kills += 1
             continue
+        wait_started(process)
         while open_messages(db) and time.monotonic() < deadline:  # no more kills: let it finish
             time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert stop(process, signal.SIGTERM) == 0
         break
     assert kills == KILLS
     assert open_messages(db) == 0
@@ -145,12 +166,13 @@ flows:
 
     asyncio.run(prepare_groups())
     workers = [worker(db, "--batch-size", "3"), worker(db, "--batch-size", "5")]
+    for process in workers:
+        wait_started(process)
     deadline = time.monotonic() + 120
     while open_messages(db) and time.monotonic() < deadline:
         time.sleep(0.1)
     for process in workers:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert stop(process, signal.SIGTERM) == 0
     backend = SqliteBackend(db, "shop")
     logs = asyncio.run(backend.entities("Log"))
     assert {key: list(record["seen"]) for key, record in logs.items()} == {g: list(range(60)) for g in "abcd"}
@@ -179,6 +201,7 @@ def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
     source.write_text(compass)
     assert cli("publish", str(source)).startswith("published version 1 of compass")
     process = worker(db, "--project", "compass")
+    wait_started(process)
     try:
         payload = '{"event": "upsert_company", "payload": {"domain": "a.example", "name": "A"}}'
         first = cli("send", "--source", "compass_inbound", "--data", payload).split()[-1]
@@ -194,8 +217,7 @@ def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
         while open_messages(db) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert stop(process, signal.SIGTERM) == 0
     backend = SqliteBackend(db, "compass")
     versions = [asyncio.run(backend.runs_for_message(m))[0].config_version for m in (first, second)]
     assert versions == [1, 2]

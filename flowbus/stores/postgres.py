@@ -1,0 +1,403 @@
+"""The PostgreSQL backend: many workers on many machines against one database.
+
+Claims lease rows with ``FOR UPDATE SKIP LOCKED`` in batches, so workers never wait on each
+other and never hold messages of one group at once (a group's next message is claimable only
+when no earlier one is open, which every claimer sees). ``NOTIFY`` tells idle workers that new
+work or a new config version is there. Every driver error is translated here: callers see
+:class:`StoreError` or :class:`Conflict`, never a psycopg exception.
+
+Install with ``pip install 'flowbus[postgres]'`` (psycopg 3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from flowbus.config.versions import ConfigVersion
+from flowbus.events.frozen import freeze
+from flowbus.events.instance import EventInstance
+from flowbus.ids import new_id
+from flowbus.queue import DEFAULT_DEDUP_WINDOW_S, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.runtime.records import Run
+from flowbus.stores import rows
+from flowbus.stores.codec import decode, encode
+from flowbus.stores.protocols import (
+    ANY_DEAD_LETTER,
+    Changeset,
+    Conflict,
+    DeadLetterFilter,
+    Manifest,
+    Record,
+    StoreError,
+    Versioned,
+)
+from flowbus.stores.sql_files import load_migrations, load_queries
+from flowbus.stores.unit_of_work import UnitOfWork
+
+try:
+    import psycopg
+    from psycopg.rows import dict_row
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(f"the PostgreSQL backend needs psycopg: pip install 'flowbus[postgres]' ({exc})") from exc
+
+Q = load_queries("postgres")
+#: the channel on which commits that queue work or publish a version are announced
+CHANNEL = "flowbus"
+
+
+def _same(value: dt.datetime) -> dt.datetime:
+    return value
+
+
+@contextlib.asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    """psycopg errors become flowbus errors at this boundary."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise StoreError(f"PostgreSQL: {str(exc).strip()}") from exc
+
+
+async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[int]:
+    """Apply the migrations not applied yet, under an advisory lock so concurrent starts agree."""
+    applied = []
+    async with translated_errors(), conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('flowbus migrations'))")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (number integer PRIMARY KEY, name text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cursor = await conn.execute("SELECT number FROM schema_migrations")
+        done = {row["number"] if isinstance(row, dict) else row[0] for row in await cursor.fetchall()}
+        for number, name, sql in load_migrations("postgres"):
+            if number in done:
+                continue
+            await conn.execute(sql.encode())  # trusted SQL shipped with flowbus: a script of many statements
+            await conn.execute("INSERT INTO schema_migrations (number, name) VALUES (%s, %s)", (number, name))
+            applied.append(number)
+    return applied
+
+
+class PostgresBackend:
+    """flowbus's stores in one PostgreSQL database, for one project."""
+
+    def __init__(self, url: str, project: str = "default", *, dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S) -> None:
+        self.url = url
+        self.project = project
+        self.dedup_window_s = dedup_window_s
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    def begin(self) -> UnitOfWork:
+        return UnitOfWork(self)
+
+    async def connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None:
+            async with translated_errors():
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, row_factory=dict_row)
+                await migrate(conn)
+                self._conn = conn
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            async with translated_errors():
+                await self._conn.close()
+            self._conn = None
+
+    async def _all(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        conn = await self.connection()
+        async with translated_errors():
+            cursor = await conn.execute(Q[query], {"project": self.project, **params})
+            return await cursor.fetchall()
+
+    async def _one(self, query: str, **params: Any) -> dict[str, Any] | None:
+        found = await self._all(query, **params)
+        return found[0] if found else None
+
+    async def _run(self, query: str, conn: psycopg.AsyncConnection[Any], **params: Any) -> int:
+        cursor = await conn.execute(Q[query], {"project": self.project, **params})
+        return cursor.rowcount
+
+    # -- changesets ----------------------------------------------------------------------
+
+    async def apply(self, changeset: Changeset) -> None:
+        [conflict] = await self.apply_many([changeset])
+        if conflict is not None:
+            raise conflict
+
+    async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
+        conn = await self.connection()
+        if len(changesets) > 1:
+            # no conflict anywhere, the common case: one transaction without savepoints
+            try:
+                async with translated_errors(), conn.transaction():
+                    for changeset in changesets:
+                        await self._write(conn, changeset)
+                    await self._notify(conn, changesets)
+            except Conflict:
+                pass
+            else:
+                return [None] * len(changesets)
+        results: list[Conflict | None] = []
+        async with translated_errors(), conn.transaction():
+            for changeset in changesets:
+                try:
+                    async with conn.transaction():  # a savepoint
+                        await self._write(conn, changeset)
+                except Conflict as conflict:
+                    results.append(conflict)
+                else:
+                    results.append(None)
+            await self._notify(conn, [c for c, r in zip(changesets, results, strict=True) if r is None])
+        return results
+
+    async def _notify(self, conn: psycopg.AsyncConnection[Any], changesets: Sequence[Changeset]) -> None:
+        if any(c.messages or c.retries for c in changesets):
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"work {self.project}"))
+
+    async def _write(self, conn: psycopg.AsyncConnection[Any], changeset: Changeset) -> None:
+        project = self.project
+        for (entity, key), write in changeset.writes.items():
+            await self._write_entity(conn, entity, key, write.record, write.expected_version)
+        async with conn.cursor() as cursor:
+            if changeset.events:
+                await cursor.executemany(
+                    Q["insert_event"], [rows.event_row(project, e, _same) for e in changeset.events]
+                )
+            if changeset.runs:
+                await cursor.executemany(Q["insert_run"], [rows.run_row(project, r, _same) for r in changeset.runs])
+        if changeset.messages:
+            await self._send(conn, changeset.messages)
+        for ack in changeset.acks:
+            if await self._run("ack", conn, id=ack.message_id, owner=ack.owner) != 1:
+                raise Conflict(f"the lease on message {ack.message_id} was lost")
+        for retry in changeset.retries:
+            updated = await self._run(
+                "retry",
+                conn,
+                id=retry.message_id,
+                owner=retry.owner,
+                state=MessageState.DEAD if retry.dead else MessageState.READY,
+                error=encode(retry.error._asdict()),
+                available_at=retry.available_at.timestamp(),
+                blocking=retry.blocking,
+            )
+            if updated != 1:
+                raise Conflict(f"the lease on message {retry.message_id} was lost")
+
+    async def _write_entity(
+        self, conn: psycopg.AsyncConnection[Any], entity: str, key: str, record: Record | None, expected: int | None
+    ) -> None:
+        params = {"entity": entity, "key": key, "expected": expected}
+        if record is None:
+            if expected is None:
+                await self._run("delete_entity", conn, **params)
+            elif expected == 0:
+                cursor = await conn.execute(Q["entity_exists"], {"project": self.project, **params})
+                if await cursor.fetchone() is not None:
+                    raise Conflict(f"{entity} {key!r} was created since it was read as absent")
+            elif await self._run("delete_entity_at", conn, **params) != 1:
+                raise Conflict(f"{entity} {key!r} changed since it was read")
+            return
+        params["data"] = encode(record)
+        if expected is None:
+            await self._run("upsert_entity", conn, **params)
+        elif expected == 0:
+            if await self._run("insert_entity", conn, **params) != 1:
+                raise Conflict(f"{entity} {key!r} was created since it was read as absent")
+        elif await self._run("update_entity", conn, **params) != 1:
+            raise Conflict(f"{entity} {key!r} changed since it was read (version {expected})")
+
+    # -- entities ------------------------------------------------------------------------
+
+    async def read_entity(self, entity: str, key: str) -> Versioned | None:
+        row = await self._one("read_entity", entity=entity, key=key)
+        return None if row is None else Versioned(freeze(decode(row["data"])), row["version"])
+
+    async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
+        found = await self._all("list_entities", entity=entity, limit=limit)
+        return {row["key"]: freeze(decode(row["data"])) for row in found}
+
+    # -- events, runs, journal -------------------------------------------------------------
+
+    async def get_event(self, event_id: str) -> EventInstance | None:
+        row = await self._one("get_event", id=event_id)
+        return None if row is None else rows.event(row)
+
+    async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]:
+        return [rows.event(row) for row in await self._all("event_chain", correlation_id=correlation_id)]
+
+    async def count_events(self) -> int:
+        row = await self._one("count_events")
+        return int(row["count"]) if row is not None else 0
+
+    async def get_run(self, run_id: str) -> Run | None:
+        row = await self._one("get_run", id=run_id)
+        return None if row is None else rows.run(row)
+
+    async def runs_for_event(self, event_id: str) -> Sequence[Run]:
+        return [rows.run(row) for row in await self._all("runs_for_event", key=event_id)]
+
+    async def runs_for_message(self, message_id: str) -> Sequence[Run]:
+        return [rows.run(row) for row in await self._all("runs_for_message", key=message_id)]
+
+    async def child_runs(self, run_id: str) -> Sequence[Run]:
+        return [rows.run(row) for row in await self._all("child_runs", key=run_id)]
+
+    async def record_runs(self, runs: Sequence[Run]) -> None:
+        conn = await self.connection()
+        async with translated_errors(), conn.transaction(), conn.cursor() as cursor:
+            await cursor.executemany(Q["insert_run"], [rows.run_row(self.project, r, _same) for r in runs])
+
+    async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
+        row = await self._one("journaled_output", execution_key=execution_key, step_key=step_key)
+        return (False, None) if row is None else (True, freeze(decode(row["output"])))
+
+    async def journal_step(self, execution_key: str, step_key: str, output: Any) -> None:
+        await self._all_write("journal_step", execution_key=execution_key, step_key=step_key, output=encode(output))
+
+    async def _all_write(self, query: str, **params: Any) -> int:
+        conn = await self.connection()
+        async with translated_errors(), conn.transaction():
+            return await self._run(query, conn, **params)
+
+    # -- queues --------------------------------------------------------------------------
+
+    async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        conn = await self.connection()
+        async with translated_errors(), conn.transaction():
+            ids = await self._send(conn, messages)
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"work {self.project}"))
+        return ids
+
+    async def _send(self, conn: psycopg.AsyncConnection[Any], messages: Sequence[OutgoingMessage]) -> list[str]:
+        now = dt.datetime.now(dt.UTC)
+        stamp = now.timestamp()
+        ids = []
+        for outgoing in messages:
+            if outgoing.dedup_id is not None:
+                cursor = await conn.execute(
+                    Q["find_dedup"],
+                    {"project": self.project, "queue": outgoing.queue, "dedup_id": outgoing.dedup_id, "now": stamp},
+                )
+                seen = await cursor.fetchone()
+                if seen is not None:
+                    ids.append(seen["message_id"])
+                    continue
+            message_id = new_id()
+            await self._run(
+                "insert_message", conn, id=message_id, queue=outgoing.queue, kind=outgoing.kind,
+                body=encode(outgoing.body), group_key=outgoing.group_key, dedup_id=outgoing.dedup_id,
+                config_version=outgoing.config_version, created_at=now, available_at=stamp,
+            )  # fmt: skip
+            if outgoing.dedup_id is not None:
+                await self._run(
+                    "remember_dedup", conn, queue=outgoing.queue, dedup_id=outgoing.dedup_id, message_id=message_id,
+                    expires_at=stamp + self.dedup_window_s,
+                )  # fmt: skip
+            ids.append(message_id)
+        return ids
+
+    async def claim(
+        self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float
+    ) -> list[QueuedMessage]:
+        now = time.time()
+        found = await self._all(
+            "claim", queues=[str(q) for q in queues], now=now, limit=limit, owner=owner, until=now + lease_s
+        )
+        return [rows.message(row) for row in sorted(found, key=lambda row: row["seq"])]
+
+    async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int:
+        return await self._all_write("extend_leases", ids=list(message_ids), owner=owner, until=time.time() + lease_s)
+
+    async def release(self, message_ids: Sequence[str], *, owner: str) -> int:
+        return await self._all_write("release", ids=list(message_ids), owner=owner)
+
+    async def get_message(self, message_id: str) -> QueuedMessage | None:
+        row = await self._one("get_message", id=message_id)
+        return None if row is None else rows.message(row)
+
+    async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
+        return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in await self._all("queue_depth")}
+
+    async def dead_letters(self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100) -> list[QueuedMessage]:
+        found = await self._all(
+            "dead_letters", queue=where.queue, group_key=where.group_key, name=where.name, limit=limit
+        )
+        return [rows.message(row) for row in found]
+
+    async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
+        conn = await self.connection()
+        async with translated_errors(), conn.transaction():
+            count = 0
+            for message_id in message_ids:
+                count += await self._run("redrive", conn, id=message_id, now=time.time(), config_version=config_version)
+            if count:
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"work {self.project}"))
+            return count
+
+    # -- config versions -----------------------------------------------------------------
+
+    async def save_draft(self, text: str, *, file: str) -> None:
+        await self._all_write("save_draft", text=text, file=file)
+
+    async def get_draft(self) -> tuple[str, str] | None:
+        row = await self._one("get_draft")
+        return None if row is None else (row["text"], row["file"])
+
+    async def add_version(self, version: ConfigVersion, manifest: Manifest) -> ConfigVersion:
+        conn = await self.connection()
+        async with translated_errors(), conn.transaction():
+            await self._run("lock_versions", conn)  # one publisher numbers at a time
+            cursor = await conn.execute(Q["next_version"], {"project": self.project})
+            number = (await cursor.fetchone() or {"number": 1})["number"]
+            stored = version._replace(number=number)
+            await self._run("insert_version", conn, **{k: v for k, v in stored._asdict().items()})
+            await self._run(
+                "insert_manifest", conn, version=number,
+                routes=encode([[s, t, list(f)] for (s, t), f in manifest.routes.items()]),
+                handlers=encode({e: [list(h) for h in hs] for e, hs in manifest.handlers.items()}),
+            )  # fmt: skip
+            await self._run("insert_outbox", conn, version=number)
+        return stored
+
+    async def versions(self) -> list[ConfigVersion]:
+        return [rows.version(row) for row in await self._all("versions")]
+
+    async def get_version(self, number: int) -> ConfigVersion | None:
+        row = await self._one("get_version", number=number)
+        return None if row is None else rows.version(row)
+
+    async def active_version(self) -> int | None:
+        row = await self._one("active_version")
+        return None if row is None else int(row["version"])
+
+    async def project_versions(self) -> list[int]:
+        if await self._one("pending_outbox_peek") is None:
+            return []
+        conn = await self.connection()
+        projected = []
+        async with translated_errors(), conn.transaction():
+            cursor = await conn.execute(Q["pending_outbox"], {"project": self.project})
+            for row in await cursor.fetchall():
+                await self._run("activate", conn, version=row["version"])
+                await self._run("outbox_done", conn, id=row["id"])
+                projected.append(int(row["version"]))
+            if projected:
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"version {self.project}"))
+        return projected
+
+    async def manifest(self) -> Manifest | None:
+        active = await self.active_version()
+        if active is None:
+            return None
+        row = await self._one("get_manifest", version=active)
+        if row is None:
+            return None
+        routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
+        handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
+        return Manifest(version=active, routes=routes, handlers=handlers)

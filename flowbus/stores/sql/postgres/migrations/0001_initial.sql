@@ -1,0 +1,146 @@
+-- flowbus on PostgreSQL: every table keyed by project; nothing crosses projects.
+
+CREATE TABLE entities (
+    project text NOT NULL,
+    entity text NOT NULL,
+    key text NOT NULL,
+    data text NOT NULL,
+    version bigint NOT NULL,
+    PRIMARY KEY (project, entity, key)
+);
+
+CREATE TABLE events (
+    project text NOT NULL,
+    id text NOT NULL,
+    type text NOT NULL,
+    version integer NOT NULL,
+    source text NOT NULL,
+    time timestamptz NOT NULL,
+    data text NOT NULL,
+    correlation_id text NOT NULL,
+    causation_id text,
+    depth integer NOT NULL,
+    PRIMARY KEY (project, id)
+);
+
+CREATE INDEX events_by_correlation ON events (project, correlation_id, id);
+
+CREATE FUNCTION flowbus_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% rows are immutable: % refused', TG_TABLE_NAME, TG_OP;
+END;
+$$;
+
+CREATE TRIGGER events_are_immutable BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION flowbus_refuse_change();
+
+CREATE TABLE runs (
+    project text NOT NULL,
+    id text NOT NULL,
+    flow text NOT NULL,
+    trigger text NOT NULL,
+    status text NOT NULL,
+    started_at timestamptz NOT NULL,
+    duration_s double precision NOT NULL,
+    inputs text NOT NULL,
+    outputs text NOT NULL,
+    steps text NOT NULL,
+    error text,
+    handler text,
+    event_id text,
+    message_id text,
+    parent_run_id text,
+    config_version integer,
+    attempt integer NOT NULL,
+    PRIMARY KEY (project, id)
+);
+
+CREATE INDEX runs_by_event ON runs (project, event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX runs_by_message ON runs (project, message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX runs_by_parent ON runs (project, parent_run_id) WHERE parent_run_id IS NOT NULL;
+
+CREATE TABLE step_journal (
+    project text NOT NULL,
+    execution_key text NOT NULL,
+    step_key text NOT NULL,
+    output text NOT NULL,
+    PRIMARY KEY (project, execution_key, step_key)
+);
+
+CREATE TABLE messages (
+    seq bigserial PRIMARY KEY,
+    project text NOT NULL,
+    id text NOT NULL UNIQUE,
+    queue text NOT NULL,
+    kind text NOT NULL,
+    body text NOT NULL,
+    group_key text,
+    dedup_id text,
+    state text NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    config_version integer,
+    created_at timestamptz NOT NULL,
+    available_at double precision NOT NULL,
+    lease_owner text,
+    lease_expires_at double precision,
+    errors text NOT NULL DEFAULT '[]',
+    blocking boolean NOT NULL DEFAULT false
+);
+
+CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
+CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state <> 'done';
+CREATE INDEX messages_dead ON messages (project, seq) WHERE state = 'dead';
+
+CREATE TABLE dedup (
+    project text NOT NULL,
+    queue text NOT NULL,
+    dedup_id text NOT NULL,
+    message_id text NOT NULL,
+    expires_at double precision NOT NULL,
+    PRIMARY KEY (project, queue, dedup_id)
+);
+
+CREATE TABLE drafts (
+    project text PRIMARY KEY,
+    text text NOT NULL,
+    file text NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE config_versions (
+    project text NOT NULL,
+    number integer NOT NULL,
+    text text NOT NULL,
+    file text NOT NULL,
+    content_hash text NOT NULL,
+    created_at timestamptz NOT NULL,
+    summary text NOT NULL,
+    PRIMARY KEY (project, number)
+);
+
+CREATE TRIGGER config_versions_are_immutable BEFORE UPDATE OR DELETE ON config_versions
+    FOR EACH ROW EXECUTE FUNCTION flowbus_refuse_change();
+
+CREATE TABLE config_outbox (
+    id bigserial PRIMARY KEY,
+    project text NOT NULL,
+    version integer NOT NULL,
+    created_at timestamptz NOT NULL,
+    processed_at timestamptz
+);
+
+CREATE INDEX config_outbox_pending ON config_outbox (project, id) WHERE processed_at IS NULL;
+
+CREATE TABLE manifests (
+    project text NOT NULL,
+    version integer NOT NULL,
+    routes text NOT NULL,
+    handlers text NOT NULL,
+    PRIMARY KEY (project, version)
+);
+
+CREATE TABLE active_config (
+    project text PRIMARY KEY,
+    version integer NOT NULL,
+    activated_at timestamptz NOT NULL
+);

@@ -1,0 +1,200 @@
+-- name: read_entity
+SELECT data, version FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s;
+
+-- name: list_entities
+SELECT key, data FROM entities WHERE project = %(project)s AND entity = %(entity)s ORDER BY key LIMIT %(limit)s;
+
+-- name: upsert_entity
+INSERT INTO entities (project, entity, key, data, version) VALUES (%(project)s, %(entity)s, %(key)s, %(data)s, 1)
+ON CONFLICT (project, entity, key) DO UPDATE SET data = excluded.data, version = entities.version + 1;
+
+-- name: insert_entity
+INSERT INTO entities (project, entity, key, data, version) VALUES (%(project)s, %(entity)s, %(key)s, %(data)s, 1)
+ON CONFLICT DO NOTHING;
+
+-- name: update_entity
+UPDATE entities SET data = %(data)s, version = version + 1
+WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s AND version = %(expected)s;
+
+-- name: delete_entity
+DELETE FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s;
+
+-- name: delete_entity_at
+DELETE FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s AND version = %(expected)s;
+
+-- name: entity_exists
+SELECT 1 FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s;
+
+-- name: insert_event
+INSERT INTO events (project, id, type, version, source, time, data, correlation_id, causation_id, depth)
+VALUES (%(project)s, %(id)s, %(type)s, %(version)s, %(source)s, %(time)s, %(data)s, %(correlation_id)s,
+        %(causation_id)s, %(depth)s);
+
+-- name: get_event
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events WHERE project = %(project)s AND id = %(id)s;
+
+-- name: event_chain
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events WHERE project = %(project)s AND correlation_id = %(correlation_id)s ORDER BY id;
+
+-- name: count_events
+SELECT count(*) AS count FROM events WHERE project = %(project)s;
+
+-- name: insert_run
+INSERT INTO runs (project, id, flow, trigger, status, started_at, duration_s, inputs, outputs, steps,
+                  error, handler, event_id, message_id, parent_run_id, config_version, attempt)
+VALUES (%(project)s, %(id)s, %(flow)s, %(trigger)s, %(status)s, %(started_at)s, %(duration_s)s, %(inputs)s,
+        %(outputs)s, %(steps)s, %(error)s, %(handler)s, %(event_id)s, %(message_id)s, %(parent_run_id)s,
+        %(config_version)s, %(attempt)s)
+ON CONFLICT (project, id) DO UPDATE SET status = excluded.status, error = excluded.error;
+
+-- name: get_run
+SELECT * FROM runs WHERE project = %(project)s AND id = %(id)s;
+
+-- name: runs_for_event
+SELECT * FROM runs WHERE project = %(project)s AND event_id = %(key)s ORDER BY started_at, id;
+
+-- name: runs_for_message
+SELECT * FROM runs WHERE project = %(project)s AND message_id = %(key)s ORDER BY started_at, id;
+
+-- name: child_runs
+SELECT * FROM runs WHERE project = %(project)s AND parent_run_id = %(key)s ORDER BY started_at, id;
+
+-- name: journaled_output
+SELECT output FROM step_journal
+WHERE project = %(project)s AND execution_key = %(execution_key)s AND step_key = %(step_key)s;
+
+-- name: journal_step
+INSERT INTO step_journal (project, execution_key, step_key, output)
+VALUES (%(project)s, %(execution_key)s, %(step_key)s, %(output)s)
+ON CONFLICT (project, execution_key, step_key) DO UPDATE SET output = excluded.output;
+
+-- name: find_dedup
+SELECT message_id FROM dedup
+WHERE project = %(project)s AND queue = %(queue)s AND dedup_id = %(dedup_id)s AND expires_at > %(now)s;
+
+-- name: remember_dedup
+INSERT INTO dedup (project, queue, dedup_id, message_id, expires_at)
+VALUES (%(project)s, %(queue)s, %(dedup_id)s, %(message_id)s, %(expires_at)s)
+ON CONFLICT (project, queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at;
+
+-- name: insert_message
+INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
+                      created_at, available_at)
+VALUES (%(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, 'ready', 0,
+        %(config_version)s, %(created_at)s, %(available_at)s);
+
+-- name: claim
+-- Deliverable messages, oldest first, skipping rows another worker has locked: ready and due, or
+-- leased by a worker whose lease ran out; a message with a group only when no earlier message of
+-- its group is open (or dead and blocking). Leased in the same statement.
+WITH claimable AS (
+    SELECT m.seq FROM messages AS m
+    WHERE m.project = %(project)s
+      AND m.state IN ('ready', 'leased')
+      AND m.queue = ANY(%(queues)s)
+      AND ((m.state = 'ready' AND m.available_at <= %(now)s) OR (m.state = 'leased' AND m.lease_expires_at <= %(now)s))
+      AND (m.group_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM messages AS h
+            WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
+              AND h.state <> 'done' AND h.seq < m.seq
+              AND (h.state <> 'dead' OR h.blocking)))
+    ORDER BY m.seq
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE messages SET state = 'leased', lease_owner = %(owner)s, lease_expires_at = %(until)s
+FROM claimable WHERE messages.seq = claimable.seq
+RETURNING messages.*;
+
+-- name: extend_leases
+UPDATE messages SET lease_expires_at = %(until)s
+WHERE project = %(project)s AND id = ANY(%(ids)s) AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: release
+UPDATE messages SET state = 'ready', lease_owner = NULL, lease_expires_at = NULL
+WHERE project = %(project)s AND id = ANY(%(ids)s) AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: ack
+UPDATE messages SET state = 'done', lease_owner = NULL, lease_expires_at = NULL
+WHERE project = %(project)s AND id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: retry
+UPDATE messages
+SET state = %(state)s, attempts = attempts + 1, errors = (errors::jsonb || jsonb_build_array(%(error)s::jsonb))::text,
+    available_at = %(available_at)s, lease_owner = NULL, lease_expires_at = NULL, blocking = %(blocking)s
+WHERE project = %(project)s AND id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: get_message
+SELECT * FROM messages WHERE project = %(project)s AND id = %(id)s;
+
+-- name: queue_depth
+SELECT queue, state, count(*) AS n FROM messages WHERE project = %(project)s GROUP BY queue, state;
+
+-- name: dead_letters
+SELECT * FROM messages
+WHERE project = %(project)s AND state = 'dead'
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(group_key)s::text IS NULL OR group_key = %(group_key)s)
+  AND (%(name)s::text IS NULL OR body::jsonb->>'handler' = %(name)s OR body::jsonb->>'source' = %(name)s)
+ORDER BY seq LIMIT %(limit)s;
+
+-- name: redrive
+UPDATE messages
+SET state = 'ready', attempts = 0, available_at = %(now)s, blocking = false,
+    config_version = coalesce(%(config_version)s, config_version)
+WHERE project = %(project)s AND id = %(id)s AND state = 'dead';
+
+-- name: save_draft
+INSERT INTO drafts (project, text, file, updated_at) VALUES (%(project)s, %(text)s, %(file)s, now())
+ON CONFLICT (project) DO UPDATE SET text = excluded.text, file = excluded.file, updated_at = excluded.updated_at;
+
+-- name: get_draft
+SELECT text, file FROM drafts WHERE project = %(project)s;
+
+-- name: lock_versions
+SELECT pg_advisory_xact_lock(hashtext('flowbus config ' || %(project)s));
+
+-- name: next_version
+SELECT coalesce(max(number), 0) + 1 AS number FROM config_versions WHERE project = %(project)s;
+
+-- name: insert_version
+INSERT INTO config_versions (project, number, text, file, content_hash, created_at, summary)
+VALUES (%(project)s, %(number)s, %(text)s, %(file)s, %(content_hash)s, %(created_at)s, %(summary)s);
+
+-- name: insert_manifest
+INSERT INTO manifests (project, version, routes, handlers) VALUES (%(project)s, %(version)s, %(routes)s, %(handlers)s);
+
+-- name: insert_outbox
+INSERT INTO config_outbox (project, version, created_at) VALUES (%(project)s, %(version)s, now());
+
+-- name: versions
+SELECT number, text, file, content_hash, created_at, summary FROM config_versions
+WHERE project = %(project)s ORDER BY number;
+
+-- name: get_version
+SELECT number, text, file, content_hash, created_at, summary FROM config_versions
+WHERE project = %(project)s AND number = %(number)s;
+
+-- name: pending_outbox_peek
+SELECT 1 FROM config_outbox WHERE project = %(project)s AND processed_at IS NULL LIMIT 1;
+
+-- name: pending_outbox
+SELECT id, version FROM config_outbox WHERE project = %(project)s AND processed_at IS NULL ORDER BY id FOR UPDATE;
+
+-- name: activate
+INSERT INTO active_config (project, version, activated_at) VALUES (%(project)s, %(version)s, now())
+ON CONFLICT (project) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at;
+
+-- name: outbox_done
+UPDATE config_outbox SET processed_at = now() WHERE id = %(id)s;
+
+-- name: active_version
+SELECT version FROM active_config WHERE project = %(project)s;
+
+-- name: get_manifest
+SELECT version, routes, handlers FROM manifests WHERE project = %(project)s AND version = %(version)s;
+
+-- name: projects
+SELECT DISTINCT project FROM config_versions ORDER BY project;
