@@ -88,13 +88,24 @@ class Worker:
                     await self._process_batch(batch)
                     continue
                 idle_s = min(self.settings.idle_poll_s, max(idle_s * 2, 0.005))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), idle_s)
+                if await self._idle(idle_s) == "version":
+                    self._checked_version_at = float("-inf")
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
         logger.info("worker stopped", extra={"owner": self.owner, "processed": self.processed})
+
+    async def _idle(self, timeout_s: float) -> str | None:
+        """Wait for new work (a backend with notifications wakes us at once), or for stop."""
+        waiting = asyncio.ensure_future(self.engine.backend.wait_for_work(timeout_s))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        done, pending = await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return waiting.result() if waiting in done else None
 
     async def run_until_idle(self, *, max_messages: int | None = None) -> list[Run]:
         """Work until no message is deliverable now (messages waiting for a retry stay queued)."""

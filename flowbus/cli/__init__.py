@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from flowbus.cli.config_commands import schema, validate
+from flowbus.cli.db_commands import db
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.message_commands import dlq, send, trace
 from flowbus.cli.try_command import try_
@@ -42,5 +43,5 @@ def main() -> None:
     """
 
 
-for command in (validate, schema, try_, publish, versions, diff, rollback_command, send, trace, dlq, worker):
+for command in (validate, schema, try_, publish, versions, diff, rollback_command, send, trace, dlq, worker, db):
     main.add_command(command)

@@ -48,15 +48,20 @@ def open_project(db: str, project: str) -> Backend:
 
 
 def _only_project(db: str) -> str:
+    found: list[str] = []
     if db.startswith("sqlite:///"):
         from flowbus.stores.sqlite import projects_in  # noqa: PLC0415
 
         found = projects_in(db.removeprefix("sqlite:///"))
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            names = ", ".join(found)
-            raise click.UsageError(f"the database holds several projects ({names}); choose one with --project")
+    elif db.startswith(("postgresql://", "postgres://")):
+        from flowbus.stores.postgres import projects_in as postgres_projects  # noqa: PLC0415
+
+        found = postgres_projects(db)
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        names = ", ".join(found)
+        raise click.UsageError(f"the database holds several projects ({names}); choose one with --project")
     return "default"
 
 

@@ -8,6 +8,7 @@ on SQLite.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
@@ -347,6 +348,14 @@ class MemoryBackend:
 
     async def manifest(self) -> Manifest | None:
         return self._manifests.get(self._active) if self._active is not None else None
+
+    async def wait_for_work(self, timeout_s: float) -> str | None:
+        # in one process, whoever sends work would run it; nothing else to wait for
+        await asyncio.sleep(timeout_s)
+        return None
+
+    async def migrate(self) -> list[int]:
+        return []
 
     async def close(self) -> None:
         return None

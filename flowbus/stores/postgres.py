@@ -90,6 +90,7 @@ class PostgresBackend:
         self.project = project
         self.dedup_window_s = dedup_window_s
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._listener: psycopg.AsyncConnection[Any] | None = None
 
     def begin(self) -> UnitOfWork:
         return UnitOfWork(self)
@@ -102,11 +103,27 @@ class PostgresBackend:
                 self._conn = conn
         return self._conn
 
+    async def migrate(self) -> list[int]:
+        return await migrate(await self.connection())
+
     async def close(self) -> None:
-        if self._conn is not None:
-            async with translated_errors():
-                await self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._listener):
+            if conn is not None:
+                async with translated_errors():
+                    await conn.close()
+        self._conn = self._listener = None
+
+    async def wait_for_work(self, timeout_s: float) -> str | None:
+        """Wait on ``LISTEN flowbus`` (a connection of its own) for this project's announcements."""
+        async with translated_errors():
+            if self._listener is None:
+                self._listener = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                await self._listener.execute(f"LISTEN {CHANNEL}")
+            async for notice in self._listener.notifies(timeout=timeout_s):
+                reason, _, project = notice.payload.partition(" ")
+                if project == self.project:
+                    return reason
+        return None
 
     async def _all(self, query: str, **params: Any) -> list[dict[str, Any]]:
         conn = await self.connection()
@@ -401,3 +418,15 @@ class PostgresBackend:
         routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
         handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
         return Manifest(version=active, routes=routes, handlers=handlers)
+
+
+def projects_in(url: str) -> list[str]:
+    """The projects with a published config in a database (none when it is not migrated)."""
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            found = conn.execute(Q["projects"]).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []
+    except psycopg.Error as exc:
+        raise StoreError(f"PostgreSQL: {str(exc).strip()}") from exc
+    return [row[0] for row in found]

@@ -161,6 +161,10 @@ class Queue(Protocol):
     async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
         """Make dead messages ready again with fresh attempts (optionally on another config version)."""
 
+    async def wait_for_work(self, timeout_s: float) -> str | None:
+        """Return when new work may be there: ``"work"``, ``"version"`` (a new config version), or
+        None after ``timeout_s``. Backends without notifications just wait out the timeout."""
+
 
 class ConfigStore(Protocol):
     async def save_draft(self, text: str, *, file: str) -> None: ...
@@ -196,5 +200,8 @@ class Backend(EntityStore, EventStore, Queue, ConfigStore, Protocol):
 
         One conflicting changeset does not stop the others; its slot holds the conflict.
         """
+
+    async def migrate(self) -> list[int]:
+        """Bring the schema up to date; returns the numbers of the migrations it applied."""
 
     async def close(self) -> None: ...

@@ -10,6 +10,7 @@ Every driver error is translated here: callers see :class:`StoreError` or :class
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import sqlite3
@@ -153,6 +154,9 @@ class SqliteBackend:
 
     def begin(self) -> UnitOfWork:
         return UnitOfWork(self)
+
+    async def migrate(self) -> list[int]:
+        return migrate(self._conn)
 
     async def close(self) -> None:
         with translated_errors():
@@ -394,6 +398,11 @@ class SqliteBackend:
         with self._transaction() as conn:
             params = {"project": self.project, "now": time.time(), "config_version": config_version}
             return sum(conn.execute(Q["redrive"], {**params, "id": i}).rowcount for i in message_ids)
+
+    async def wait_for_work(self, timeout_s: float) -> str | None:
+        # SQLite cannot tell other processes about a commit: workers poll, with a short timeout
+        await asyncio.sleep(timeout_s)
+        return None
 
     # -- config versions -----------------------------------------------------------------
 

@@ -1,0 +1,37 @@
+"""``flowbus db migrate``: bring a database's schema up to date."""
+
+from __future__ import annotations
+
+import click
+
+from flowbus.cli.options import run_async, setting_option
+from flowbus.stores import open_backend
+
+
+@click.group()
+def db() -> None:
+    """The database flowbus keeps its state in."""
+
+
+@db.command()
+@setting_option("db", "--db")
+def migrate(db: str) -> None:
+    """Create or upgrade the schema. Every command also does it when it opens the database;
+    run it on its own before starting workers of a new release.
+
+    Safe to run from several machines at once: migrations run under a lock, each once.
+
+    \b
+    Example:
+      flowbus db migrate --db postgresql://flowbus@db.internal/flowbus
+    """
+    backend = open_backend(db)
+
+    async def work() -> list[int]:
+        try:
+            return await backend.migrate()
+        finally:
+            await backend.close()
+
+    run_async(work())
+    click.echo("the schema is up to date")
