@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -30,10 +31,13 @@ from flowbus.ids import new_id
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, QueuedMessage, QueueName
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
-from flowbus.stores.protocols import Changeset, Conflict, Retry
+from flowbus.stores.protocols import Changeset, Conflict, Retry, StoreError
 from flowbus.stores.unit_of_work import Overlay, UnitOfWork
 
 logger = logging.getLogger("flowbus.worker")
+
+#: attempts a message may lose to write conflicts before it is dead-lettered (a livelock guard)
+CONFLICT_ATTEMPTS = 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,12 +85,19 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not self._stopping.is_set():
-                await self._follow_version()
-                batch = await self._claim()
-                if batch:
-                    idle_s = 0.0
-                    await self._process_batch(batch)
-                    continue
+                try:
+                    await self._follow_version()
+                    batch = await self._claim()
+                    if batch:
+                        idle_s = 0.0
+                        await self._process_batch(batch)
+                        continue
+                except StoreError as exc:
+                    # the database is away (a restart, a failover): wait and try again; leases keep
+                    # what was in hand safe, and whatever was not committed runs again
+                    logger.error("store error; retrying", extra={"error": exc.message})
+                    self._in_hand = []
+                    idle_s = self.settings.idle_poll_s
                 idle_s = min(self.settings.idle_poll_s, max(idle_s * 2, 0.005))
                 if await self._idle(idle_s) == "version":
                     self._checked_version_at = float("-inf")
@@ -174,9 +185,14 @@ class Worker:
         policy = self.engine.retry_policy(message)
         attempt = message.attempts + 1
         now = dt.datetime.now(dt.UTC)
-        # a conflict says nothing about the message: it is retried even where failures are not
-        dead = attempt >= policy.max_attempts or not (self.settings.retry_failures or conflict)
-        delay = 0.0 if dead else policy.delay_s(attempt)
+        if conflict:
+            # a conflict says nothing about the message, only that another writer won this round:
+            # retried soon (even where failures are not), and dead only if it never gets through
+            dead = attempt >= CONFLICT_ATTEMPTS
+            delay = random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 7)))
+        else:
+            dead = attempt >= policy.max_attempts or not self.settings.retry_failures
+            delay = 0.0 if dead else policy.delay_s(attempt)
         record = AttemptError(attempt, error, now, self.engine.config_version)
         log = logger.warning if dead else logger.info
         log(

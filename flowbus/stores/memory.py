@@ -76,11 +76,16 @@ class MemoryBackend:
 
     async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
         results: list[Conflict | None] = []
+        refused: set[int] = set()
         for changeset in changesets:
             try:
+                conflict = changeset.refused_with(refused)
+                if conflict is not None:
+                    raise conflict
                 await self.apply(changeset)
             except Conflict as exc:
                 results.append(exc)
+                refused.add(id(changeset))
             else:
                 results.append(None)
         return results

@@ -11,6 +11,7 @@ Install with ``pip install 'flowbus[postgres]'`` (psycopg 3).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import time
@@ -55,9 +56,15 @@ def _same(value: dt.datetime) -> dt.datetime:
 
 @contextlib.asynccontextmanager
 async def translated_errors() -> AsyncIterator[None]:
-    """psycopg errors become flowbus errors at this boundary."""
+    """psycopg errors become flowbus errors at this boundary.
+
+    A deadlock or a serialization failure means two writers met: the changeset is refused as a
+    :class:`Conflict`, and the worker runs the message again on fresh data.
+    """
     try:
         yield
+    except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+        raise Conflict(f"PostgreSQL: {str(exc).strip().splitlines()[0]}") from exc
     except psycopg.Error as exc:
         raise StoreError(f"PostgreSQL: {str(exc).strip()}") from exc
 
@@ -91,13 +98,17 @@ class PostgresBackend:
         self.dedup_window_s = dedup_window_s
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._listener: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+        self._connecting = asyncio.Lock()
 
     def begin(self) -> UnitOfWork:
         return UnitOfWork(self)
 
     async def connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None:
-            async with translated_errors():
+            async with self._connecting, translated_errors():
+                if self._conn is not None:
+                    return self._conn
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, row_factory=dict_row)
                 await migrate(conn)
                 self._conn = conn
@@ -125,9 +136,20 @@ class PostgresBackend:
                     return reason
         return None
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The connection, to this task alone, inside a transaction.
+
+        One connection serves the worker's batch and its heartbeat, two tasks: the lock keeps
+        their statements from landing inside each other's transactions.
+        """
+        conn = await self.connection()
+        async with self._lock, translated_errors(), conn.transaction():
+            yield conn
+
     async def _all(self, query: str, **params: Any) -> list[dict[str, Any]]:
         conn = await self.connection()
-        async with translated_errors():
+        async with self._lock, translated_errors():
             cursor = await conn.execute(Q[query], {"project": self.project, **params})
             return await cursor.fetchall()
 
@@ -147,11 +169,11 @@ class PostgresBackend:
             raise conflict
 
     async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
-        conn = await self.connection()
         if len(changesets) > 1:
             # no conflict anywhere, the common case: one transaction without savepoints
             try:
-                async with translated_errors(), conn.transaction():
+                async with self._transaction() as conn:
+                    await self._lock_rows(conn, changesets)
                     for changeset in changesets:
                         await self._write(conn, changeset)
                     await self._notify(conn, changesets)
@@ -160,17 +182,36 @@ class PostgresBackend:
             else:
                 return [None] * len(changesets)
         results: list[Conflict | None] = []
-        async with translated_errors(), conn.transaction():
+        async with self._transaction() as conn:
+            await self._lock_rows(conn, changesets)
+            refused: set[int] = set()
             for changeset in changesets:
-                try:
-                    async with conn.transaction():  # a savepoint
-                        await self._write(conn, changeset)
-                except Conflict as conflict:
-                    results.append(conflict)
-                else:
-                    results.append(None)
+                conflict = changeset.refused_with(refused)
+                if conflict is None:
+                    try:
+                        # translated outside the savepoint, so that it is rolled back first
+                        async with translated_errors(), conn.transaction():
+                            await self._write(conn, changeset)
+                    except Conflict as refusal:
+                        conflict = refusal
+                if conflict is not None:
+                    refused.add(id(changeset))
+                results.append(conflict)
             await self._notify(conn, [c for c, r in zip(changesets, results, strict=True) if r is None])
         return results
+
+    async def _lock_rows(self, conn: psycopg.AsyncConnection[Any], changesets: Sequence[Changeset]) -> None:
+        """Lock the existing entity rows the changesets write, in one sorted order.
+
+        Two workers whose batches write the same rows in different orders would otherwise
+        deadlock; taking every lock up front, sorted, makes them queue instead.
+        """
+        addresses = sorted({address for c in changesets for address in c.writes})
+        if addresses:
+            await conn.execute(
+                Q["lock_entities"],
+                {"project": self.project, "entities": [a[0] for a in addresses], "keys": [a[1] for a in addresses]},
+            )
 
     async def _notify(self, conn: psycopg.AsyncConnection[Any], changesets: Sequence[Changeset]) -> None:
         if any(c.messages or c.retries for c in changesets):
@@ -266,8 +307,7 @@ class PostgresBackend:
         return [rows.run(row) for row in await self._all("child_runs", key=run_id)]
 
     async def record_runs(self, runs: Sequence[Run]) -> None:
-        conn = await self.connection()
-        async with translated_errors(), conn.transaction(), conn.cursor() as cursor:
+        async with self._transaction() as conn, conn.cursor() as cursor:
             await cursor.executemany(Q["insert_run"], [rows.run_row(self.project, r, _same) for r in runs])
 
     async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
@@ -278,15 +318,13 @@ class PostgresBackend:
         await self._all_write("journal_step", execution_key=execution_key, step_key=step_key, output=encode(output))
 
     async def _all_write(self, query: str, **params: Any) -> int:
-        conn = await self.connection()
-        async with translated_errors(), conn.transaction():
+        async with self._transaction() as conn:
             return await self._run(query, conn, **params)
 
     # -- queues --------------------------------------------------------------------------
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
-        conn = await self.connection()
-        async with translated_errors(), conn.transaction():
+        async with self._transaction() as conn:
             ids = await self._send(conn, messages)
             await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"work {self.project}"))
         return ids
@@ -348,8 +386,7 @@ class PostgresBackend:
         return [rows.message(row) for row in found]
 
     async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
-        conn = await self.connection()
-        async with translated_errors(), conn.transaction():
+        async with self._transaction() as conn:
             count = 0
             for message_id in message_ids:
                 count += await self._run("redrive", conn, id=message_id, now=time.time(), config_version=config_version)
@@ -367,8 +404,7 @@ class PostgresBackend:
         return None if row is None else (row["text"], row["file"])
 
     async def add_version(self, version: ConfigVersion, manifest: Manifest) -> ConfigVersion:
-        conn = await self.connection()
-        async with translated_errors(), conn.transaction():
+        async with self._transaction() as conn:
             await self._run("lock_versions", conn)  # one publisher numbers at a time
             cursor = await conn.execute(Q["next_version"], {"project": self.project})
             number = (await cursor.fetchone() or {"number": 1})["number"]
@@ -396,9 +432,8 @@ class PostgresBackend:
     async def project_versions(self) -> list[int]:
         if await self._one("pending_outbox_peek") is None:
             return []
-        conn = await self.connection()
         projected = []
-        async with translated_errors(), conn.transaction():
+        async with self._transaction() as conn:
             cursor = await conn.execute(Q["pending_outbox"], {"project": self.project})
             for row in await cursor.fetchall():
                 await self._run("activate", conn, version=row["version"])

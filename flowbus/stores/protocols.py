@@ -76,6 +76,14 @@ class Changeset:
     runs: list[Run] = field(default_factory=list)
     acks: list[Ack] = field(default_factory=list)
     retries: list[Retry] = field(default_factory=list)
+    #: changesets of the same batch whose writes this one read: refused with them
+    after: list[Changeset] = field(default_factory=list)
+
+    def refused_with(self, refused: set[int]) -> Conflict | None:
+        """A conflict when a changeset this one read from is among the ``refused`` (by id)."""
+        if any(id(earlier) in refused for earlier in self.after):
+            return Conflict("it read a write of an earlier run of its batch, and that write was refused")
+        return None
 
     @property
     def empty(self) -> bool:

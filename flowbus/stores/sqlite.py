@@ -203,17 +203,21 @@ class SqliteBackend:
                 return [None] * len(changesets)
         results: list[Conflict | None] = []
         with self._transaction() as conn:
+            refused: set[int] = set()
             for index, changeset in enumerate(changesets):
-                savepoint = f"changeset_{index}"
-                conn.execute(f"SAVEPOINT {savepoint}")
-                try:
-                    self._write(conn, changeset)
-                except Conflict as conflict:
-                    conn.execute(f"ROLLBACK TO {savepoint}")
-                    results.append(conflict)
-                else:
-                    results.append(None)
-                conn.execute(f"RELEASE {savepoint}")
+                conflict = changeset.refused_with(refused)
+                if conflict is None:
+                    savepoint = f"changeset_{index}"
+                    conn.execute(f"SAVEPOINT {savepoint}")
+                    try:
+                        self._write(conn, changeset)
+                    except Conflict as refusal:
+                        conn.execute(f"ROLLBACK TO {savepoint}")
+                        conflict = refusal
+                    conn.execute(f"RELEASE {savepoint}")
+                if conflict is not None:
+                    refused.add(id(changeset))
+                results.append(conflict)
         return results
 
     def _write(self, conn: sqlite3.Connection, changeset: Changeset) -> None:

@@ -21,26 +21,35 @@ if TYPE_CHECKING:
     from flowbus.stores.protocols import Backend
 
 
+#: the version of a record written without reading it first: whatever the store makes it
+UNKNOWN_VERSION = -1
+
+
 class Overlay:
     """Writes of a batch's earlier runs, applied together with this one at the batch's commit.
 
     A later run of the batch reads them as committed (with the version they will have), so a
-    batch gives the same results as committing run by run, in one commit.
+    batch gives the same results as committing run by run, in one commit. A run that read such a
+    write depends on it: its changeset lists the writer in ``after``, and the backend refuses it
+    when the writer was refused (a version number alone cannot tell: another worker's write may
+    have reached the same number).
     """
 
     def __init__(self) -> None:
-        self._records: dict[tuple[str, str], Versioned | None] = {}
+        self._records: dict[tuple[str, str], tuple[Versioned | None, Changeset]] = {}
 
-    def get(self, entity: str, key: str) -> tuple[bool, Versioned | None]:
-        found = (entity, key) in self._records
-        return found, self._records.get((entity, key))
+    def get(self, entity: str, key: str) -> tuple[Versioned | None, Changeset] | None:
+        """The pending record (None: deleted) and the changeset that wrote it; None when not written."""
+        return self._records.get((entity, key))
 
     def absorb(self, changeset: Changeset, versions: dict[tuple[str, str], int]) -> None:
         for address, write in changeset.writes.items():
             if write.record is None:
-                self._records[address] = None
+                self._records[address] = (None, changeset)
             else:
-                self._records[address] = Versioned(write.record, versions.get(address, 0) + 1)
+                # a write after a read lands on the next version; a blind write's is not known here
+                version = versions[address] + 1 if address in versions else UNKNOWN_VERSION
+                self._records[address] = (Versioned(write.record, version), changeset)
 
 
 class UnitOfWork:
@@ -67,7 +76,7 @@ class UnitOfWork:
         if write is not None:
             return write.record
         current = await self._read(entity, key)
-        if address not in self._versions:
+        if address not in self._versions and (current is None or current.version != UNKNOWN_VERSION):
             self._versions[address] = current.version if current is not None else 0
         return current.record if current is not None else None
 
@@ -82,8 +91,11 @@ class UnitOfWork:
 
     async def _read(self, entity: str, key: str) -> Versioned | None:
         if self._overlay is not None:
-            found, value = self._overlay.get(entity, key)
-            if found:
+            pending = self._overlay.get(entity, key)
+            if pending is not None:
+                value, writer = pending
+                if not any(writer is earlier for earlier in self.changeset.after):
+                    self.changeset.after.append(writer)
                 return value
         return await self._backend.read_entity(entity, key)
 

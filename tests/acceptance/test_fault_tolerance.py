@@ -1,4 +1,5 @@
-"""Fault tests: real worker processes on a real SQLite file, killed with SIGKILL mid-flow.
+"""Fault tests: real worker processes on a real database (a SQLite file, a PostgreSQL server),
+killed with SIGKILL mid-flow.
 
 Nothing may be lost and nothing applied twice: every handler runs for every event exactly once
 in effect, which the shop example's counters and records let us count.
@@ -23,7 +24,7 @@ import pytest
 from flowbus.config.document import parse_file
 from flowbus.publishing import active_config, publish_config
 from flowbus.runtime.engine import Engine
-from flowbus.stores.sqlite import SqliteBackend
+from flowbus.stores import open_backend
 from flowbus.testing import seed_entities
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -35,10 +36,33 @@ CUSTOMERS = 50
 pytestmark = pytest.mark.slow
 
 
-def worker(db: Path, *extra: str) -> subprocess.Popen[bytes]:
+#: worker processes sharing the database: SQLite has one writer at a time, PostgreSQL many
+WORKERS = {"sqlite": 1, "postgres": 3}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path) -> str:
+    """The URL of an empty database of each kind in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'flowbus.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def scalar(url: str, sql: str) -> int:
+    """One number from the database, read with the plain driver."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as conn:
+            return int(conn.execute(sql).fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return int(conn.execute(sql).fetchone()[0])  # type: ignore[index]
+
+
+def worker(db: str, *extra: str) -> subprocess.Popen[bytes]:
     project = [] if "--project" in extra else ["--project", "shop"]
     return subprocess.Popen(
-        [sys.executable, "-m", "flowbus", "worker", "--db", f"sqlite:///{db}", *project,
+        [sys.executable, "-m", "flowbus", "worker", "--db", db, *project,
          "--batch-size", "16", "--lease-s", "1.5", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -49,6 +73,8 @@ def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
     process.send_signal(sig)
     code = process.wait(timeout=30)
     if process.stderr is not None:
+        if code not in (0, -signal.SIGKILL):  # shown by pytest when the test fails
+            print(process.stderr.read().decode(errors="replace")[-3000:])
         process.stderr.close()
     return code
 
@@ -66,14 +92,13 @@ def wait_started(process: subprocess.Popen[bytes], timeout_s: float = 60) -> Non
     raise AssertionError("the worker did not start in time")
 
 
-def open_messages(db: Path) -> int:
-    with sqlite3.connect(db, timeout=30) as conn:
-        return conn.execute("SELECT count(*) FROM messages WHERE state IN ('ready', 'leased')").fetchone()[0]
+def open_messages(db: str) -> int:
+    return scalar(db, "SELECT count(*) FROM messages WHERE state IN ('ready', 'leased')")
 
 
-async def prepare(db: Path) -> tuple[Decimal, dict[str, int]]:
+async def prepare(db: str) -> tuple[Decimal, dict[str, int]]:
     """Publish the shop config, seed it, and publish EVENTS OrderPlaced events (sync handler included)."""
-    backend = SqliteBackend(db, "shop")
+    backend = open_backend(db, "shop")
     await publish_config(backend, SHOP.read_text(), file=str(SHOP))
     number, loaded = await active_config(backend)
     engine = Engine(loaded, backend=backend, config_version=number)
@@ -99,46 +124,52 @@ async def prepare(db: Path) -> tuple[Decimal, dict[str, int]]:
     return revenue, points
 
 
-def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(tmp_path):
-    db = tmp_path / "shop.db"
-    revenue, points = asyncio.run(prepare(db))
+def test_sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice(database):
+    revenue, points = asyncio.run(prepare(database))
     rng = random.Random(int(os.environ.get("FLOWBUS_FAULT_SEED", "20261122")))
-    assert open_messages(db) == EVENTS * 4
+    assert open_messages(database) == EVENTS * 4
 
-    kills = 0
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        process = worker(db)
-        if kills < KILLS:
-            time.sleep(rng.uniform(0.05, 0.6))
-            stop(process, signal.SIGKILL)
-            kills += 1
-            continue
+    # several workers where the database allows it; at random moments one of them is killed
+    # with SIGKILL (no chance to clean up) and a new one started in its place
+    kind = "sqlite" if database.startswith("sqlite") else "postgres"
+    workers = [worker(database) for _ in range(WORKERS[kind])]
+    for _ in range(KILLS):
+        time.sleep(rng.uniform(0.05, 0.6))
+        victim = rng.randrange(len(workers))
+        stop(workers[victim], signal.SIGKILL)
+        workers[victim] = worker(database)
+    for process in workers:
         wait_started(process)
-        while open_messages(db) and time.monotonic() < deadline:  # no more kills: let it finish
-            time.sleep(0.2)
+    deadline = time.monotonic() + 600
+    while open_messages(database) and time.monotonic() < deadline:  # no more kills: let them finish
+        time.sleep(0.2)
+    for process in workers:
         assert stop(process, signal.SIGTERM) == 0
-        break
-    assert kills == KILLS
-    assert open_messages(db) == 0
+    assert open_messages(database) == 0
 
-    conn = sqlite3.connect(db)
-    count = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+    def count(sql: str) -> int:
+        return scalar(database, sql)
+
     # every handler ran for every event: one succeeded run per (event, handler), sync one included
     assert count("SELECT count(DISTINCT event_id || handler) FROM runs WHERE status = 'succeeded'") == EVENTS * 5
     assert count("SELECT count(*) FROM messages WHERE state = 'dead'") == 0
     # nothing applied twice: records created per event, and counters summed per event
     assert count("SELECT count(*) FROM entities WHERE entity = 'Email'") == EVENTS
     assert count("SELECT count(*) FROM entities WHERE entity = 'PickingTicket'") == EVENTS
-    backend = SqliteBackend(db, "shop")
-    day = asyncio.run(backend.read_entity("DailySales", "2026-11-22")).record
+
+    async def totals() -> tuple[dict, dict]:
+        backend = open_backend(database, "shop")
+        day = (await backend.read_entity("DailySales", "2026-11-22")).record
+        customers = await backend.entities("Customer")
+        await backend.close()
+        return day, customers
+
+    day, customers = asyncio.run(totals())
     assert (day["orders"], day["revenue"]) == (EVENTS, revenue)
-    customers = asyncio.run(backend.entities("Customer"))
     assert {key: record["loyalty_points"] for key, record in customers.items()} == points
 
 
-def test_per_group_order_holds_with_two_workers(tmp_path):
-    db = tmp_path / "groups.db"
+def test_per_group_order_holds_across_workers(database):
     config = """
 project: {name: shop}
 sources: [{name: feed}]
@@ -155,36 +186,41 @@ flows:
 """
 
     async def prepare_groups() -> None:
-        backend = SqliteBackend(db, "shop")
+        backend = open_backend(database, "shop")
         await publish_config(backend, config, file="groups.yaml")
         number, loaded = await active_config(backend)
         engine = Engine(loaded, backend=backend, config_version=number)
         for n in range(60):
-            for group in ("a", "b", "c", "d"):
+            for group in ("a", "b", "c", "d", "e", "f"):
                 await engine.send("feed", "step", {"group": group, "n": n}, group_key=group)
         await backend.close()
 
     asyncio.run(prepare_groups())
-    workers = [worker(db, "--batch-size", "3"), worker(db, "--batch-size", "5")]
+    many = 2 if database.startswith("sqlite") else 4
+    workers = [worker(database, "--batch-size", str(2 + i)) for i in range(many)]
     for process in workers:
         wait_started(process)
     deadline = time.monotonic() + 120
-    while open_messages(db) and time.monotonic() < deadline:
+    while open_messages(database) and time.monotonic() < deadline:
         time.sleep(0.1)
     for process in workers:
         assert stop(process, signal.SIGTERM) == 0
-    backend = SqliteBackend(db, "shop")
-    logs = asyncio.run(backend.entities("Log"))
-    assert {key: list(record["seen"]) for key, record in logs.items()} == {g: list(range(60)) for g in "abcd"}
-    conn = sqlite3.connect(db)
-    owners = conn.execute("SELECT count(DISTINCT substr(lease_owner, 1, 100)) FROM messages").fetchone()[0]
-    assert owners == 0  # all done: no lease left behind
+
+    async def logs() -> dict:
+        backend = open_backend(database, "shop")
+        found = await backend.entities("Log")
+        await backend.close()
+        return found
+
+    assert {key: list(record["seen"]) for key, record in asyncio.run(logs()).items()} == {
+        g: list(range(60)) for g in "abcdef"
+    }
+    assert scalar(database, "SELECT count(*) FROM messages WHERE lease_owner IS NOT NULL") == 0
 
 
 def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
-    db = tmp_path / "compass.db"
+    url = f"sqlite:///{tmp_path / 'compass.db'}"
     compass = (EXAMPLES / "compass" / "flowbus.yaml").read_text()
-    url = f"sqlite:///{db}"
 
     def cli(*args: str) -> str:
         done = subprocess.run(
@@ -200,7 +236,7 @@ def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
     source = tmp_path / "flowbus.yaml"
     source.write_text(compass)
     assert cli("publish", str(source)).startswith("published version 1 of compass")
-    process = worker(db, "--project", "compass")
+    process = worker(url, "--project", "compass")
     wait_started(process)
     try:
         payload = '{"event": "upsert_company", "payload": {"domain": "a.example", "name": "A"}}'
@@ -214,11 +250,11 @@ def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
         time.sleep(1.5)  # the worker looks for a new version about once a second
         second = cli("send", "--source", "compass_inbound", "--data", payload).split()[-1]
         deadline = time.monotonic() + 30
-        while open_messages(db) and time.monotonic() < deadline:
+        while open_messages(url) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         assert stop(process, signal.SIGTERM) == 0
-    backend = SqliteBackend(db, "compass")
+    backend = open_backend(url, "compass")
     versions = [asyncio.run(backend.runs_for_message(m))[0].config_version for m in (first, second)]
     assert versions == [1, 2]
     assert list(asyncio.run(backend.entities("organisation"))) == ["a.example"]

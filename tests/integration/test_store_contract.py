@@ -305,3 +305,23 @@ async def test_a_draft_is_kept_per_project(backend):
     assert await backend.get_draft() is None
     await backend.save_draft("flows: []", file="flowbus.yaml")
     assert await backend.get_draft() == ("flows: []", "flowbus.yaml")
+
+
+async def test_a_run_that_read_a_refused_write_of_its_batch_is_refused_too(backend):
+    from flowbus.stores.unit_of_work import Overlay
+
+    await backend.apply(Changeset(writes={("Day", "d"): EntityWrite(freeze({"n": 0}), None)}))
+    overlay = Overlay()
+    first = UnitOfWork(backend, overlay=overlay)
+    await first.put("Day", "d", {"n": (await first.get("Day", "d"))["n"] + 1})
+    overlay.absorb(first.changeset, first.read_versions)
+    second = UnitOfWork(backend, overlay=overlay)
+    assert (await second.get("Day", "d")) == {"n": 1}  # reads the batch's pending write
+    await second.put("Day", "d", {"n": 2})
+    # meanwhile another worker commits its own increment: same version number as `first` would make
+    other = UnitOfWork(backend)
+    await other.put("Day", "d", {"n": (await other.get("Day", "d"))["n"] + 100})
+    await other.commit()
+    results = await backend.apply_many([first.changeset, second.changeset])
+    assert [r is not None for r in results] == [True, True]
+    assert (await backend.read_entity("Day", "d")).record == {"n": 100}

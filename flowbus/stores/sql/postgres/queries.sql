@@ -22,6 +22,14 @@ DELETE FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key
 -- name: delete_entity_at
 DELETE FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s AND version = %(expected)s;
 
+-- name: lock_entities
+SELECT 1 FROM entities AS e
+JOIN unnest(%(entities)s::text[], %(keys)s::text[]) AS wanted (entity, key)
+  ON e.entity = wanted.entity AND e.key = wanted.key
+WHERE e.project = %(project)s
+ORDER BY e.entity, e.key
+FOR UPDATE OF e;
+
 -- name: entity_exists
 SELECT 1 FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s;
 
