@@ -108,15 +108,14 @@ class Worker:
         logger.info("worker stopped", extra={"owner": self.owner, "processed": self.processed})
 
     async def _idle(self, timeout_s: float) -> str | None:
-        """Wait for new work (a backend with notifications wakes us at once), or for stop."""
-        waiting = asyncio.ensure_future(self.engine.backend.wait_for_work(timeout_s))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        done, pending = await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        return waiting.result() if waiting in done else None
+        """Wait for new work: a backend with notifications returns at once, others after the timeout.
+
+        The wait is short (``idle_poll_s`` at most) and never cancelled, so a stop is noticed
+        within that time and no driver is interrupted mid-wait.
+        """
+        if self._stopping.is_set():
+            return None
+        return await self.engine.backend.wait_for_work(timeout_s)
 
     async def run_until_idle(self, *, max_messages: int | None = None) -> list[Run]:
         """Work until no message is deliverable now (messages waiting for a retry stay queued)."""
@@ -194,7 +193,7 @@ class Worker:
             dead = attempt >= policy.max_attempts or not self.settings.retry_failures
             delay = 0.0 if dead else policy.delay_s(attempt)
         record = AttemptError(attempt, error, now, self.engine.config_version)
-        log = logger.warning if dead else logger.info
+        log = logger.warning if dead else (logger.debug if conflict else logger.info)
         log(
             "message dead-lettered" if dead else "message will be retried",
             extra={"message_id": message.id, "attempt": attempt, "error": error, "retry_in_s": round(delay, 3)},
@@ -214,7 +213,7 @@ class Worker:
 
         The runs of the attempt are kept in the trace, marked failed by the conflict.
         """
-        logger.info("write conflict; retrying", extra={"message_id": message.id, "error": conflict.message})
+        logger.debug("write conflict; retrying", extra={"message_id": message.id, "error": conflict.message})
         error = f"write conflict: {conflict.message}"
         lost = [run._replace(status=RunStatus.FAILED, error=error) for run in runs]
         changeset = self._failure(message, lost, error, conflict=True)

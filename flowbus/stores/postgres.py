@@ -174,8 +174,7 @@ class PostgresBackend:
             try:
                 async with self._transaction() as conn:
                     await self._lock_rows(conn, changesets)
-                    for changeset in changesets:
-                        await self._write(conn, changeset)
+                    await self._write_batch(conn, changesets)
                     await self._notify(conn, changesets)
             except Conflict:
                 pass
@@ -216,6 +215,50 @@ class PostgresBackend:
     async def _notify(self, conn: psycopg.AsyncConnection[Any], changesets: Sequence[Changeset]) -> None:
         if any(c.messages or c.retries for c in changesets):
             await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"work {self.project}"))
+
+    async def _write_batch(self, conn: psycopg.AsyncConnection[Any], changesets: Sequence[Changeset]) -> None:
+        """Write a whole batch with one ``executemany`` per kind of statement (psycopg pipelines
+        them): a handful of round trips per batch instead of several per changeset.
+
+        Any check that does not hold (a version, a lease, an insert that found a row) raises
+        :class:`Conflict`; the caller then rolls back and goes changeset by changeset.
+        """
+        project = self.project
+        inserts: list[dict[str, Any]] = []
+        upserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for changeset in changesets:
+            if changeset.messages or changeset.retries or any(w.record is None for w in changeset.writes.values()):
+                await self._write(conn, changeset)  # the rarer shapes keep the one-by-one path
+                continue
+            for (entity, key), write in changeset.writes.items():
+                row = {"project": project, "entity": entity, "key": key, "data": encode(write.record)}
+                if write.expected_version is None:
+                    upserts.append(row)
+                elif write.expected_version == 0:
+                    inserts.append(row)
+                else:
+                    updates.append({**row, "expected": write.expected_version})
+        simple = [
+            c for c in changesets if not (c.messages or c.retries or any(w.record is None for w in c.writes.values()))
+        ]
+        acks = [{"project": project, "id": a.message_id, "owner": a.owner} for c in simple for a in c.acks]
+        events = [rows.event_row(project, e, _same) for c in simple for e in c.events]
+        runs = [rows.run_row(project, r, _same) for c in simple for r in c.runs]
+        async with conn.cursor() as cursor:
+            for query, params, expect_all in (
+                ("insert_entity", inserts, True),
+                ("upsert_entity", upserts, False),
+                ("update_entity", updates, True),
+                ("insert_event", events, False),
+                ("insert_run", runs, False),
+                ("ack", acks, True),
+            ):
+                if not params:
+                    continue
+                await cursor.executemany(Q[query], params)
+                if expect_all and cursor.rowcount != len(params):
+                    raise Conflict(f"a batch check did not hold ({query}: {cursor.rowcount} of {len(params)} rows)")
 
     async def _write(self, conn: psycopg.AsyncConnection[Any], changeset: Changeset) -> None:
         project = self.project

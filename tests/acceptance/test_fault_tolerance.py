@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -60,35 +61,43 @@ def scalar(url: str, sql: str) -> int:
 
 
 def worker(db: str, *extra: str) -> subprocess.Popen[bytes]:
+    """A `flowbus worker` process; its log goes to a file (a pipe nobody reads would fill and block it)."""
     project = [] if "--project" in extra else ["--project", "shop"]
-    return subprocess.Popen(
+    log = tempfile.NamedTemporaryFile(prefix="flowbus-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
         [sys.executable, "-m", "flowbus", "worker", "--db", db, *project,
          "--batch-size", "16", "--lease-s", "1.5", *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
+    log.close()
+    LOGS[process.pid] = Path(log.name)
+    return process
+
+
+#: where each worker process writes its log, by pid
+LOGS: dict[int, Path] = {}
 
 
 def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
     """Signal the worker and wait for it; returns its exit code."""
     process.send_signal(sig)
     code = process.wait(timeout=30)
-    if process.stderr is not None:
-        if code not in (0, -signal.SIGKILL):  # shown by pytest when the test fails
-            print(process.stderr.read().decode(errors="replace")[-3000:])
-        process.stderr.close()
+    log = LOGS.pop(process.pid)
+    if code not in (0, -signal.SIGKILL):  # shown by pytest when the test fails
+        print(log.read_text(errors="replace")[-3000:])
+    log.unlink()
     return code
 
 
 def wait_started(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
     """Read the worker's log until it says it started (so that a SIGTERM finds its handler)."""
     deadline = time.monotonic() + timeout_s
-    assert process.stderr is not None
     while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if b"worker started" in line:
+        if "worker started" in LOGS[process.pid].read_text(errors="replace"):
             return
-        if not line and process.poll() is not None:
+        if process.poll() is not None:
             raise AssertionError(f"the worker exited with {process.returncode} before starting")
+        time.sleep(0.05)
     raise AssertionError("the worker did not start in time")
 
 

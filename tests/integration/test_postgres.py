@@ -67,3 +67,33 @@ async def test_event_instances_cannot_be_updated_even_with_sql(postgres_url):
 def test_postgresql_urls_open_the_postgres_backend():
     backend = open_backend("postgresql://postgres@127.0.0.1/flowbus", "shop")
     assert isinstance(backend, PostgresBackend) and backend.project == "shop"
+
+
+async def test_new_work_and_new_versions_are_announced_to_waiting_workers(postgres_url):
+    import asyncio
+
+    from flowbus.queue import MessageKind, OutgoingMessage, QueueName
+
+    listener = PostgresBackend(postgres_url, "shop")
+    other_project = PostgresBackend(postgres_url, "crm")
+    sender = PostgresBackend(postgres_url, "shop")
+    await listener.wait_for_work(0.01)  # LISTEN is in place from here on
+
+    waiting = asyncio.create_task(listener.wait_for_work(60))
+    await other_project.send([OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": "s"})])
+    await sender.send([OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": "s"})])
+    # a timeout would give None after a minute; "work" means the commit was announced
+    assert await asyncio.wait_for(waiting, 30) == "work"
+
+    import datetime as dt
+
+    from flowbus.config.versions import ConfigVersion
+    from flowbus.stores.protocols import Manifest
+
+    waiting = asyncio.create_task(listener.wait_for_work(60))
+    version = ConfigVersion(0, "flows: []", "f.yaml", "h", dt.datetime.now(dt.UTC))
+    await sender.add_version(version, Manifest(0, {}, {}))
+    await sender.project_versions()
+    assert await asyncio.wait_for(waiting, 30) == "version"
+    for backend in (listener, other_project, sender):
+        await backend.close()
