@@ -192,7 +192,7 @@ def _escape(source: str, position: int, parts: list[str]) -> int:
             f"unknown escape '{shown}'",
             source=source,
             column=position + 1,
-            hint="known escapes: \\n \\t \\r \\\\ \\' \\\" \\xHH \\uXXXX \\UXXXXXXXX",
+            hint="known escapes: \\n \\t \\r \\\\ \\' \\\" \\xHH \\uHHHH \\UHHHHHHHH",
         )
     digits = source[position + 2 : position + 2 + width]
     if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
