@@ -11,7 +11,9 @@ import click
 from flowbus.cli.config_commands import schema, validate
 from flowbus.cli.db_commands import db
 from flowbus.cli.exit_codes import ExitCode
+from flowbus.cli.key_commands import keys
 from flowbus.cli.message_commands import dlq, send, trace
+from flowbus.cli.serve_command import serve
 from flowbus.cli.try_command import try_
 from flowbus.cli.version_commands import diff, publish, rollback_command, versions
 from flowbus.cli.worker_command import worker
@@ -43,5 +45,20 @@ def main() -> None:
     """
 
 
-for command in (validate, schema, try_, publish, versions, diff, rollback_command, send, trace, dlq, worker, db):
+for command in (
+    validate,
+    schema,
+    try_,
+    publish,
+    versions,
+    diff,
+    rollback_command,
+    send,
+    trace,
+    dlq,
+    worker,
+    db,
+    keys,
+    serve,
+):
     main.add_command(command)

@@ -17,6 +17,7 @@ from typing import Any
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
+from flowbus.keys import ApiKey
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
     MessageState,
@@ -64,6 +65,7 @@ class MemoryBackend:
         self._manifests: dict[int, Manifest] = {}
         self._outbox: list[int] = []
         self._active: int | None = None
+        self._keys: dict[str, ApiKey] = {}
 
     def begin(self) -> UnitOfWork:
         return UnitOfWork(self)
@@ -353,6 +355,25 @@ class MemoryBackend:
 
     async def manifest(self) -> Manifest | None:
         return self._manifests.get(self._active) if self._active is not None else None
+
+    async def add_key(self, key: ApiKey) -> None:
+        self._keys[key.id] = key
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        return self._keys.get(key_id)
+
+    async def find_key(self, key_id: str) -> ApiKey | None:
+        return self._keys.get(key_id)  # a memory backend holds one project
+
+    async def list_keys(self) -> list[ApiKey]:
+        return list(self._keys.values())
+
+    async def revoke_key(self, key_id: str) -> bool:
+        key = self._keys.get(key_id)
+        if key is None or not key.active:
+            return False
+        self._keys[key_id] = key._replace(revoked_at=_now())
+        return True
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
         # in one process, whoever sends work would run it; nothing else to wait for

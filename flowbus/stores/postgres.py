@@ -22,6 +22,7 @@ from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
+from flowbus.keys import ApiKey
 from flowbus.queue import DEFAULT_DEDUP_WINDOW_S, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.records import Run
 from flowbus.stores import rows
@@ -123,6 +124,24 @@ class PostgresBackend:
                 async with translated_errors():
                     await conn.close()
         self._conn = self._listener = None
+
+    async def add_key(self, key: ApiKey) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(Q["insert_key"], rows.key_row(self.project, key, _same))
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        row = await self._one("get_key", id=key_id)
+        return None if row is None else rows.api_key(row)
+
+    async def find_key(self, key_id: str) -> ApiKey | None:
+        row = await self._one("find_key", id=key_id)
+        return None if row is None else rows.api_key(row)
+
+    async def list_keys(self) -> list[ApiKey]:
+        return [rows.api_key(row) for row in await self._all("list_keys")]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        return bool(await self._all_write("revoke_key", id=key_id))
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
         """Wait on ``LISTEN flowbus`` (a connection of its own) for this project's announcements."""

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol
 from flowbus.config.versions import ConfigVersion
 from flowbus.errors import FlowbusError
 from flowbus.events.instance import EventInstance
+from flowbus.keys import ApiKey
 from flowbus.queue import AttemptError, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.records import Run
 
@@ -195,7 +196,23 @@ class ConfigStore(Protocol):
     async def manifest(self) -> Manifest | None: ...
 
 
-class Backend(EntityStore, EventStore, Queue, ConfigStore, Protocol):
+class KeyStore(Protocol):
+    """API keys of the project (hashed; see :mod:`flowbus.keys`)."""
+
+    async def add_key(self, key: ApiKey) -> None: ...
+
+    async def get_key(self, key_id: str) -> ApiKey | None: ...
+
+    async def find_key(self, key_id: str) -> ApiKey | None:
+        """A key by id in whichever project of this database holds it: to tell a key of another
+        project (403) from no key at all (401). Only the key's own record is read."""
+
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str) -> bool: ...
+
+
+class Backend(EntityStore, EventStore, Queue, ConfigStore, KeyStore, Protocol):
     """One storage backend (memory, SQLite, PostgreSQL), for one project."""
 
     project: str

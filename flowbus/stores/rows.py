@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
+from flowbus.keys import ApiKey, Scope
 from flowbus.queue import AttemptError, MessageKind, MessageState, QueuedMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.codec import decode, encode
@@ -93,4 +94,20 @@ def version(row: Row) -> ConfigVersion:
     return ConfigVersion(
         number=row["number"], text=row["text"], file=row["file"], content_hash=row["content_hash"],
         created_at=_time(row["created_at"]), summary=row["summary"],
+    )  # fmt: skip
+
+
+def key_row(project: str, key: ApiKey, stamp: Stamp = iso) -> dict[str, Any]:
+    return {
+        "project": project, "id": key.id, "name": key.name, "scopes": ",".join(key.scopes),
+        "secret_hash": key.secret_hash, "created_at": stamp(key.created_at),
+    }  # fmt: skip
+
+
+def api_key(row: Row) -> ApiKey:
+    revoked = row["revoked_at"]
+    return ApiKey(
+        id=row["id"], project=row["project"], name=row["name"],
+        scopes=tuple(Scope(s) for s in row["scopes"].split(",") if s), secret_hash=row["secret_hash"],
+        created_at=_time(row["created_at"]), revoked_at=_time(revoked) if revoked is not None else None,
     )  # fmt: skip

@@ -23,6 +23,7 @@ from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
+from flowbus.keys import ApiKey
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
     MessageState,
@@ -402,6 +403,26 @@ class SqliteBackend:
         with self._transaction() as conn:
             params = {"project": self.project, "now": time.time(), "config_version": config_version}
             return sum(conn.execute(Q["redrive"], {**params, "id": i}).rowcount for i in message_ids)
+
+    async def add_key(self, key: ApiKey) -> None:
+        with self._transaction() as conn:
+            conn.execute(Q["insert_key"], rows.key_row(self.project, key))
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        row = self._one("get_key", id=key_id)
+        return None if row is None else rows.api_key(row)
+
+    async def find_key(self, key_id: str) -> ApiKey | None:
+        row = self._one("find_key", id=key_id)
+        return None if row is None else rows.api_key(row)
+
+    async def list_keys(self) -> list[ApiKey]:
+        return [rows.api_key(row) for row in self._all("list_keys")]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        with self._transaction() as conn:
+            params = {"project": self.project, "id": key_id, "now": rows.iso(_now())}
+            return bool(conn.execute(Q["revoke_key"], params).rowcount)
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
         # SQLite cannot tell other processes about a commit: workers poll, with a short timeout

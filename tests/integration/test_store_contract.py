@@ -325,3 +325,24 @@ async def test_a_run_that_read_a_refused_write_of_its_batch_is_refused_too(backe
     results = await backend.apply_many([first.changeset, second.changeset])
     assert [r is not None for r in results] == [True, True]
     assert (await backend.read_entity("Day", "d")).record == {"n": 100}
+
+
+# -- API keys ----------------------------------------------------------------------------------
+
+
+async def test_api_keys_are_kept_hashed_found_by_id_and_revoked(backend):
+    from flowbus.keys import Scope, new_key, parse_token, verifies
+
+    key, token = new_key("shop", "ci", (Scope.INGEST, Scope.READ))
+    await backend.add_key(key)
+    key_id, secret = parse_token(token)
+    stored = await backend.get_key(key_id)
+    assert stored.scopes == (Scope.INGEST, Scope.READ) and stored.name == "ci"
+    assert secret not in stored.secret_hash and verifies(stored, secret)
+    assert not verifies(stored, secret + "x")
+    assert [k.id for k in await backend.list_keys()] == [key_id]
+    assert await backend.revoke_key(key_id) is True
+    assert await backend.revoke_key(key_id) is False
+    revoked = await backend.get_key(key_id)
+    assert revoked.revoked_at is not None and not verifies(revoked, secret)
+    assert await backend.get_key("nope") is None

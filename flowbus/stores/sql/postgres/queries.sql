@@ -206,3 +206,20 @@ SELECT version, routes, handlers FROM manifests WHERE project = %(project)s AND 
 
 -- name: projects
 SELECT DISTINCT project FROM config_versions ORDER BY project;
+
+-- name: insert_key
+INSERT INTO api_keys (project, id, name, scopes, secret_hash, created_at)
+VALUES (%(project)s, %(id)s, %(name)s, %(scopes)s, %(secret_hash)s, %(created_at)s);
+
+-- name: get_key
+SELECT * FROM api_keys WHERE project = %(project)s AND id = %(id)s;
+
+-- name: list_keys
+SELECT * FROM api_keys WHERE project = %(project)s ORDER BY created_at, id;
+
+-- name: revoke_key
+UPDATE api_keys SET revoked_at = now() WHERE project = %(project)s AND id = %(id)s AND revoked_at IS NULL;
+
+-- name: find_key
+-- any project's key by id (ids are random and unique): only to answer 403 rather than 401
+SELECT * FROM api_keys WHERE id = %(id)s AND %(project)s::text IS NOT NULL;

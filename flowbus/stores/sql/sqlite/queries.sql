@@ -180,3 +180,20 @@ SELECT version FROM active_config WHERE project = :project;
 
 -- name: get_manifest
 SELECT version, routes, handlers FROM manifests WHERE project = :project AND version = :version;
+
+-- name: insert_key
+INSERT INTO api_keys (project, id, name, scopes, secret_hash, created_at)
+VALUES (:project, :id, :name, :scopes, :secret_hash, :created_at);
+
+-- name: get_key
+SELECT * FROM api_keys WHERE project = :project AND id = :id;
+
+-- name: list_keys
+SELECT * FROM api_keys WHERE project = :project ORDER BY created_at, id;
+
+-- name: revoke_key
+UPDATE api_keys SET revoked_at = :now WHERE project = :project AND id = :id AND revoked_at IS NULL;
+
+-- name: find_key
+-- any project's key by id (ids are random and unique): only to answer 403 rather than 401
+SELECT * FROM api_keys WHERE id = :id AND :project IS NOT NULL;

@@ -147,3 +147,13 @@ CREATE TABLE active_config (
     version INTEGER NOT NULL,
     activated_at TEXT NOT NULL
 );
+CREATE TABLE api_keys (
+    project TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    PRIMARY KEY (project, id)
+) WITHOUT ROWID;

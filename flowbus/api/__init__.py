@@ -1,0 +1,51 @@
+"""The HTTP API: ingress, health. An ASGI app built by :func:`create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from flowbus.api.ingest import ingest_source
+from flowbus.api.state import ApiState
+from flowbus.errors import FlowbusError
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The database answers."""
+    state: ApiState = request.app.state.flowbus
+    try:
+        await state.backend("default").active_version()
+    except FlowbusError as exc:
+        return JSONResponse({"status": "unavailable", "error": exc.message}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
+    state = ApiState(db=db, max_body_bytes=max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.close()
+
+    app = FastAPI(title="flowbus", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.flowbus = state
+    app.router.routes.extend([
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/v1/projects/{project}/sources/{source}/events", ingest_source, methods=["POST"]),
+    ])  # fmt: skip
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,57 @@
+"""What the HTTP API keeps between requests: one backend per project, and its active engine."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from flowbus.publishing import active_config
+from flowbus.runtime.engine import Engine
+from flowbus.stores import open_backend
+from flowbus.stores.protocols import Backend
+
+#: how long an engine is used before the active config version is looked up again
+ENGINE_TTL_S = 1.0
+
+
+class NoActiveConfig(Exception):
+    """The project has no published config yet."""
+
+
+@dataclass
+class ApiState:
+    db: str
+    max_body_bytes: int = 256 * 1024
+    _backends: dict[str, Backend] = field(default_factory=dict)
+    _engines: dict[str, tuple[float, Engine]] = field(default_factory=dict)
+
+    def backend(self, project: str) -> Backend:
+        backend = self._backends.get(project)
+        if backend is None:
+            backend = self._backends[project] = open_backend(self.db, project)
+        return backend
+
+    async def engine(self, project: str) -> Engine:
+        """The engine of the project's active config version (looked up again every second)."""
+        cached = self._engines.get(project)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < ENGINE_TTL_S:
+            return cached[1]
+        backend = self.backend(project)
+        active = await backend.active_version()
+        if cached is not None and active == cached[1].config_version:
+            self._engines[project] = (now, cached[1])
+            return cached[1]
+        found = await active_config(backend)
+        if found is None:
+            raise NoActiveConfig(project)
+        number, loaded = found
+        engine = Engine(loaded, backend=backend, config_version=number)
+        self._engines[project] = (now, engine)
+        return engine
+
+    async def close(self) -> None:
+        for backend in self._backends.values():
+            await backend.close()
+        self._backends.clear()
+        self._engines.clear()

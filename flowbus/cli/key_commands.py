@@ -1,0 +1,76 @@
+"""``flowbus keys``: API keys of a project, with scopes; stored hashed, shown once."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import click
+
+from flowbus import jsonio
+from flowbus.cli.options import db_options, open_project, run_async
+from flowbus.keys import ApiKey, Scope, new_key
+from flowbus.stores.protocols import Backend
+
+T = TypeVar("T")
+
+
+@click.group()
+def keys() -> None:
+    """API keys: who may ingest, read or administer a project over HTTP."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for (a service, a person).")
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, type=click.Choice([s.value for s in Scope]),
+    help="ingest (send and publish), read (events and traces), admin (everything else). Repeatable.",
+)  # fmt: skip
+@db_options
+def create(name: str, scopes: tuple[str, ...], db: str, project: str) -> None:
+    """Create a key and print its token. The token is shown only this once; keep it secret.
+
+    \b
+    Example:
+      flowbus keys create --name storefront --scope ingest
+    """
+    backend = open_project(db, project)
+    key, token = new_key(backend.project, name, tuple(Scope(s) for s in scopes))
+    run_async(_closing(backend, backend.add_key(key)))
+    click.echo(f"created key {key.id} for project {backend.project} ({', '.join(key.scopes)}):")
+    click.echo(token)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@db_options
+def list_keys(as_json: bool, db: str, project: str) -> None:
+    """List the project's keys (never their secrets)."""
+    backend = open_project(db, project)
+    found: list[ApiKey] = run_async(_closing(backend, backend.list_keys()))
+    if as_json:
+        click.echo(jsonio.dumps([{k: v for k, v in key._asdict().items() if k != "secret_hash"} for key in found]))
+        return
+    if not found:
+        click.echo(f"project {backend.project} has no API keys: flowbus keys create --name NAME --scope SCOPE")
+    for key in found:
+        state = "revoked" if not key.active else "active"
+        click.echo(f"{key.id}  {state:<8} {','.join(key.scopes):<20} {key.name}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@db_options
+def revoke(key_id: str, db: str, project: str) -> None:
+    """Revoke a key at once: requests with it are refused from now on."""
+    backend = open_project(db, project)
+    if not run_async(_closing(backend, backend.revoke_key(key_id))):
+        raise click.UsageError(f"no active key {key_id!r} in project {backend.project}")
+    click.echo(f"revoked {key_id}")
+
+
+async def _closing(backend: Backend, work: Awaitable[T]) -> T:
+    try:
+        return await work
+    finally:
+        await backend.close()

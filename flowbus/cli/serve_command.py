@@ -1,0 +1,27 @@
+"""``flowbus serve``: the HTTP API alone, for deployments whose workers run apart."""
+
+from __future__ import annotations
+
+import click
+
+from flowbus.cli.options import setting_option
+
+
+@click.command()
+@setting_option("db")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--max-body-kib", default=256, show_default=True, type=int, help="Largest request body accepted.")
+def serve(db: str, host: str, port: int, max_body_kib: int) -> None:
+    """Serve the HTTP API: ingest at POST /v1/projects/{project}/sources/{source}/events.
+
+    Requests need an API key (flowbus keys create). Several serve processes may share one
+    database; workers run apart (flowbus worker).
+    """
+    try:
+        import uvicorn  # noqa: PLC0415 - the server extra is optional
+
+        from flowbus.api import create_app  # noqa: PLC0415
+    except ImportError as exc:
+        raise click.UsageError(f"the HTTP API needs the server extra: pip install 'flowbus[server]' ({exc})") from None
+    uvicorn.run(create_app(db, max_body_bytes=max_body_kib * 1024), host=host, port=port, log_level="info")

@@ -1,0 +1,130 @@
+"""The HTTP ingress in-process (httpx over ASGI) on a real SQLite file: auth, types, limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed")
+
+from flowbus.api import create_app
+from flowbus.keys import Scope, new_key
+from flowbus.publishing import publish_config
+from flowbus.stores.sqlite import SqliteBackend
+
+COMPASS = Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml"
+URL = "/v1/projects/compass/sources/compass_inbound/events"
+PAYLOAD = {"event": "upsert_company", "payload": {"domain": "acme.example", "name": "Acme"}}
+
+
+@pytest.fixture
+async def api(tmp_path):
+    db = tmp_path / "flowbus.db"
+    compass = SqliteBackend(db, "compass")
+    await publish_config(compass, COMPASS.read_text(), file=str(COMPASS))
+    tokens = {}
+    for name, scopes in (("ingest", (Scope.INGEST,)), ("read", (Scope.READ,)), ("admin", (Scope.ADMIN,))):
+        key, tokens[name] = new_key("compass", name, scopes)
+        await compass.add_key(key)
+    other = SqliteBackend(db, "crm")
+    key, tokens["other project"] = new_key("crm", "crm", (Scope.INGEST,))
+    await other.add_key(key)
+    app = create_app(f"sqlite:///{db}", max_body_bytes=1024)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://flowbus") as client:
+            yield client, tokens, compass
+    await compass.close()
+    await other.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_payload_is_queued_with_the_type_its_source_path_finds(api):
+    client, tokens, store = api
+    response = await client.post(URL, json=PAYLOAD, headers=bearer(tokens["ingest"]))
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["event_type"] == "upsert_company"
+    message = await store.get_message(body["message_id"])
+    assert message.body["type"] == "upsert_company" and message.body["data"] == PAYLOAD
+
+
+async def test_the_type_header_is_the_fallback_and_no_type_is_a_422_saying_where_it_looked(api):
+    client, tokens, _ = api
+    headers = bearer(tokens["ingest"])
+    assert (await client.post(URL, json={"x": 1}, headers={**headers, "X-Event-Type": "t"})).json()["event_type"] == "t"
+    response = await client.post(URL, json={"x": 1}, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "no event type: the source's event_type_from $.event found nothing, and no X-Event-Type header was sent"
+    )
+
+
+async def test_idempotency_key_deduplicates_and_group_key_groups(api):
+    client, tokens, store = api
+    headers = {**bearer(tokens["ingest"]), "Idempotency-Key": "order-1", "X-Group-Key": "acme"}
+    first = (await client.post(URL, json=PAYLOAD, headers=headers)).json()["message_id"]
+    again = (await client.post(URL, json=PAYLOAD, headers=headers)).json()["message_id"]
+    assert first == again
+    message = await store.get_message(first)
+    assert (message.dedup_id, message.group_key) == ("order-1", "acme")
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "error"),
+    [
+        (None, 401, "an API key is required"),
+        ("garbage", 401, "not a flowbus API key"),
+        ("read", 403, "lacks the ingest scope"),
+        ("other project", 403, "belongs to another project"),
+        ("admin", 202, None),
+    ],
+)
+async def test_keys_are_checked_for_scope_and_project(api, who, status, error):
+    client, tokens, _ = api
+    headers = {} if who is None else bearer(tokens.get(who, "fbk_nope"))
+    response = await client.post(URL, json=PAYLOAD, headers=headers)
+    assert response.status_code == status
+    if error:
+        assert error in response.json()["error"]
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_revoked_key_is_refused(api):
+    client, tokens, store = api
+    key_id = tokens["ingest"].split("_")[1]
+    await store.revoke_key(key_id)
+    response = await client.post(URL, json=PAYLOAD, headers=bearer(tokens["ingest"]))
+    assert response.status_code == 401 and "revoked" in response.json()["error"]
+
+
+async def test_bodies_are_bounded_and_must_be_json(api):
+    client, tokens, _ = api
+    headers = bearer(tokens["ingest"])
+    big = await client.post(URL, content=b"[" + b"1," * 2000 + b"1]", headers=headers)
+    assert big.status_code == 413
+    assert big.json()["error"] == "the body is 4,003 bytes; the limit is 1,024"
+    deep = await client.post(URL, content=b"[" * 100 + b"]" * 100, headers=headers)
+    assert deep.status_code == 422 and "deeper than 64" in deep.json()["error"]
+    broken = await client.post(URL, content=b"{nope", headers=headers)
+    assert broken.status_code == 422 and "not valid JSON" in broken.json()["error"]
+
+
+async def test_unknown_sources_and_projects_without_a_config_are_named(api):
+    client, tokens, _ = api
+    response = await client.post("/v1/projects/compass/sources/nope/events", json={}, headers=bearer(tokens["ingest"]))
+    assert response.status_code == 404 and response.json()["sources"] == ["compass_inbound"]
+    response = await client.post("/v1/projects/crm/sources/s/events", json={}, headers=bearer(tokens["other project"]))
+    assert response.status_code == 409 and "has no published config" in response.json()["error"]
+
+
+async def test_health_and_readiness(api):
+    client, _, _ = api
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
