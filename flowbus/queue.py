@@ -35,6 +35,7 @@ class QueueName(enum.StrEnum):
 class MessageKind(enum.StrEnum):
     SOURCE = "source"  #: a raw payload from a source: body {source, type, data}
     HANDLER = "handler"  #: run one async handler for one event instance: body {handler, event_id}
+    EVENT = "event"  #: publish an event received from outside: body {event, properties, source}
 
 
 class MessageState(enum.StrEnum):

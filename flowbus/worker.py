@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flowbus.config.loader import load_config_text
-from flowbus.errors import FlowbusError
+from flowbus.errors import FlowbusError, Rejected
 from flowbus.ids import new_id
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, QueuedMessage, QueueName
 from flowbus.runtime.engine import Engine
@@ -167,6 +167,10 @@ class Worker:
         uow.ack(message.id, self.owner)
         try:
             runs = await self.engine.process(message, uow)
+        except Rejected as exc:
+            # a sync handler refused the event: done, not retried; its effects dropped
+            logger.info("message rejected", extra={"message_id": message.id, "error": exc.message})
+            return Changeset(runs=list(uow.runs), acks=list(uow.changeset.acks)), list(uow.runs)
         except FlowbusError as exc:
             return self._failure(message, list(uow.runs), exc.message), list(uow.runs)
         failed = next((r for r in runs if not r.succeeded), None)

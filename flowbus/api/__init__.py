@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flowbus.api.ingest import ingest_source
+from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import ApiState
 from flowbus.errors import FlowbusError
 
@@ -44,6 +44,7 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/v1/projects/{project}/sources/{source}/events", ingest_source, methods=["POST"]),
+        Route("/v1/projects/{project}/events", ingest_cloudevents, methods=["POST"]),
     ])  # fmt: skip
     return app
 

@@ -7,10 +7,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from flowbus import jsonio
+from flowbus.api import cloudevents
 from flowbus.api.auth import require
 from flowbus.api.errors import ApiError
 from flowbus.api.state import ApiState, NoActiveConfig
+from flowbus.errors import EventValidationError
 from flowbus.keys import Scope
+from flowbus.runtime.engine import Engine
 
 
 async def read_json(request: Request, limit: int) -> object:
@@ -58,3 +61,59 @@ async def ingest_source(request: Request) -> Response:
     except ApiError as exc:
         return exc.response()
     return JSONResponse({"message_id": message_id, "event_type": event_type}, status_code=202)
+
+
+async def ingest_cloudevents(request: Request) -> Response:
+    """CloudEvents of defined event types: checked now (422 per bad property), published by workers.
+
+    The CloudEvent's ``source`` and ``id`` make its dedup id, so a retried delivery is dropped.
+    """
+    state: ApiState = request.app.state.flowbus
+    project = request.path_params["project"]
+    try:
+        await require(state, request, project, Scope.INGEST)
+        body = await read_json(request, state.max_body_bytes)
+        events = cloudevents.parse(request.headers.get("content-type", ""), request.headers, body)
+        try:
+            engine = await state.engine(project)
+        except NoActiveConfig:
+            raise ApiError(409, f"project {project!r} has no published config: flowbus publish FILE") from None
+        problems = _check(engine, events)
+        if problems:
+            raise ApiError(422, "some events do not match their definitions", events=problems)
+        accepted = []
+        for event in events:
+            message_id = await engine.send_event(
+                event.type,
+                event.data,
+                source=event.source,
+                group_key=request.headers.get("x-group-key") or event.subject,
+                dedup_id=f"{event.source}/{event.id}",
+            )
+            accepted.append({"id": event.id, "message_id": message_id})
+    except ApiError as exc:
+        return exc.response()
+    return JSONResponse({"accepted": accepted}, status_code=202)
+
+
+def _check(engine: Engine, events: list[cloudevents.Envelope]) -> list[dict[str, object]]:
+    """One entry per refused event, naming each bad property."""
+    problems: list[dict[str, object]] = []
+    for index, event in enumerate(events):
+        compiled = engine.plan.events.get(event.type)
+        if compiled is None:
+            defined = ", ".join(sorted(engine.plan.events)) or "none"
+            problems.append(
+                {"index": index, "id": event.id, "error": f"no event {event.type!r} is defined (defined: {defined})"}
+            )
+            continue
+        if not isinstance(event.data, dict):
+            problems.append(
+                {"index": index, "id": event.id, "error": "data must be a JSON object of the event's properties"}
+            )
+            continue
+        try:
+            compiled.schema.validate(event.data)
+        except EventValidationError as exc:
+            problems.append({"index": index, "id": event.id, "properties": exc.problems})
+    return problems

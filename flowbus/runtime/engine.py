@@ -132,6 +132,28 @@ class Engine:
         [message_id] = await self.backend.send([outgoing])
         return message_id
 
+    async def send_event(
+        self,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        source: str,
+        group_key: str | None = None,
+        dedup_id: str | None = None,
+    ) -> str:
+        """Queue an event to be published by a worker; its properties are checked now.
+
+        Raises :class:`EventValidationError` naming each bad property, before anything is queued.
+        """
+        compiled = self.plan.events.get(event)
+        if compiled is None:
+            raise UnknownNameError(f"no event {event!r} is defined{_near(event, self.plan.events)}")
+        compiled.schema.validate(properties)
+        body = {"event": event, "properties": properties, "source": source}
+        outgoing = OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
+        [message_id] = await self.backend.send([outgoing])
+        return message_id
+
     async def publish(self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus") -> EventInstance:
         """Publish an event from Python; raises :class:`RunFailed` when a sync handler fails."""
         uow = self.begin()
@@ -184,6 +206,12 @@ class Engine:
                     "the active config or the event store has no such thing"
                 )
             return [await self._run_handler(uow, handler, instance, _envelope(instance), None, source)]
+        if message.kind is MessageKind.EVENT:
+            await self._publish(
+                uow, body["event"], body["properties"], origin=None, source=body["source"], parent=None,
+                parent_source=source,
+            )  # fmt: skip
+            return list(uow.runs)
         incoming = Message(
             id=message.id, source=body["source"], type=body["type"], data=freeze(body["data"]), time=message.created_at
         )

@@ -1,0 +1,71 @@
+"""CloudEvents 1.0 over HTTP, our own envelope (the SDK is only a client in tests): structured
+(``application/cloudevents+json``), binary (``ce-*`` headers) and batch
+(``application/cloudevents-batch+json``) modes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from flowbus.api.errors import ApiError
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+REQUIRED = ("id", "source", "specversion", "type")
+MAX_BATCH = 1000
+
+
+class Envelope(NamedTuple):
+    """The attributes flowbus uses of one CloudEvent, and its data."""
+
+    id: str
+    source: str
+    type: str
+    data: Any
+    subject: str | None = None
+
+
+def parse(content_type: str, headers: Mapping[str, str], body: Any) -> list[Envelope]:
+    """The events of a request, by its content mode; an ApiError (422) names what is wrong."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == BATCH:
+        if not isinstance(body, list):
+            raise ApiError(422, "a batch must be a JSON array of CloudEvents")
+        if len(body) > MAX_BATCH:
+            raise ApiError(413, f"a batch holds at most {MAX_BATCH} events, got {len(body)}")
+        return [_structured(item, f"[{index}]") for index, item in enumerate(body)]
+    if media == STRUCTURED:
+        return [_structured(body, "")]
+    if "ce-specversion" in headers:
+        return [_binary(headers, body)]
+    raise ApiError(
+        415,
+        f"send CloudEvents as {STRUCTURED}, {BATCH}, or in binary mode with ce-* headers",
+    )
+
+
+def _structured(item: Any, where: str) -> Envelope:
+    if not isinstance(item, dict):
+        raise ApiError(422, f"event{where}: a CloudEvent must be a JSON object")
+    return _envelope({k: v for k, v in item.items() if k != "data"}, item.get("data"), where)
+
+
+def _binary(headers: Mapping[str, str], body: Any) -> Envelope:
+    attributes = {name[3:]: value for name, value in headers.items() if name.lower().startswith("ce-")}
+    return _envelope(attributes, body, "")
+
+
+def _envelope(attributes: Mapping[str, Any], data: Any, where: str) -> Envelope:
+    missing = [name for name in REQUIRED if not isinstance(attributes.get(name), str) or not attributes[name]]
+    if missing:
+        raise ApiError(422, f"event{where}: missing or empty attributes: {', '.join(missing)}")
+    if attributes["specversion"] != "1.0":
+        raise ApiError(422, f"event{where}: specversion {attributes['specversion']!r} is not supported; use 1.0")
+    subject = attributes.get("subject")
+    return Envelope(
+        id=attributes["id"],
+        source=attributes["source"],
+        type=attributes["type"],
+        data=data,
+        subject=subject if isinstance(subject, str) else None,
+    )

@@ -1,0 +1,112 @@
+"""CloudEvents at the ingress, sent by the cloudevents SDK as an independent client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed")
+pytest.importorskip("cloudevents.core", reason="the cloudevents SDK (2.x) is a test dependency")
+
+from cloudevents.core.bindings.http import to_binary, to_structured
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from flowbus.api import create_app
+from flowbus.keys import Scope, new_key
+from flowbus.publishing import active_config, publish_config
+from flowbus.runtime.engine import Engine
+from flowbus.stores.sqlite import SqliteBackend
+
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop" / "flowbus.yaml"
+CONFIG = SHOP.read_text().replace("mode: sync", "mode: async")  # no stock to seed: keep it about ingress
+URL = "/v1/projects/shop/events"
+
+
+def event(event_id: str, **overrides) -> CloudEvent:
+    data = {
+        "OrderId": f"o-{event_id}", "CustomerId": "c1", "OrderNumber": f"SO-{event_id}",
+        "TotalAmount": "19.90", "OrderDate": "2026-11-22T10:00:00Z", **overrides,
+    }  # fmt: skip
+    attributes = {"type": "OrderPlaced", "source": "storefront", "id": event_id, "specversion": "1.0",
+                  "datacontenttype": "application/json"}  # fmt: skip
+    return CloudEvent(attributes=attributes, data=data)
+
+
+@pytest.fixture
+async def api(tmp_path):
+    db = tmp_path / "flowbus.db"
+    store = SqliteBackend(db, "shop")
+    await publish_config(store, CONFIG, file="flowbus.yaml")
+    key, token = new_key("shop", "storefront", (Scope.INGEST,))
+    await store.add_key(key)
+    app = create_app(f"sqlite:///{db}")
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://f") as client:
+        yield client, {"Authorization": f"Bearer {token}"}, store
+    await store.close()
+
+
+async def publish_queued(store: SqliteBackend) -> list:
+    number, loaded = await active_config(store)
+    return await Engine(loaded, backend=store, config_version=number).drain()
+
+
+async def test_structured_binary_and_batch_modes_are_accepted_and_traced(api):
+    client, auth, store = api
+    structured = to_structured(event("e1"), JSONFormat())
+    binary = to_binary(event("e2"), JSONFormat())
+    batch = b"[" + b",".join(JSONFormat().write(event(i)) for i in ("e3", "e4")) + b"]"
+    responses = [
+        await client.post(URL, content=structured.body, headers={**auth, **structured.headers}),
+        await client.post(URL, content=binary.body, headers={**auth, **binary.headers}),
+        await client.post(URL, content=batch, headers={**auth, "content-type": "application/cloudevents-batch+json"}),
+    ]
+    assert [r.status_code for r in responses] == [202, 202, 202], [r.text for r in responses]
+    assert [a["id"] for r in responses for a in r.json()["accepted"]] == ["e1", "e2", "e3", "e4"]
+    runs = await publish_queued(store)
+    assert await store.count_events() == 4
+    # each event's handlers ran (traced, whatever their outcome on this empty store)
+    event_ids = {r.event_id for r in runs if r.handler is not None}
+    published = {(await store.get_event(event_id)).data["OrderNumber"] for event_id in event_ids}
+    assert published == {"SO-e1", "SO-e2", "SO-e3", "SO-e4"}
+
+
+async def test_a_redelivered_event_is_dropped_by_its_source_and_id(api):
+    client, auth, _ = api
+    message = to_structured(event("same"), JSONFormat())
+    first = await client.post(URL, content=message.body, headers={**auth, **message.headers})
+    again = await client.post(URL, content=message.body, headers={**auth, **message.headers})
+    assert first.json()["accepted"][0]["message_id"] == again.json()["accepted"][0]["message_id"]
+
+
+async def test_bad_properties_are_a_422_with_one_entry_per_property(api):
+    client, auth, _ = api
+    bad = event("bad", TotalAmount="1.234", OrderId=None, Extra=1)
+    message = to_structured(bad, JSONFormat())
+    response = await client.post(URL, content=message.body, headers={**auth, **message.headers})
+    assert response.status_code == 422
+    [entry] = response.json()["events"]
+    assert entry["id"] == "bad"
+    assert set(entry["properties"]) == {"TotalAmount", "OrderId", "Extra"}
+
+
+async def test_unknown_types_missing_attributes_and_wrong_modes_are_named(api):
+    client, auth, _ = api
+    unknown = to_structured(
+        CloudEvent(attributes={"type": "Nope", "source": "s", "id": "1", "specversion": "1.0"}, data={}), JSONFormat()
+    )
+    response = await client.post(URL, content=unknown.body, headers={**auth, **unknown.headers})
+    assert response.status_code == 422 and "no event 'Nope' is defined" in json.dumps(response.json())
+    response = await client.post(
+        URL, json={"id": "1"}, headers={**auth, "content-type": "application/cloudevents+json"}
+    )
+    assert (
+        response.status_code == 422
+        and "missing or empty attributes: source, specversion, type" in response.json()["error"]
+    )
+    response = await client.post(URL, json={}, headers=auth)
+    assert response.status_code == 415
