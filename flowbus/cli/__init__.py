@@ -13,6 +13,7 @@ from flowbus.cli.db_commands import db
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.key_commands import keys
 from flowbus.cli.message_commands import dlq, send, trace
+from flowbus.cli.run_command import run
 from flowbus.cli.serve_command import serve
 from flowbus.cli.try_command import try_
 from flowbus.cli.version_commands import diff, publish, rollback_command, versions
@@ -60,5 +61,6 @@ for command in (
     db,
     keys,
     serve,
+    run,
 ):
     main.add_command(command)

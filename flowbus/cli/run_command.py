@@ -1,0 +1,133 @@
+"""``flowbus run``: one process that publishes a config, serves the API and runs a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from flowbus import jsonio
+from flowbus.cli.exit_codes import ExitCode
+from flowbus.cli.options import run_async, setting_option
+from flowbus.config import ConfigError
+from flowbus.config.document import parse_file
+from flowbus.config.loader import LoadedConfig, load_document
+from flowbus.keys import Scope, new_key
+from flowbus.logs import setup_logging
+from flowbus.publishing import publish_config
+from flowbus.runtime.engine import Engine
+from flowbus.stores import open_backend
+from flowbus.stores.protocols import Backend
+from flowbus.worker import Worker, WorkerSettings
+
+
+@click.command("run")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@setting_option("db")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@setting_option("log_format")
+def run(file: str, db: str, host: str, port: int, log_format: str) -> None:
+    """Run FILE: publish it when it changed, serve the HTTP API and run a worker, in one process.
+
+    On first start it creates an admin API key and prints it with a curl command that sends an
+    example event. Ctrl-C (or SIGTERM) stops it gracefully.
+
+    \b
+    Example:
+      flowbus run examples/compass/flowbus.yaml
+    """
+    try:
+        import uvicorn  # noqa: PLC0415 - the server extra is optional
+
+        from flowbus.api import create_app  # noqa: PLC0415
+    except ImportError as exc:
+        raise click.UsageError(f"flowbus run needs the server extra: pip install 'flowbus[server]' ({exc})") from None
+    try:
+        loaded = load_document(parse_file(file))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(ExitCode.INVALID_CONFIG)
+    setup_logging(log_format)
+    project = loaded.config.project.name
+    backend = open_backend(db, project)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # flowbus run handles the signals itself
+            yield
+
+    async def main() -> None:
+        try:
+            result = await publish_config(backend, Path(file).read_text(), file=file)
+            if result.unchanged:
+                click.echo(f"project {project}: version {result.version.number} is current")
+            else:
+                click.echo(f"project {project}: published version {result.version.number} ({result.diff.summary()})")
+            await _first_key(backend, loaded, host, port)
+            engine = Engine(loaded, backend=backend, config_version=result.version.number)
+            worker = Worker(engine, WorkerSettings(), follow_versions=True)
+            server = Server(uvicorn.Config(create_app(db), host=host, port=port, log_level="warning"))
+
+            def stop() -> None:
+                server.should_exit = True
+                worker.stop()
+
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop)
+            click.echo(f"serving http://{host}:{port} and working; Ctrl-C to stop")
+            await asyncio.gather(server.serve(), worker.run())
+            click.echo("stopped")
+        finally:
+            await backend.close()
+
+    run_async(main())
+
+
+async def _first_key(backend: Backend, loaded: LoadedConfig, host: str, port: int) -> None:
+    """On first start (no key yet), an admin key and a curl that sends an example message."""
+    if await backend.list_keys():
+        return
+    key, token = new_key(backend.project, "created by flowbus run", (Scope.ADMIN,))
+    await backend.add_key(key)
+    click.echo(f"created an admin API key (shown once, keep it): {token}")
+    example = _example(loaded, Path(loaded.file).parent)
+    if example is None:
+        return
+    source, payload, headers = example
+    url = f"http://{host}:{port}/v1/projects/{backend.project}/sources/{source}/events"
+    parts = ["curl", "-X", "POST", url, "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
+    for name, value in headers.items():
+        parts += ["-H", f"{name}: {value}"]
+    parts += ["-d", jsonio.dumps(payload)]
+    click.echo("send an example message:\n  " + shlex.join(parts))
+
+
+def _example(loaded: LoadedConfig, folder: Path) -> tuple[str, object, dict[str, str]] | None:
+    """A message the config routes: a JSON file beside the config that a source's path types, or
+    else a bare one for the first trigger flow."""
+    for candidate in sorted(folder.glob("*.json")):
+        if candidate.stat().st_size > 64 * 1024:
+            continue
+        try:
+            payload = jsonio.loads(candidate.read_bytes())
+        except jsonio.JsonError:
+            continue
+        for source, type_path in loaded.plan.type_paths.items():
+            found = type_path.find_one(payload)
+            if isinstance(found, str) and (source, found) in loaded.plan.routes:
+                return source, payload, {}
+    for (source, event_type), _flows in loaded.plan.routes.items():
+        path = loaded.plan.type_paths.get(source)
+        if path is not None and path.source.startswith("$.") and path.source[2:].isidentifier():
+            return source, {path.source[2:]: event_type, "payload": {}}, {}
+        return source, {}, {"X-Event-Type": event_type}
+    return None
