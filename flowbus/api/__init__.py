@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from flowbus.api import reads
+from flowbus.api.errors import ApiError
 from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import ApiState
 from flowbus.errors import FlowbusError
@@ -40,6 +42,12 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
 
     app = FastAPI(title="flowbus", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.flowbus = state
+    app.include_router(reads.router)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return exc.response()
+
     app.router.routes.extend([
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -1,0 +1,90 @@
+"""Reads over HTTP: an ingested message's runs, the event it published, the chain's trace."""
+
+from __future__ import annotations
+
+import textwrap
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed")
+
+from flowbus.api import create_app
+from flowbus.keys import Scope, new_key
+from flowbus.publishing import active_config, publish_config
+from flowbus.runtime.engine import Engine
+from flowbus.stores.sqlite import SqliteBackend
+
+CONFIG = textwrap.dedent("""
+    project: {name: shop}
+    sources: [{name: web, event_type_from: "$.kind"}]
+    events: [{name: Paid, properties: {Id: {type: String, required: true}, Amount: {type: Money, required: true}}}]
+    flows:
+      - name: Intake
+        source: web
+        event_type: payment
+        steps: [{id: p, action: publish, event: Paid, properties: {Id: "$.id", Amount: "$.amount"}}]
+      - name: Book
+        inputs: {Id: {type: String, required: true}, Amount: {type: Money}}
+        steps: [{id: b, action: save, entity: Booking, data: {id: "=inputs.Id", amount: "=inputs.Amount"}}]
+    handlers: [{name: book, event: Paid, flow: Book, bindings: {Id: Id, Amount: Amount}}]
+""")
+
+
+@pytest.fixture
+async def api(tmp_path):
+    db = tmp_path / "flowbus.db"
+    store = SqliteBackend(db, "shop")
+    await publish_config(store, CONFIG, file="flowbus.yaml")
+    tokens = {}
+    for scope in (Scope.INGEST, Scope.READ):
+        key, tokens[scope] = new_key("shop", str(scope), (scope,))
+        await store.add_key(key)
+    app = create_app(f"sqlite:///{db}")
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://f") as client:
+        yield client, tokens, store
+    await store.close()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_message_its_runs_its_event_and_the_chain_trace_read_back(api):
+    client, tokens, store = api
+    sent = await client.post(
+        "/v1/projects/shop/sources/web/events",
+        content=b'{"kind": "payment", "id": "p1", "amount": 19.90}',
+        headers={**auth(tokens[Scope.INGEST]), "content-type": "application/json"},
+    )
+    message_id = sent.json()["message_id"]
+    number, loaded = await active_config(store)
+    await Engine(loaded, backend=store, config_version=number).drain()
+
+    message = (await client.get(f"/v1/projects/shop/messages/{message_id}", headers=auth(tokens[Scope.READ]))).json()
+    assert message["state"] == "done" and message["body"]["data"]["amount"] == 19.90
+    [run] = message["runs"]
+    assert (run["flow"], run["status"]) == ("Intake", "succeeded")
+    [publish_step] = run["children"]
+    [event] = publish_step["children"]
+    assert event["type"] == "Paid" and event["data"] == {"Id": "p1", "Amount": 19.90}
+
+    read = await client.get(f"/v1/projects/shop/events/{event['id']}", headers=auth(tokens[Scope.READ]))
+    assert read.json()["data"]["Amount"] == 19.90
+    assert '"Amount":19.90' in read.text  # exact, as sent
+    trace = (await client.get(f"/v1/projects/shop/events/{event['id']}/trace", headers=auth(tokens[Scope.READ]))).json()
+    assert [r["handler"] for r in trace["children"]] == ["book"]
+    booked = trace["children"][0]
+    run_read = (await client.get(f"/v1/projects/shop/runs/{booked['id']}", headers=auth(tokens[Scope.READ]))).json()
+    assert run_read["flow"] == "Book" and run_read["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("path", ["events/nope", "events/nope/trace", "runs/nope", "messages/nope"])
+async def test_unknown_ids_are_404_and_reads_need_the_read_scope(api, path):
+    client, tokens, _ = api
+    missing = await client.get(f"/v1/projects/shop/{path}", headers=auth(tokens[Scope.READ]))
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]
+    refused = await client.get(f"/v1/projects/shop/{path}", headers=auth(tokens[Scope.INGEST]))
+    assert refused.status_code == 403 and "lacks the read scope" in refused.json()["error"]
+    assert (await client.get(f"/v1/projects/shop/{path}")).status_code == 401
