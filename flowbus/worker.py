@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from flowbus.config.loader import load_config_text
 from flowbus.errors import FlowbusError, Rejected
 from flowbus.ids import new_id
+from flowbus.metrics import PROCESS
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, QueuedMessage, QueueName
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
@@ -160,6 +161,10 @@ class Worker:
             await self.engine.backend.release(unstarted, owner=self.owner)
         self._in_hand = []
         self.processed += len(handled)
+        project = self.engine.backend.project
+        for run in runs:
+            PROCESS.runs.labels(project, run.status.value).inc()
+            PROCESS.run_seconds.labels(project).observe(run.duration_s)
         return runs
 
     async def _process(self, message: QueuedMessage, overlay: Overlay) -> tuple[Changeset, list[Run]]:

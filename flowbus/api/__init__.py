@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from flowbus.api.errors import ApiError
 from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import ApiState
 from flowbus.errors import FlowbusError
+from flowbus.metrics import PROCESS
 
 
 async def healthz(request: Request) -> Response:
@@ -30,6 +32,17 @@ async def readyz(request: Request) -> Response:
     except FlowbusError as exc:
         return JSONResponse({"status": "unavailable", "error": exc.message}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; queue depth and dead letters read from the store now."""
+    state: ApiState = request.app.state.flowbus
+    PROCESS.queue_depth.clear()
+    for project, backend in state.backends().items():
+        for (queue, message_state), count in (await backend.queue_depth()).items():
+            PROCESS.queue_depth.labels(project, queue, message_state).set(count)
+        PROCESS.dead_letters.labels(project).set(len(await backend.dead_letters(limit=1_000_000)))
+    return Response(generate_latest(PROCESS.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
@@ -51,6 +64,7 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
     app.router.routes.extend([
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/v1/projects/{project}/sources/{source}/events", ingest_source, methods=["POST"]),
         Route("/v1/projects/{project}/events", ingest_cloudevents, methods=["POST"]),
     ])  # fmt: skip

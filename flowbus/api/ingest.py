@@ -13,6 +13,7 @@ from flowbus.api.errors import ApiError
 from flowbus.api.state import ApiState, NoActiveConfig
 from flowbus.errors import EventValidationError
 from flowbus.keys import Scope
+from flowbus.metrics import PROCESS
 from flowbus.runtime.engine import Engine
 
 
@@ -60,6 +61,7 @@ async def ingest_source(request: Request) -> Response:
         )
     except ApiError as exc:
         return exc.response()
+    PROCESS.messages_in.labels(project, "source").inc()
     return JSONResponse({"message_id": message_id, "event_type": event_type}, status_code=202)
 
 
@@ -93,6 +95,7 @@ async def ingest_cloudevents(request: Request) -> Response:
             accepted.append({"id": event.id, "message_id": message_id})
     except ApiError as exc:
         return exc.response()
+    PROCESS.messages_in.labels(project, "cloudevent").inc(len(accepted))
     return JSONResponse({"accepted": accepted}, status_code=202)
 
 

@@ -31,6 +31,10 @@ class ApiState:
             backend = self._backends[project] = open_backend(self.db, project)
         return backend
 
+    def backends(self) -> dict[str, Backend]:
+        """The backends opened so far, by project."""
+        return dict(self._backends)
+
     async def engine(self, project: str) -> Engine:
         """The engine of the project's active config version (looked up again every second)."""
         cached = self._engines.get(project)

@@ -88,3 +88,23 @@ async def test_unknown_ids_are_404_and_reads_need_the_read_scope(api, path):
     refused = await client.get(f"/v1/projects/shop/{path}", headers=auth(tokens[Scope.INGEST]))
     assert refused.status_code == 403 and "lacks the read scope" in refused.json()["error"]
     assert (await client.get(f"/v1/projects/shop/{path}")).status_code == 401
+
+
+async def test_metrics_count_ingress_runs_queue_depth_and_dead_letters(api):
+    client, tokens, store = api
+    await client.post(
+        "/v1/projects/shop/sources/web/events",
+        json={"kind": "payment", "id": "p1", "amount": 1},
+        headers=auth(tokens[Scope.INGEST]),
+    )
+    await client.post(  # no amount: Paid refuses it, so Intake fails and is dead-lettered by drain()
+        "/v1/projects/shop/sources/web/events", json={"kind": "payment", "id": "p2"}, headers=auth(tokens[Scope.INGEST])
+    )
+    number, loaded = await active_config(store)
+    await Engine(loaded, backend=store, config_version=number).drain()
+    text = (await client.get("/metrics")).text
+    assert 'flowbus_messages_in_total{kind="source",project="shop"}' in text
+    assert 'flowbus_runs_total{project="shop",status="failed"}' in text
+    assert 'flowbus_dead_letters{project="shop"} 1.0' in text
+    assert 'flowbus_queue_depth{project="shop",queue="inbound",state="dead"} 1.0' in text
+    assert "flowbus_run_seconds_bucket" in text

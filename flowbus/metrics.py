@@ -1,0 +1,35 @@
+"""Prometheus metrics of this process: messages taken in, runs by status, run latency.
+
+Counted where the work happens (the ingress, the worker), in a registry of their own so that two
+apps in one test process do not share counts. Queue depth and dead letters are read from the
+store when scraped, so they are right whatever process did the work.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages_in = Counter(
+            "flowbus_messages_in", "Messages and events accepted at the ingress.", ["project", "kind"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.runs = Counter("flowbus_runs", "Runs finished, by status.", ["project", "status"], registry=self.registry)
+        self.run_seconds = Histogram(
+            "flowbus_run_seconds", "How long runs took.", ["project"], registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "flowbus_queue_depth", "Messages by queue and state.", ["project", "queue", "state"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.dead_letters = Gauge(
+            "flowbus_dead_letters", "Messages in the dead-letter queue.", ["project"], registry=self.registry
+        )
+
+
+#: the metrics of this process (the worker and the API of `flowbus run` share them)
+PROCESS = Metrics()
