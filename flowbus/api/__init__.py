@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flowbus.api import reads
+from flowbus.api import admin, reads
 from flowbus.api.errors import ApiError
 from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import ApiState
@@ -56,6 +56,7 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
     app = FastAPI(title="flowbus", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.flowbus = state
     app.include_router(reads.router)
+    app.include_router(admin.router)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

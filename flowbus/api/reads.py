@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from flowbus import jsonio
@@ -15,7 +15,12 @@ from flowbus.api.state import ApiState
 from flowbus.keys import Scope
 from flowbus.runtime.trace import to_data, trace_event, trace_message, trace_run
 
-router = APIRouter(prefix="/v1/projects/{project}", tags=["reads"])
+
+async def _require_read(project: str, request: Request) -> None:
+    await require(request.app.state.flowbus, request, project, Scope.READ)
+
+
+router = APIRouter(prefix="/v1/projects/{project}", tags=["reads"], dependencies=[Depends(_require_read)])
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -25,7 +30,6 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 async def _backend(request: Request, project: str) -> Any:
     state: ApiState = request.app.state.flowbus
-    await require(state, request, project, Scope.READ)
     return state.backend(project)
 
 

@@ -1,0 +1,185 @@
+"""Admin (scope ``admin``): drafts, publishing, versions, diffs, rollback, the manifest, dead
+letters and their redrive, and match: what a message or event would run, without running it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from flowbus.api.auth import require
+from flowbus.api.errors import ApiError
+from flowbus.api.reads import json_response
+from flowbus.api.state import ApiState, NoActiveConfig
+from flowbus.config import ConfigError, load_config_text
+from flowbus.keys import Scope
+from flowbus.publishing import VersionNotFound, diff_versions, publish_config, rollback
+from flowbus.queue import QueueName
+from flowbus.runtime.routing import match_event
+from flowbus.stores.protocols import Backend, DeadLetterFilter
+
+
+async def _require_admin(project: str, request: Request) -> None:
+    # a router dependency: checked before the body is read, so an unauthorised request is a
+    # 401/403 whatever its body
+    await require(request.app.state.flowbus, request, project, Scope.ADMIN)
+
+
+router = APIRouter(prefix="/v1/projects/{project}", tags=["admin"], dependencies=[Depends(_require_admin)])
+
+
+class DraftBody(BaseModel):
+    text: str = Field(max_length=5 * 1024 * 1024, description="the config, YAML or JSON")
+
+
+class RedriveBody(BaseModel):
+    ids: list[str] = Field(default_factory=list, max_length=10_000)
+    current_version: bool = False
+
+
+class MatchBody(BaseModel):
+    source: str | None = None
+    event_type: str | None = None
+    event: str | None = None
+    data: Any = None
+
+
+async def _admin(request: Request, project: str) -> tuple[ApiState, Backend]:
+    state: ApiState = request.app.state.flowbus
+    return state, state.backend(project)
+
+
+def _config_error(exc: ConfigError) -> ApiError:
+    issues = [{"line": i.location.line, "field": i.location.field, "message": i.message} for i in exc.issues]
+    return ApiError(422, "the config is not valid", issues=issues)
+
+
+@router.get("/draft", summary="The project's draft config")
+async def get_draft(project: str, request: Request) -> Response:
+    _, backend = await _admin(request, project)
+    draft = await backend.get_draft()
+    if draft is None:
+        raise ApiError(404, f"project {project!r} has no draft")
+    return json_response({"text": draft[0], "file": draft[1]})
+
+
+@router.put("/draft", summary="Save the draft (validated, not published)")
+async def put_draft(project: str, request: Request, body: DraftBody) -> Response:
+    _, backend = await _admin(request, project)
+    try:
+        load_config_text(body.text, file="draft.yaml")
+    except ConfigError as exc:
+        raise _config_error(exc) from None
+    await backend.save_draft(body.text, file="draft.yaml")
+    return json_response({"saved": True})
+
+
+@router.post("/publish", summary="Publish the draft as the next version")
+async def publish_draft(project: str, request: Request) -> Response:
+    _, backend = await _admin(request, project)
+    draft = await backend.get_draft()
+    if draft is None:
+        raise ApiError(404, f"project {project!r} has no draft to publish")
+    try:
+        result = await publish_config(backend, draft[0], file=draft[1])
+    except ConfigError as exc:
+        raise _config_error(exc) from None
+    return json_response({"version": result.version.number, "unchanged": result.unchanged, **result.diff.to_data()})
+
+
+@router.get("/versions", summary="Config versions, oldest first")
+async def list_versions(project: str, request: Request) -> Response:
+    _, backend = await _admin(request, project)
+    await backend.project_versions()
+    active = await backend.active_version()
+    return json_response([
+        {"number": v.number, "created_at": v.created_at, "content_hash": v.content_hash, "summary": v.summary,
+         "active": v.number == active}
+        for v in await backend.versions()
+    ])  # fmt: skip
+
+
+@router.get("/versions/{old}/diff/{new}", summary="What changed between two versions")
+async def get_diff(project: str, old: int, new: int, request: Request) -> Response:
+    _, backend = await _admin(request, project)
+    try:
+        return json_response((await diff_versions(backend, old, new)).to_data())
+    except VersionNotFound as exc:
+        raise ApiError(404, exc.message) from None
+
+
+@router.post("/versions/{number}/rollback", summary="Publish an old version again, as a new one")
+async def post_rollback(project: str, number: int, request: Request) -> Response:
+    _, backend = await _admin(request, project)
+    try:
+        result = await rollback(backend, number)
+    except VersionNotFound as exc:
+        raise ApiError(404, exc.message) from None
+    return json_response({"version": result.version.number, "unchanged": result.unchanged, **result.diff.to_data()})
+
+
+@router.get("/manifest", summary="What the active version dispatches")
+async def get_manifest(project: str, request: Request) -> Response:
+    _, backend = await _admin(request, project)
+    manifest = await backend.manifest()
+    if manifest is None:
+        raise ApiError(404, f"project {project!r} has no active config version")
+    return json_response({
+        "version": manifest.version,
+        "routes": [{"source": s, "event_type": t, "flows": list(f)} for (s, t), f in manifest.routes.items()],
+        "handlers": {e: [{"handler": h, "mode": m} for h, m in hs] for e, hs in manifest.handlers.items()},
+    })  # fmt: skip
+
+
+@router.get("/dead-letters", summary="Messages whose attempts are used up")
+async def list_dead_letters(
+    project: str, request: Request, queue: QueueName | None = None, name: str | None = None,
+    group: str | None = None, limit: int = 100,
+) -> Response:  # fmt: skip
+    _, backend = await _admin(request, project)
+    where = DeadLetterFilter(queue=queue, name=name, group_key=group)
+    dead = await backend.dead_letters(where, limit=max(1, min(limit, 1000)))
+    return json_response([_message(m) for m in dead])
+
+
+@router.post("/dead-letters/redrive", summary="Put dead letters back with fresh attempts")
+async def redrive(project: str, request: Request, body: RedriveBody) -> Response:
+    _, backend = await _admin(request, project)
+    version = None
+    if body.current_version:
+        await backend.project_versions()
+        version = await backend.active_version()
+    return json_response({"redriven": await backend.redrive(body.ids, config_version=version)})
+
+
+@router.post("/match", summary="Which flows and handlers a message or event would run, without running it")
+async def post_match(project: str, request: Request, body: MatchBody) -> Response:
+    state, _ = await _admin(request, project)
+    try:
+        engine = await state.engine(project)
+    except NoActiveConfig:
+        raise ApiError(409, f"project {project!r} has no published config") from None
+    if body.event is not None:
+        found = match_event(engine.plan, body.event)
+        subscribers = engine.plan.subscribers.get(body.event)
+        handlers = (*subscribers.sync, *subscribers.async_) if subscribers is not None else ()
+        data = body.data if isinstance(body.data, dict) else {}
+        inputs = {h.name: {name: data.get(prop) for prop, name in h.bindings} for h in handlers}
+        return json_response(
+            {"event": body.event, "sync": list(found.sync), "async": list(found.async_), "inputs": inputs}
+        )
+    if body.source is None:
+        raise ApiError(422, "give `source` (with `event_type` or `data`), or `event`")
+    resolved = body.event_type or engine.event_type_of(body.source, body.data)
+    if resolved is None:
+        raise ApiError(422, f"no event_type given, and source {body.source!r} finds none in data")
+    flows = list(engine.match(body.source, resolved).flows)
+    return json_response({"source": body.source, "event_type": resolved, "flows": flows})
+
+
+def _message(message: Any) -> dict[str, Any]:
+    data = dict(message._asdict())
+    data["errors"] = [e._asdict() for e in message.errors]
+    return data

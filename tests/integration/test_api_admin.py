@@ -1,0 +1,151 @@
+"""Admin over HTTP, and the auth matrix: every route against no key, a key of the wrong scope,
+and a key of another project."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed")
+
+from fastapi.routing import APIRoute
+from starlette.routing import Route
+
+from flowbus.api import create_app
+from flowbus.keys import Scope, new_key
+from flowbus.publishing import publish_config
+from flowbus.stores.sqlite import SqliteBackend
+
+COMPASS = (Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml").read_text()
+OPEN = {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"}
+
+
+@pytest.fixture
+async def api(tmp_path):
+    db = tmp_path / "flowbus.db"
+    store = SqliteBackend(db, "compass")
+    await publish_config(store, COMPASS, file="flowbus.yaml")
+    tokens = {}
+    for scope in Scope:
+        key, tokens[scope] = new_key("compass", str(scope), (scope,))
+        await store.add_key(key)
+    crm = SqliteBackend(db, "crm")
+    key, tokens["other"] = new_key("crm", "admin", (Scope.ADMIN,))
+    await crm.add_key(key)
+    app = create_app(f"sqlite:///{db}")
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://f") as client:
+        yield client, tokens, app
+    await store.close()
+    await crm.close()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_drafts_publish_versions_diff_rollback_and_the_manifest(api):
+    client, tokens, _ = api
+    admin = auth(tokens[Scope.ADMIN])
+    bad = await client.put("/v1/projects/compass/draft", json={"text": "flows: [{name: f}]"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["issues"][0]["field"] == "flows[0].steps"
+    changed = COMPASS.replace("upsert_company\n", "upsert_company\n    enabled: false\n", 1)
+    assert (await client.put("/v1/projects/compass/draft", json={"text": changed}, headers=admin)).json() == {
+        "saved": True
+    }
+    assert (await client.get("/v1/projects/compass/draft", headers=admin)).json()["text"] == changed
+    published = (await client.post("/v1/projects/compass/publish", headers=admin)).json()
+    assert published["version"] == 2 and published["summary"] == "flows: 1 changed"
+    versions = (await client.get("/v1/projects/compass/versions", headers=admin)).json()
+    assert [(v["number"], v["active"]) for v in versions] == [(1, False), (2, True)]
+    diff = (await client.get("/v1/projects/compass/versions/1/diff/2", headers=admin)).json()
+    assert diff["changes"][0]["fields"] == ["enabled"]
+    assert (await client.get("/v1/projects/compass/versions/1/diff/9", headers=admin)).status_code == 404
+    manifest = (await client.get("/v1/projects/compass/manifest", headers=admin)).json()
+    assert manifest["version"] == 2 and manifest["routes"] == []  # the only flow is disabled
+    rolled = (await client.post("/v1/projects/compass/versions/1/rollback", headers=admin)).json()
+    assert rolled["version"] == 3
+    manifest = (await client.get("/v1/projects/compass/manifest", headers=admin)).json()
+    assert manifest["routes"] == [
+        {"source": "compass_inbound", "event_type": "upsert_company", "flows": ["compass_company_upsert"]}
+    ]
+
+
+async def test_match_says_what_would_run_without_running_it(api):
+    client, tokens, _ = api
+    admin = auth(tokens[Scope.ADMIN])
+    found = await client.post(
+        "/v1/projects/compass/match",
+        json={"source": "compass_inbound", "data": {"event": "upsert_company"}},
+        headers=admin,
+    )
+    assert found.json() == {
+        "source": "compass_inbound",
+        "event_type": "upsert_company",
+        "flows": ["compass_company_upsert"],
+    }
+    nothing = await client.post(
+        "/v1/projects/compass/match", json={"source": "compass_inbound", "event_type": "x"}, headers=admin
+    )
+    assert nothing.json()["flows"] == []
+    assert (await client.post("/v1/projects/compass/match", json={}, headers=admin)).status_code == 422
+
+
+async def test_dead_letters_are_listed_and_redriven(api, tmp_path):
+    client, tokens, _ = api
+    admin = auth(tokens[Scope.ADMIN])
+    sent = await client.post(
+        "/v1/projects/compass/sources/compass_inbound/events",
+        json={"event": "upsert_company", "payload": {"name": "no domain"}},
+        headers=auth(tokens[Scope.INGEST]),
+    )
+    from flowbus.publishing import active_config
+    from flowbus.runtime.engine import Engine
+
+    store = SqliteBackend(tmp_path / "flowbus.db", "compass")
+    number, loaded = await active_config(store)
+    await Engine(loaded, backend=store, config_version=number).drain()
+    dead = (await client.get("/v1/projects/compass/dead-letters", headers=admin)).json()
+    assert [m["id"] for m in dead] == [sent.json()["message_id"]]
+    assert "needs its key field 'domain'" in dead[0]["errors"][0]["error"]
+    redriven = await client.post(
+        "/v1/projects/compass/dead-letters/redrive", json={"ids": [dead[0]["id"]]}, headers=admin
+    )
+    assert redriven.json() == {"redriven": 1}
+    assert (await client.get("/v1/projects/compass/dead-letters", headers=admin)).json() == []
+    await store.close()
+
+
+def routes(app) -> list[tuple[str, str, Scope]]:
+    from flowbus.api import admin, reads
+
+    found = []
+    for route in [*app.routes, *reads.router.routes, *admin.router.routes]:
+        if not isinstance(route, Route | APIRoute) or route.path in OPEN:
+            continue
+        tags = getattr(route, "tags", [])
+        scope = Scope.READ if "reads" in tags else Scope.ADMIN if "admin" in tags else Scope.INGEST
+        for method in sorted(route.methods - {"HEAD"}):
+            found.append((method, route.path, scope))
+    return found
+
+
+async def test_every_route_refuses_no_key_a_wrong_scope_and_another_projects_key(api):
+    client, tokens, app = api
+    checked = 0
+    for method, template, scope in routes(app):
+        path = re.sub(r"\{(\w+)\}", lambda m: "compass" if m.group(1) == "project" else "1", template)
+        wrong = Scope.READ if scope is not Scope.READ else Scope.INGEST
+        for headers, status in ((None, 401), (auth(tokens[wrong]), 403), (auth(tokens["other"]), 403)):
+            response = await client.request(method, path, json={}, headers=headers)
+            assert response.status_code == status, (
+                method,
+                path,
+                headers and headers["Authorization"][:20],
+                response.text,
+            )
+        checked += 1
+    assert checked == 16  # 2 ingress, 4 read and 10 admin routes: every route is in the matrix
