@@ -3,14 +3,14 @@ letters and their redrive, and match: what a message or event would run, without
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from flowbus.api.auth import require
-from flowbus.api.errors import ApiError
+from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.reads import json_response
 from flowbus.api.state import ApiState, NoActiveConfig
 from flowbus.config import ConfigError, load_config_text
@@ -27,19 +27,31 @@ async def _require_admin(project: str, request: Request) -> None:
     await require(request.app.state.flowbus, request, project, Scope.ADMIN)
 
 
-router = APIRouter(prefix="/v1/projects/{project}", tags=["admin"], dependencies=[Depends(_require_admin)])
+router = APIRouter(
+    prefix="/v1/projects/{project}", tags=["admin"], responses=ERROR_RESPONSES, dependencies=[Depends(_require_admin)]
+)
+
+
+#: a config version number, bounded so that no driver is handed an integer it cannot store
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class DraftBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
     text: str = Field(max_length=5 * 1024 * 1024, description="the config, YAML or JSON")
 
 
 class RedriveBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
     ids: list[str] = Field(default_factory=list, max_length=10_000)
     current_version: bool = False
 
 
 class MatchBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
     source: str | None = None
     event_type: str | None = None
     event: str | None = None
@@ -102,7 +114,7 @@ async def list_versions(project: str, request: Request) -> Response:
 
 
 @router.get("/versions/{old}/diff/{new}", summary="What changed between two versions")
-async def get_diff(project: str, old: int, new: int, request: Request) -> Response:
+async def get_diff(project: str, old: VersionNumber, new: VersionNumber, request: Request) -> Response:
     _, backend = await _admin(request, project)
     try:
         return json_response((await diff_versions(backend, old, new)).to_data())
@@ -111,7 +123,7 @@ async def get_diff(project: str, old: int, new: int, request: Request) -> Respon
 
 
 @router.post("/versions/{number}/rollback", summary="Publish an old version again, as a new one")
-async def post_rollback(project: str, number: int, request: Request) -> Response:
+async def post_rollback(project: str, number: VersionNumber, request: Request) -> Response:
     _, backend = await _admin(request, project)
     try:
         result = await rollback(backend, number)

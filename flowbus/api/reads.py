@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from flowbus import jsonio
 from flowbus.api.auth import require
-from flowbus.api.errors import ApiError
+from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.state import ApiState
 from flowbus.keys import Scope
 from flowbus.runtime.trace import to_data, trace_event, trace_message, trace_run
@@ -20,7 +20,9 @@ async def _require_read(project: str, request: Request) -> None:
     await require(request.app.state.flowbus, request, project, Scope.READ)
 
 
-router = APIRouter(prefix="/v1/projects/{project}", tags=["reads"], dependencies=[Depends(_require_read)])
+router = APIRouter(
+    prefix="/v1/projects/{project}", tags=["reads"], responses=ERROR_RESPONSES, dependencies=[Depends(_require_read)]
+)
 
 
 def json_response(data: Any, status: int = 200) -> Response:

@@ -55,7 +55,7 @@ def translated_errors() -> Iterator[None]:
     """sqlite3 errors become flowbus errors at this boundary."""
     try:
         yield
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OverflowError) as exc:  # the driver's OverflowError: an integer SQLite cannot hold
         raise StoreError(f"SQLite: {exc}") from exc
 
 
