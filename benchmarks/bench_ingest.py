@@ -1,0 +1,138 @@
+"""Ingest throughput of the source endpoint under a loopback load generator, beside a bare ASGI
+app answering 202 measured the same way in the same run (read the ratio).
+
+    python benchmarks/bench_ingest.py [--seconds 5] [--connections 32]
+
+Both servers run in a uvicorn subprocess; the load comes from this process (a minimal
+keep-alive HTTP/1.1 client), so the client's own cost is in both figures alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BARE = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"18")]
+    await send({"type": "http.response.start", "status": 202, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"message_id":"x"}'})
+"""
+
+FLOWBUS = """
+import os
+from flowbus.api import create_app
+app = create_app(os.environ["FLOWBUS_DB"])
+"""
+
+COMPASS = Path(__file__).resolve().parents[1] / "examples" / "compass" / "flowbus.yaml"
+PAYLOAD = b'{"event": "upsert_company", "payload": {"domain": "acme.example", "name": "Acme"}}'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(module_dir: Path, module: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", f"{module}:app", "--port", str(port), "--log-level", "warning",
+         "--app-dir", str(module_dir)],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{module} did not start")
+
+
+async def load(port: int, path: str, headers: dict[str, str], seconds: float, connections: int) -> tuple[int, int]:
+    """Requests completed and how many were not 202, over ``seconds`` with ``connections`` clients.
+
+    A minimal keep-alive HTTP/1.1 client on asyncio streams: much lighter than a full client
+    library, so that the servers, not the load generator, are what is measured.
+    """
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(PAYLOAD)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = head.encode() + b"\r\n" + PAYLOAD
+    done = failed = 0
+    stop = time.monotonic() + seconds
+
+    async def one_client() -> None:
+        nonlocal done, failed
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.monotonic() < stop:
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            done += 1
+            failed += b" 202 " not in status_line
+        writer.close()
+
+    await asyncio.gather(*(one_client() for _ in range(connections)))
+    return done, failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "bare.py").write_text(BARE)
+        (folder / "flowbus_app.py").write_text(FLOWBUS)
+        db = f"sqlite:///{folder / 'flowbus.db'}"
+        publish = subprocess.run(
+            [sys.executable, "-m", "flowbus", "publish", str(COMPASS), "--db", db], check=True, capture_output=True
+        )
+        assert publish.returncode == 0
+        key = subprocess.run(
+            [sys.executable, "-m", "flowbus", "keys", "create", "--name", "bench", "--scope", "ingest", "--db", db],
+            check=True, capture_output=True, text=True,
+        ).stdout.splitlines()[-1]  # fmt: skip
+        results = {}
+        for name, module, path, headers in (
+            ("bare ASGI app (202)", "bare", "/", {}),
+            ("flowbus source ingest", "flowbus_app", "/v1/projects/compass/sources/compass_inbound/events",
+             {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}),
+        ):  # fmt: skip
+            port = free_port()
+            server = serve(folder, module, port, {"FLOWBUS_DB": db})
+            try:
+                done, failed = asyncio.run(load(port, path, headers, args.seconds, args.connections))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            if failed:
+                raise SystemExit(f"{name}: {failed} of {done} requests were not answered 202")
+            results[name] = done / args.seconds
+    base = results["bare ASGI app (202)"]
+    print(f"ingest over loopback, {args.connections} connections, {args.seconds:.0f} s each")
+    print(f"{'':26}{'requests/s':>12}{'vs bare':>10}")
+    for name, rate in results.items():
+        print(f"{name:26}{rate:>12,.0f}{rate / base:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()
