@@ -55,12 +55,19 @@ def test_flowbus_run_serves_the_compass_example_end_to_end(tmp_path):
         )
         assert response.status_code == 202, response.text
         message_id = response.json()["message_id"]
-        backend = SqliteBackend(tmp_path / ".flowbus" / "flowbus.db", "compass")
-        runs = []
-        while time.monotonic() < deadline and not runs:
-            runs = asyncio.run(backend.runs_for_message(message_id))
+        # the trace, read back through the API: the message's run and its step
+        message: dict = {"runs": []}
+        while time.monotonic() < deadline and not message["runs"]:
+            message = httpx.get(
+                f"http://127.0.0.1:{port}/v1/projects/compass/messages/{message_id}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            ).json()
             time.sleep(0.1)
-        assert [r.status.value for r in runs] == ["succeeded"]
+        [run] = message["runs"]
+        assert (run["flow"], run["status"]) == ("compass_company_upsert", "succeeded")
+        assert run["children"][0]["output"] == {"domain": "acme.example", "name": "Acme"}
+        backend = SqliteBackend(tmp_path / ".flowbus" / "flowbus.db", "compass")
         assert asyncio.run(backend.entities("company")) == {"acme.example": {"domain": "acme.example", "name": "Acme"}}
     finally:
         process.send_signal(signal.SIGINT)
