@@ -85,6 +85,12 @@ class QueuedMessage(NamedTuple):
     #: a dead message that holds its group (on_failure: block) until redriven
     blocking: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """The message as plain data, its errors included (for the CLI and the API)."""
+        data = self._asdict()
+        data["errors"] = [error._asdict() for error in self.errors]
+        return data
+
 
 OnFailure = Literal["block", "park"]
 

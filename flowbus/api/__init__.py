@@ -19,6 +19,7 @@ from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import ApiState
 from flowbus.errors import FlowbusError
 from flowbus.metrics import PROCESS
+from flowbus.publishing import VersionNotFound
 
 
 async def healthz(request: Request) -> Response:
@@ -63,6 +64,10 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
         return exc.response()
+
+    @app.exception_handler(VersionNotFound)
+    async def version_not_found(request: Request, exc: VersionNotFound) -> Response:
+        return ApiError(404, exc.message).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.reads import json_response
-from flowbus.api.state import ApiState, NoActiveConfig
+from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
 from flowbus.keys import Scope
-from flowbus.publishing import VersionNotFound, diff_versions, publish_config, rollback
+from flowbus.publishing import diff_versions, publish_config, rollback
 from flowbus.queue import QueueName
 from flowbus.runtime.routing import match_event
 from flowbus.stores.protocols import Backend, DeadLetterFilter
@@ -116,19 +116,13 @@ async def list_versions(project: str, request: Request) -> Response:
 @router.get("/versions/{old}/diff/{new}", summary="What changed between two versions")
 async def get_diff(project: str, old: VersionNumber, new: VersionNumber, request: Request) -> Response:
     _, backend = await _admin(request, project)
-    try:
-        return json_response((await diff_versions(backend, old, new)).to_data())
-    except VersionNotFound as exc:
-        raise ApiError(404, exc.message) from None
+    return json_response((await diff_versions(backend, old, new)).to_data())
 
 
 @router.post("/versions/{number}/rollback", summary="Publish an old version again, as a new one")
 async def post_rollback(project: str, number: VersionNumber, request: Request) -> Response:
     _, backend = await _admin(request, project)
-    try:
-        result = await rollback(backend, number)
-    except VersionNotFound as exc:
-        raise ApiError(404, exc.message) from None
+    result = await rollback(backend, number)
     return json_response({"version": result.version.number, "unchanged": result.unchanged, **result.diff.to_data()})
 
 
@@ -153,7 +147,7 @@ async def list_dead_letters(
     _, backend = await _admin(request, project)
     where = DeadLetterFilter(queue=queue, name=name, group_key=group)
     dead = await backend.dead_letters(where, limit=max(1, min(limit, 1000)))
-    return json_response([_message(m) for m in dead])
+    return json_response([m.to_dict() for m in dead])
 
 
 @router.post("/dead-letters/redrive", summary="Put dead letters back with fresh attempts")
@@ -169,10 +163,7 @@ async def redrive(project: str, request: Request, body: RedriveBody) -> Response
 @router.post("/match", summary="Which flows and handlers a message or event would run, without running it")
 async def post_match(project: str, request: Request, body: MatchBody) -> Response:
     state, _ = await _admin(request, project)
-    try:
-        engine = await state.engine(project)
-    except NoActiveConfig:
-        raise ApiError(409, f"project {project!r} has no published config") from None
+    engine = await state.engine(project)
     if body.event is not None:
         found = match_event(engine.plan, body.event)
         subscribers = engine.plan.subscribers.get(body.event)
@@ -189,9 +180,3 @@ async def post_match(project: str, request: Request, body: MatchBody) -> Respons
         raise ApiError(422, f"no event_type given, and source {body.source!r} finds none in data")
     flows = list(engine.match(body.source, resolved).flows)
     return json_response({"source": body.source, "event_type": resolved, "flows": flows})
-
-
-def _message(message: Any) -> dict[str, Any]:
-    data = dict(message._asdict())
-    data["errors"] = [e._asdict() for e in message.errors]
-    return data

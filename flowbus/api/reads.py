@@ -3,7 +3,7 @@ queued message and the runs it caused."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -30,6 +30,16 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(jsonio.dumps(data), status_code=status, media_type="application/json")
 
 
+T = TypeVar("T")
+
+
+def found(value: T | None, kind: str, identifier: str, project: str) -> T:
+    """``value``, or a 404 naming what was looked for."""
+    if value is None:
+        raise ApiError(404, f"no {kind} {identifier!r} in project {project!r}")
+    return value
+
+
 async def _backend(request: Request, project: str) -> Any:
     state: ApiState = request.app.state.flowbus
     return state.backend(project)
@@ -38,18 +48,14 @@ async def _backend(request: Request, project: str) -> Any:
 @router.get("/events/{event_id}", summary="An event instance")
 async def get_event(project: str, event_id: str, request: Request) -> Response:
     backend = await _backend(request, project)
-    instance = await backend.get_event(event_id)
-    if instance is None:
-        raise ApiError(404, f"no event {event_id!r} in project {project!r}")
+    instance = found(await backend.get_event(event_id), "event", event_id, project)
     return json_response(instance.to_dict())
 
 
 @router.get("/events/{event_id}/trace", summary="The trace of an event's whole chain")
 async def get_event_trace(project: str, event_id: str, request: Request) -> Response:
     backend = await _backend(request, project)
-    instance = await backend.get_event(event_id)
-    if instance is None:
-        raise ApiError(404, f"no event {event_id!r} in project {project!r}")
+    instance = found(await backend.get_event(event_id), "event", event_id, project)
     root = await backend.get_event(instance.correlation_id) or instance
     return json_response(to_data(await trace_event(backend, root)))
 
@@ -57,19 +63,14 @@ async def get_event_trace(project: str, event_id: str, request: Request) -> Resp
 @router.get("/runs/{run_id}", summary="A run, its steps and what it caused")
 async def get_run(project: str, run_id: str, request: Request) -> Response:
     backend = await _backend(request, project)
-    run = await backend.get_run(run_id)
-    if run is None:
-        raise ApiError(404, f"no run {run_id!r} in project {project!r}")
+    run = found(await backend.get_run(run_id), "run", run_id, project)
     return json_response(to_data(await trace_run(backend, run)))
 
 
 @router.get("/messages/{message_id}", summary="A queued message and the runs of each attempt")
 async def get_message(project: str, message_id: str, request: Request) -> Response:
     backend = await _backend(request, project)
-    message = await backend.get_message(message_id)
-    if message is None:
-        raise ApiError(404, f"no message {message_id!r} in project {project!r}")
-    data = message._asdict()
-    data["errors"] = [e._asdict() for e in message.errors]
+    message = found(await backend.get_message(message_id), "message", message_id, project)
+    data = message.to_dict()
     data["runs"] = [to_data(tree) for tree in await trace_message(backend, message_id)]
     return json_response(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from flowbus.api.errors import ApiError
 from flowbus.publishing import active_config
 from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
@@ -12,10 +13,6 @@ from flowbus.stores.protocols import Backend
 
 #: how long an engine is used before the active config version is looked up again
 ENGINE_TTL_S = 1.0
-
-
-class NoActiveConfig(Exception):
-    """The project has no published config yet."""
 
 
 @dataclass
@@ -36,7 +33,8 @@ class ApiState:
         return dict(self._backends)
 
     async def engine(self, project: str) -> Engine:
-        """The engine of the project's active config version (looked up again every second)."""
+        """The engine of the project's active config version (looked up again every second);
+        a 409 when the project has none."""
         cached = self._engines.get(project)
         now = time.monotonic()
         if cached is not None and now - cached[0] < ENGINE_TTL_S:
@@ -48,7 +46,7 @@ class ApiState:
             return cached[1]
         found = await active_config(backend)
         if found is None:
-            raise NoActiveConfig(project)
+            raise ApiError(409, f"project {project!r} has no published config: flowbus publish FILE")
         number, loaded = found
         engine = Engine(loaded, backend=backend, config_version=number)
         self._engines[project] = (now, engine)

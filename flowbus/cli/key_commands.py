@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 import click
 
 from flowbus import jsonio
-from flowbus.cli.options import db_options, open_project, run_async
+from flowbus.cli.options import closing, db_options, open_project, run_async
 from flowbus.keys import ApiKey, Scope, new_key
-from flowbus.stores.protocols import Backend
-
-T = TypeVar("T")
 
 
 @click.group()
@@ -36,7 +30,7 @@ def create(name: str, scopes: tuple[str, ...], db: str, project: str) -> None:
     """
     backend = open_project(db, project)
     key, token = new_key(backend.project, name, tuple(Scope(s) for s in scopes))
-    run_async(_closing(backend, backend.add_key(key)))
+    run_async(closing(backend, backend.add_key(key)))
     click.echo(f"created key {key.id} for project {backend.project} ({', '.join(key.scopes)}):")
     click.echo(token)
 
@@ -47,7 +41,7 @@ def create(name: str, scopes: tuple[str, ...], db: str, project: str) -> None:
 def list_keys(as_json: bool, db: str, project: str) -> None:
     """List the project's keys (never their secrets)."""
     backend = open_project(db, project)
-    found: list[ApiKey] = run_async(_closing(backend, backend.list_keys()))
+    found: list[ApiKey] = run_async(closing(backend, backend.list_keys()))
     if as_json:
         click.echo(jsonio.dumps([{k: v for k, v in key._asdict().items() if k != "secret_hash"} for key in found]))
         return
@@ -64,13 +58,6 @@ def list_keys(as_json: bool, db: str, project: str) -> None:
 def revoke(key_id: str, db: str, project: str) -> None:
     """Revoke a key at once: requests with it are refused from now on."""
     backend = open_project(db, project)
-    if not run_async(_closing(backend, backend.revoke_key(key_id))):
+    if not run_async(closing(backend, backend.revoke_key(key_id))):
         raise click.UsageError(f"no active key {key_id!r} in project {backend.project}")
     click.echo(f"revoked {key_id}")
-
-
-async def _closing(backend: Backend, work: Awaitable[T]) -> T:
-    try:
-        return await work
-    finally:
-        await backend.close()

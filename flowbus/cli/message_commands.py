@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from flowbus import jsonio
-from flowbus.cli.options import db_options, open_project, run_async
+from flowbus.cli.options import closing, db_options, open_project, run_async
 from flowbus.cli.try_command import read_data
 from flowbus.publishing import active_config
 from flowbus.queue import QueuedMessage, QueueName
@@ -122,15 +122,9 @@ def dlq_list(queue: str | None, name: str | None, group: str | None, as_json: bo
     backend = open_project(db, project)
     where = DeadLetterFilter(queue=QueueName(queue) if queue else None, name=name, group_key=group)
 
-    async def work() -> list[QueuedMessage]:
-        try:
-            return await backend.dead_letters(where, limit=1000)
-        finally:
-            await backend.close()
-
-    dead = run_async(work())
+    dead = run_async(closing(backend, backend.dead_letters(where, limit=1000)))
     if as_json:
-        click.echo(jsonio.dumps([_message_data(m) for m in dead], indent=2))
+        click.echo(jsonio.dumps([m.to_dict() for m in dead], indent=2))
         return
     if not dead:
         click.echo("no dead letters")
@@ -147,16 +141,10 @@ def dlq_show(message_id: str, db: str, project: str) -> None:
     """Show one dead letter: its body, config version and every attempt's error."""
     backend = open_project(db, project)
 
-    async def work() -> QueuedMessage | None:
-        try:
-            return await backend.get_message(message_id)
-        finally:
-            await backend.close()
-
-    message = run_async(work())
+    message = run_async(closing(backend, backend.get_message(message_id)))
     if message is None:
         raise click.UsageError(f"no message {message_id!r} in project {backend.project}")
-    click.echo(jsonio.dumps(_message_data(message), indent=2))
+    click.echo(jsonio.dumps(message.to_dict(), indent=2))
 
 
 @dlq.command("redrive")
@@ -207,9 +195,3 @@ def _what(message: QueuedMessage) -> str:
     if "handler" in body:
         return f"handler {body['handler']} event {body['event_id']}"
     return f"source {body.get('source')} type {body.get('type')}"
-
-
-def _message_data(message: QueuedMessage) -> dict[str, Any]:
-    data = message._asdict()
-    data["errors"] = [e._asdict() for e in message.errors]
-    return data

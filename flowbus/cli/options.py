@@ -65,6 +65,14 @@ def _only_project(db: str) -> str:
     return "default"
 
 
+async def closing(backend: Backend, work: Awaitable[T]) -> T:
+    """Await ``work``, then close ``backend`` whatever happened."""
+    try:
+        return await work
+    finally:
+        await backend.close()
+
+
 def run_async(work: Awaitable[T]) -> T:
     """Run a command's coroutine; flowbus errors become a message and a telling exit code."""
     try:

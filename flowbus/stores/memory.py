@@ -34,6 +34,7 @@ from flowbus.stores.protocols import (
     Manifest,
     Record,
     Versioned,
+    apply_each,
 )
 from flowbus.stores.unit_of_work import UnitOfWork
 
@@ -77,20 +78,7 @@ class MemoryBackend:
         self._write(changeset)
 
     async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
-        results: list[Conflict | None] = []
-        refused: set[int] = set()
-        for changeset in changesets:
-            try:
-                conflict = changeset.refused_with(refused)
-                if conflict is not None:
-                    raise conflict
-                await self.apply(changeset)
-            except Conflict as exc:
-                results.append(exc)
-                refused.add(id(changeset))
-            else:
-                results.append(None)
-        return results
+        return await apply_each(changesets, self.apply)
 
     def _check(self, changeset: Changeset) -> None:
         for (entity, key), write in changeset.writes.items():

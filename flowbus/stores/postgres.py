@@ -36,6 +36,7 @@ from flowbus.stores.protocols import (
     Record,
     StoreError,
     Versioned,
+    apply_each,
 )
 from flowbus.stores.sql_files import load_migrations, load_queries
 from flowbus.stores.unit_of_work import UnitOfWork
@@ -199,22 +200,15 @@ class PostgresBackend:
                 pass
             else:
                 return [None] * len(changesets)
-        results: list[Conflict | None] = []
         async with self._transaction() as conn:
             await self._lock_rows(conn, changesets)
-            refused: set[int] = set()
-            for changeset in changesets:
-                conflict = changeset.refused_with(refused)
-                if conflict is None:
-                    try:
-                        # translated outside the savepoint, so that it is rolled back first
-                        async with translated_errors(), conn.transaction():
-                            await self._write(conn, changeset)
-                    except Conflict as refusal:
-                        conflict = refusal
-                if conflict is not None:
-                    refused.add(id(changeset))
-                results.append(conflict)
+
+            async def in_savepoint(changeset: Changeset) -> None:
+                # translated outside the savepoint, so that it is rolled back first
+                async with translated_errors(), conn.transaction():
+                    await self._write(conn, changeset)
+
+            results = await apply_each(changesets, in_savepoint)
             await self._notify(conn, [c for c, r in zip(changesets, results, strict=True) if r is None])
         return results
 

@@ -13,7 +13,7 @@ whose message lease was lost. The worker then retries the run.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -80,15 +80,35 @@ class Changeset:
     #: changesets of the same batch whose writes this one read: refused with them
     after: list[Changeset] = field(default_factory=list)
 
-    def refused_with(self, refused: set[int]) -> Conflict | None:
-        """A conflict when a changeset this one read from is among the ``refused`` (by id)."""
-        if any(id(earlier) in refused for earlier in self.after):
-            return Conflict("it read a write of an earlier run of its batch, and that write was refused")
-        return None
-
     @property
     def empty(self) -> bool:
         return not (self.writes or self.events or self.messages or self.runs or self.acks or self.retries)
+
+
+async def apply_each(
+    changesets: Sequence[Changeset], apply_one: Callable[[Changeset], Awaitable[None]]
+) -> list[Conflict | None]:
+    """Apply changesets in order, each atomically by ``apply_one``; the shared rule of every
+    backend's changeset-by-changeset path.
+
+    A changeset that read a write of one refused before it is refused too, without being tried:
+    a version number alone cannot tell its writer from another worker's.
+    """
+    refused: set[int] = set()
+    results: list[Conflict | None] = []
+    for changeset in changesets:
+        conflict: Conflict | None = None
+        if any(id(earlier) in refused for earlier in changeset.after):
+            conflict = Conflict("it read a write of an earlier run of its batch, and that write was refused")
+        else:
+            try:
+                await apply_one(changeset)
+            except Conflict as refusal:
+                conflict = refusal
+        if conflict is not None:
+            refused.add(id(changeset))
+        results.append(conflict)
+    return results
 
 
 class Manifest(NamedTuple):

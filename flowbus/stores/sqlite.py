@@ -43,6 +43,7 @@ from flowbus.stores.protocols import (
     Record,
     StoreError,
     Versioned,
+    apply_each,
 )
 from flowbus.stores.sql_files import load_migrations, load_queries
 from flowbus.stores.unit_of_work import UnitOfWork
@@ -202,24 +203,19 @@ class SqliteBackend:
                 pass
             else:
                 return [None] * len(changesets)
-        results: list[Conflict | None] = []
         with self._transaction() as conn:
-            refused: set[int] = set()
-            for index, changeset in enumerate(changesets):
-                conflict = changeset.refused_with(refused)
-                if conflict is None:
-                    savepoint = f"changeset_{index}"
-                    conn.execute(f"SAVEPOINT {savepoint}")
-                    try:
-                        self._write(conn, changeset)
-                    except Conflict as refusal:
-                        conn.execute(f"ROLLBACK TO {savepoint}")
-                        conflict = refusal
-                    conn.execute(f"RELEASE {savepoint}")
-                if conflict is not None:
-                    refused.add(id(changeset))
-                results.append(conflict)
-        return results
+
+            async def in_savepoint(changeset: Changeset) -> None:
+                conn.execute("SAVEPOINT changeset")
+                try:
+                    self._write(conn, changeset)
+                except Conflict:
+                    conn.execute("ROLLBACK TO changeset")
+                    raise
+                finally:
+                    conn.execute("RELEASE changeset")
+
+            return await apply_each(changesets, in_savepoint)
 
     def _write(self, conn: sqlite3.Connection, changeset: Changeset) -> None:
         project = self.project
