@@ -14,6 +14,9 @@ import itertools
 import os
 import time
 
+#: sorts after every id in every collation: the start of a newest-first page of ids
+MAX_ID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
 _COUNTER_BITS = 42
 _COUNTER_MASK = (1 << _COUNTER_BITS) - 1
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flowbus.api import admin, reads
+from flowbus.api import admin, openapi, reads
 from flowbus.api.errors import ApiError
 from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import ApiState
@@ -60,6 +60,7 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
     app.state.flowbus = state
     app.include_router(reads.router)
     app.include_router(admin.router)
+    openapi.install(app)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

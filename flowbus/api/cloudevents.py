@@ -32,7 +32,7 @@ def parse(content_type: str, headers: Mapping[str, str], body: Any) -> list[Enve
         if not isinstance(body, list):
             raise ApiError(422, "a batch must be a JSON array of CloudEvents")
         if len(body) > MAX_BATCH:
-            raise ApiError(413, f"a batch holds at most {MAX_BATCH} events, got {len(body)}")
+            raise ApiError(422, f"a batch holds at most {MAX_BATCH:,} events, got {len(body):,}")
         return [_structured(item, f"[{index}]") for index, item in enumerate(body)]
     if media == STRUCTURED:
         return [_structured(body, "")]

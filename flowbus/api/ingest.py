@@ -16,6 +16,22 @@ from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
 from flowbus.runtime.engine import Engine
 
+#: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes)
+MAX_HEADER_CHARS = 512
+_READ_HEADERS = ("x-event-type", "idempotency-key", "x-group-key")
+
+
+def check_headers(request: Request) -> None:
+    """Refuse (422) a header flowbus reads whose value is over :data:`MAX_HEADER_CHARS`: these
+    become dedup ids, group keys and types, kept and indexed in the store."""
+    for name, value in request.headers.items():
+        if (name in _READ_HEADERS or name.startswith("ce-")) and len(value) > MAX_HEADER_CHARS:
+            raise ApiError(
+                422,
+                f"header {name} is {len(value):,} characters long; the limit is {MAX_HEADER_CHARS}",
+                issues=[{"where": f"header.{name}"}],
+            )
+
 
 async def read_json(request: Request, limit: int) -> object:
     """The request body as JSON, refused past ``limit`` bytes (413) or when not JSON (422)."""
@@ -39,6 +55,7 @@ async def ingest_source(request: Request) -> Response:
     source = request.path_params["source"]
     try:
         await require(state, request, project, Scope.INGEST)
+        check_headers(request)
         payload = await read_json(request, state.max_body_bytes)
         engine = await state.engine(project)
         declared = {s.name for s in engine.config.config.sources}
@@ -71,6 +88,7 @@ async def ingest_cloudevents(request: Request) -> Response:
     project = request.path_params["project"]
     try:
         await require(state, request, project, Scope.INGEST)
+        check_headers(request)
         body = await read_json(request, state.max_body_bytes)
         events = cloudevents.parse(request.headers.get("content-type", ""), request.headers, body)
         engine = await state.engine(project)

@@ -1,11 +1,14 @@
-"""Reads (scope ``read``): an event, its trace (the whole chain by correlation id), a run, a
-queued message and the runs it caused."""
+"""Reads (scope ``read``): lists of events and runs with filters and cursor pagination, an
+event, its trace (the whole chain by correlation id), a run, a queued message and the runs it
+caused."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import datetime as dt
+from collections.abc import Sequence
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from flowbus import jsonio
@@ -13,7 +16,9 @@ from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.state import ApiState
 from flowbus.keys import Scope
-from flowbus.runtime.trace import to_data, trace_event, trace_message, trace_run
+from flowbus.runtime.records import RunStatus, Trigger
+from flowbus.runtime.trace import run_summary, to_data, trace_event, trace_message, trace_run
+from flowbus.stores.protocols import EventFilter, RunFilter
 
 
 async def _require_read(project: str, request: Request) -> None:
@@ -43,6 +48,80 @@ def found(value: T | None, kind: str, identifier: str, project: str) -> T:
 async def _backend(request: Request, project: str) -> Any:
     state: ApiState = request.app.state.flowbus
     return state.backend(project)
+
+
+#: a name in a filter: bounded like every other request value
+Name = Annotated[str | None, Query(min_length=1, max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="the next_cursor of the previous page",
+    ),
+]
+
+
+#: an ISO 8601 time (RFC 3339, the offset optional: without one it is UTC)
+Time = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$",
+        description="an ISO 8601 time, such as 2026-11-22T10:00:00Z; without an offset it is UTC",
+    ),
+]
+
+
+def _utc(text: str | None, name: str) -> dt.datetime | None:
+    """The time in UTC, the zone every stored time is in."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ApiError(422, f"{name} is not a valid time: {exc}", issues=[{"where": f"query.{name}"}]) from None
+
+
+def page(items: Sequence[Any], limit: int, item: Any) -> Response:
+    """A page of a list fetched with ``limit + 1``: the extra item only says another page follows."""
+    shown = items[:limit]
+    following = len(items) > limit
+    return json_response({"items": [item(x) for x in shown], "next_cursor": shown[-1].id if following else None})
+
+
+@router.get("/events", summary="Event instances, newest first")
+async def list_events(
+    project: str,
+    request: Request,
+    type: Name = None,
+    source: Name = None,
+    correlation_id: Name = None,
+    since: Time = None,
+    until: Time = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    backend = await _backend(request, project)
+    where = EventFilter(type, source, correlation_id, _utc(since, "since"), _utc(until, "until"))
+    found = await backend.list_events(where, before=cursor, limit=limit + 1)
+    return page(found, limit, lambda e: e.to_dict())
+
+
+@router.get("/runs", summary="Runs, newest first (without their steps: see /runs/{run_id})")
+async def list_runs(
+    project: str,
+    request: Request,
+    flow: Name = None,
+    handler: Name = None,
+    status: RunStatus | None = None,
+    trigger: Trigger | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    backend = await _backend(request, project)
+    found = await backend.list_runs(RunFilter(flow, handler, status, trigger), before=cursor, limit=limit + 1)
+    return page(found, limit, run_summary)
 
 
 @router.get("/events/{event_id}", summary="An event instance")

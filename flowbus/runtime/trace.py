@@ -77,18 +77,23 @@ async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     return [await trace_run(source, run) for run in await source.runs_for_message(message_id)]
 
 
+def run_summary(run: Run) -> dict[str, Any]:
+    """A run without its steps: a trace node's own fields, and an item of the API's run list."""
+    return {
+        "id": run.id, "flow": run.flow, "trigger": run.trigger, "handler": run.handler,
+        "status": run.status, "error": run.error, "started_at": run.started_at,
+        "duration_ms": round(run.duration_s * 1000, 3), "inputs": run.inputs, "outputs": run.outputs,
+        "event_id": run.event_id, "message_id": run.message_id, "parent_run_id": run.parent_run_id,
+        "config_version": run.config_version, "attempt": run.attempt,
+    }  # fmt: skip
+
+
 def to_data(node: TraceNode) -> dict[str, Any]:
     """The tree as plain data, for ``--json`` output and the API."""
     record = node.record
     data: dict[str, Any]
     if isinstance(record, Run):
-        data = {
-            "kind": "run", "id": record.id, "flow": record.flow, "trigger": record.trigger, "handler": record.handler,
-            "status": record.status, "error": record.error, "started_at": record.started_at,
-            "duration_ms": round(record.duration_s * 1000, 3), "inputs": record.inputs, "outputs": record.outputs,
-            "event_id": record.event_id, "message_id": record.message_id, "parent_run_id": record.parent_run_id,
-            "config_version": record.config_version, "attempt": record.attempt,
-        }  # fmt: skip
+        data = {"kind": "run", **run_summary(record)}
     elif isinstance(record, StepRun):
         data = {
             "kind": "step", "key": record.key, "id": record.step_id, "action": record.action, "status": record.status,

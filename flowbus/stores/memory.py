@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -28,11 +29,15 @@ from flowbus.queue import (
 from flowbus.runtime.records import Run
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
+    ANY_EVENT,
+    ANY_RUN,
     Changeset,
     Conflict,
     DeadLetterFilter,
+    EventFilter,
     Manifest,
     Record,
+    RunFilter,
     Versioned,
     apply_each,
 )
@@ -163,8 +168,18 @@ class MemoryBackend:
     def all_events(self) -> Sequence[EventInstance]:
         return tuple(self._events.values())
 
+    async def list_events(
+        self, where: EventFilter = ANY_EVENT, *, before: str | None = None, limit: int = 100
+    ) -> list[EventInstance]:
+        found = (e for e in self._events.values() if (before is None or e.id < before) and _event_matches(e, where))
+        return heapq.nlargest(limit, found, key=lambda e: e.id)
+
     async def get_run(self, run_id: str) -> Run | None:
         return self._runs.get(run_id)
+
+    async def list_runs(self, where: RunFilter = ANY_RUN, *, before: str | None = None, limit: int = 100) -> list[Run]:
+        found = (r for r in self._runs.values() if (before is None or r.id < before) and _run_matches(r, where))
+        return heapq.nlargest(limit, found, key=lambda r: r.id)
 
     async def runs_for_event(self, event_id: str) -> Sequence[Run]:
         return tuple(self._runs_by_event.get(event_id, ()))
@@ -392,3 +407,22 @@ def _matches(message: QueuedMessage, where: DeadLetterFilter) -> bool:
         body = message.body if isinstance(message.body, dict) else {}
         return where.name in (body.get("handler"), body.get("source"))
     return True
+
+
+def _event_matches(event: EventInstance, where: EventFilter) -> bool:
+    return (
+        (where.type is None or event.type == where.type)
+        and (where.source is None or event.source == where.source)
+        and (where.correlation_id is None or event.correlation_id == where.correlation_id)
+        and (where.since is None or event.time >= where.since)
+        and (where.until is None or event.time < where.until)
+    )
+
+
+def _run_matches(run: Run, where: RunFilter) -> bool:
+    return (
+        (where.flow is None or run.flow == where.flow)
+        and (where.handler is None or run.handler == where.handler)
+        and (where.status is None or run.status == where.status)
+        and (where.trigger is None or run.trigger == where.trigger)
+    )

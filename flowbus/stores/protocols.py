@@ -22,7 +22,7 @@ from flowbus.errors import FlowbusError
 from flowbus.events.instance import EventInstance
 from flowbus.keys import ApiKey
 from flowbus.queue import AttemptError, MessageState, OutgoingMessage, QueuedMessage, QueueName
-from flowbus.runtime.records import Run
+from flowbus.runtime.records import Run, RunStatus, Trigger
 
 Record = Mapping[str, Any]
 
@@ -131,6 +131,32 @@ class DeadLetterFilter(NamedTuple):
 ANY_DEAD_LETTER = DeadLetterFilter()
 
 
+class EventFilter(NamedTuple):
+    """Which event instances a list holds; None matches any. ``since`` and ``until`` bound the
+    event's time: ``since <= time < until``."""
+
+    type: str | None = None
+    source: str | None = None
+    correlation_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+ANY_EVENT = EventFilter()
+
+
+class RunFilter(NamedTuple):
+    """Which runs a list holds; None matches any."""
+
+    flow: str | None = None
+    handler: str | None = None
+    status: RunStatus | None = None
+    trigger: Trigger | None = None
+
+
+ANY_RUN = RunFilter()
+
+
 class EntityStore(Protocol):
     async def read_entity(self, entity: str, key: str) -> Versioned | None: ...
 
@@ -147,7 +173,16 @@ class EventStore(Protocol):
 
     async def count_events(self) -> int: ...
 
+    async def list_events(
+        self, where: EventFilter = ANY_EVENT, *, before: str | None = None, limit: int = 100
+    ) -> list[EventInstance]:
+        """Newest first: ids order by creation time. ``before``: only ids below it, the last id of
+        the previous page (keyset pagination, as cheap on the thousandth page as on the first)."""
+
     async def get_run(self, run_id: str) -> Run | None: ...
+
+    async def list_runs(self, where: RunFilter = ANY_RUN, *, before: str | None = None, limit: int = 100) -> list[Run]:
+        """Newest first, paged like :meth:`list_events`."""
 
     async def runs_for_event(self, event_id: str) -> Sequence[Run]: ...
 

@@ -13,10 +13,12 @@ from typing import Any, Protocol
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
+from flowbus.ids import MAX_ID
 from flowbus.keys import ApiKey, Scope
 from flowbus.queue import AttemptError, MessageKind, MessageState, QueuedMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.codec import decode, encode
+from flowbus.stores.protocols import EventFilter, RunFilter
 
 
 class Row(Protocol):
@@ -74,6 +76,26 @@ def run(row: Row) -> Run:
         error=row["error"], handler=row["handler"], event_id=row["event_id"], message_id=row["message_id"],
         parent_run_id=row["parent_run_id"], config_version=row["config_version"], attempt=row["attempt"],
     )  # fmt: skip
+
+
+def event_page(where: EventFilter, before: str | None, limit: int, stamp: Stamp = iso) -> dict[str, Any]:
+    """Parameters of the ``list_events`` query. The first page starts below :data:`MAX_ID`, so the
+    query always has its ``id <`` bound and walks the primary key from there."""
+    return {
+        "type": where.type, "source": where.source, "correlation_id": where.correlation_id,
+        "since": _utc(where.since, stamp), "until": _utc(where.until, stamp),
+        "before": before or MAX_ID, "limit": limit,
+    }  # fmt: skip
+
+
+def run_page(where: RunFilter, before: str | None, limit: int) -> dict[str, Any]:
+    """Parameters of the ``list_runs`` query (see :func:`event_page`)."""
+    return {**where._asdict(), "before": before or MAX_ID, "limit": limit}
+
+
+def _utc(value: dt.datetime | None, stamp: Stamp) -> Any:
+    # SQLite compares times as ISO text: every stored time is UTC, so a bound must be too
+    return None if value is None else stamp(value.astimezone(dt.UTC))
 
 
 def message(row: Row) -> QueuedMessage:

@@ -36,11 +36,15 @@ from flowbus.stores import rows
 from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
+    ANY_EVENT,
+    ANY_RUN,
     Changeset,
     Conflict,
     DeadLetterFilter,
+    EventFilter,
     Manifest,
     Record,
+    RunFilter,
     StoreError,
     Versioned,
     apply_each,
@@ -289,6 +293,14 @@ class SqliteBackend:
     async def count_events(self) -> int:
         row = self._one("count_events")
         return int(row[0]) if row is not None else 0
+
+    async def list_events(
+        self, where: EventFilter = ANY_EVENT, *, before: str | None = None, limit: int = 100
+    ) -> list[EventInstance]:
+        return [rows.event(row) for row in self._all("list_events", **rows.event_page(where, before, limit))]
+
+    async def list_runs(self, where: RunFilter = ANY_RUN, *, before: str | None = None, limit: int = 100) -> list[Run]:
+        return [rows.run(row) for row in self._all("list_runs", **rows.run_page(where, before, limit))]
 
     async def get_run(self, run_id: str) -> Run | None:
         row = self._one("get_run", id=run_id)

@@ -148,4 +148,4 @@ async def test_every_route_refuses_no_key_a_wrong_scope_and_another_projects_key
                 response.text,
             )
         checked += 1
-    assert checked == 16  # 2 ingress, 4 read and 10 admin routes: every route is in the matrix
+    assert checked == 18  # 2 ingress, 6 read and 10 admin routes: every route is in the matrix

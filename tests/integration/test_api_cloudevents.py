@@ -16,6 +16,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from flowbus.api import create_app
+from flowbus.api.cloudevents import MAX_BATCH
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import active_config, publish_config
 from flowbus.runtime.engine import Engine
@@ -110,3 +111,13 @@ async def test_unknown_types_missing_attributes_and_wrong_modes_are_named(api):
     )
     response = await client.post(URL, json={}, headers=auth)
     assert response.status_code == 415
+
+
+async def test_a_batch_over_the_event_limit_is_refused_whole(api):
+    client, auth, store = api
+    small = [{"specversion": "1.0", "id": f"b{i}", "source": "s", "type": "OrderPlaced"} for i in range(MAX_BATCH + 1)]
+    too_many = json.dumps(small).encode()  # well under the size limit: the count is what is refused
+    headers = {**auth, "content-type": "application/cloudevents-batch+json"}
+    response = await client.post(URL, content=too_many, headers=headers)
+    assert response.status_code == 422 and "at most 1,000 events, got 1,001" in response.json()["error"]
+    assert await store.queue_depth() == {}

@@ -116,6 +116,18 @@ async def test_bodies_are_bounded_and_must_be_json(api):
     assert broken.status_code == 422 and "not valid JSON" in broken.json()["error"]
 
 
+@pytest.mark.parametrize("header", ["Idempotency-Key", "X-Group-Key", "X-Event-Type", "ce-id"])
+async def test_headers_that_become_keys_are_bounded(api, header):
+    client, tokens, compass = api
+    headers = {**bearer(tokens["ingest"]), header: "k" * 513}
+    refused = await client.post(URL, json={"event": "upsert_company", "payload": {}}, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["error"] == f"header {header.lower()} is 513 characters long; the limit is 512"
+    assert await compass.queue_depth() == {}
+    headers[header] = "k" * 512
+    assert (await client.post(URL, json={"event": "upsert_company", "payload": {}}, headers=headers)).status_code == 202
+
+
 async def test_unknown_sources_and_projects_without_a_config_are_named(api):
     client, tokens, _ = api
     response = await client.post("/v1/projects/compass/sources/nope/events", json={}, headers=bearer(tokens["ingest"]))

@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 
+import itertools
+
 from flowbus.api import create_app
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import active_config, publish_config
@@ -108,3 +110,67 @@ async def test_metrics_count_ingress_runs_queue_depth_and_dead_letters(api):
     assert 'flowbus_dead_letters{project="shop"} 1.0' in text
     assert 'flowbus_queue_depth{project="shop",queue="inbound",state="dead"} 1.0' in text
     assert "flowbus_run_seconds_bucket" in text
+
+
+async def read_all(client, path, token, **params):
+    """Every item of a list route, following next_cursor page by page."""
+    items, cursor = [], None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        answer = await client.get(f"/v1/projects/shop/{path}", params=query, headers=auth(token))
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        items.extend(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def test_events_and_runs_are_listed_newest_first_filtered_and_paged(api):
+    client, tokens, store = api
+    for n in range(7):
+        body = {"kind": "payment", "id": f"p{n}", "amount": n + 1} if n != 3 else {"kind": "payment", "id": "p3"}
+        await client.post("/v1/projects/shop/sources/web/events", json=body, headers=auth(tokens[Scope.INGEST]))
+    number, loaded = await active_config(store)
+    await Engine(loaded, backend=store, config_version=number).drain()
+    read = tokens[Scope.READ]
+
+    events = await read_all(client, "events", read, limit=2)
+    assert [e["data"]["Id"] for e in events] == ["p6", "p5", "p4", "p2", "p1", "p0"]  # p3 was refused
+    assert await read_all(client, "events", read, type="Paid", limit=500) == events
+    assert await read_all(client, "events", read, type="Refund") == []
+    assert await read_all(client, "events", read, correlation_id=events[0]["correlation_id"]) == events[:1]
+    middle = events[2]["time"]
+    later = await read_all(client, "events", read, since=middle)
+    assert [e["id"] for e in later] == [e["id"] for e in events if e["time"] >= middle]
+    naive = middle.replace("+00:00", "")  # a time without an offset is UTC
+    assert await read_all(client, "events", read, since=naive) == later
+
+    runs = await read_all(client, "runs", read, limit=3)
+    assert len(runs) == 7 + 6  # Intake per message (p3 failed), Book per event
+    assert "steps" not in runs[0] and all(a["id"] > b["id"] for a, b in itertools.pairwise(runs))
+    failed = await read_all(client, "runs", read, status="failed")
+    assert [(r["flow"], r["trigger"]) for r in failed] == [("Intake", "message")]
+    booked = await read_all(client, "runs", read, flow="Book", handler="book", trigger="handler")
+    assert sorted(r["inputs"]["Id"] for r in booked) == ["p0", "p1", "p2", "p4", "p5", "p6"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=501",
+        "cursor=not-an-id",
+        "status=sleeping",
+        "since=yesterday",
+        "type=",
+        "since=0001-01-01T00:00:00%2B05:00",
+    ],
+)
+async def test_list_queries_out_of_bounds_are_422_naming_the_parameter(api, query):
+    client, tokens, _ = api
+    answer = await client.get(
+        f"/v1/projects/shop/events?{query}".replace("events?status", "runs?status"), headers=auth(tokens[Scope.READ])
+    )
+    assert answer.status_code == 422, answer.text
+    assert query.split("=")[0] in str(answer.json()["issues"])

@@ -11,9 +11,20 @@ import pytest
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
+from flowbus.ids import new_id
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
-from flowbus.stores.protocols import Ack, Changeset, Conflict, DeadLetterFilter, EntityWrite, Manifest, Retry
+from flowbus.stores.protocols import (
+    Ack,
+    Changeset,
+    Conflict,
+    DeadLetterFilter,
+    EntityWrite,
+    EventFilter,
+    Manifest,
+    Retry,
+    RunFilter,
+)
 from flowbus.stores.unit_of_work import UnitOfWork
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
@@ -150,6 +161,77 @@ async def test_runs_round_trip_and_are_found_by_event_message_and_parent(backend
     assert [r.id for r in await backend.runs_for_event("e1")] == ["r1", "r3"]
     assert [r.id for r in await backend.runs_for_message("m1")] == ["r2"]
     assert [r.id for r in await backend.child_runs("r1")] == ["r2"]
+
+
+async def pages(list_page, where, size):
+    """Every item of a list, page by page, following the cursor (the last id of each page)."""
+    found, before = [], None
+    while True:
+        page = await list_page(where, before=before, limit=size)
+        found.extend(page)
+        if len(page) < size:
+            return found
+        before = page[-1].id
+
+
+async def test_events_list_newest_first_filtered_and_paged_by_keyset(backend):
+    made = []
+    for n in range(12):
+        instance = event(n, correlation=f"c{n % 2}")._replace(
+            id=new_id(), type="OrderPlaced" if n % 3 else "OrderShipped", source=f"s{n % 4}",
+            time=NOW + dt.timedelta(minutes=n),
+        )  # fmt: skip
+        made.append(instance)
+    await backend.apply(Changeset(events=made))
+    newest_first = made[::-1]
+    assert [e.id for e in await backend.list_events(limit=100)] == [e.id for e in newest_first]
+    for size in (1, 5, 12, 13):
+        assert [e.id for e in await pages(backend.list_events, EventFilter(), size)] == [e.id for e in newest_first]
+    cases = {
+        EventFilter(type="OrderShipped"): lambda e: e.type == "OrderShipped",
+        EventFilter(source="s1", correlation_id="c1"): lambda e: e.source == "s1",
+        EventFilter(correlation_id="c0"): lambda e: e.correlation_id == "c0",
+        # a time zone other than UTC means the same instant
+        EventFilter(since=(NOW + dt.timedelta(minutes=3)).astimezone(dt.timezone(dt.timedelta(hours=5)))): (
+            lambda e: e.time >= NOW + dt.timedelta(minutes=3)
+        ),
+        EventFilter(since=NOW + dt.timedelta(minutes=2), until=NOW + dt.timedelta(minutes=5)): (
+            lambda e: NOW + dt.timedelta(minutes=2) <= e.time < NOW + dt.timedelta(minutes=5)
+        ),
+        EventFilter(type="NoSuchType"): lambda e: False,
+    }
+    for where, wanted in cases.items():
+        expected = [e.id for e in newest_first if wanted(e)]
+        assert [e.id for e in await pages(backend.list_events, where, 2)] == expected, where
+
+
+async def test_runs_list_newest_first_filtered_and_paged_by_keyset(backend):
+    made = [
+        run(new_id())._replace(
+            flow=f"F{n % 3}",
+            handler=f"h{n % 2}" if n % 5 else None,
+            status=RunStatus.FAILED if n % 4 == 0 else RunStatus.SUCCEEDED,
+            trigger=Trigger.MESSAGE if n % 5 == 0 else Trigger.HANDLER,
+        )
+        for n in range(10)
+    ]
+    await backend.apply(Changeset(runs=made[:6]))
+    await backend.record_runs(made[6:])
+    newest_first = made[::-1]
+    assert [r.id for r in await pages(backend.list_runs, RunFilter(), 3)] == [r.id for r in newest_first]
+    cases = {
+        RunFilter(flow="F1"): lambda r: r.flow == "F1",
+        RunFilter(handler="h1", status=RunStatus.SUCCEEDED): (
+            lambda r: r.handler == "h1" and r.status is RunStatus.SUCCEEDED
+        ),
+        RunFilter(status=RunStatus.FAILED): lambda r: r.status is RunStatus.FAILED,
+        RunFilter(trigger=Trigger.MESSAGE): lambda r: r.trigger is Trigger.MESSAGE,
+    }
+    for where, wanted in cases.items():
+        expected = [r.id for r in newest_first if wanted(r)]
+        assert expected, where
+        assert [r.id for r in await pages(backend.list_runs, where, 2)] == expected, where
+    assert await backend.list_runs(before=newest_first[-1].id) == []
 
 
 async def test_the_step_journal_answers_whether_a_step_already_ran(backend):

@@ -46,6 +46,17 @@ FROM events WHERE project = %(project)s AND id = %(id)s;
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = %(project)s AND correlation_id = %(correlation_id)s ORDER BY id;
 
+-- name: list_events
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events
+WHERE project = %(project)s AND id < %(before)s
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(source)s::text IS NULL OR source = %(source)s)
+  AND (%(correlation_id)s::text IS NULL OR correlation_id = %(correlation_id)s)
+  AND (%(since)s::timestamptz IS NULL OR time >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR time < %(until)s)
+ORDER BY id DESC LIMIT %(limit)s;
+
 -- name: count_events
 SELECT count(*) AS count FROM events WHERE project = %(project)s;
 
@@ -59,6 +70,15 @@ ON CONFLICT (project, id) DO UPDATE SET status = excluded.status, error = exclud
 
 -- name: get_run
 SELECT * FROM runs WHERE project = %(project)s AND id = %(id)s;
+
+-- name: list_runs
+SELECT * FROM runs
+WHERE project = %(project)s AND id < %(before)s
+  AND (%(flow)s::text IS NULL OR flow = %(flow)s)
+  AND (%(handler)s::text IS NULL OR handler = %(handler)s)
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(trigger)s::text IS NULL OR trigger = %(trigger)s)
+ORDER BY id DESC LIMIT %(limit)s;
 
 -- name: runs_for_event
 SELECT * FROM runs WHERE project = %(project)s AND event_id = %(key)s ORDER BY started_at, id;

@@ -36,6 +36,17 @@ FROM events WHERE project = :project AND id = :id;
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = :project AND correlation_id = :correlation_id ORDER BY id;
 
+-- name: list_events
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events
+WHERE project = :project AND id < :before
+  AND (:type IS NULL OR type = :type)
+  AND (:source IS NULL OR source = :source)
+  AND (:correlation_id IS NULL OR correlation_id = :correlation_id)
+  AND (:since IS NULL OR time >= :since)
+  AND (:until IS NULL OR time < :until)
+ORDER BY id DESC LIMIT :limit;
+
 -- name: count_events
 SELECT count(*) FROM events WHERE project = :project;
 
@@ -47,6 +58,15 @@ VALUES (:project, :id, :flow, :trigger, :status, :started_at, :duration_s, :inpu
 
 -- name: get_run
 SELECT * FROM runs WHERE project = :project AND id = :id;
+
+-- name: list_runs
+SELECT * FROM runs
+WHERE project = :project AND id < :before
+  AND (:flow IS NULL OR flow = :flow)
+  AND (:handler IS NULL OR handler = :handler)
+  AND (:status IS NULL OR status = :status)
+  AND (:trigger IS NULL OR trigger = :trigger)
+ORDER BY id DESC LIMIT :limit;
 
 -- name: runs_for_event
 SELECT * FROM runs WHERE project = :project AND event_id = :key ORDER BY started_at, id;
