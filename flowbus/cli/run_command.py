@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shlex
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -47,6 +44,7 @@ def run(file: str, db: str, host: str, port: int, log_format: str) -> None:
         import uvicorn  # noqa: PLC0415 - the server extra is optional
 
         from flowbus.api import create_app  # noqa: PLC0415
+        from flowbus.cli.serving import Server, listen, stop_on_signals  # noqa: PLC0415
     except ImportError as exc:
         raise click.UsageError(f"flowbus run needs the server extra: pip install 'flowbus[server]' ({exc})") from None
     try:
@@ -55,14 +53,10 @@ def run(file: str, db: str, host: str, port: int, log_format: str) -> None:
         for issue in exc.issues:
             click.echo(str(issue), err=True)
         sys.exit(ExitCode.INVALID_CONFIG)
+    sock = listen(host, port)
     setup_logging(log_format)
     project = loaded.config.project.name
     backend = open_backend(db, project)
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:  # flowbus run handles the signals itself
-            yield
 
     async def main() -> None:
         try:
@@ -80,11 +74,13 @@ def run(file: str, db: str, host: str, port: int, log_format: str) -> None:
                 server.should_exit = True
                 worker.stop()
 
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop)
+            stop_on_signals(stop)
             click.echo(f"serving http://{host}:{port} and working; Ctrl-C to stop")
-            await asyncio.gather(server.serve(), worker.run())
+            parts = [asyncio.create_task(server.serve(sockets=[sock])), asyncio.create_task(worker.run())]
+            # whichever ends first, by a signal or by failing, ends the other: never half a process
+            await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
+            stop()
+            await asyncio.gather(*parts)
             click.echo("stopped")
         finally:
             await backend.close()
@@ -99,16 +95,18 @@ async def _first_key(backend: Backend, loaded: LoadedConfig, host: str, port: in
     key, token = new_key(backend.project, "created by flowbus run", (Scope.ADMIN,))
     await backend.add_key(key)
     click.echo(f"created an admin API key (shown once, keep it): {token}")
+    base = f"http://{host}:{port}/v1/projects/{backend.project}"
+    authorization = ["-H", f"Authorization: Bearer {token}"]
     example = _example(loaded, Path(loaded.file).parent)
-    if example is None:
-        return
-    source, payload, headers = example
-    url = f"http://{host}:{port}/v1/projects/{backend.project}/sources/{source}/events"
-    parts = ["curl", "-X", "POST", url, "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
-    for name, value in headers.items():
-        parts += ["-H", f"{name}: {value}"]
-    parts += ["-d", jsonio.dumps(payload)]
-    click.echo("send an example message:\n  " + shlex.join(parts))
+    if example is not None:
+        source, payload, headers = example
+        parts = ["curl", "-X", "POST", f"{base}/sources/{source}/events", *authorization]
+        parts += ["-H", "Content-Type: application/json"]
+        for name, value in headers.items():
+            parts += ["-H", f"{name}: {value}"]
+        parts += ["-d", jsonio.dumps(payload)]
+        click.echo("send an example message:\n  " + shlex.join(parts))
+    click.echo("then see what ran:\n  " + shlex.join(["curl", f"{base}/runs", *authorization]))
 
 
 def _example(loaded: LoadedConfig, folder: Path) -> tuple[str, object, dict[str, str]] | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -45,11 +47,15 @@ def test_flowbus_run_serves_the_compass_example_end_to_end(tmp_path):
         out = (tmp_path / "run.log").read_text()
         assert "published version 1 (sources: 1 added; flows: 1 added; targets: 1 added)" in out
         token = re.search(r"Bearer (fbk_\S+)'", out).group(1)
-        # the printed curl sends the bundled example, whose type the source's path finds: no header
-        assert '"event":"upsert_company"' in out
+        # the printed curl, pasted as is, sends the bundled example: the source's path finds its
+        # type, so it needs no header
+        send, see = (line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
+        assert '"event":"upsert_company"' in send and "X-Event-Type" not in send
+        sent = subprocess.run(shlex.split(send), capture_output=True, text=True, timeout=30, check=True)
+        assert '"message_id"' in sent.stdout, sent
         response = httpx.post(
             f"http://127.0.0.1:{port}/v1/projects/compass/sources/compass_inbound/events",
-            json={"event": "upsert_company", "payload": {"domain": "acme.example", "name": "Acme"}},
+            json={"event": "upsert_company", "payload": {"domain": "globex.example", "name": "Globex"}},
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
         )
@@ -66,9 +72,15 @@ def test_flowbus_run_serves_the_compass_example_end_to_end(tmp_path):
             time.sleep(0.1)
         [run] = message["runs"]
         assert (run["flow"], run["status"]) == ("compass_company_upsert", "succeeded")
-        assert run["children"][0]["output"] == {"domain": "acme.example", "name": "Acme"}
+        assert run["children"][0]["output"] == {"domain": "globex.example", "name": "Globex"}
         backend = SqliteBackend(tmp_path / ".flowbus" / "flowbus.db", "compass")
-        assert asyncio.run(backend.entities("company")) == {"acme.example": {"domain": "acme.example", "name": "Acme"}}
+        companies = asyncio.run(backend.entities("company"))
+        assert companies["globex.example"] == {"domain": "globex.example", "name": "Globex"}
+        assert companies["acme.example"]["name"] == "Acme Corporation"  # the printed example's
+        # the second printed curl lists what ran: both messages' runs, newest first
+        listed = json.loads(subprocess.run(shlex.split(see), capture_output=True, timeout=30, check=True).stdout)
+        assert [r["status"] for r in listed["items"]] == ["succeeded", "succeeded"]
+        assert listed["items"][0]["message_id"] == message_id
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)

@@ -1,0 +1,51 @@
+"""What ``flowbus run`` and ``flowbus serve`` share: a listening socket bound before anything
+starts, and a uvicorn server that leaves SIGINT and SIGTERM to flowbus, so both stop gracefully
+and exit 0. Imported only once the server extra is known to be installed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+
+import click
+import uvicorn
+
+from flowbus.cli.exit_codes import ExitCode
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``; when it cannot be had (the port is taken, the address
+    is not this machine's), a one-line reason and exit code 5, before any config is published."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        click.echo(f"error: cannot listen on {host}:{port}: {reason}; choose another with --host or --port", err=True)
+        sys.exit(ExitCode.FAILED)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling (it re-raises SIGINT after shutdown,
+    which a CLI would report as an abort)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def stop_on_signals(*stops: Callable[[], None]) -> None:
+    """On SIGINT or SIGTERM, call every stop (in the running loop)."""
+
+    def stop() -> None:
+        for each in stops:
+            each()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)

@@ -1,0 +1,76 @@
+"""`flowbus serve` (the API alone) as a deployment starts it, and both servers' refusal of a
+port that is taken."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("uvicorn", reason="the server extra is not installed")
+
+COMPASS = Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml"
+
+
+def flowbus(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flowbus", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, **kwargs,
+    )  # fmt: skip
+
+
+def test_serve_answers_health_and_ingests_for_a_published_project(tmp_path):
+    db = f"sqlite:///{tmp_path / 'flowbus.db'}"
+    subprocess.run([sys.executable, "-m", "flowbus", "publish", str(COMPASS), "--db", db], check=True, cwd=tmp_path)
+    created = subprocess.run(
+        [sys.executable, "-m", "flowbus", "keys", "create", "--db", db, "--name", "web", "--scope", "ingest"],
+        check=True, cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    token = next(word for word in created.stdout.split() if word.startswith("fbk_"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = flowbus("serve", "--db", db, "--port", str(port), cwd=tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "flowbus serve did not answer in 30 s"
+                time.sleep(0.1)
+        assert httpx.get(f"{base}/readyz", timeout=5).json() == {"status": "ready"}
+        sent = httpx.post(
+            f"{base}/v1/projects/compass/sources/compass_inbound/events",
+            json={"event": "upsert_company", "payload": {"domain": "a.example"}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        assert sent.status_code == 202, sent.text
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, out
+    assert f"serving http://127.0.0.1:{port}" in out
+
+
+@pytest.mark.parametrize("command", [["run", str(COMPASS)], ["serve"]])
+def test_a_port_that_is_taken_is_named_before_anything_starts(tmp_path, command):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = flowbus(*command, "--port", str(port), cwd=tmp_path)
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 5, out
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use; choose another with --host or --port" in out
+    assert not (tmp_path / ".flowbus").exists()  # nothing was published
