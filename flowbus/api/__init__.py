@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,9 @@ from flowbus.api.state import ApiState
 from flowbus.errors import FlowbusError
 from flowbus.metrics import PROCESS
 from flowbus.publishing import VersionNotFound
+from flowbus.stores.protocols import StoreError
+
+logger = logging.getLogger(__name__)
 
 
 async def healthz(request: Request) -> Response:
@@ -66,6 +70,12 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
     async def api_error(request: Request, exc: ApiError) -> Response:
         return exc.response()
 
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError) -> Response:
+        # the database is down or refused: the client may retry; the details are for the log
+        logger.warning("store error on %s %s: %s", request.method, request.url.path, exc.message)
+        return ApiError(503, "the store is unavailable; retry later", headers={"Retry-After": "1"}).response()
+
     @app.exception_handler(VersionNotFound)
     async def version_not_found(request: Request, exc: VersionNotFound) -> Response:
         return ApiError(404, exc.message).response()
@@ -80,13 +90,15 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
         issues = [{"where": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         return ApiError(422, "the request is not valid", issues=issues).response()
 
-    app.router.routes.extend([
+    # first in the table: routing tries routes in order, and the ingest routes are the hot path
+    # (after the routers, matching them cost a quarter of each ingest request)
+    app.router.routes[:0] = [
+        Route("/v1/projects/{project}/sources/{source}/events", ingest_source, methods=["POST"]),
+        Route("/v1/projects/{project}/events", ingest_cloudevents, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/v1/projects/{project}/sources/{source}/events", ingest_source, methods=["POST"]),
-        Route("/v1/projects/{project}/events", ingest_cloudevents, methods=["POST"]),
-    ])  # fmt: skip
+    ]
     return app
 
 

@@ -25,6 +25,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "no such thing in the project"),
         (409, "the project has no published config"),
         (422, "the request is not valid"),
+        (503, "the store is unavailable; retry after Retry-After seconds"),
     )
 }
 

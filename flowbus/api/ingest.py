@@ -14,6 +14,7 @@ from flowbus.api.state import ApiState
 from flowbus.errors import EventValidationError
 from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
+from flowbus.queue import OutgoingMessage
 from flowbus.runtime.engine import Engine
 
 #: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes)
@@ -66,13 +67,14 @@ async def ingest_source(request: Request) -> Response:
             path = engine.plan.type_paths.get(source)
             looked = f"the source's event_type_from {path.source} found nothing, and " if path else ""
             raise ApiError(422, f"no event type: {looked}no X-Event-Type header was sent")
-        message_id = await engine.send(
+        message = engine.source_message(
             source,
             event_type,
             payload,
             group_key=request.headers.get("x-group-key"),
             dedup_id=request.headers.get("idempotency-key"),
         )
+        [message_id] = await state.sender(project).send([message])
     except ApiError as exc:
         return exc.response()
     PROCESS.messages_in.labels(project, "source").inc()
@@ -92,43 +94,38 @@ async def ingest_cloudevents(request: Request) -> Response:
         body = await read_json(request, state.max_body_bytes)
         events = cloudevents.parse(request.headers.get("content-type", ""), request.headers, body)
         engine = await state.engine(project)
-        problems = _check(engine, events)
+        messages, problems = _messages(engine, events, request.headers.get("x-group-key"))
         if problems:
             raise ApiError(422, "some events do not match their definitions", events=problems)
-        accepted = []
-        for event in events:
-            message_id = await engine.send_event(
-                event.type,
-                event.data,
-                source=event.source,
-                group_key=request.headers.get("x-group-key") or event.subject,
-                dedup_id=f"{event.source}/{event.id}",
-            )
-            accepted.append({"id": event.id, "message_id": message_id})
+        message_ids = await state.sender(project).send(messages)
+        accepted = [{"id": event.id, "message_id": id_} for event, id_ in zip(events, message_ids, strict=True)]
     except ApiError as exc:
         return exc.response()
     PROCESS.messages_in.labels(project, "cloudevent").inc(len(accepted))
     return JSONResponse({"accepted": accepted}, status_code=202)
 
 
-def _check(engine: Engine, events: list[cloudevents.Envelope]) -> list[dict[str, object]]:
-    """One entry per refused event, naming each bad property."""
+def _messages(
+    engine: Engine, events: list[cloudevents.Envelope], group_key: str | None
+) -> tuple[list[OutgoingMessage], list[dict[str, object]]]:
+    """The checked message of each event, and one entry per refused event (naming each bad
+    property); the CloudEvent's subject is its group unless the request names one."""
+    messages: list[OutgoingMessage] = []
     problems: list[dict[str, object]] = []
     for index, event in enumerate(events):
-        compiled = engine.plan.events.get(event.type)
-        if compiled is None:
+        refused: dict[str, object] = {"index": index, "id": event.id}
+        if event.type not in engine.plan.events:
             defined = ", ".join(sorted(engine.plan.events)) or "none"
-            problems.append(
-                {"index": index, "id": event.id, "error": f"no event {event.type!r} is defined (defined: {defined})"}
-            )
-            continue
-        if not isinstance(event.data, dict):
-            problems.append(
-                {"index": index, "id": event.id, "error": "data must be a JSON object of the event's properties"}
-            )
-            continue
-        try:
-            compiled.schema.validate(event.data)
-        except EventValidationError as exc:
-            problems.append({"index": index, "id": event.id, "properties": exc.problems})
-    return problems
+            problems.append({**refused, "error": f"no event {event.type!r} is defined (defined: {defined})"})
+        elif not isinstance(event.data, dict):
+            problems.append({**refused, "error": "data must be a JSON object of the event's properties"})
+        else:
+            try:
+                messages.append(
+                    engine.event_message(
+                        event.type, event.data, event.source, group_key or event.subject, f"{event.source}/{event.id}"
+                    )
+                )
+            except EventValidationError as exc:
+                problems.append({**refused, "properties": exc.problems})
+    return messages, problems

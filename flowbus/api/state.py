@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from flowbus.api.batching import SendBatcher
 from flowbus.api.errors import ApiError
 from flowbus.publishing import active_config
 from flowbus.runtime.engine import Engine
@@ -21,12 +22,20 @@ class ApiState:
     max_body_bytes: int = 256 * 1024
     _backends: dict[str, Backend] = field(default_factory=dict)
     _engines: dict[str, tuple[float, Engine]] = field(default_factory=dict)
+    _senders: dict[str, SendBatcher] = field(default_factory=dict)
 
     def backend(self, project: str) -> Backend:
         backend = self._backends.get(project)
         if backend is None:
             backend = self._backends[project] = open_backend(self.db, project)
         return backend
+
+    def sender(self, project: str) -> SendBatcher:
+        """Where the ingress queues the project's messages: a group commit over its backend."""
+        sender = self._senders.get(project)
+        if sender is None:
+            sender = self._senders[project] = SendBatcher(self.backend(project))
+        return sender
 
     def backends(self) -> dict[str, Backend]:
         """The backends opened so far, by project."""
@@ -57,3 +66,4 @@ class ApiState:
             await backend.close()
         self._backends.clear()
         self._engines.clear()
+        self._senders.clear()

@@ -125,12 +125,15 @@ class Engine:
         dedup_id: str | None = None,
     ) -> str:
         """Queue a raw message on the inbound queue for workers; returns its message id."""
-        body = {"source": source, "type": event_type, "data": data}
-        outgoing = OutgoingMessage(
-            QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, self.config_version
-        )
-        [message_id] = await self.backend.send([outgoing])
+        [message_id] = await self.backend.send([self.source_message(source, event_type, data, group_key, dedup_id)])
         return message_id
+
+    def source_message(
+        self, source: str, event_type: str, data: Any, group_key: str | None = None, dedup_id: str | None = None
+    ) -> OutgoingMessage:
+        """The inbound message :meth:`send` queues (for callers that queue many at once)."""
+        body = {"source": source, "type": event_type, "data": data}
+        return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, self.config_version)
 
     async def send_event(
         self,
@@ -145,14 +148,24 @@ class Engine:
 
         Raises :class:`EventValidationError` naming each bad property, before anything is queued.
         """
+        [message_id] = await self.backend.send([self.event_message(event, properties, source, group_key, dedup_id)])
+        return message_id
+
+    def event_message(
+        self,
+        event: str,
+        properties: Mapping[str, Any],
+        source: str,
+        group_key: str | None = None,
+        dedup_id: str | None = None,
+    ) -> OutgoingMessage:
+        """The checked inbound message :meth:`send_event` queues; raises as it does."""
         compiled = self.plan.events.get(event)
         if compiled is None:
             raise UnknownNameError(f"no event {event!r} is defined{_near(event, self.plan.events)}")
         compiled.schema.validate(properties)
         body = {"event": event, "properties": properties, "source": source}
-        outgoing = OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
-        [message_id] = await self.backend.send([outgoing])
-        return message_id
+        return OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
 
     async def publish(self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus") -> EventInstance:
         """Publish an event from Python; raises :class:`RunFailed` when a sync handler fails."""

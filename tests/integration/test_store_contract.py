@@ -298,7 +298,9 @@ async def test_duplicates_within_the_window_are_accepted_and_dropped(backend):
     first = await backend.send([job(1, dedup="order-1")])
     again = await backend.send([job(1, dedup="order-1"), job(2, dedup="order-2")])
     assert again[0] == first[0] and again[1] != first[0]
-    assert len(await claim(backend)) == 2
+    twice_in_one_send = await backend.send([job(3, dedup="order-3"), job(3, dedup="order-3")])
+    assert twice_in_one_send[0] == twice_in_one_send[1]
+    assert len(await claim(backend)) == 3
     await asyncio.sleep(0.55)  # the window (0.5 s in these tests) has passed
     later = await backend.send([job(1, dedup="order-1")])
     assert later[0] != first[0]
