@@ -1,7 +1,10 @@
 """Ingest throughput of the source endpoint under a loopback load generator, beside a bare ASGI
 app answering 202 measured the same way in the same run (read the ratio).
 
-    python benchmarks/bench_ingest.py [--seconds 5] [--connections 32]
+    python benchmarks/bench_ingest.py [--seconds 5] [--connections 32] [--postgres URL]
+
+On SQLite by default; ``--postgres postgresql://postgres@127.0.0.1/postgres`` runs flowbus on a
+scratch database of that server instead (created and dropped here).
 
 Both servers run in a uvicorn subprocess; the load comes from this process (a minimal
 keep-alive HTTP/1.1 client), so the client's own cost is in both figures alike.
@@ -11,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 BARE = """
@@ -93,16 +98,35 @@ async def load(port: int, path: str, headers: dict[str, str], seconds: float, co
     return done, failed
 
 
+@contextlib.contextmanager
+def scratch_database(server: str | None) -> Iterator[str | None]:
+    """A fresh database on ``server`` for the run, dropped after (None: no server given)."""
+    if server is None:
+        yield None
+        return
+    import psycopg  # only for --postgres
+
+    name = f"flowbus_bench_ingest_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL: flowbus runs on a scratch database there")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.postgres) as postgres_db:
         folder = Path(tmp)
         (folder / "bare.py").write_text(BARE)
         (folder / "flowbus_app.py").write_text(FLOWBUS)
-        db = f"sqlite:///{folder / 'flowbus.db'}"
+        db = postgres_db or f"sqlite:///{folder / 'flowbus.db'}"
         publish = subprocess.run(
             [sys.executable, "-m", "flowbus", "publish", str(COMPASS), "--db", db], check=True, capture_output=True
         )
@@ -128,7 +152,8 @@ def main() -> None:
                 raise SystemExit(f"{name}: {failed} of {done} requests were not answered 202")
             results[name] = done / args.seconds
     base = results["bare ASGI app (202)"]
-    print(f"ingest over loopback, {args.connections} connections, {args.seconds:.0f} s each")
+    where = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"ingest over loopback on {where}, {args.connections} connections, {args.seconds:.0f} s each")
     print(f"{'':26}{'requests/s':>12}{'vs bare':>10}")
     for name, rate in results.items():
         print(f"{name:26}{rate:>12,.0f}{rate / base:>10.2f}")

@@ -19,10 +19,9 @@ async def require(state: ApiState, request: Request, project: str, scope: Scope)
         key_id, secret = parse_token(token.strip())
     except InvalidApiKey as exc:
         raise ApiError(401, exc.message) from None
-    backend = state.backend(project)
-    key = await backend.get_key(key_id)
+    key = await state.key(project, key_id)
     if key is None:
-        elsewhere = await backend.find_key(key_id)
+        elsewhere = await state.backend(project).find_key(key_id)
         if elsewhere is not None and verifies(elsewhere, secret):
             raise ApiError(403, f"this API key belongs to another project, not to {project!r}")
         raise ApiError(401, "the API key is not valid")

@@ -1,4 +1,5 @@
-"""What the HTTP API keeps between requests: one backend per project, and its active engine."""
+"""What the HTTP API keeps between requests: one backend per project, its active engine, its
+ingress batcher, and the API key records it read last."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 
 from flowbus.api.batching import SendBatcher
 from flowbus.api.errors import ApiError
+from flowbus.keys import ApiKey
 from flowbus.publishing import active_config
 from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
@@ -14,6 +16,11 @@ from flowbus.stores.protocols import Backend
 
 #: how long an engine is used before the active config version is looked up again
 ENGINE_TTL_S = 1.0
+#: how long a key record read from the store is used again (the secret is still checked on every
+#: request): a revoked key stops working within this time on every server
+KEY_TTL_S = 1.0
+#: the most key records kept; past it, the cache starts again empty
+MAX_CACHED_KEYS = 10_000
 
 
 @dataclass
@@ -23,6 +30,7 @@ class ApiState:
     _backends: dict[str, Backend] = field(default_factory=dict)
     _engines: dict[str, tuple[float, Engine]] = field(default_factory=dict)
     _senders: dict[str, SendBatcher] = field(default_factory=dict)
+    _keys: dict[tuple[str, str], tuple[float, ApiKey]] = field(default_factory=dict)
 
     def backend(self, project: str) -> Backend:
         backend = self._backends.get(project)
@@ -36,6 +44,20 @@ class ApiState:
         if sender is None:
             sender = self._senders[project] = SendBatcher(self.backend(project))
         return sender
+
+    async def key(self, project: str, key_id: str) -> ApiKey | None:
+        """The project's key record ``key_id``: read again from the store after :data:`KEY_TTL_S`
+        (a store round trip saved on nearly every request). Absent keys are not cached."""
+        now = time.monotonic()
+        cached = self._keys.get((project, key_id))
+        if cached is not None and now - cached[0] < KEY_TTL_S:
+            return cached[1]
+        key = await self.backend(project).get_key(key_id)
+        if key is not None:
+            if len(self._keys) >= MAX_CACHED_KEYS:
+                self._keys.clear()
+            self._keys[(project, key_id)] = (now, key)
+        return key
 
     def backends(self) -> dict[str, Backend]:
         """The backends opened so far, by project."""
@@ -67,3 +89,4 @@ class ApiState:
         self._backends.clear()
         self._engines.clear()
         self._senders.clear()
+        self._keys.clear()

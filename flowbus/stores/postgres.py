@@ -403,8 +403,13 @@ class PostgresBackend:
         now = dt.datetime.now(dt.UTC)
         stamp = now.timestamp()
         ids = []
+        # runs of messages without a dedup id go in one executemany (one round trip); a dedup
+        # id needs its own look-up first, and the run before it is written first, so that the
+        # messages keep their order (their seq) as sent
+        plain: list[dict[str, Any]] = []
         for outgoing in messages:
             if outgoing.dedup_id is not None:
+                await self._insert_messages(conn, plain)
                 cursor = await conn.execute(
                     Q["find_dedup"],
                     {"project": self.project, "queue": outgoing.queue, "dedup_id": outgoing.dedup_id, "now": stamp},
@@ -414,18 +419,30 @@ class PostgresBackend:
                     ids.append(seen["message_id"])
                     continue
             message_id = new_id()
-            await self._run(
-                "insert_message", conn, id=message_id, queue=outgoing.queue, kind=outgoing.kind,
-                body=encode(outgoing.body), group_key=outgoing.group_key, dedup_id=outgoing.dedup_id,
-                config_version=outgoing.config_version, created_at=now, available_at=stamp,
-            )  # fmt: skip
-            if outgoing.dedup_id is not None:
-                await self._run(
-                    "remember_dedup", conn, queue=outgoing.queue, dedup_id=outgoing.dedup_id, message_id=message_id,
-                    expires_at=stamp + self.dedup_window_s,
-                )  # fmt: skip
+            row = {
+                "project": self.project, "id": message_id, "queue": outgoing.queue, "kind": outgoing.kind,
+                "body": encode(outgoing.body), "group_key": outgoing.group_key, "dedup_id": outgoing.dedup_id,
+                "config_version": outgoing.config_version, "created_at": now, "available_at": stamp,
+            }  # fmt: skip
             ids.append(message_id)
+            if outgoing.dedup_id is None:
+                plain.append(row)
+                continue
+            await self._insert_messages(conn, [row])
+            await self._run(
+                "remember_dedup", conn, queue=outgoing.queue, dedup_id=outgoing.dedup_id, message_id=message_id,
+                expires_at=stamp + self.dedup_window_s,
+            )  # fmt: skip
+        await self._insert_messages(conn, plain)
         return ids
+
+    @staticmethod
+    async def _insert_messages(conn: psycopg.AsyncConnection[Any], rows_: list[dict[str, Any]]) -> None:
+        """Insert and forget ``rows_`` (emptied), in one round trip."""
+        if rows_:
+            async with conn.cursor() as cursor:
+                await cursor.executemany(Q["insert_message"], rows_)
+            rows_.clear()
 
     async def claim(
         self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float

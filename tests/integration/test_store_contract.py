@@ -306,6 +306,11 @@ async def test_duplicates_within_the_window_are_accepted_and_dropped(backend):
     assert later[0] != first[0]
 
 
+async def test_messages_with_and_without_dedup_ids_keep_the_order_they_were_sent_in(backend):
+    sent = await backend.send([job(1), job(2, dedup="d2"), job(3), job(4), job(5, dedup="d5"), job(6)])
+    assert [m.id for m in await claim(backend)] == sent
+
+
 async def test_an_expired_lease_is_redelivered_and_the_old_owner_cannot_ack(backend):
     [sent] = await backend.send([job(1)])
     [first] = await claim(backend, owner="slow", lease_s=0.1)
