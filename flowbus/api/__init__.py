@@ -21,6 +21,7 @@ from flowbus.api.state import ApiState
 from flowbus.errors import FlowbusError
 from flowbus.metrics import PROCESS
 from flowbus.publishing import VersionNotFound
+from flowbus.queue import MessageState
 from flowbus.stores.protocols import StoreError
 
 logger = logging.getLogger(__name__)
@@ -46,9 +47,11 @@ async def metrics(request: Request) -> Response:
     state: ApiState = request.app.state.flowbus
     PROCESS.queue_depth.clear()
     for project, backend in state.backends().items():
+        dead = 0
         for (queue, message_state), count in (await backend.queue_depth()).items():
             PROCESS.queue_depth.labels(project, queue, message_state).set(count)
-        PROCESS.dead_letters.labels(project).set(len(await backend.dead_letters(limit=1_000_000)))
+            dead += count if message_state is MessageState.DEAD else 0
+        PROCESS.dead_letters.labels(project).set(dead)
     return Response(generate_latest(PROCESS.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -11,13 +11,14 @@ from starlette.responses import Response
 
 from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
-from flowbus.api.reads import json_response
+from flowbus.api.reads import Cursor, Limit, Name, json_response, page
 from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
 from flowbus.keys import Scope
 from flowbus.publishing import diff_versions, publish_config, rollback
-from flowbus.queue import QueueName
+from flowbus.queue import MessageState, QueueName
 from flowbus.runtime.routing import match_event
+from flowbus.runtime.trace import to_data, trace_message
 from flowbus.stores.protocols import Backend, DeadLetterFilter
 
 
@@ -139,15 +140,32 @@ async def get_manifest(project: str, request: Request) -> Response:
     })  # fmt: skip
 
 
-@router.get("/dead-letters", summary="Messages whose attempts are used up")
+@router.get("/dead-letters", summary="Messages whose attempts are used up, oldest first")
 async def list_dead_letters(
-    project: str, request: Request, queue: QueueName | None = None, name: str | None = None,
-    group: str | None = None, limit: int = 100,
-) -> Response:  # fmt: skip
+    project: str,
+    request: Request,
+    queue: QueueName | None = None,
+    name: Name = None,
+    group: Name = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    """``name``: the handler (outbound) or source (inbound) of the message."""
     _, backend = await _admin(request, project)
     where = DeadLetterFilter(queue=queue, name=name, group_key=group)
-    dead = await backend.dead_letters(where, limit=max(1, min(limit, 1000)))
-    return json_response([m.to_dict() for m in dead])
+    dead = await backend.dead_letters(where, after=cursor, limit=limit + 1)
+    return page(dead, limit, lambda m: m.to_dict())
+
+
+@router.get("/dead-letters/{message_id}", summary="A dead letter: every attempt's error and runs")
+async def get_dead_letter(project: str, message_id: str, request: Request) -> Response:
+    _, backend = await _admin(request, project)
+    message = await backend.get_message(message_id)
+    if message is None or message.state is not MessageState.DEAD:
+        raise ApiError(404, f"no dead letter {message_id!r} in project {project!r}")
+    data = message.to_dict()
+    data["runs"] = [to_data(tree) for tree in await trace_message(backend, message_id)]
+    return json_response(data)
 
 
 @router.post("/dead-letters/redrive", summary="Put dead letters back with fresh attempts")

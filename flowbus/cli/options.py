@@ -36,6 +36,22 @@ def setting_option(name: str, *flags: str, **kwargs: Any) -> Callable[[F], F]:
     )
 
 
+def server_options(fn: F) -> F:
+    """``--host``, ``--port`` and ``--max-body-kib`` of the commands that serve the HTTP API."""
+    for option in reversed((
+        click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on."),
+        click.option(
+            "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+        ),
+        click.option(
+            "--max-body-kib", default=256, show_default=True, type=click.IntRange(1, 64 * 1024),
+            help="Largest request body accepted (KiB); larger ones are refused with 413.",
+        ),
+    )):  # fmt: skip
+        fn = option(fn)
+    return fn
+
+
 def db_options(fn: F) -> F:
     return setting_option("db")(setting_option("project")(fn))
 

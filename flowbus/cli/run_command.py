@@ -11,7 +11,7 @@ import click
 
 from flowbus import jsonio
 from flowbus.cli.exit_codes import ExitCode
-from flowbus.cli.options import run_async, setting_option
+from flowbus.cli.options import run_async, server_options, setting_option
 from flowbus.config import ConfigError
 from flowbus.config.document import parse_file
 from flowbus.config.loader import LoadedConfig, load_document
@@ -27,10 +27,9 @@ from flowbus.worker import Worker, WorkerSettings
 @click.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @setting_option("db")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@server_options
 @setting_option("log_format")
-def run(file: str, db: str, host: str, port: int, log_format: str) -> None:
+def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format: str) -> None:
     """Run FILE: publish it when it changed, serve the HTTP API and run a worker, in one process.
 
     On first start it creates an admin API key and prints it with a curl command that sends an
@@ -68,7 +67,8 @@ def run(file: str, db: str, host: str, port: int, log_format: str) -> None:
             await _first_key(backend, loaded, host, port)
             engine = Engine(loaded, backend=backend, config_version=result.version.number)
             worker = Worker(engine, WorkerSettings(), follow_versions=True)
-            server = Server(uvicorn.Config(create_app(db), host=host, port=port, log_level="warning"))
+            app = create_app(db, max_body_bytes=max_body_kib * 1024)
+            server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
 
             def stop() -> None:
                 server.should_exit = True

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import click
 
-from flowbus.cli.options import run_async, setting_option
+from flowbus.cli.options import run_async, server_options, setting_option
 
 
 @click.command()
 @setting_option("db")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
-@click.option("--max-body-kib", default=256, show_default=True, type=int, help="Largest request body accepted.")
+@server_options
 def serve(db: str, host: str, port: int, max_body_kib: int) -> None:
     """Serve the HTTP API: ingest at POST /v1/projects/{project}/sources/{source}/events.
 

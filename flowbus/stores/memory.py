@@ -304,9 +304,15 @@ class MemoryBackend:
             depth[(message.queue, message.state)] += 1
         return dict(depth)
 
-    async def dead_letters(self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100) -> list[QueuedMessage]:
-        found = [m for m in self._messages.values() if m.state is MessageState.DEAD and _matches(m, where)]
-        return found[:limit]
+    async def dead_letters(
+        self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100
+    ) -> list[QueuedMessage]:
+        found = (
+            m
+            for m in self._messages.values()
+            if m.state is MessageState.DEAD and (after is None or m.id > after) and _matches(m, where)
+        )
+        return heapq.nsmallest(limit, found, key=lambda m: m.id)
 
     async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
         now = _now()

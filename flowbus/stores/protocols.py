@@ -219,8 +219,9 @@ class Queue(Protocol):
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]: ...
 
     async def dead_letters(
-        self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100
-    ) -> list[QueuedMessage]: ...
+        self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100
+    ) -> list[QueuedMessage]:
+        """Oldest first (by id). ``after``: only ids above it, the last id of the previous page."""
 
     async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
         """Make dead messages ready again with fresh attempts (optionally on another config version)."""

@@ -18,7 +18,7 @@ from flowbus.keys import ApiKey, Scope
 from flowbus.queue import AttemptError, MessageKind, MessageState, QueuedMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.codec import decode, encode
-from flowbus.stores.protocols import EventFilter, RunFilter
+from flowbus.stores.protocols import DeadLetterFilter, EventFilter, RunFilter
 
 
 class Row(Protocol):
@@ -91,6 +91,12 @@ def event_page(where: EventFilter, before: str | None, limit: int, stamp: Stamp 
 def run_page(where: RunFilter, before: str | None, limit: int) -> dict[str, Any]:
     """Parameters of the ``list_runs`` query (see :func:`event_page`)."""
     return {**where._asdict(), "before": before or MAX_ID, "limit": limit}
+
+
+def dead_letter_page(where: DeadLetterFilter, after: str | None, limit: int) -> dict[str, Any]:
+    """Parameters of the ``dead_letters`` query: oldest first, so the first page starts above
+    the empty string, which sorts before every id."""
+    return {**where._asdict(), "after": after or "", "limit": limit}
 
 
 def _utc(value: dt.datetime | None, stamp: Stamp) -> Any:

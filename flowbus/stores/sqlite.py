@@ -403,8 +403,10 @@ class SqliteBackend:
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in self._all("queue_depth")}
 
-    async def dead_letters(self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, limit: int = 100) -> list[QueuedMessage]:
-        found = self._all("dead_letters", queue=where.queue, group_key=where.group_key, name=where.name, limit=limit)
+    async def dead_letters(
+        self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100
+    ) -> list[QueuedMessage]:
+        found = self._all("dead_letters", **rows.dead_letter_page(where, after, limit))
         return [rows.message(row) for row in found]
 
     async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:

@@ -94,28 +94,39 @@ async def test_match_says_what_would_run_without_running_it(api):
     assert (await client.post("/v1/projects/compass/match", json={}, headers=admin)).status_code == 422
 
 
-async def test_dead_letters_are_listed_and_redriven(api, tmp_path):
+async def test_dead_letters_are_listed_paged_shown_and_redriven(api, tmp_path):
     client, tokens, _ = api
     admin = auth(tokens[Scope.ADMIN])
-    sent = await client.post(
-        "/v1/projects/compass/sources/compass_inbound/events",
-        json={"event": "upsert_company", "payload": {"name": "no domain"}},
-        headers=auth(tokens[Scope.INGEST]),
-    )
+    sent = []
+    for n in range(3):
+        answer = await client.post(
+            "/v1/projects/compass/sources/compass_inbound/events",
+            json={"event": "upsert_company", "payload": {"name": f"no domain {n}"}},
+            headers=auth(tokens[Scope.INGEST]),
+        )
+        sent.append(answer.json()["message_id"])
     from flowbus.publishing import active_config
     from flowbus.runtime.engine import Engine
 
     store = SqliteBackend(tmp_path / "flowbus.db", "compass")
     number, loaded = await active_config(store)
     await Engine(loaded, backend=store, config_version=number).drain()
-    dead = (await client.get("/v1/projects/compass/dead-letters", headers=admin)).json()
-    assert [m["id"] for m in dead] == [sent.json()["message_id"]]
-    assert "needs its key field 'domain'" in dead[0]["errors"][0]["error"]
-    redriven = await client.post(
-        "/v1/projects/compass/dead-letters/redrive", json={"ids": [dead[0]["id"]]}, headers=admin
-    )
+    url = "/v1/projects/compass/dead-letters"
+    first = (await client.get(url, params={"limit": 2}, headers=admin)).json()
+    second = (await client.get(url, params={"limit": 2, "cursor": first["next_cursor"]}, headers=admin)).json()
+    assert [m["id"] for m in first["items"] + second["items"]] == sent  # oldest first
+    assert second["next_cursor"] is None
+    assert (await client.get(url, params={"name": "elsewhere"}, headers=admin)).json()["items"] == []
+
+    shown = (await client.get(f"{url}/{sent[0]}", headers=admin)).json()
+    assert "needs its key field 'domain'" in shown["errors"][0]["error"]
+    assert shown["runs"][0]["status"] == "failed" and shown["runs"][0]["flow"] == "compass_company_upsert"
+
+    redriven = await client.post(f"{url}/redrive", json={"ids": [sent[0]]}, headers=admin)
     assert redriven.json() == {"redriven": 1}
-    assert (await client.get("/v1/projects/compass/dead-letters", headers=admin)).json() == []
+    assert [m["id"] for m in (await client.get(url, headers=admin)).json()["items"]] == sent[1:]
+    not_dead = await client.get(f"{url}/{sent[0]}", headers=admin)
+    assert not_dead.status_code == 404 and "no dead letter" in not_dead.json()["error"]
     await store.close()
 
 
@@ -148,4 +159,4 @@ async def test_every_route_refuses_no_key_a_wrong_scope_and_another_projects_key
                 response.text,
             )
         checked += 1
-    assert checked == 18  # 2 ingress, 6 read and 10 admin routes: every route is in the matrix
+    assert checked == 19  # 2 ingress, 6 read and 11 admin routes: every route is in the matrix

@@ -287,6 +287,9 @@ async def test_a_parked_dead_letter_lets_its_group_go_on_and_a_blocking_one_hold
     assert [(m.id, m.blocking, m.errors[-1].error) for m in dead] == [(p1, False, "bad"), (b1, True, "bad")]
     assert [m.id for m in await backend.dead_letters(DeadLetterFilter(group_key="blocked"))] == [b1]
     assert [m.id for m in await backend.dead_letters(DeadLetterFilter(name="h", queue=OUT))] == [p1, b1]
+    assert [m.id for m in await backend.dead_letters(limit=1)] == [p1]  # pages: oldest first, after a cursor
+    assert [m.id for m in await backend.dead_letters(after=p1, limit=1)] == [b1]
+    assert await backend.dead_letters(after=b1) == []
     assert await backend.redrive([b1], config_version=7) == 1
     [redriven] = await claim(backend)
     assert (redriven.id, redriven.attempts, redriven.config_version) == (b1, 0, 7)

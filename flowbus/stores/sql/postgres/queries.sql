@@ -166,7 +166,8 @@ WHERE project = %(project)s AND state = 'dead'
   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(group_key)s::text IS NULL OR group_key = %(group_key)s)
   AND (%(name)s::text IS NULL OR body::jsonb->>'handler' = %(name)s OR body::jsonb->>'source' = %(name)s)
-ORDER BY seq LIMIT %(limit)s;
+  AND id > %(after)s
+ORDER BY id LIMIT %(limit)s;
 
 -- name: redrive
 UPDATE messages

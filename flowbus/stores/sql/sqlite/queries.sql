@@ -149,7 +149,8 @@ WHERE project = :project AND state = 'dead'
   AND (:queue IS NULL OR queue = :queue)
   AND (:group_key IS NULL OR group_key = :group_key)
   AND (:name IS NULL OR json_extract(body, '$.handler') = :name OR json_extract(body, '$.source') = :name)
-ORDER BY seq LIMIT :limit;
+  AND id > :after
+ORDER BY id LIMIT :limit;
 
 -- name: redrive
 UPDATE messages
