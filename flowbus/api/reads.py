@@ -18,7 +18,7 @@ from flowbus.api.state import ApiState
 from flowbus.keys import Scope
 from flowbus.runtime.records import RunStatus, Trigger
 from flowbus.runtime.trace import run_summary, to_data, trace_event, trace_message, trace_run
-from flowbus.stores.protocols import EventFilter, RunFilter
+from flowbus.stores.protocols import Backend, EventFilter, RunFilter
 
 
 async def _require_read(project: str, request: Request) -> None:
@@ -45,7 +45,7 @@ def found(value: T | None, kind: str, identifier: str, project: str) -> T:
     return value
 
 
-async def _backend(request: Request, project: str) -> Any:
+async def _backend(request: Request, project: str) -> Backend:
     state: ApiState = request.app.state.flowbus
     return state.backend(project)
 
