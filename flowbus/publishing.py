@@ -45,7 +45,6 @@ def manifest_of(loaded: LoadedConfig) -> Manifest:
 async def publish_config(backend: Backend, text: str, *, file: str, note: str = "") -> PublishResult:
     """Validate, compile and publish ``text``; raises :class:`~flowbus.config.ConfigError` when invalid."""
     loaded = load_config_text(text, file=file)
-    await backend.project_versions()
     active = await _active(backend)
     digest = content_hash(loaded.config)
     if active is not None and active.content_hash == digest:
@@ -79,9 +78,19 @@ async def diff_versions(backend: Backend, old: int, new: int) -> ConfigDiff:
     return diff_configs(configs[0], configs[1])
 
 
+def no_config(project: str) -> str:
+    """What to say of a project that has no active version, and what to do about it."""
+    return f"project {project!r} has no published config: flowbus publish FILE"
+
+
+async def active_number(backend: Backend) -> int | None:
+    """The active version's number, once the dispatcher has caught up."""
+    await backend.project_versions()
+    return await backend.active_version()
+
+
 async def active_config(backend: Backend) -> tuple[int, LoadedConfig] | None:
     """The active version's number and its loaded config, once the dispatcher has caught up."""
-    await backend.project_versions()
     version = await _active(backend)
     if version is None:
         return None
@@ -89,7 +98,7 @@ async def active_config(backend: Backend) -> tuple[int, LoadedConfig] | None:
 
 
 async def _active(backend: Backend) -> ConfigVersion | None:
-    number = await backend.active_version()
+    number = await active_number(backend)
     return await backend.get_version(number) if number is not None else None
 
 

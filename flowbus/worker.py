@@ -29,6 +29,7 @@ from flowbus.config.loader import load_config_text
 from flowbus.errors import FlowbusError, Rejected
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
+from flowbus.publishing import active_number
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, QueuedMessage, QueueName
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
@@ -248,8 +249,7 @@ class Worker:
             return
         self._checked_version_at = now
         backend = self.engine.backend
-        await backend.project_versions()
-        active = await backend.active_version()
+        active = await active_number(backend)
         if active is None or active == self.engine.config_version:
             return
         version = await backend.get_version(active)

@@ -11,15 +11,14 @@ from starlette.responses import Response
 
 from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
-from flowbus.api.reads import Cursor, Limit, Name, json_response, page
+from flowbus.api.reads import Cursor, Limit, Name, backend_of, json_response, message_data, page
 from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
 from flowbus.keys import Scope
-from flowbus.publishing import diff_versions, publish_config, rollback
+from flowbus.publishing import PublishResult, active_number, diff_versions, publish_config, rollback
 from flowbus.queue import MessageState, QueueName
 from flowbus.runtime.routing import match_event
-from flowbus.runtime.trace import to_data, trace_message
-from flowbus.stores.protocols import Backend, DeadLetterFilter
+from flowbus.stores.protocols import DeadLetterFilter
 
 
 async def _require_admin(project: str, request: Request) -> None:
@@ -59,9 +58,8 @@ class MatchBody(BaseModel):
     data: Any = None
 
 
-async def _admin(request: Request, project: str) -> tuple[ApiState, Backend]:
-    state: ApiState = request.app.state.flowbus
-    return state, state.backend(project)
+def _published(result: PublishResult) -> Response:
+    return _published(result)
 
 
 def _config_error(exc: ConfigError) -> ApiError:
@@ -71,7 +69,7 @@ def _config_error(exc: ConfigError) -> ApiError:
 
 @router.get("/draft", summary="The project's draft config")
 async def get_draft(project: str, request: Request) -> Response:
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     draft = await backend.get_draft()
     if draft is None:
         raise ApiError(404, f"project {project!r} has no draft")
@@ -80,7 +78,7 @@ async def get_draft(project: str, request: Request) -> Response:
 
 @router.put("/draft", summary="Save the draft (validated, not published)")
 async def put_draft(project: str, request: Request, body: DraftBody) -> Response:
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     try:
         load_config_text(body.text, file="draft.yaml")
     except ConfigError as exc:
@@ -91,7 +89,7 @@ async def put_draft(project: str, request: Request, body: DraftBody) -> Response
 
 @router.post("/publish", summary="Publish the draft as the next version")
 async def publish_draft(project: str, request: Request) -> Response:
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     draft = await backend.get_draft()
     if draft is None:
         raise ApiError(404, f"project {project!r} has no draft to publish")
@@ -99,14 +97,13 @@ async def publish_draft(project: str, request: Request) -> Response:
         result = await publish_config(backend, draft[0], file=draft[1])
     except ConfigError as exc:
         raise _config_error(exc) from None
-    return json_response({"version": result.version.number, "unchanged": result.unchanged, **result.diff.to_data()})
+    return _published(result)
 
 
 @router.get("/versions", summary="Config versions, oldest first")
 async def list_versions(project: str, request: Request) -> Response:
-    _, backend = await _admin(request, project)
-    await backend.project_versions()
-    active = await backend.active_version()
+    backend = backend_of(request, project)
+    active = await active_number(backend)
     return json_response([
         {"number": v.number, "created_at": v.created_at, "content_hash": v.content_hash, "summary": v.summary,
          "active": v.number == active}
@@ -116,20 +113,20 @@ async def list_versions(project: str, request: Request) -> Response:
 
 @router.get("/versions/{old}/diff/{new}", summary="What changed between two versions")
 async def get_diff(project: str, old: VersionNumber, new: VersionNumber, request: Request) -> Response:
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     return json_response((await diff_versions(backend, old, new)).to_data())
 
 
 @router.post("/versions/{number}/rollback", summary="Publish an old version again, as a new one")
 async def post_rollback(project: str, number: VersionNumber, request: Request) -> Response:
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     result = await rollback(backend, number)
-    return json_response({"version": result.version.number, "unchanged": result.unchanged, **result.diff.to_data()})
+    return _published(result)
 
 
 @router.get("/manifest", summary="What the active version dispatches")
 async def get_manifest(project: str, request: Request) -> Response:
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     manifest = await backend.manifest()
     if manifest is None:
         raise ApiError(404, f"project {project!r} has no active config version")
@@ -151,7 +148,7 @@ async def list_dead_letters(
     cursor: Cursor = None,
 ) -> Response:
     """``name``: the handler (outbound) or source (inbound) of the message."""
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     where = DeadLetterFilter(queue=queue, name=name, group_key=group)
     dead = await backend.dead_letters(where, after=cursor, limit=limit + 1)
     return page(dead, limit, lambda m: m.to_dict())
@@ -159,28 +156,23 @@ async def list_dead_letters(
 
 @router.get("/dead-letters/{message_id}", summary="A dead letter: every attempt's error and runs")
 async def get_dead_letter(project: str, message_id: str, request: Request) -> Response:
-    _, backend = await _admin(request, project)
+    backend = backend_of(request, project)
     message = await backend.get_message(message_id)
     if message is None or message.state is not MessageState.DEAD:
         raise ApiError(404, f"no dead letter {message_id!r} in project {project!r}")
-    data = message.to_dict()
-    data["runs"] = [to_data(tree) for tree in await trace_message(backend, message_id)]
-    return json_response(data)
+    return json_response(await message_data(backend, message))
 
 
 @router.post("/dead-letters/redrive", summary="Put dead letters back with fresh attempts")
 async def redrive(project: str, request: Request, body: RedriveBody) -> Response:
-    _, backend = await _admin(request, project)
-    version = None
-    if body.current_version:
-        await backend.project_versions()
-        version = await backend.active_version()
+    backend = backend_of(request, project)
+    version = await active_number(backend) if body.current_version else None
     return json_response({"redriven": await backend.redrive(body.ids, config_version=version)})
 
 
 @router.post("/match", summary="Which flows and handlers a message or event would run, without running it")
 async def post_match(project: str, request: Request, body: MatchBody) -> Response:
-    state, _ = await _admin(request, project)
+    state: ApiState = request.app.state.flowbus
     engine = await state.engine(project)
     if body.event is not None:
         found = match_event(engine.plan, body.event)

@@ -59,7 +59,7 @@ async def ingest_source(request: Request) -> Response:
         check_headers(request)
         payload = await read_json(request, state.max_body_bytes)
         engine = await state.engine(project)
-        declared = {s.name for s in engine.config.config.sources}
+        declared = engine.plan.sources
         if declared and source not in declared:
             raise ApiError(404, f"project {project!r} has no source {source!r}", sources=sorted(declared))
         event_type = engine.event_type_of(source, payload) or request.headers.get("x-event-type")

@@ -16,8 +16,9 @@ from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.state import ApiState
 from flowbus.keys import Scope
+from flowbus.queue import QueuedMessage
 from flowbus.runtime.records import RunStatus, Trigger
-from flowbus.runtime.trace import run_summary, to_data, trace_event, trace_message, trace_run
+from flowbus.runtime.trace import run_summary, to_data, trace_chain, trace_message, trace_run
 from flowbus.stores.protocols import Backend, EventFilter, RunFilter
 
 
@@ -45,9 +46,16 @@ def found(value: T | None, kind: str, identifier: str, project: str) -> T:
     return value
 
 
-async def _backend(request: Request, project: str) -> Backend:
+def backend_of(request: Request, project: str) -> Backend:
     state: ApiState = request.app.state.flowbus
     return state.backend(project)
+
+
+async def message_data(backend: Backend, message: QueuedMessage) -> dict[str, Any]:
+    """A queued message as plain data, with the runs of each of its attempts."""
+    data = message.to_dict()
+    data["runs"] = [to_data(tree) for tree in await trace_message(backend, message.id)]
+    return data
 
 
 #: a name in a filter: bounded like every other request value
@@ -102,7 +110,7 @@ async def list_events(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    backend = await _backend(request, project)
+    backend = backend_of(request, project)
     where = EventFilter(type, source, correlation_id, _utc(since, "since"), _utc(until, "until"))
     found = await backend.list_events(where, before=cursor, limit=limit + 1)
     return page(found, limit, lambda e: e.to_dict())
@@ -119,37 +127,34 @@ async def list_runs(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    backend = await _backend(request, project)
+    backend = backend_of(request, project)
     found = await backend.list_runs(RunFilter(flow, handler, status, trigger), before=cursor, limit=limit + 1)
     return page(found, limit, run_summary)
 
 
 @router.get("/events/{event_id}", summary="An event instance")
 async def get_event(project: str, event_id: str, request: Request) -> Response:
-    backend = await _backend(request, project)
+    backend = backend_of(request, project)
     instance = found(await backend.get_event(event_id), "event", event_id, project)
     return json_response(instance.to_dict())
 
 
 @router.get("/events/{event_id}/trace", summary="The trace of an event's whole chain")
 async def get_event_trace(project: str, event_id: str, request: Request) -> Response:
-    backend = await _backend(request, project)
+    backend = backend_of(request, project)
     instance = found(await backend.get_event(event_id), "event", event_id, project)
-    root = await backend.get_event(instance.correlation_id) or instance
-    return json_response(to_data(await trace_event(backend, root)))
+    return json_response(to_data(await trace_chain(backend, instance)))
 
 
 @router.get("/runs/{run_id}", summary="A run, its steps and what it caused")
 async def get_run(project: str, run_id: str, request: Request) -> Response:
-    backend = await _backend(request, project)
+    backend = backend_of(request, project)
     run = found(await backend.get_run(run_id), "run", run_id, project)
     return json_response(to_data(await trace_run(backend, run)))
 
 
 @router.get("/messages/{message_id}", summary="A queued message and the runs of each attempt")
 async def get_message(project: str, message_id: str, request: Request) -> Response:
-    backend = await _backend(request, project)
+    backend = backend_of(request, project)
     message = found(await backend.get_message(message_id), "message", message_id, project)
-    data = message.to_dict()
-    data["runs"] = [to_data(tree) for tree in await trace_message(backend, message_id)]
-    return json_response(data)
+    return json_response(await message_data(backend, message))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from flowbus.api.batching import SendBatcher
 from flowbus.api.errors import ApiError
 from flowbus.keys import ApiKey
-from flowbus.publishing import active_config
+from flowbus.publishing import active_config, no_config
 from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
@@ -77,7 +77,7 @@ class ApiState:
             return cached[1]
         found = await active_config(backend)
         if found is None:
-            raise ApiError(409, f"project {project!r} has no published config: flowbus publish FILE")
+            raise ApiError(409, no_config(project))
         number, loaded = found
         engine = Engine(loaded, backend=backend, config_version=number)
         self._engines[project] = (now, engine)

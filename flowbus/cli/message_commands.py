@@ -9,17 +9,17 @@ import click
 from flowbus import jsonio
 from flowbus.cli.options import closing, db_options, open_project, run_async
 from flowbus.cli.try_command import read_data
-from flowbus.publishing import active_config
+from flowbus.publishing import active_config, active_number, no_config
 from flowbus.queue import QueuedMessage, QueueName
 from flowbus.runtime.engine import Engine
-from flowbus.runtime.trace import TraceNode, render, to_data, trace_event, trace_message, trace_run
+from flowbus.runtime.trace import TraceNode, render, to_data, trace_chain, trace_message, trace_run
 from flowbus.stores.protocols import Backend, DeadLetterFilter
 
 
 async def active_engine(backend: Backend) -> Engine:
     found = await active_config(backend)
     if found is None:
-        raise click.UsageError(f"project {backend.project} has no published config: flowbus publish FILE")
+        raise click.UsageError(no_config(backend.project))
     number, loaded = found
     return Engine(loaded, backend=backend, config_version=number)
 
@@ -98,8 +98,7 @@ def trace(identifier: str, as_json: bool, db: str, project: str) -> None:
 async def _trace(backend: Backend, identifier: str) -> list[TraceNode]:
     instance = await backend.get_event(identifier)
     if instance is not None:
-        root = (await backend.get_event(instance.correlation_id)) or instance
-        return [await trace_event(backend, root)]
+        return [await trace_chain(backend, instance)]
     run = await backend.get_run(identifier)
     if run is not None:
         return [await trace_run(backend, run)]
@@ -176,10 +175,7 @@ def dlq_redrive(
             if everything:
                 where = DeadLetterFilter(queue=QueueName(queue) if queue else None, name=name, group_key=group)
                 ids = [m.id for m in await backend.dead_letters(where, limit=1_000_000)]
-            version = None
-            if current_version:
-                await backend.project_versions()
-                version = await backend.active_version()
+            version = await active_number(backend) if current_version else None
             return await backend.redrive(ids, config_version=version)
         finally:
             await backend.close()

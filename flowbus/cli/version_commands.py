@@ -13,7 +13,7 @@ from flowbus.cli.options import db_options, open_project, run_async
 from flowbus.config import ConfigError
 from flowbus.config.document import parse_file
 from flowbus.config.loader import load_document
-from flowbus.publishing import PublishResult, diff_versions, publish_config, rollback
+from flowbus.publishing import PublishResult, active_number, diff_versions, no_config, publish_config, rollback
 from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
 
@@ -133,8 +133,7 @@ def _report(result: PublishResult, *, unchanged: str, published: str) -> None:
 
 
 async def _active_or_fail(backend: Backend) -> int:
-    await backend.project_versions()
-    active = await backend.active_version()
+    active = await active_number(backend)
     if active is None:
-        raise click.UsageError(f"project {backend.project} has no published config: flowbus publish FILE")
+        raise click.UsageError(no_config(backend.project))
     return active

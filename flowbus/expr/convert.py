@@ -73,7 +73,7 @@ def _write(value: object, state: State, parts: list[str], length: list[int], dep
     # huge list stops being rendered as soon as it passes the limit.
     value = coerce(value)
     if isinstance(value, (list, tuple)):
-        _enter(state, depth, len(value))
+        state.descend(depth, len(value))
         parts.append("[")
         for position, item in enumerate(value):
             if position:
@@ -81,7 +81,7 @@ def _write(value: object, state: State, parts: list[str], length: list[int], dep
             _write(item, state, parts, length, depth + 1)
         parts.append("]")
     elif isinstance(value, Mapping):
-        _enter(state, depth, len(value))
+        state.descend(depth, len(value))
         parts.append("{")
         for position, (key, item) in enumerate(value.items()):
             if position:
@@ -101,12 +101,6 @@ def _write(value: object, state: State, parts: list[str], length: list[int], dep
         state.check_str_length(length[0])
     length[0] += 2
     state.check_str_length(length[0])
-
-
-def _enter(state: State, depth: int, items: int) -> None:
-    if depth >= state.limits.max_depth:
-        raise ExpressionLimitError(f"value is nested more than {state.limits.max_depth} levels deep (limit max_depth)")
-    state.charge(items)
 
 
 def _scalar_text(value: object, state: State) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from flowbus.expr.errors import ExpressionRuntimeError
 from flowbus.expr.limits import State
 from flowbus.expr.operators import decimal_operation, negate
-from flowbus.expr.values import DECIMAL_CONTEXT, MISSING, NUMBERS, coerce, equal, kind, less
+from flowbus.expr.values import DECIMAL_CONTEXT, MISSING, NUMBERS, coerce, compare, equal, kind
 
 __all__ = [
     "abs_",
@@ -197,7 +197,7 @@ def _extreme(function: str, state: State, args: tuple[object, ...], pick_less: b
     for value in values[1:]:
         candidate = coerce(value)
         try:
-            better = less(candidate, best) if pick_less else less(best, candidate)
+            better = compare(candidate, best, "<") if pick_less else compare(best, candidate, "<")
         except ExpressionRuntimeError:
             raise ExpressionRuntimeError(
                 f"{function}() needs values that compare with each other, not {kind(best)} and {kind(candidate)}"

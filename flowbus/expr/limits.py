@@ -83,6 +83,14 @@ class State:
         if self.left < 0:
             raise out_of_operations(self.limits)
 
+    def descend(self, depth: int, items: int) -> None:
+        """Enter a list or map of ``items`` at ``depth`` (refused past max_depth), paying for its items."""
+        if depth >= self.limits.max_depth:
+            raise ExpressionLimitError(
+                f"value is nested more than {self.limits.max_depth} levels deep (limit max_depth)"
+            )
+        self.charge(items)
+
     def check_int(self, value: int) -> int:
         """Return ``value`` if it has at most max_int_digits digits."""
         if -self.int_bound < value < self.int_bound:
@@ -114,9 +122,7 @@ class State:
     def check_items(self, count: int) -> None:
         """Refuse a list or map of ``count`` items beyond max_list_items."""
         if count > self.limits.max_list_items:
-            raise ExpressionLimitError(
-                f"list result has more than {self.limits.max_list_items} items (limit max_list_items)"
-            )
+            raise too_many_items(self.limits)
 
 
 @functools.lru_cache(maxsize=32)

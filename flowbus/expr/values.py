@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from decimal import Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Any, Final
 
-from flowbus.expr.errors import ExpressionLimitError, ExpressionRuntimeError
+from flowbus.expr.errors import ExpressionRuntimeError
 from flowbus.expr.limits import State
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "describe",
     "equal",
     "kind",
-    "less",
     "list_keys",
 ]
 
@@ -167,12 +166,12 @@ def equal(left: object, right: object, state: State, depth: int = 0) -> bool:
     if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
         if len(left) != len(right):
             return False
-        _descend(state, depth, len(left))
+        state.descend(depth, len(left))
         return all(equal(a, b, state, depth + 1) for a, b in zip(left, right, strict=True))
     if isinstance(left, Mapping) and isinstance(right, Mapping):
         if len(left) != len(right):
             return False
-        _descend(state, depth, len(left))
+        state.descend(depth, len(left))
         for key, value in left.items():
             if key not in right:
                 return False
@@ -182,24 +181,7 @@ def equal(left: object, right: object, state: State, depth: int = 0) -> bool:
     return bool(left == right)
 
 
-def _descend(state: State, depth: int, items: int) -> None:
-    if depth >= state.limits.max_depth:
-        raise ExpressionLimitError(f"value is nested more than {state.limits.max_depth} levels deep (limit max_depth)")
-    state.charge(items)
-
-
 _ORDERED: Final = frozenset({"int", "decimal", "string", "bool", "timestamp", "date", "duration"})
-
-
-def less(left: Any, right: Any, operator: str = "<") -> bool:
-    """``left < right`` for two values of one ordered kind (or two numbers)."""
-    left_kind = kind(left)
-    right_kind = kind(right)
-    if left_kind == right_kind and left_kind in _ORDERED:
-        return bool(left < right)
-    if left_kind in NUMBERS and right_kind in NUMBERS:
-        return bool(left < right)
-    raise ExpressionRuntimeError(f"cannot compare {left_kind} and {right_kind} with '{operator}'")
 
 
 def compare(left: Any, right: Any, operator: str) -> bool:

@@ -23,7 +23,7 @@ from flowbus.ids import new_id
 from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
 from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import Origin, RunContext, RunSource
-from flowbus.runtime.plan import CompiledFlow, CompiledHandler, Plan, StepFn
+from flowbus.runtime.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, Trigger
 from flowbus.runtime.routing import Match, match
 from flowbus.stores.memory import MemoryBackend
@@ -85,9 +85,9 @@ class Engine:
     def action(self, name: str) -> StepFn:
         fn = self.actions.get(name)
         if fn is None:
-            near = difflib.get_close_matches(name, self.actions, n=3)
-            hint = f"; did you mean: {', '.join(near)}?" if near else ""
-            raise UnknownNameError(f"no action {name!r} is registered (use Engine.register_action){hint}")
+            raise UnknownNameError(
+                f"no action {name!r} is registered (use Engine.register_action){_near(name, self.actions)}"
+            )
         return fn
 
     # -- routing -------------------------------------------------------------------------
@@ -160,9 +160,7 @@ class Engine:
         dedup_id: str | None = None,
     ) -> OutgoingMessage:
         """The checked inbound message :meth:`send_event` queues; raises as it does."""
-        compiled = self.plan.events.get(event)
-        if compiled is None:
-            raise UnknownNameError(f"no event {event!r} is defined{_near(event, self.plan.events)}")
+        compiled = self._compiled_event(event)
         compiled.schema.validate(properties)
         body = {"event": event, "properties": properties, "source": source}
         return OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
@@ -318,9 +316,7 @@ class Engine:
         parent: RunContext | None,
         parent_source: RunSource | None = None,
     ) -> EventInstance:
-        compiled = self.plan.events.get(event)
-        if compiled is None:
-            raise UnknownNameError(f"no event {event!r} is defined{_near(event, self.plan.events)}")
+        compiled = self._compiled_event(event)
         definition = compiled.definition
         instance_id = new_id()
         correlation_id, causation_id, depth = self._chain(instance_id, definition.name, origin)
@@ -409,6 +405,12 @@ class Engine:
             source=source.nested(handler.name),
         )
         return await ctx.execute()
+
+    def _compiled_event(self, name: str) -> CompiledEvent:
+        compiled = self.plan.events.get(name)
+        if compiled is None:
+            raise UnknownNameError(f"no event {name!r} is defined{_near(name, self.plan.events)}")
+        return compiled
 
     def _flow(self, name: str) -> CompiledFlow:
         flow = self.plan.flows.get(name)

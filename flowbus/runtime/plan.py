@@ -113,6 +113,8 @@ class Plan:
     #: (source, event_type) -> enabled trigger flows in declared order
     routes: Mapping[tuple[str, str], tuple[CompiledFlow, ...]]
     subscribers: Mapping[str, Subscribers]
+    #: the sources the config declares (empty: it declares none, and its flows imply them)
+    sources: frozenset[str]
     #: source -> the JSONPath giving the event type of its raw payloads
     type_paths: Mapping[str, JsonPath]
     targets: Mapping[str, StoreTarget | HttpTarget]
@@ -162,6 +164,7 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
         handlers=handlers,
         routes={key: tuple(value) for key, value in routes.items()},
         subscribers=subscribers,
+        sources=frozenset(s.name for s in config.sources),
         type_paths=_type_paths(config),
         targets={t.name: t for t in config.targets},
         limits=limits,

@@ -72,6 +72,13 @@ async def trace_event(source: Backend, instance: EventInstance, *, depth: int = 
     return TraceNode(kind="event", record=instance, children=tuple(runs))
 
 
+async def trace_chain(source: Backend, instance: EventInstance) -> TraceNode:
+    """The trace of the whole chain ``instance`` belongs to, from its root event (or from
+    ``instance`` itself when the root is a message, not an event)."""
+    root = await source.get_event(instance.correlation_id) or instance
+    return await trace_event(source, root)
+
+
 async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     """The runs of a queued or handled message (every attempt), each as a tree."""
     return [await trace_run(source, run) for run in await source.runs_for_message(message_id)]

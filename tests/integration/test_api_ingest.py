@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -103,10 +102,8 @@ async def test_a_revoked_key_is_refused_within_the_key_cache_time(api):
     client, tokens, store = api
     assert (await client.post(URL, json=PAYLOAD, headers=bearer(tokens["ingest"]))).status_code == 202
     await store.revoke_key(tokens["ingest"].split("_")[1])
-    revoked_at = time.monotonic()
-    while (response := await client.post(URL, json=PAYLOAD, headers=bearer(tokens["ingest"]))).status_code == 202:
-        assert time.monotonic() - revoked_at < KEY_TTL_S + 2, "the revoked key still works"
-        await asyncio.sleep(0.05)
+    await asyncio.sleep(KEY_TTL_S)  # the cached record has expired by now
+    response = await client.post(URL, json=PAYLOAD, headers=bearer(tokens["ingest"]))
     assert response.status_code == 401 and "revoked" in response.json()["error"]
 
 
