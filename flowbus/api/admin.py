@@ -59,7 +59,8 @@ class MatchBody(BaseModel):
 
 
 def _published(result: PublishResult) -> Response:
-    return _published(result)
+    """The answer to publish and rollback: the version, whether it was unchanged, and the diff."""
+    return json_response({"version": result.version.number, "unchanged": result.unchanged, **result.diff.to_data()})
 
 
 def _config_error(exc: ConfigError) -> ApiError:
