@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
@@ -15,7 +14,9 @@ def _setting(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    db: str = _setting(DEFAULT_DB_URL, "Database URL: sqlite:///path/to/file.db or memory://.")
+    db: str = _setting(
+        DEFAULT_DB_URL, "Database URL: sqlite:///path/to/file.db, postgresql://user@host/db or memory://."
+    )
     project: str = _setting("", "Project to work on (default: the only project in the database).")
     batch_size: int = _setting(64, "Messages a worker claims and commits at a time.")
     lease_s: float = _setting(30.0, "Seconds a claimed message stays leased without a heartbeat.")
@@ -28,13 +29,3 @@ class Settings:
     @classmethod
     def field(cls, name: str) -> Field[Any]:
         return next(f for f in fields(cls) if f.name == name)
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = os.environ.get(cls.env_var(f.name))
-            if raw is not None:
-                kind: Any = type(f.default)
-                values[f.name] = kind(raw)
-        return cls(**values)

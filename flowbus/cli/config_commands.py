@@ -9,6 +9,7 @@ from collections.abc import Sized
 import click
 
 from flowbus.cli.exit_codes import ExitCode
+from flowbus.cli.options import print_issues
 from flowbus.config import ConfigError, load_config
 from flowbus.config.model import Config
 
@@ -31,8 +32,7 @@ def validate(files: tuple[str, ...]) -> None:
             loaded = load_config(file)
         except ConfigError as exc:
             failed = True
-            for issue in exc.issues:
-                click.echo(str(issue), err=True)
+            print_issues(exc)
             continue
         for warning in loaded.warnings:
             click.echo(str(warning), err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from flowbus.cli.options import run_async, setting_option
+from flowbus.cli.options import closing, run_async, setting_option
 from flowbus.stores import open_backend
 
 
@@ -28,10 +28,7 @@ def migrate(db: str) -> None:
     backend = open_backend(db)
 
     async def work() -> list[int]:
-        try:
-            return await backend.migrate()
-        finally:
-            await backend.close()
+        return await backend.migrate()
 
-    run_async(work())
+    run_async(closing(backend, work()))
     click.echo("the schema is up to date")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -51,22 +53,19 @@ def send(
     backend = open_project(db, project)
 
     async def work() -> str:
-        try:
-            engine = await active_engine(backend)
-            if event is not None:
-                if not isinstance(data, dict):
-                    raise click.BadParameter("event properties must be a JSON object", param_hint="--data")
-                instance = await engine.publish(event, data, source="cli")
-                return f"event {instance.id}"
-            resolved = event_type or engine.event_type_of(source or "", data)
-            if resolved is None:
-                raise click.UsageError(f"no --type given, and source {source!r} has no event_type_from that finds one")
-            message_id = await engine.send(source or "", resolved, data, group_key=group, dedup_id=dedup_id)
-            return f"message {message_id}"
-        finally:
-            await backend.close()
+        engine = await active_engine(backend)
+        if event is not None:
+            if not isinstance(data, dict):
+                raise click.BadParameter("event properties must be a JSON object", param_hint="--data")
+            instance = await engine.publish(event, data, source="cli")
+            return f"event {instance.id}"
+        resolved = event_type or engine.event_type_of(source or "", data)
+        if resolved is None:
+            raise click.UsageError(f"no --type given, and source {source!r} has no event_type_from that finds one")
+        message_id = await engine.send(source or "", resolved, data, group_key=group, dedup_id=dedup_id)
+        return f"message {message_id}"
 
-    click.echo(run_async(work()))
+    click.echo(run_async(closing(backend, work())))
 
 
 @click.command()
@@ -81,12 +80,9 @@ def trace(identifier: str, as_json: bool, db: str, project: str) -> None:
     backend = open_project(db, project)
 
     async def work() -> list[TraceNode]:
-        try:
-            return await _trace(backend, identifier)
-        finally:
-            await backend.close()
+        return await _trace(backend, identifier)
 
-    trees = run_async(work())
+    trees = run_async(closing(backend, work()))
     if not trees:
         raise click.UsageError(f"no event, message or run {identifier!r} in project {backend.project}")
     if as_json:
@@ -110,17 +106,30 @@ def dlq() -> None:
     """The dead-letter queue: messages whose attempts are used up."""
 
 
+def dead_letter_filter(fn: Callable[..., None]) -> Callable[..., None]:
+    """``--queue``, ``--name`` and ``--group``, given to the command as one ``where`` filter."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, queue: str | None, name: str | None, group: str | None, **kwargs: Any) -> None:
+        where = DeadLetterFilter(queue=QueueName(queue) if queue else None, name=name, group_key=group)
+        fn(*args, where=where, **kwargs)
+
+    for option in reversed((
+        click.option("--queue", type=click.Choice([q.value for q in QueueName]), help="Only this queue."),
+        click.option("--name", help="Only messages of this handler (outbound) or source (inbound)."),
+        click.option("--group", help="Only this FIFO group."),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
 @dlq.command("list")
-@click.option("--queue", type=click.Choice([q.value for q in QueueName]), help="Only this queue.")
-@click.option("--name", help="Only messages of this handler (outbound) or source (inbound).")
-@click.option("--group", help="Only this FIFO group.")
+@dead_letter_filter
 @click.option("--json", "as_json", is_flag=True)
 @db_options
-def dlq_list(queue: str | None, name: str | None, group: str | None, as_json: bool, db: str, project: str) -> None:
+def dlq_list(where: DeadLetterFilter, as_json: bool, db: str, project: str) -> None:
     """List dead letters, oldest first."""
     backend = open_project(db, project)
-    where = DeadLetterFilter(queue=QueueName(queue) if queue else None, name=name, group_key=group)
-
     dead = run_async(closing(backend, backend.dead_letters(where, limit=1000)))
     if as_json:
         click.echo(jsonio.dumps([m.to_dict() for m in dead], indent=2))
@@ -149,14 +158,12 @@ def dlq_show(message_id: str, db: str, project: str) -> None:
 @dlq.command("redrive")
 @click.argument("message_ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Every dead letter matching the filters.")
-@click.option("--queue", type=click.Choice([q.value for q in QueueName]))
-@click.option("--name", help="Only messages of this handler or source.")
-@click.option("--group", help="Only this FIFO group.")
+@dead_letter_filter
 @click.option("--current-version", is_flag=True, help="Run them on the active config version.")
 @db_options
 def dlq_redrive(
-    message_ids: tuple[str, ...], everything: bool, queue: str | None, name: str | None, group: str | None,
-    current_version: bool, db: str, project: str,
+    message_ids: tuple[str, ...], everything: bool, where: DeadLetterFilter, current_version: bool, db: str,
+    project: str,
 ) -> None:  # fmt: skip
     """Put dead letters back on their queue with fresh attempts (after fixing the cause).
 
@@ -170,17 +177,13 @@ def dlq_redrive(
     backend = open_project(db, project)
 
     async def work() -> int:
-        try:
-            ids = list(message_ids)
-            if everything:
-                where = DeadLetterFilter(queue=QueueName(queue) if queue else None, name=name, group_key=group)
-                ids = [m.id for m in await backend.dead_letters(where, limit=1_000_000)]
-            version = await active_number(backend) if current_version else None
-            return await backend.redrive(ids, config_version=version)
-        finally:
-            await backend.close()
+        ids = list(message_ids)
+        if everything:
+            ids = [m.id for m in await backend.dead_letters(where, limit=1_000_000)]
+        version = await active_number(backend) if current_version else None
+        return await backend.redrive(ids, config_version=version)
 
-    count = run_async(work())
+    count = run_async(closing(backend, work()))
     click.echo(f"redrove {count} message{'s' if count != 1 else ''}")
     if count == 0 and message_ids:
         raise click.exceptions.Exit(1)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from flowbus.cli.exit_codes import ExitCode
-from flowbus.config import ConfigError
+from flowbus.config import ConfigError, LoadedConfig, load_config
 from flowbus.errors import FlowbusError
 from flowbus.settings import Settings
 from flowbus.stores import open_backend
@@ -52,6 +53,15 @@ def server_options(fn: F) -> F:
     return fn
 
 
+def server_parts() -> ModuleType:
+    """:mod:`flowbus.cli.serving`, or a usage error naming the server extra when it is missing."""
+    try:
+        from flowbus.cli import serving  # noqa: PLC0415 - the server extra is optional
+    except ImportError as exc:
+        raise click.UsageError(f"the HTTP API needs the server extra: pip install 'flowbus[server]' ({exc})") from None
+    return serving
+
+
 def db_options(fn: F) -> F:
     return setting_option("db")(setting_option("project")(fn))
 
@@ -89,14 +99,31 @@ async def closing(backend: Backend, work: Awaitable[T]) -> T:
         await backend.close()
 
 
+def print_issues(exc: ConfigError) -> None:
+    """Every issue of a config that did not load, as FILE:LINE: field: message, on stderr."""
+    for issue in exc.issues:
+        click.echo(str(issue), err=True)
+
+
+def exit_invalid(exc: ConfigError) -> NoReturn:
+    print_issues(exc)
+    sys.exit(ExitCode.INVALID_CONFIG)
+
+
+def load_or_exit(file: str) -> LoadedConfig:
+    """The loaded config of ``file``, or its issues printed and exit code 1."""
+    try:
+        return load_config(file)
+    except ConfigError as exc:
+        exit_invalid(exc)
+
+
 def run_async(work: Awaitable[T]) -> T:
     """Run a command's coroutine; flowbus errors become a message and a telling exit code."""
     try:
         return asyncio.run(work)  # type: ignore[arg-type]
     except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(str(issue), err=True)
-        sys.exit(ExitCode.INVALID_CONFIG)
+        exit_invalid(exc)
     except FlowbusError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(ExitCode.FAILED)

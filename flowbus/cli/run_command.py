@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-import sys
 from pathlib import Path
 
 import click
 
 from flowbus import jsonio
-from flowbus.cli.exit_codes import ExitCode
-from flowbus.cli.options import run_async, server_options, setting_option
-from flowbus.config import ConfigError
-from flowbus.config.document import parse_file
-from flowbus.config.loader import LoadedConfig, load_document
+from flowbus.cli.options import closing, load_or_exit, run_async, server_options, server_parts, setting_option
+from flowbus.config.loader import LoadedConfig
 from flowbus.keys import Scope, new_key
 from flowbus.logs import setup_logging
 from flowbus.publishing import publish_config
@@ -39,53 +35,38 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
     Example:
       flowbus run examples/compass/flowbus.yaml
     """
-    try:
-        import uvicorn  # noqa: PLC0415 - the server extra is optional
-
-        from flowbus.api import create_app  # noqa: PLC0415
-        from flowbus.cli.serving import Server, listen, stop_on_signals  # noqa: PLC0415
-    except ImportError as exc:
-        raise click.UsageError(f"flowbus run needs the server extra: pip install 'flowbus[server]' ({exc})") from None
-    try:
-        loaded = load_document(parse_file(file))
-    except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(str(issue), err=True)
-        sys.exit(ExitCode.INVALID_CONFIG)
-    sock = listen(host, port)
+    serving = server_parts()
+    loaded = load_or_exit(file)
+    sock = serving.listen(host, port)
     setup_logging(log_format)
     project = loaded.config.project.name
     backend = open_backend(db, project)
 
     async def main() -> None:
-        try:
-            result = await publish_config(backend, Path(file).read_text(), file=file)
-            if result.unchanged:
-                click.echo(f"project {project}: version {result.version.number} is current")
-            else:
-                click.echo(f"project {project}: published version {result.version.number} ({result.diff.summary()})")
-            await _first_key(backend, loaded, host, port)
-            engine = Engine(loaded, backend=backend, config_version=result.version.number)
-            worker = Worker(engine, WorkerSettings(), follow_versions=True)
-            app = create_app(db, max_body_bytes=max_body_kib * 1024)
-            server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        result = await publish_config(backend, Path(file).read_text(), file=file)
+        if result.unchanged:
+            click.echo(f"project {project}: version {result.version.number} is current")
+        else:
+            click.echo(f"project {project}: published version {result.version.number} ({result.diff.summary()})")
+        await _first_key(backend, loaded, host, port)
+        engine = Engine(loaded, backend=backend, config_version=result.version.number)
+        worker = Worker(engine, WorkerSettings(), follow_versions=True)
+        server = serving.api_server(db, host, port, max_body_kib=max_body_kib, log_level="warning")
 
-            def stop() -> None:
-                server.should_exit = True
-                worker.stop()
+        def stop() -> None:
+            server.should_exit = True
+            worker.stop()
 
-            stop_on_signals(stop)
-            click.echo(f"serving http://{host}:{port} and working; Ctrl-C to stop")
-            parts = [asyncio.create_task(server.serve(sockets=[sock])), asyncio.create_task(worker.run())]
-            # whichever ends first, by a signal or by failing, ends the other: never half a process
-            await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
-            stop()
-            await asyncio.gather(*parts)
-            click.echo("stopped")
-        finally:
-            await backend.close()
+        serving.stop_on_signals(stop)
+        click.echo(f"serving http://{host}:{port} and working; Ctrl-C to stop")
+        parts = [asyncio.create_task(server.serve(sockets=[sock])), asyncio.create_task(worker.run())]
+        # whichever ends first, by a signal or by failing, ends the other: never half a process
+        await asyncio.wait(parts, return_when=asyncio.FIRST_COMPLETED)
+        stop()
+        await asyncio.gather(*parts)
+        click.echo("stopped")
 
-    run_async(main())
+    run_async(closing(backend, main()))
 
 
 async def _first_key(backend: Backend, loaded: LoadedConfig, host: str, port: int) -> None:

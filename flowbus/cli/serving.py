@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import click
 import uvicorn
 
+from flowbus.api import create_app
 from flowbus.cli.exit_codes import ExitCode
 
 
@@ -28,6 +29,12 @@ def listen(host: str, port: int) -> socket.socket:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         click.echo(f"error: cannot listen on {host}:{port}: {reason}; choose another with --host or --port", err=True)
         sys.exit(ExitCode.FAILED)
+
+
+def api_server(db: str, host: str, port: int, *, max_body_kib: int, log_level: str) -> Server:
+    """The HTTP API of ``db``, served by uvicorn (on the socket :func:`listen` gave)."""
+    app = create_app(db, max_body_bytes=max_body_kib * 1024)
+    return Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
 
 
 class Server(uvicorn.Server):

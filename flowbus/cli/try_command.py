@@ -12,7 +12,7 @@ import click
 
 from flowbus import jsonio
 from flowbus.cli.exit_codes import ExitCode
-from flowbus.config import ConfigError, load_config
+from flowbus.cli.options import load_or_exit
 from flowbus.config.document import parse_file
 from flowbus.errors import EventValidationError, FlowbusError, Rejected, RunFailed, UnknownNameError
 from flowbus.runtime.engine import Engine
@@ -70,12 +70,7 @@ def try_(
         raise click.UsageError("give exactly one of --source, --event or --flow")
     if event_type is not None and source is None:
         raise click.UsageError("--type goes with --source")
-    try:
-        loaded = load_config(file)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(str(issue), err=True)
-        sys.exit(ExitCode.INVALID_CONFIG)
+    loaded = load_or_exit(file)
     data = read_data(data_arg)
     seed_data = read_data(seed if seed.startswith("@") else "@" + seed, option="--seed") if seed else None
     backend = MemoryBackend(loaded.config.project.name)

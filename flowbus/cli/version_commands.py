@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from flowbus import jsonio
-from flowbus.cli.exit_codes import ExitCode
-from flowbus.cli.options import db_options, open_project, run_async
-from flowbus.config import ConfigError
-from flowbus.config.document import parse_file
-from flowbus.config.loader import load_document
+from flowbus.cli.options import closing, db_options, load_or_exit, open_project, run_async
 from flowbus.publishing import PublishResult, active_number, diff_versions, no_config, publish_config, rollback
 from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
@@ -32,21 +27,13 @@ def publish(file: str, db: str, project: str) -> None:
       flowbus publish examples/shop/flowbus.yaml --db sqlite:///shop.db
     """
     text = Path(file).read_text()
-    try:
-        loaded = load_document(parse_file(file))  # the config names its project, and must be valid
-    except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(str(issue), err=True)
-        sys.exit(ExitCode.INVALID_CONFIG)
+    loaded = load_or_exit(file)  # the config names its project, and must be valid
     backend = open_backend(db, project or loaded.config.project.name)
 
     async def work() -> PublishResult:
-        try:
-            return await publish_config(backend, text, file=file)
-        finally:
-            await backend.close()
+        return await publish_config(backend, text, file=file)
 
-    result = run_async(work())
+    result = run_async(closing(backend, work()))
     _report(result, unchanged=f"version {result.version.number} of {backend.project} is already this config",
             published=f"of {backend.project}")  # fmt: skip
 
@@ -58,19 +45,16 @@ def versions(db: str, project: str) -> None:
     backend = open_project(db, project)
 
     async def work() -> None:
-        try:
-            active = await backend.active_version()
-            listed = await backend.versions()
-            if not listed:
-                click.echo(f"project {backend.project} has no config version yet: flowbus publish FILE")
-            for version in listed:
-                mark = "*" if version.number == active else " "
-                when = version.created_at.strftime("%Y-%m-%d %H:%M:%S")
-                click.echo(f"{mark} v{version.number:<4} {when}  {version.content_hash[:12]}  {version.summary}")
-        finally:
-            await backend.close()
+        active = await backend.active_version()
+        listed = await backend.versions()
+        if not listed:
+            click.echo(f"project {backend.project} has no config version yet: flowbus publish FILE")
+        for version in listed:
+            mark = "*" if version.number == active else " "
+            when = version.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            click.echo(f"{mark} v{version.number:<4} {when}  {version.content_hash[:12]}  {version.summary}")
 
-    run_async(work())
+    run_async(closing(backend, work()))
 
 
 @click.command()
@@ -89,20 +73,17 @@ def diff(old: int | None, new: int | None, as_json: bool, db: str, project: str)
     backend = open_project(db, project)
 
     async def work() -> None:
-        try:
-            to = new if new is not None else await _active_or_fail(backend)
-            start = old if old is not None else to - 1
-            result = await diff_versions(backend, start, to)
-            if as_json:
-                click.echo(jsonio.dumps({"from": start, "to": to, **result.to_data()}, indent=2))
-                return
-            click.echo(f"v{start} -> v{to}: {result.summary()}")
-            for line in result.lines():
-                click.echo(f"  {line}")
-        finally:
-            await backend.close()
+        to = new if new is not None else await _active_or_fail(backend)
+        start = old if old is not None else to - 1
+        result = await diff_versions(backend, start, to)
+        if as_json:
+            click.echo(jsonio.dumps({"from": start, "to": to, **result.to_data()}, indent=2))
+            return
+        click.echo(f"v{start} -> v{to}: {result.summary()}")
+        for line in result.lines():
+            click.echo(f"  {line}")
 
-    run_async(work())
+    run_async(closing(backend, work()))
 
 
 @click.command("rollback")
@@ -113,12 +94,9 @@ def rollback_command(number: int, db: str, project: str) -> None:
     backend = open_project(db, project)
 
     async def work() -> PublishResult:
-        try:
-            return await rollback(backend, number)
-        finally:
-            await backend.close()
+        return await rollback(backend, number)
 
-    result = run_async(work())
+    result = run_async(closing(backend, work()))
     _report(result, unchanged=f"the active version {result.version.number} is already the config of v{number}",
             published=f"(the config of v{number})")  # fmt: skip
 

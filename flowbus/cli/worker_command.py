@@ -8,7 +8,7 @@ import signal
 import click
 
 from flowbus.cli.message_commands import active_engine
-from flowbus.cli.options import db_options, open_project, run_async, setting_option
+from flowbus.cli.options import closing, db_options, open_project, run_async, setting_option
 from flowbus.logs import setup_logging
 from flowbus.worker import Worker, WorkerSettings
 
@@ -36,16 +36,13 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
     backend = open_project(db, project)
 
     async def work() -> None:
-        try:
-            engine = await active_engine(backend)
-            runner = Worker(engine, WorkerSettings(batch_size=batch_size, lease_s=lease_s), follow_versions=True)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, runner.stop)
-            if stop_asked:
-                runner.stop()
-            await runner.run()
-        finally:
-            await backend.close()
+        engine = await active_engine(backend)
+        runner = Worker(engine, WorkerSettings(batch_size=batch_size, lease_s=lease_s), follow_versions=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop)
+        if stop_asked:
+            runner.stop()
+        await runner.run()
 
-    run_async(work())
+    run_async(closing(backend, work()))
