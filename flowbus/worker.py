@@ -176,7 +176,7 @@ class Worker:
         except Rejected as exc:
             # a sync handler refused the event: done, not retried; its effects dropped
             logger.info("message rejected", extra={"message_id": message.id, "error": exc.message})
-            return Changeset(runs=list(uow.runs), acks=list(uow.changeset.acks)), list(uow.runs)
+            return _done_without_effects(uow), list(uow.runs)
         except FlowbusError as exc:
             return self._failure(message, list(uow.runs), exc.message), list(uow.runs)
         failed = next((r for r in runs if not r.succeeded), None)
@@ -186,8 +186,7 @@ class Worker:
         if all(r.status is not RunStatus.FAILED for r in runs):
             # rejected: the input was refused; trying again would refuse it again
             logger.info("message rejected", extra={"message_id": message.id, "error": failed.error})
-            done = Changeset(runs=list(uow.runs), acks=list(uow.changeset.acks))
-            return done, runs
+            return _done_without_effects(uow), runs
         return self._failure(message, list(uow.runs), f"{failed.flow}: {failed.error}"), runs
 
     def _failure(self, message: QueuedMessage, runs: list[Run], error: str, *, conflict: bool = False) -> Changeset:
@@ -263,3 +262,8 @@ class Worker:
                 engine.register_action(name, fn)
         self.engine = engine
         logger.info("switched config version", extra={"from": old.config_version, "to": active})
+
+
+def _done_without_effects(uow: UnitOfWork) -> Changeset:
+    """A refused message: acknowledged, its runs kept for the trace, everything else dropped."""
+    return Changeset(runs=list(uow.runs), acks=list(uow.changeset.acks))

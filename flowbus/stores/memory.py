@@ -2,8 +2,8 @@
 
 It keeps the whole contract (atomic changesets with version checks, FIFO groups, leases,
 de-duplication, dead letters, config versions), which makes it the backend of ``flowbus try``
-and of users' own tests (see :mod:`flowbus.testing`). The same contract suite runs on it and
-on SQLite.
+and of users' own tests (see :mod:`flowbus.testing`). The same contract suite runs on it,
+on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import heapq
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -41,7 +42,6 @@ from flowbus.stores.protocols import (
     Versioned,
     apply_each,
 )
-from flowbus.stores.unit_of_work import UnitOfWork
 
 
 def _now() -> dt.datetime:
@@ -73,9 +73,6 @@ class MemoryBackend:
         self._active: int | None = None
         self._keys: dict[str, ApiKey] = {}
 
-    def begin(self) -> UnitOfWork:
-        return UnitOfWork(self)
-
     # -- changesets ----------------------------------------------------------------------
 
     async def apply(self, changeset: Changeset) -> None:
@@ -100,7 +97,7 @@ class MemoryBackend:
         ]
         for message_id, owner in leases:
             message = self._messages.get(message_id)
-            if message is None or message.state is not MessageState.LEASED or message.lease_owner != owner:
+            if message is None or not _held_by(message, owner):
                 raise Conflict(f"the lease on message {message_id} was lost")
 
     def _write(self, changeset: Changeset) -> None:
@@ -139,13 +136,12 @@ class MemoryBackend:
     async def read_entity(self, entity: str, key: str) -> Versioned | None:
         return self._entities.get(entity, {}).get(key)
 
-    async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
-        rows = list(self._entities.get(entity, {}).items())[:limit]
-        return {key: versioned.record for key, versioned in rows}
-
     def records(self, entity: str) -> dict[str, Record]:
         """Committed records of ``entity`` by key, read synchronously (tests)."""
         return {key: versioned.record for key, versioned in self._entities.get(entity, {}).items()}
+
+    async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
+        return dict(itertools.islice(self.records(entity).items(), limit))
 
     def open_messages(self) -> list[QueuedMessage]:
         """Messages not done yet (ready, leased or dead), in queue order (tests)."""
@@ -279,7 +275,7 @@ class MemoryBackend:
         count = 0
         for message_id in message_ids:
             message = self._messages.get(message_id)
-            if message is not None and message.state is MessageState.LEASED and message.lease_owner == owner:
+            if message is not None and _held_by(message, owner):
                 self._messages[message_id] = message._replace(lease_expires_at=until)
                 count += 1
         return count
@@ -288,7 +284,7 @@ class MemoryBackend:
         count = 0
         for message_id in message_ids:
             message = self._messages.get(message_id)
-            if message is not None and message.state is MessageState.LEASED and message.lease_owner == owner:
+            if message is not None and _held_by(message, owner):
                 self._messages[message_id] = message._replace(
                     state=MessageState.READY, lease_owner=None, lease_expires_at=None
                 )
@@ -432,3 +428,7 @@ def _run_matches(run: Run, where: RunFilter) -> bool:
         and (where.status is None or run.status == where.status)
         and (where.trigger is None or run.trigger == where.trigger)
     )
+
+
+def _held_by(message: QueuedMessage, owner: str) -> bool:
+    return message.state is MessageState.LEASED and message.lease_owner == owner

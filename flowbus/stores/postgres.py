@@ -43,7 +43,6 @@ from flowbus.stores.protocols import (
     apply_each,
 )
 from flowbus.stores.sql_files import load_migrations, load_queries
-from flowbus.stores.unit_of_work import UnitOfWork
 
 try:
     import psycopg
@@ -106,9 +105,6 @@ class PostgresBackend:
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
         self._connecting = asyncio.Lock()
-
-    def begin(self) -> UnitOfWork:
-        return UnitOfWork(self)
 
     async def connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None:
@@ -294,17 +290,7 @@ class PostgresBackend:
             if await self._run("ack", conn, id=ack.message_id, owner=ack.owner) != 1:
                 raise Conflict(f"the lease on message {ack.message_id} was lost")
         for retry in changeset.retries:
-            updated = await self._run(
-                "retry",
-                conn,
-                id=retry.message_id,
-                owner=retry.owner,
-                state=MessageState.DEAD if retry.dead else MessageState.READY,
-                error=encode(retry.error._asdict()),
-                available_at=retry.available_at.timestamp(),
-                blocking=retry.blocking,
-            )
-            if updated != 1:
+            if await self._run("retry", conn, **rows.retry_row(self.project, retry)) != 1:
                 raise Conflict(f"the lease on message {retry.message_id} was lost")
 
     async def _write_entity(
@@ -334,7 +320,7 @@ class PostgresBackend:
 
     async def read_entity(self, entity: str, key: str) -> Versioned | None:
         row = await self._one("read_entity", entity=entity, key=key)
-        return None if row is None else Versioned(freeze(decode(row["data"])), row["version"])
+        return None if row is None else rows.versioned(row)
 
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
         found = await self._all("list_entities", entity=entity, limit=limit)
@@ -419,11 +405,7 @@ class PostgresBackend:
                     ids.append(seen["message_id"])
                     continue
             message_id = new_id()
-            row = {
-                "project": self.project, "id": message_id, "queue": outgoing.queue, "kind": outgoing.kind,
-                "body": encode(outgoing.body), "group_key": outgoing.group_key, "dedup_id": outgoing.dedup_id,
-                "config_version": outgoing.config_version, "created_at": now, "available_at": stamp,
-            }  # fmt: skip
+            row = rows.message_row(self.project, message_id, outgoing, now, _same)
             ids.append(message_id)
             if outgoing.dedup_id is None:
                 plain.append(row)
@@ -494,14 +476,10 @@ class PostgresBackend:
         async with self._transaction() as conn:
             await self._run("lock_versions", conn)  # one publisher numbers at a time
             cursor = await conn.execute(Q["next_version"], {"project": self.project})
-            number = (await cursor.fetchone() or {"number": 1})["number"]
+            [number] = (await cursor.fetchone() or {}).values()  # coalesce(max) + 1: always one row
             stored = version._replace(number=number)
-            await self._run("insert_version", conn, **{k: v for k, v in stored._asdict().items()})
-            await self._run(
-                "insert_manifest", conn, version=number,
-                routes=encode([[s, t, list(f)] for (s, t), f in manifest.routes.items()]),
-                handlers=encode({e: [list(h) for h in hs] for e, hs in manifest.handlers.items()}),
-            )  # fmt: skip
+            await self._run("insert_version", conn, **stored._asdict())
+            await self._run("insert_manifest", conn, **rows.manifest_row(self.project, manifest, number))
             await self._run("insert_outbox", conn, version=number)
         return stored
 
@@ -537,9 +515,7 @@ class PostgresBackend:
         row = await self._one("get_manifest", version=active)
         if row is None:
             return None
-        routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
-        handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
-        return Manifest(version=active, routes=routes, handlers=handlers)
+        return rows.manifest(row, active)
 
 
 def projects_in(url: str) -> list[str]:

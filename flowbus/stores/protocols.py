@@ -80,10 +80,6 @@ class Changeset:
     #: changesets of the same batch whose writes this one read: refused with them
     after: list[Changeset] = field(default_factory=list)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.writes or self.events or self.messages or self.runs or self.acks or self.retries)
-
 
 async def apply_each(
     changesets: Sequence[Changeset], apply_one: Callable[[Changeset], Awaitable[None]]

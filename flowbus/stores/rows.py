@@ -15,10 +15,10 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import MAX_ID
 from flowbus.keys import ApiKey, Scope
-from flowbus.queue import AttemptError, MessageKind, MessageState, QueuedMessage, QueueName
+from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.codec import decode, encode
-from flowbus.stores.protocols import DeadLetterFilter, EventFilter, RunFilter
+from flowbus.stores.protocols import DeadLetterFilter, EventFilter, Manifest, Retry, RunFilter, Versioned
 
 
 class Row(Protocol):
@@ -102,6 +102,46 @@ def dead_letter_page(where: DeadLetterFilter, after: str | None, limit: int) -> 
 def _utc(value: dt.datetime | None, stamp: Stamp) -> Any:
     # SQLite compares times as ISO text: every stored time is UTC, so a bound must be too
     return None if value is None else stamp(value.astimezone(dt.UTC))
+
+
+def message_row(
+    project: str, message_id: str, outgoing: OutgoingMessage, now: dt.datetime, stamp: Stamp = iso
+) -> dict[str, Any]:
+    """The row of a new message, ready now (``available_at`` is seconds since the epoch)."""
+    return {
+        "project": project, "id": message_id, "queue": outgoing.queue, "kind": outgoing.kind,
+        "body": encode(outgoing.body), "group_key": outgoing.group_key, "dedup_id": outgoing.dedup_id,
+        "config_version": outgoing.config_version, "created_at": stamp(now), "available_at": now.timestamp(),
+    }  # fmt: skip
+
+
+def retry_row(project: str, retry: Retry) -> dict[str, Any]:
+    """Parameters of the ``retry`` statement."""
+    return {
+        "project": project, "id": retry.message_id, "owner": retry.owner,
+        "state": MessageState.DEAD if retry.dead else MessageState.READY, "error": encode(retry.error._asdict()),
+        "available_at": retry.available_at.timestamp(), "blocking": retry.blocking,
+    }  # fmt: skip
+
+
+def versioned(row: Row) -> Versioned:
+    """An entity record with its version."""
+    return Versioned(freeze(decode(row["data"])), row["version"])
+
+
+def manifest_row(project: str, manifest: Manifest, version: int) -> dict[str, Any]:
+    return {
+        "project": project,
+        "version": version,
+        "routes": encode([[s, t, list(f)] for (s, t), f in manifest.routes.items()]),
+        "handlers": encode({e: [list(h) for h in hs] for e, hs in manifest.handlers.items()}),
+    }
+
+
+def manifest(row: Row, version: int) -> Manifest:
+    routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
+    handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
+    return Manifest(version=version, routes=routes, handlers=handlers)
 
 
 def message(row: Row) -> QueuedMessage:

@@ -50,7 +50,6 @@ from flowbus.stores.protocols import (
     apply_each,
 )
 from flowbus.stores.sql_files import load_migrations, load_queries
-from flowbus.stores.unit_of_work import UnitOfWork
 
 Q = load_queries("sqlite")
 
@@ -81,31 +80,38 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
         return conn
 
 
-def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Apply the migrations not applied yet, each in its own transaction; returns their numbers."""
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction, taken at once (BEGIN IMMEDIATE), committed or rolled back whole."""
     with translated_errors():
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                "applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
-            applied = []
-            for number, name, sql in load_migrations("sqlite"):
-                if number in done:
-                    continue
-                for statement in _statements(sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
-                    (number, name, _iso(_now())),
-                )
-                applied.append(number)
-            conn.execute("COMMIT")
+            yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply the migrations not applied yet, all in one transaction; returns their numbers."""
+    with transaction(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+        applied = []
+        for number, name, sql in load_migrations("sqlite"):
+            if number in done:
+                continue
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, rows.iso(_now())),
+            )
+            applied.append(number)
     return applied
 
 
@@ -138,10 +144,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat()
-
-
 class SqliteBackend:
     """flowbus's stores in one SQLite file, for one project."""
 
@@ -158,26 +160,12 @@ class SqliteBackend:
         self.dedup_window_s = dedup_window_s
         self._conn = connect(path, synchronous=synchronous)
 
-    def begin(self) -> UnitOfWork:
-        return UnitOfWork(self)
-
     async def migrate(self) -> list[int]:
         return migrate(self._conn)
 
     async def close(self) -> None:
         with translated_errors():
             self._conn.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with translated_errors():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
     def _all(self, query: str, **params: Any) -> list[sqlite3.Row]:
         with translated_errors():
@@ -200,14 +188,14 @@ class SqliteBackend:
             # the common case: no conflict anywhere, so one transaction without savepoints; on a
             # conflict it is rolled back whole and the batch goes again, one savepoint per changeset
             try:
-                with self._transaction() as conn:
+                with transaction(self._conn) as conn:
                     for changeset in changesets:
                         self._write(conn, changeset)
             except Conflict:
                 pass
             else:
                 return [None] * len(changesets)
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
 
             async def in_savepoint(changeset: Changeset) -> None:
                 conn.execute("SAVEPOINT changeset")
@@ -235,16 +223,7 @@ class SqliteBackend:
             if conn.execute(Q["ack"], {"project": project, "id": ack.message_id, "owner": ack.owner}).rowcount != 1:
                 raise Conflict(f"the lease on message {ack.message_id} was lost")
         for retry in changeset.retries:
-            params = {
-                "project": project,
-                "id": retry.message_id,
-                "owner": retry.owner,
-                "state": MessageState.DEAD if retry.dead else MessageState.READY,
-                "error": encode(retry.error._asdict()),
-                "available_at": retry.available_at.timestamp(),
-                "blocking": int(retry.blocking),
-            }
-            if conn.execute(Q["retry"], params).rowcount != 1:
+            if conn.execute(Q["retry"], rows.retry_row(project, retry)).rowcount != 1:
                 raise Conflict(f"the lease on message {retry.message_id} was lost")
 
     def _write_entity(
@@ -275,7 +254,7 @@ class SqliteBackend:
 
     async def read_entity(self, entity: str, key: str) -> Versioned | None:
         row = self._one("read_entity", entity=entity, key=key)
-        return None if row is None else Versioned(freeze(decode(row["data"])), row["version"])
+        return None if row is None else rows.versioned(row)
 
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
         found = self._all("list_entities", entity=entity, limit=limit)
@@ -316,7 +295,7 @@ class SqliteBackend:
         return [rows.run(row) for row in self._all("child_runs", key=run_id)]
 
     async def record_runs(self, runs: Sequence[Run]) -> None:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             conn.executemany(Q["insert_run"], [rows.run_row(self.project, r) for r in runs])
 
     async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
@@ -324,14 +303,14 @@ class SqliteBackend:
         return (False, None) if row is None else (True, freeze(decode(row["output"])))
 
     async def journal_step(self, execution_key: str, step_key: str, output: Any) -> None:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             params = {"project": self.project, "execution_key": execution_key, "step_key": step_key}
             conn.execute(Q["journal_step"], {**params, "output": encode(output)})
 
     # -- queues --------------------------------------------------------------------------
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             return self._send(conn, messages)
 
     def _send(self, conn: sqlite3.Connection, messages: Sequence[OutgoingMessage]) -> list[str]:
@@ -346,20 +325,7 @@ class SqliteBackend:
                     ids.append(seen[0])
                     continue
             message_id = new_id()
-            conn.execute(
-                Q["insert_message"],
-                {
-                    **base,
-                    "id": message_id,
-                    "kind": outgoing.kind,
-                    "body": encode(outgoing.body),
-                    "group_key": outgoing.group_key,
-                    "dedup_id": outgoing.dedup_id,
-                    "config_version": outgoing.config_version,
-                    "created_at": _iso(now),
-                    "available_at": stamp,
-                },
-            )
+            conn.execute(Q["insert_message"], rows.message_row(self.project, message_id, outgoing, now))
             if outgoing.dedup_id is not None:
                 conn.execute(
                     Q["remember_dedup"],
@@ -377,7 +343,7 @@ class SqliteBackend:
         self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float
     ) -> list[QueuedMessage]:
         now = time.time()
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             params = {"project": self.project, "queues": encode(list(queues)), "now": now, "limit": limit}
             seqs = [row[0] for row in conn.execute(Q["claimable"], params)]
             if not seqs:
@@ -387,12 +353,12 @@ class SqliteBackend:
         return [rows.message(by_seq[seq]) for seq in seqs if seq in by_seq]
 
     async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             params = {"project": self.project, "ids": encode(list(message_ids)), "owner": owner}
             return conn.execute(Q["extend_leases"], {**params, "until": time.time() + lease_s}).rowcount
 
     async def release(self, message_ids: Sequence[str], *, owner: str) -> int:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             params = {"project": self.project, "ids": encode(list(message_ids)), "owner": owner}
             return conn.execute(Q["release"], params).rowcount
 
@@ -410,12 +376,12 @@ class SqliteBackend:
         return [rows.message(row) for row in found]
 
     async def redrive(self, message_ids: Sequence[str], *, config_version: int | None = None) -> int:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             params = {"project": self.project, "now": time.time(), "config_version": config_version}
             return sum(conn.execute(Q["redrive"], {**params, "id": i}).rowcount for i in message_ids)
 
     async def add_key(self, key: ApiKey) -> None:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             conn.execute(Q["insert_key"], rows.key_row(self.project, key))
 
     async def get_key(self, key_id: str) -> ApiKey | None:
@@ -430,7 +396,7 @@ class SqliteBackend:
         return [rows.api_key(row) for row in self._all("list_keys")]
 
     async def revoke_key(self, key_id: str) -> bool:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             params = {"project": self.project, "id": key_id, "now": rows.iso(_now())}
             return bool(conn.execute(Q["revoke_key"], params).rowcount)
 
@@ -442,29 +408,23 @@ class SqliteBackend:
     # -- config versions -----------------------------------------------------------------
 
     async def save_draft(self, text: str, *, file: str) -> None:
-        with self._transaction() as conn:
-            conn.execute(Q["save_draft"], {"project": self.project, "text": text, "file": file, "now": _iso(_now())})
+        with transaction(self._conn) as conn:
+            conn.execute(
+                Q["save_draft"], {"project": self.project, "text": text, "file": file, "now": rows.iso(_now())}
+            )
 
     async def get_draft(self) -> tuple[str, str] | None:
         row = self._one("get_draft")
         return None if row is None else (row["text"], row["file"])
 
     async def add_version(self, version: ConfigVersion, manifest: Manifest) -> ConfigVersion:
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             number = conn.execute(Q["next_version"], {"project": self.project}).fetchone()[0]
             stored = version._replace(number=number)
-            row = {**stored._asdict(), "project": self.project, "created_at": _iso(stored.created_at)}
+            row = {**stored._asdict(), "project": self.project, "created_at": rows.iso(stored.created_at)}
             conn.execute(Q["insert_version"], row)
-            conn.execute(
-                Q["insert_manifest"],
-                {
-                    "project": self.project,
-                    "version": number,
-                    "routes": encode([[s, t, list(f)] for (s, t), f in manifest.routes.items()]),
-                    "handlers": encode({e: [list(h) for h in hs] for e, hs in manifest.handlers.items()}),
-                },
-            )
-            conn.execute(Q["insert_outbox"], {"project": self.project, "version": number, "now": _iso(_now())})
+            conn.execute(Q["insert_manifest"], rows.manifest_row(self.project, manifest, number))
+            conn.execute(Q["insert_outbox"], {"project": self.project, "version": number, "now": rows.iso(_now())})
         return stored
 
     async def versions(self) -> list[ConfigVersion]:
@@ -482,9 +442,9 @@ class SqliteBackend:
         if self._one("pending_outbox") is None:  # the common case, without taking the write lock
             return []
         projected = []
-        with self._transaction() as conn:
+        with transaction(self._conn) as conn:
             for row in conn.execute(Q["pending_outbox"], {"project": self.project}).fetchall():
-                now = _iso(_now())
+                now = rows.iso(_now())
                 conn.execute(Q["activate"], {"project": self.project, "version": row["version"], "now": now})
                 conn.execute(Q["outbox_done"], {"id": row["id"], "now": now})
                 projected.append(int(row["version"]))
@@ -497,6 +457,4 @@ class SqliteBackend:
         row = self._one("get_manifest", version=active)
         if row is None:
             return None
-        routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
-        handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
-        return Manifest(version=active, routes=routes, handlers=handlers)
+        return rows.manifest(row, active)

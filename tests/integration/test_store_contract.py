@@ -1,4 +1,4 @@
-"""The store contract: every backend passes the same tests (memory, SQLite; PostgreSQL joins later)."""
+"""The store contract: every backend passes the same tests (memory, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
