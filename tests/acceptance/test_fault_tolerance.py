@@ -89,16 +89,21 @@ def stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
     return code
 
 
-def wait_started(process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    """Read the worker's log until it says it started (so that a SIGTERM finds its handler)."""
+def wait_for_log(process: subprocess.Popen[bytes], text: str, timeout_s: float = 60) -> None:
+    """Read the worker's log until it holds ``text``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if "worker started" in LOGS[process.pid].read_text(errors="replace"):
+        if text in LOGS[process.pid].read_text(errors="replace"):
             return
         if process.poll() is not None:
-            raise AssertionError(f"the worker exited with {process.returncode} before starting")
+            raise AssertionError(f"the worker exited with {process.returncode} before logging {text!r}")
         time.sleep(0.05)
-    raise AssertionError("the worker did not start in time")
+    raise AssertionError(f"the worker did not log {text!r} in {timeout_s:.0f} s")
+
+
+def wait_started(process: subprocess.Popen[bytes]) -> None:
+    """Wait until the worker says it started (so that a SIGTERM finds its handler)."""
+    wait_for_log(process, "worker started")
 
 
 def open_messages(db: str) -> int:
@@ -256,7 +261,7 @@ def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
             )
         )
         assert "flows: 1 changed" in cli("publish", str(source))
-        time.sleep(1.5)  # the worker looks for a new version about once a second
+        wait_for_log(process, "switched config version")
         second = cli("send", "--source", "compass_inbound", "--data", payload).split()[-1]
         deadline = time.monotonic() + 30
         while open_messages(url) and time.monotonic() < deadline:

@@ -45,6 +45,7 @@ def test_flowbus_run_serves_the_compass_example_end_to_end(tmp_path):
             assert process.poll() is None, (tmp_path / "run.log").read_text()
             time.sleep(0.1)
         out = (tmp_path / "run.log").read_text()
+        assert "serving http" in out, f"flowbus run did not start in 60 s:\n{out}"
         assert "published version 1 (sources: 1 added; flows: 1 added; targets: 1 added)" in out
         token = re.search(r"Bearer (fbk_\S+)'", out).group(1)
         # the printed curl, pasted as is, sends the bundled example: the source's path finds its

@@ -159,7 +159,6 @@ def test_random_configs_load_or_fail_cleanly_and_their_runs_end_in_a_status(conf
         return runs
 
     for run in _run(exercise()):
-        assert run.status in set(RunStatus)
         assert (run.error is None) == (run.status is RunStatus.SUCCEEDED)
 
 
