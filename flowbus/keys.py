@@ -21,7 +21,7 @@ PREFIX = "fbk"
 class Scope(enum.StrEnum):
     INGEST = "ingest"  #: send messages and publish events
     READ = "read"  #: read events, runs and traces
-    ADMIN = "admin"  #: drafts, versions, dead letters, keys
+    ADMIN = "admin"  #: drafts, versions, dead letters, match (and everything the others may do)
 
 
 class ApiKey(NamedTuple):

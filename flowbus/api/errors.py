@@ -19,12 +19,12 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
-        (400, "the body is not valid JSON"),
+        (400, "the body could not be read as its content type says"),
         (401, "no valid API key"),
         (403, "the key lacks the scope, or belongs to another project"),
         (404, "no such thing in the project"),
         (409, "the project has no published config"),
-        (422, "the request is not valid"),
+        (422, "the request is not valid (a field or parameter is wrong, or the JSON is malformed)"),
         (503, "the store is unavailable; retry after Retry-After seconds"),
     )
 }
