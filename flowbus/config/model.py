@@ -32,6 +32,11 @@ class Property(Model):
     items: PropertyType | None = Field(default=None, description="for List: the type of every item")
     scale: int | None = Field(default=None, ge=0, le=18, description="for Money: fractional digits allowed (default 2)")
 
+    @property
+    def needs_value(self) -> bool:
+        """Whether a value must be given: required, and nothing fills it in."""
+        return self.required
+
     @model_validator(mode="after")
     def _type_options_fit(self) -> Property:
         if self.type == "EntityReference" and self.entity is None:
@@ -51,6 +56,10 @@ class FlowInput(Property):
     """A typed input of a logic flow."""
 
     default: Any = Field(default=None, description="used when the input is not given")
+
+    @property
+    def needs_value(self) -> bool:
+        return self.required and self.default is None
 
 
 class Source(Model):

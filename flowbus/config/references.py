@@ -202,7 +202,7 @@ class ReferenceChecker:
                 near = difflib.get_close_matches(name, list(declared), n=1)
                 hint = f"; did you mean {near[0]!r}?" if near else f"; it has: {', '.join(declared) or 'none'}"
                 self.error((*path, field, name), f"{owner} has no {noun} {name!r}{hint}")
-        missing = [n for n, p in declared.items() if _required(p) and n not in given]
+        missing = [n for n, p in declared.items() if p.needs_value and n not in given]
         if missing:
             self.error(
                 (*path, field),
@@ -262,7 +262,7 @@ class ReferenceChecker:
             if prop is not None:
                 self._compatible(path, event, prop_name, prop, flow, input_name, target)
         for input_name, spec in flow.inputs.items():
-            if _required(spec) and input_name not in bound:
+            if spec.needs_value and input_name not in bound:
                 same = event is not None and input_name in event.properties
                 hint = (
                     f" (event {handler.event!r} has a property of that name: bind it with `{input_name}: {input_name}`)"
@@ -295,7 +295,7 @@ class ReferenceChecker:
                 path,
                 f"property {prop_name!r} refers to {prop.entity} but input {input_name!r} refers to {target.entity}",
             )
-        elif target.required and not prop.required and target.default is None and event is not None:
+        elif target.needs_value and not prop.required and event is not None:
             self.warning(
                 path,
                 f"optional property {prop_name!r} is bound to required input {input_name!r}: "
@@ -330,10 +330,6 @@ class ReferenceChecker:
                 ("flows", index[any_cycle[0]]),
                 f"async cycle: {' -> '.join(any_cycle)}; it runs until the event chain depth limit stops it",
             )
-
-
-def _required(prop: Property) -> bool:
-    return prop.required and not (isinstance(prop, FlowInput) and prop.default is not None)
 
 
 def _find_cycle(edges: Mapping[str, list[tuple[str, bool]]], keep: Callable[[bool], bool]) -> list[str] | None:

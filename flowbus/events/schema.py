@@ -29,8 +29,7 @@ class PropertySchema:
         for name, prop in self.properties.items():
             annotation = annotation_for(prop.type, items=prop.items, scale=prop.scale)
             # an input with a default may be left out: the default fills it in
-            required = prop.required and getattr(prop, "default", None) is None
-            fields[name] = Required[annotation] if required else NotRequired[annotation | None]
+            fields[name] = Required[annotation] if prop.needs_value else NotRequired[annotation | None]
         # the functional TypedDict form builds the shape at run time, which mypy cannot follow
         make_shape: Any = TypedDict
         shape = make_shape(subject.replace(" ", "_") or "Properties", fields)

@@ -207,7 +207,7 @@ class _StepCompiler:
             raise StepCompileError(
                 (*where, "inputs", name, "default"), f"default does not fit the input: {reason}"
             ) from None
-        required = frozenset(n for n, spec in flow.inputs.items() if spec.required and spec.default is None)
+        required = frozenset(n for n, spec in flow.inputs.items() if spec.needs_value)
         return CompiledFlow(
             name=flow.name,
             model=flow,
