@@ -40,9 +40,13 @@ def setting_option(name: str, *flags: str, **kwargs: Any) -> Callable[[F], F]:
 def server_options(fn: F) -> F:
     """``--host``, ``--port`` and ``--max-body-kib`` of the commands that serve the HTTP API."""
     for option in reversed((
-        click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on."),
         click.option(
-            "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+            "--host", default="127.0.0.1", envvar="FLOWBUS_HOST", show_envvar=True, show_default=True,
+            help="Interface to listen on.",
+        ),
+        click.option(
+            "--port", default=8080, envvar="FLOWBUS_PORT", show_envvar=True, show_default=True,
+            type=click.IntRange(0, 65535), help="Port to listen on.",
         ),
         click.option(
             "--max-body-kib", default=256, show_default=True, type=click.IntRange(1, 64 * 1024),
