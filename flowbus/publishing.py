@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flowbus.config.diff import ConfigDiff, diff_configs
+from flowbus.config.issues import ConfigError, Issue
 from flowbus.config.loader import LoadedConfig, load_config_text
 from flowbus.config.model import Config
 from flowbus.config.versions import ConfigVersion, content_hash
@@ -42,9 +43,24 @@ def manifest_of(loaded: LoadedConfig) -> Manifest:
     return Manifest(version=0, routes=routes, handlers=handlers)
 
 
+def check_project(loaded: LoadedConfig, project: str) -> None:
+    """Refuse a config that names another project than the one it is stored under.
+
+    A config without ``project.name`` belongs to whichever project it is published to.
+    """
+    config = loaded.config
+    named = "project" in config.model_fields_set and "name" in config.project.model_fields_set
+    if named and config.project.name != project:
+        where = loaded.document.location(("project", "name"))
+        message = f"the config names project {config.project.name!r}, but it was sent to project {project!r}"
+        raise ConfigError([Issue.error(where, message)])
+
+
 async def publish_config(backend: Backend, text: str, *, file: str, note: str = "") -> PublishResult:
-    """Validate, compile and publish ``text``; raises :class:`~flowbus.config.ConfigError` when invalid."""
+    """Validate, compile and publish ``text``; raises :class:`~flowbus.config.ConfigError` when invalid
+    or when it names another project than ``backend``'s."""
     loaded = load_config_text(text, file=file)
+    check_project(loaded, backend.project)
     active = await _active(backend)
     digest = content_hash(loaded.config)
     if active is not None and active.content_hash == digest:

@@ -15,7 +15,7 @@ from flowbus.api.reads import Cursor, Limit, Name, backend_of, json_response, me
 from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
 from flowbus.keys import Scope
-from flowbus.publishing import PublishResult, active_number, diff_versions, publish_config, rollback
+from flowbus.publishing import PublishResult, active_number, check_project, diff_versions, publish_config, rollback
 from flowbus.queue import MessageState, QueueName
 from flowbus.runtime.routing import match_event
 from flowbus.stores.protocols import DeadLetterFilter
@@ -65,7 +65,10 @@ def _published(result: PublishResult) -> Response:
 
 def _config_error(exc: ConfigError) -> ApiError:
     issues = [{"line": i.location.line, "field": i.location.field, "message": i.message} for i in exc.issues]
-    return ApiError(422, "the config is not valid", issues=issues)
+    # one error names its reason in the headline (such as a config naming another project)
+    errors = [i for i in exc.issues if i.severity == "error"]
+    headline = f"the config is not valid: {errors[0].message}" if len(errors) == 1 else "the config is not valid"
+    return ApiError(422, headline, issues=issues)
 
 
 @router.get("/draft", summary="The project's draft config")
@@ -81,7 +84,7 @@ async def get_draft(project: str, request: Request) -> Response:
 async def put_draft(project: str, request: Request, body: DraftBody) -> Response:
     backend = backend_of(request, project)
     try:
-        load_config_text(body.text, file="draft.yaml")
+        check_project(load_config_text(body.text, file="draft.yaml"), project)
     except ConfigError as exc:
         raise _config_error(exc) from None
     await backend.save_draft(body.text, file="draft.yaml")

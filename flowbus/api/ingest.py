@@ -3,6 +3,8 @@ hot path skips FastAPI's body handling, as measured in dependencies)."""
 
 from __future__ import annotations
 
+import difflib
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -59,9 +61,12 @@ async def ingest_source(request: Request) -> Response:
         check_headers(request)
         payload = await read_json(request, state.max_body_bytes)
         engine = await state.engine(project)
-        declared = engine.plan.sources
-        if declared and source not in declared:
-            raise ApiError(404, f"project {project!r} has no source {source!r}", sources=sorted(declared))
+        known = engine.plan.sources
+        if source not in known:
+            # a typo in the URL would otherwise be queued and never run: refuse it at the door
+            near = difflib.get_close_matches(source, list(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ApiError(404, f"project {project!r} has no source {source!r}{hint}", sources=sorted(known))
         event_type = engine.event_type_of(source, payload) or request.headers.get("x-event-type")
         if not event_type:
             path = engine.plan.type_paths.get(source)

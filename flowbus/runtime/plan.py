@@ -113,7 +113,7 @@ class Plan:
     #: (source, event_type) -> enabled trigger flows in declared order
     routes: Mapping[tuple[str, str], tuple[CompiledFlow, ...]]
     subscribers: Mapping[str, Subscribers]
-    #: the sources the config declares (empty: it declares none, and its flows imply them)
+    #: the sources a message may come from: those declared, and those a trigger flow names
     sources: frozenset[str]
     #: source -> the JSONPath giving the event type of its raw payloads
     type_paths: Mapping[str, JsonPath]
@@ -164,7 +164,7 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
         handlers=handlers,
         routes={key: tuple(value) for key, value in routes.items()},
         subscribers=subscribers,
-        sources=frozenset(s.name for s in config.sources),
+        sources=frozenset(s.name for s in config.sources) | {f.source for f in config.flows if f.source is not None},
         type_paths=_type_paths(config),
         targets={t.name: t for t in config.targets},
         limits=limits,

@@ -74,6 +74,32 @@ async def test_drafts_publish_versions_diff_rollback_and_the_manifest(api):
     ]
 
 
+async def test_a_draft_naming_another_project_is_refused_naming_both(api):
+    client, tokens, _ = api
+    admin = auth(tokens[Scope.ADMIN])
+    foreign = COMPASS.replace("name: compass\n", "name: someoneelse\n", 1)
+    refused = await client.put("/v1/projects/compass/draft", json={"text": foreign}, headers=admin)
+    assert refused.status_code == 422, refused.text
+    said = "the config names project 'someoneelse', but it was sent to project 'compass'"
+    assert refused.json()["error"] == f"the config is not valid: {said}"
+    assert refused.json()["issues"] == [{"line": 4, "field": "project.name", "message": said}]
+    assert (await client.get("/v1/projects/compass/draft", headers=admin)).status_code == 404
+    unnamed = COMPASS.replace("  name: compass\n", "", 1)
+    assert (await client.put("/v1/projects/compass/draft", json={"text": unnamed}, headers=admin)).status_code == 200
+    assert (await client.post("/v1/projects/compass/publish", headers=admin)).json()["version"] == 2
+
+
+async def test_publishing_refuses_a_config_of_another_project_whoever_publishes_it(tmp_path):
+    from flowbus.config import ConfigError
+
+    store = SqliteBackend(tmp_path / "flowbus.db", "compass")
+    foreign = COMPASS.replace("name: compass\n", "name: someoneelse\n", 1)
+    with pytest.raises(ConfigError, match="names project 'someoneelse', but it was sent to project 'compass'"):
+        await publish_config(store, foreign, file="foreign.yaml")
+    assert await store.versions() == []
+    await store.close()
+
+
 async def test_match_says_what_would_run_without_running_it(api):
     client, tokens, _ = api
     admin = auth(tokens[Scope.ADMIN])

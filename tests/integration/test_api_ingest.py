@@ -139,6 +139,32 @@ async def test_unknown_sources_and_projects_without_a_config_are_named(api):
     assert response.status_code == 409 and "has no published config" in response.json()["error"]
 
 
+UNDECLARED = """
+project: {name: compass}
+targets: [{name: hubspot, type: store, keys: {company: domain}}]
+flows:
+  - name: upsert
+    source: compass_inbound
+    event_type: upsert_company
+    steps: [{id: save, action: upsert, target: hubspot, entity: company, data: "$.payload"}]
+"""
+
+
+async def test_a_source_no_flow_names_is_a_404_even_when_the_config_declares_no_sources(api):
+    client, tokens, compass = api
+    await publish_config(compass, UNDECLARED, file="undeclared.yaml")
+    typo = "/v1/projects/compass/sources/compas_inbound/events"
+    response = await client.post(typo, json=PAYLOAD, headers=bearer(tokens["ingest"]))
+    assert response.status_code == 404, response.text
+    assert (
+        response.json()["error"] == "project 'compass' has no source 'compas_inbound'; did you mean 'compass_inbound'?"
+    )
+    assert response.json()["sources"] == ["compass_inbound"]
+    assert await compass.queue_depth() == {}
+    headers = {**bearer(tokens["ingest"]), "X-Event-Type": "upsert_company"}
+    assert (await client.post(URL, json=PAYLOAD, headers=headers)).status_code == 202
+
+
 async def test_health_and_readiness(api):
     client, _, _ = api
     assert (await client.get("/healthz")).json() == {"status": "ok"}
