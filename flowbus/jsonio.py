@@ -18,14 +18,93 @@ class JsonError(FlowbusError):
     """Data is not valid JSON or cannot be written as JSON."""
 
 
+#: the most digits of a JSON integer (Python's own guard against quadratic conversion)
+MAX_INT_DIGITS = 4300
+
+
+class NotUnicode(JsonError):
+    """JSON bytes are not UTF-8, or the text holds a lone surrogate (``"\\ud800"``): not
+    characters, so no store could keep them."""
+
+
 def loads(text: str | bytes) -> Any:
-    """Parse JSON; numbers with a fraction or exponent become ``Decimal``, never float."""
+    """Parse JSON; numbers with a fraction or exponent become ``Decimal``, never float.
+
+    Refused, each in flowbus's words: text nesting deeper than :data:`MAX_DEPTH`, integers of
+    more than :data:`MAX_INT_DIGITS` digits, an object with a key twice (which value would win
+    is a guess), and bytes that are not UTF-8 or a lone surrogate anywhere (:class:`NotUnicode`,
+    naming where).
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")  # JSON is UTF-8 (RFC 8259); no guessing at UTF-16
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start]
+            raise NotUnicode(f"the JSON is not UTF-8: byte 0x{bad:02x} at offset {exc.start}") from None
+        raw_surrogates = False  # strict UTF-8 has none
+    else:
+        raw_surrogates = _has_surrogate(text)
     try:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+        value = json.loads(
+            text,
+            parse_float=Decimal,
+            parse_int=_int,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except RecursionError:
+        raise JsonError(f"JSON nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
         raise JsonError(f"not valid JSON: {exc}") from None
     _check_depth(value)
+    # otherwise a lone surrogate can only come from a \u escape: walk the value only then, so
+    # that ordinary text pays nothing
+    if raw_surrogates or "\\u" in text:
+        where = lone_surrogate(value)
+        if where is not None:
+            raise NotUnicode(f"{where} holds a lone surrogate, which is not a character")
     return value
+
+
+def lone_surrogate(value: Any, path: str = "$") -> str | None:
+    """The JSONPath of the first key or string of ``value`` holding a lone surrogate, or None."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _has_surrogate(key):
+                    return f"the key {key.encode('utf-8', 'backslashreplace').decode()!r} of {where}"
+                stack.append((child, f"{where}.{key}" if key.isidentifier() else f"{where}[{key!r}]"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _int(digits: str) -> int:
+    if len(digits) > MAX_INT_DIGITS:
+        raise ValueError(f"a number of {len(digits):,} digits; the limit is {MAX_INT_DIGITS:,}")
+    return int(digits)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        keys = [key for key, _ in pairs]
+        twice = next(key for index, key in enumerate(keys) if key in keys[:index])
+        raise ValueError(f"the key {twice!r} appears twice in one object")
+    return result
 
 
 def _reject_constant(name: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -55,6 +56,13 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(PROCESS.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _said(error: Any) -> str:
+    """A validation error's message; flowbus's own checks speak without pydantic's prefix."""
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return str(error["msg"])
+
+
 def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
     state = ApiState(db=db, max_body_bytes=max_body_bytes)
 
@@ -90,7 +98,7 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # one shape for every refusal, FastAPI's own checks included
-        issues = [{"where": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        issues = [{"where": ".".join(str(p) for p in e["loc"]), "message": _said(e)} for e in exc.errors()]
         return ApiError(422, "the request is not valid", issues=issues).response()
 
     # first in the table: routing tries routes in order, and the ingest routes are the hot path

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
+from flowbus import jsonio
 from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.reads import Cursor, Limit, Name, backend_of, json_response, message_data, page
@@ -36,22 +37,30 @@ router = APIRouter(
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-class DraftBody(BaseModel):
+class Body(BaseModel):
+    """A request body: strict, no unknown fields, and only text a store can keep."""
+
     model_config = ConfigDict(strict=True, extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode_only(cls, data: Any) -> Any:
+        where = jsonio.lone_surrogate(data)
+        if where is not None:  # refused here, not by the database mid-write
+            raise ValueError(f"{where} holds a lone surrogate, which is not a character")
+        return data
+
+
+class DraftBody(Body):
     text: str = Field(max_length=5 * 1024 * 1024, description="the config, YAML or JSON")
 
 
-class RedriveBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
+class RedriveBody(Body):
     ids: list[str] = Field(default_factory=list, max_length=10_000)
     current_version: bool = False
 
 
-class MatchBody(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
+class MatchBody(Body):
     source: str | None = None
     event_type: str | None = None
     event: str | None = None

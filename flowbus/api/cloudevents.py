@@ -12,6 +12,9 @@ from flowbus.api.errors import ApiError
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED = ("id", "source", "specversion", "type")
+#: the longest attribute flowbus keeps as a key (ids, sources, types and subjects become dedup
+#: ids, types and group keys, stored and indexed): the same limit as the ingress's headers
+MAX_KEY_CHARS = 512
 MAX_BATCH = 1000
 
 
@@ -59,6 +62,10 @@ def _envelope(attributes: Mapping[str, Any], data: Any, where: str) -> Envelope:
     missing = [name for name in REQUIRED if not isinstance(attributes.get(name), str) or not attributes[name]]
     if missing:
         raise ApiError(422, f"event{where}: missing or empty attributes: {', '.join(missing)}")
+    for name in (*REQUIRED, "subject"):
+        value = attributes.get(name)
+        if isinstance(value, str) and len(value) > MAX_KEY_CHARS:
+            raise ApiError(422, f"event{where}: {name} is {len(value):,} characters long; the limit is {MAX_KEY_CHARS}")
     if attributes["specversion"] != "1.0":
         raise ApiError(422, f"event{where}: specversion {attributes['specversion']!r} is not supported; use 1.0")
     subject = attributes.get("subject")

@@ -19,8 +19,9 @@ from flowbus.metrics import PROCESS
 from flowbus.queue import OutgoingMessage
 from flowbus.runtime.engine import Engine
 
-#: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes)
-MAX_HEADER_CHARS = 512
+#: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes),
+#: and of an event type found in a body
+MAX_HEADER_CHARS = cloudevents.MAX_KEY_CHARS
 _READ_HEADERS = ("x-event-type", "idempotency-key", "x-group-key")
 
 
@@ -36,8 +37,28 @@ def check_headers(request: Request) -> None:
             )
 
 
+def check_json_media(request: Request) -> None:
+    """Refuse (415) a body that says it is not JSON, or JSON in another charset than UTF-8.
+
+    No ``Content-Type`` at all is taken as JSON: many webhook senders set none.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media, _, parameters = content_type.partition(";")
+    media = media.strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise ApiError(415, f"the body must be JSON (Content-Type: application/json), not {media or 'empty'!r}")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise ApiError(415, f"JSON is read as UTF-8; the charset {charset[:40]!r} is not supported")
+
+
 async def read_json(request: Request, limit: int) -> object:
-    """The request body as JSON, refused past ``limit`` bytes (413) or when not JSON (422)."""
+    """The request body as JSON, refused past ``limit`` bytes (413), when it is not UTF-8 text
+    (400, naming where) or when it is not JSON (422)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the body is {int(declared):,} bytes; the limit is {limit:,}")
@@ -48,8 +69,17 @@ async def read_json(request: Request, limit: int) -> object:
             raise ApiError(413, f"the body is over the limit of {limit:,} bytes")
     try:
         return jsonio.loads(bytes(body))
+    except jsonio.NotUnicode as exc:
+        raise ApiError(400, exc.message) from None
     except jsonio.JsonError as exc:
         raise ApiError(422, exc.message) from None
+
+
+def bounded(value: str, what: str) -> str:
+    """``value``, refused (422) past :data:`MAX_HEADER_CHARS`: it becomes a key kept and indexed."""
+    if len(value) > MAX_HEADER_CHARS:
+        raise ApiError(422, f"{what} is {len(value):,} characters long; the limit is {MAX_HEADER_CHARS}")
+    return value
 
 
 async def ingest_source(request: Request) -> Response:
@@ -59,6 +89,7 @@ async def ingest_source(request: Request) -> Response:
     try:
         await require(state, request, project, Scope.INGEST)
         check_headers(request)
+        check_json_media(request)
         payload = await read_json(request, state.max_body_bytes)
         engine = await state.engine(project)
         known = engine.plan.sources
@@ -67,7 +98,11 @@ async def ingest_source(request: Request) -> Response:
             near = difflib.get_close_matches(source, list(known), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise ApiError(404, f"project {project!r} has no source {source!r}{hint}", sources=sorted(known))
-        event_type = engine.event_type_of(source, payload) or request.headers.get("x-event-type")
+        found = engine.event_type_of(source, payload)
+        if found:
+            event_type: str | None = bounded(found, "the event type found in the body")
+        else:
+            event_type = request.headers.get("x-event-type")
         if not event_type:
             path = engine.plan.type_paths.get(source)
             looked = f"the source's event_type_from {path.source} found nothing, and " if path else ""

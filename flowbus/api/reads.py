@@ -87,8 +87,13 @@ def _utc(text: str | None, name: str) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(text)
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    except (ValueError, OverflowError) as exc:
-        raise ApiError(422, f"{name} is not a valid time: {exc}", issues=[{"where": f"query.{name}"}]) from None
+    except (ValueError, OverflowError):
+        # Python's own message speaks of timedelta objects: say what a valid time is instead
+        said = (
+            f"{name} is not a valid time: {text!r} names no real date and time "
+            "(a year from 0001, an offset within ±23:59)"
+        )
+        raise ApiError(422, said, issues=[{"where": f"query.{name}"}]) from None
 
 
 def page(items: Sequence[Any], limit: int, item: Any) -> Response:

@@ -95,7 +95,9 @@ def _parse_json(text: str, file: str) -> Document:
         data = json.loads(text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise _fail(file, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise _fail(file, 1, f"the config nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
         raise _fail(file, 1, f"not valid JSON: {exc}") from None
     builder = _Builder(file)
     try:

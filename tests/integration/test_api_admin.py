@@ -100,6 +100,24 @@ async def test_publishing_refuses_a_config_of_another_project_whoever_publishes_
     await store.close()
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "where"),
+    [
+        ("POST", "/dead-letters/redrive", b'{"ids": ["ok", "\\ud800"]}', "$.ids[1]"),
+        ("PUT", "/draft", b'{"text": "flows: []\\udfff"}', "$.text"),
+        ("POST", "/match", b'{"source": "s", "event_type": "\\ud800"}', "$.event_type"),
+    ],
+)
+async def test_admin_bodies_with_a_lone_surrogate_are_refused_naming_where(api, method, path, body, where):
+    client, tokens, _ = api
+    headers = {**auth(tokens[Scope.ADMIN]), "Content-Type": "application/json"}
+    refused = await client.request(method, f"/v1/projects/compass{path}", content=body, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["issues"] == [
+        {"where": "body", "message": f"{where} holds a lone surrogate, which is not a character"}
+    ]
+
+
 async def test_match_says_what_would_run_without_running_it(api):
     client, tokens, _ = api
     admin = auth(tokens[Scope.ADMIN])

@@ -88,6 +88,22 @@ async def test_a_failed_write_fails_every_request_of_its_batch_and_the_next_batc
     assert (await backend.get_message(later)).body == {"n": 9}
 
 
+async def test_a_request_whose_write_fails_fails_alone_and_its_batch_neighbours_are_written(backend):
+    batcher = SendBatcher(backend)
+    unwritable = OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"n": "\ud800"}, None, None)
+    results = await asyncio.gather(
+        *(batcher.send([message(n)]) for n in range(20)),
+        batcher.send([message(100), unwritable]),
+        *(batcher.send([message(n)]) for n in range(20, 40)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[20], UnicodeEncodeError)
+    innocent = results[:20] + results[21:]
+    assert [(await backend.get_message(message_id)).body["n"] for [message_id] in innocent] == list(range(40))
+    assert backend.sends[0] == 42 and len(backend.sends) == 42  # the batch, then each request alone
+    assert sum((await backend.queue_depth()).values()) == 40  # nothing of the failed request
+
+
 async def test_a_request_cancelled_while_waiting_does_not_stop_the_others(backend):
     batcher = SendBatcher(backend)
     leaving = asyncio.ensure_future(batcher.send([message(1)]))

@@ -121,3 +121,26 @@ async def test_a_batch_over_the_event_limit_is_refused_whole(api):
     response = await client.post(URL, content=too_many, headers=headers)
     assert response.status_code == 422 and "at most 1,000 events, got 1,001" in response.json()["error"]
     assert await store.queue_depth() == {}
+
+
+@pytest.mark.parametrize("attribute", ["id", "source", "type", "subject"])
+async def test_an_attribute_that_becomes_a_key_is_bounded(api, attribute):
+    client, auth, store = api
+    body = {"specversion": "1.0", "id": "1", "source": "s", "type": "OrderPlaced", attribute: "k" * 513}
+    headers = {**auth, "content-type": "application/cloudevents+json"}
+    response = await client.post(URL, json=body, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"] == f"event: {attribute} is 513 characters long; the limit is 512"
+    assert await store.queue_depth() == {}
+
+
+async def test_a_lone_surrogate_in_an_attribute_is_a_400_naming_it(api):
+    client, auth, store = api
+    body = b'{"specversion": "1.0", "id": "\\ud800", "source": "s", "type": "OrderPlaced", "data": {}}'
+    headers = {**auth, "content-type": "application/cloudevents+json"}
+    response = await client.post(URL, content=body, headers=headers)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "$.id holds a lone surrogate, which is not a character"},
+    )
+    assert await store.queue_depth() == {}

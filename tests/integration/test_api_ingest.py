@@ -169,3 +169,51 @@ async def test_health_and_readiness(api):
     client, _, _ = api
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_a_lone_surrogate_is_a_400_naming_where_and_its_neighbours_are_queued(api):
+    client, tokens, store = api
+    headers = {**bearer(tokens["ingest"]), "Content-Type": "application/json"}
+    bad = b'{"event": "upsert_company", "payload": {"domain": "x", "name": "\\ud800"}}'
+    good = [{"event": "upsert_company", "payload": {"domain": f"d{n}.example"}} for n in range(39)]
+    answers = await asyncio.gather(
+        client.post(URL, content=bad, headers=headers),
+        *(client.post(URL, json=body, headers=bearer(tokens["ingest"])) for body in good),
+    )
+    assert answers[0].status_code == 400
+    assert answers[0].json()["error"] == "$.payload.name holds a lone surrogate, which is not a character"
+    assert [a.status_code for a in answers[1:]] == [202] * 39
+    assert sum((await store.queue_depth()).values()) == 39
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "error"),
+    [
+        ("text/plain", b'{"event": "upsert_company"}', 415,
+         "the body must be JSON (Content-Type: application/json), not 'text/plain'"),
+        ("application/json; charset=utf-16", b'{"event": "upsert_company"}', 415,
+         "JSON is read as UTF-8; the charset 'utf-16' is not supported"),
+        ("application/json", '{"event": "upsert_company"}'.encode("utf-16"), 400,
+         "the JSON is not UTF-8: byte 0xff at offset 0"),
+        ("application/json", b'{"event": "upsert_company", "event": "poison"}', 422,
+         "not valid JSON: the key 'event' appears twice in one object"),
+        ("application/json", b'{"event": "' + b"t" * 1000 + b'"}', 422,
+         "the event type found in the body is 1,000 characters long; the limit is 512"),
+        ("application/json", b"[" * 500 + b"]" * 500, 422, "JSON nests deeper than 64 levels"),
+    ],
+)  # fmt: skip
+async def test_a_body_that_is_not_plain_utf8_json_is_refused_with_its_reason(api, content_type, body, status, error):
+    client, tokens, store = api
+    headers = {**bearer(tokens["ingest"]), "Content-Type": content_type}
+    refused = await client.post(URL, content=body, headers=headers)
+    assert (refused.status_code, refused.json()["error"]) == (status, error)
+    assert await store.queue_depth() == {}
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "application/json; charset=UTF-8",
+                                          "application/vnd.compass+json"])  # fmt: skip
+async def test_json_is_taken_with_no_content_type_or_any_json_media_type(api, content_type):
+    client, tokens, _ = api
+    headers = bearer(tokens["ingest"]) | ({"Content-Type": content_type} if content_type else {})
+    body = b'{"event": "upsert_company", "payload": {"domain": "caf\xc3\xa9.example"}}'
+    assert (await client.post(URL, content=body, headers=headers)).status_code == 202

@@ -174,3 +174,13 @@ async def test_list_queries_out_of_bounds_are_422_naming_the_parameter(api, quer
     )
     assert answer.status_code == 422, answer.text
     assert query.split("=")[0] in str(answer.json()["issues"])
+
+
+@pytest.mark.parametrize("since", ["2026-01-01T00:00:00%2B99:00", "0000-01-01T00:00:00Z", "2026-02-30T00:00:00Z"])
+async def test_a_time_that_cannot_be_is_refused_in_flowbus_words(api, since):
+    client, tokens, _ = api
+    answer = await client.get(f"/v1/projects/shop/events?since={since}", headers=auth(tokens[Scope.READ]))
+    assert answer.status_code == 422, answer.text
+    said = answer.json()["error"]
+    assert said.startswith("since is not a valid time: '") and "names no real date and time" in said
+    assert "timedelta" not in said and "out of range" not in said

@@ -112,3 +112,10 @@ def test_language_specific_tags_are_refused():
 def test_text_that_is_not_utf8_is_refused_with_its_line():
     with pytest.raises(ConfigError, match=re.escape("f.yaml:2: not UTF-8 text")):
         parse_text(b"a: 1\nb: \xff\n", file="f.yaml")
+
+
+def test_a_json_file_nested_past_the_recursion_limit_says_it_nests_too_deep():
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ConfigError) as caught:
+        parse_text(deep, file="deep.json")
+    assert str(caught.value) == "deep.json:1: the config nests deeper than 64 levels"
