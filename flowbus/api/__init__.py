@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -86,6 +86,12 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
         # the database is down or refused: the client may retry; the details are for the log
         logger.warning("store error on %s %s: %s", request.method, request.url.path, exc.message)
         return ApiError(503, "the store is unavailable; retry later", headers={"Retry-After": "1"}).response()
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # nobody is left to answer: say so in one line, not with a traceback
+        logger.warning("the client went away before its request was read: %s %s", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(VersionNotFound)
     async def version_not_found(request: Request, exc: VersionNotFound) -> Response:

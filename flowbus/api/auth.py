@@ -9,6 +9,10 @@ from flowbus.api.state import ApiState
 from flowbus.keys import ApiKey, InvalidApiKey, Scope, parse_token, verifies
 
 
+#: one answer for an unknown key id and a wrong secret, so that key ids cannot be enumerated
+NOT_VALID = "the API key is not valid (unknown, revoked, or a wrong secret)"
+
+
 async def require(state: ApiState, request: Request, project: str, scope: Scope) -> ApiKey:
     """The key of the request, when it may do ``scope`` on ``project``."""
     header = request.headers.get("authorization", "")
@@ -24,9 +28,9 @@ async def require(state: ApiState, request: Request, project: str, scope: Scope)
         elsewhere = await state.backend(project).find_key(key_id)
         if elsewhere is not None and verifies(elsewhere, secret):
             raise ApiError(403, f"this API key belongs to another project, not to {project!r}")
-        raise ApiError(401, "the API key is not valid")
+        raise ApiError(401, NOT_VALID)
     if not verifies(key, secret):
-        raise ApiError(401, "the API key is not valid (wrong secret, or revoked)")
+        raise ApiError(401, NOT_VALID)
     if scope not in key.scopes and Scope.ADMIN not in key.scopes:
         raise ApiError(403, f"this API key lacks the {scope} scope (it has: {', '.join(key.scopes) or 'none'})")
     return key

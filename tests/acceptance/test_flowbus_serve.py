@@ -56,11 +56,22 @@ def test_serve_answers_health_and_ingests_for_a_published_project(tmp_path):
             timeout=5,
         )
         assert sent.status_code == 202, sent.text
+        # a client that goes away halfway through its body: one line in the log, no traceback
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            head = (
+                "POST /v1/projects/compass/sources/compass_inbound/events HTTP/1.1\r\nHost: flowbus\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            )
+            client.sendall(head.encode() + b"x" * 1000)
+            time.sleep(0.3)
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
     finally:
         server.send_signal(signal.SIGINT)
         out, _ = server.communicate(timeout=30)
     assert server.returncode == 0, out
     assert f"serving http://127.0.0.1:{port}" in out
+    assert "the client went away before its request was read: POST /v1/projects/compass/sources/" in out
+    assert "Traceback" not in out and "Exception in ASGI application" not in out
 
 
 @pytest.mark.parametrize("command", [["run", str(COMPASS)], ["serve"]])

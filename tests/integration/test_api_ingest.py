@@ -217,3 +217,12 @@ async def test_json_is_taken_with_no_content_type_or_any_json_media_type(api, co
     headers = bearer(tokens["ingest"]) | ({"Content-Type": content_type} if content_type else {})
     body = b'{"event": "upsert_company", "payload": {"domain": "caf\xc3\xa9.example"}}'
     assert (await client.post(URL, content=body, headers=headers)).status_code == 202
+
+
+async def test_an_unknown_key_id_and_a_wrong_secret_get_the_same_answer(api):
+    client, tokens, _ = api
+    _, key_id, secret = tokens["ingest"].split("_", 2)
+    unknown = await client.post(URL, json=PAYLOAD, headers=bearer(f"fbk_{'0' * len(key_id)}_{secret}"))
+    wrong = await client.post(URL, json=PAYLOAD, headers=bearer(f"fbk_{key_id}_{'0' * len(secret)}"))
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
