@@ -8,7 +8,6 @@ from flowbus.api.errors import ApiError
 from flowbus.api.state import ApiState
 from flowbus.keys import ApiKey, InvalidApiKey, Scope, parse_token, verifies
 
-
 #: one answer for an unknown key id and a wrong secret, so that key ids cannot be enumerated
 NOT_VALID = "the API key is not valid (unknown, revoked, or a wrong secret)"
 
