@@ -1,25 +1,27 @@
-"""Reads (scope ``read``): lists of events and runs with filters and cursor pagination, an
-event, its trace (the whole chain by correlation id), a run, a queued message and the runs it
-caused."""
+"""Reads (scope ``read``): lists of events, runs and entity records with filters and cursor
+pagination, an event, its trace (the whole chain by correlation id), a run, a queued message and
+the runs it caused, an entity record."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import StringConstraints
 from starlette.responses import Response
 
-from flowbus import jsonio
+from flowbus import jsonio, reads
 from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.state import ApiState
+from flowbus.config.base import IDENTIFIER_PATTERN
 from flowbus.keys import Scope
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.records import RunStatus, Trigger
-from flowbus.runtime.trace import run_summary, to_data, trace_chain, trace_message, trace_run
-from flowbus.stores.protocols import Backend, EventFilter, RunFilter
+from flowbus.runtime.trace import to_data, trace_chain, trace_message, trace_run
+from flowbus.stores.protocols import MAX_FIELD_FILTERS, Backend, EventFilter, RunFilter
 
 
 async def _require_read(project: str, request: Request) -> None:
@@ -85,22 +87,33 @@ def _utc(text: str | None, name: str) -> dt.datetime | None:
     if text is None:
         return None
     try:
-        value = dt.datetime.fromisoformat(text)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    except (ValueError, OverflowError):
-        # Python's own message speaks of timedelta objects: say what a valid time is instead
-        said = (
-            f"{name} is not a valid time: {text!r} names no real date and time "
-            "(a year from 0001, an offset within ±23:59)"
-        )
-        raise ApiError(422, said, issues=[{"where": f"query.{name}"}]) from None
+        return reads.utc_time(text)
+    except ValueError as exc:
+        raise ApiError(422, f"{name} is {exc}", issues=[{"where": f"query.{name}"}]) from None
 
 
-def page(items: Sequence[Any], limit: int, item: Any) -> Response:
-    """A page of a list fetched with ``limit + 1``: the extra item only says another page follows."""
-    shown = items[:limit]
-    following = len(items) > limit
-    return json_response({"items": [item(x) for x in shown], "next_cursor": shown[-1].id if following else None})
+def page(items: Sequence[Any], limit: int, item: Callable[[Any], Any]) -> Response:
+    """A page of a list of records with ids, fetched with ``limit + 1``."""
+    return json_response(reads.page(items, limit, item, lambda x: x.id))
+
+
+#: an entity name, as entity steps spell it
+Entity = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128, description="the entity, such as company")]
+#: field filters of an entity list, each FIELD=VALUE
+Where = Annotated[
+    list[Annotated[str, StringConstraints(pattern=r"^[^=]+=", max_length=1000)]] | None,
+    Query(
+        max_length=MAX_FIELD_FILTERS,
+        description=(
+            "FIELD=VALUE, repeatable (all must hold): records whose top-level FIELD has the text VALUE. "
+            "A string as it is, an integer in decimal, true or false, a decimal, time or date as stored "
+            "(19.90 is not 19.9); null, floats, lists and objects match nothing"
+        ),
+    ),
+]
+KeyCursor = Annotated[str | None, Query(min_length=1, description="the next_cursor of the previous page (a key)")]
+#: a record's key: the rest of the path, so a key holding a slash is found whether or not it is escaped
+Key = Annotated[str, Path(description="the record's key, the value of its key field")]
 
 
 @router.get("/events", summary="Event instances, newest first")
@@ -117,8 +130,7 @@ async def list_events(
 ) -> Response:
     backend = backend_of(request, project)
     where = EventFilter(type, source, correlation_id, _utc(since, "since"), _utc(until, "until"))
-    found = await backend.list_events(where, before=cursor, limit=limit + 1)
-    return page(found, limit, lambda e: e.to_dict())
+    return json_response(await reads.events_page(backend, where, cursor, limit))
 
 
 @router.get("/runs", summary="Runs, newest first (without their steps: see /runs/{run_id})")
@@ -133,8 +145,26 @@ async def list_runs(
     cursor: Cursor = None,
 ) -> Response:
     backend = backend_of(request, project)
-    found = await backend.list_runs(RunFilter(flow, handler, status, trigger), before=cursor, limit=limit + 1)
-    return page(found, limit, run_summary)
+    return json_response(await reads.runs_page(backend, RunFilter(flow, handler, status, trigger), cursor, limit))
+
+
+@router.get("/entities/{entity}", summary="Entity records, in key order")
+async def list_entities(
+    project: str, entity: Entity, request: Request, where: Where = None, limit: Limit = 50, cursor: KeyCursor = None
+) -> Response:
+    try:
+        fields = reads.field_filters(where or ())
+    except ValueError as exc:
+        raise ApiError(422, f"where: {exc}", issues=[{"where": "query.where"}]) from None
+    backend = backend_of(request, project)
+    return json_response(await reads.records_page(backend, entity, fields, cursor, limit))
+
+
+@router.get("/entities/{entity}/{key:path}", summary="An entity record, by its key")
+async def get_entity(project: str, entity: Entity, key: Key, request: Request) -> Response:
+    backend = backend_of(request, project)
+    stored = found(await backend.read_entity(entity, key), f"{entity} record", key, project)
+    return json_response(reads.record_data(key, stored))
 
 
 @router.get("/events/{event_id}", summary="An event instance")

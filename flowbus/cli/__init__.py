@@ -13,6 +13,7 @@ from flowbus.cli.db_commands import db
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.key_commands import keys
 from flowbus.cli.message_commands import dlq, send, trace
+from flowbus.cli.read_commands import entities, events, runs
 from flowbus.cli.run_command import run
 from flowbus.cli.serve_command import serve
 from flowbus.cli.try_command import try_
@@ -56,6 +57,9 @@ for command in (
     rollback_command,
     send,
     trace,
+    events,
+    runs,
+    entities,
     dlq,
     worker,
     db,

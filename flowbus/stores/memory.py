@@ -31,16 +31,20 @@ from flowbus.runtime.records import Run
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
     ANY_EVENT,
+    ANY_RECORD,
     ANY_RUN,
     Changeset,
     Conflict,
     DeadLetterFilter,
     EventFilter,
+    FieldFilter,
+    KeyedRecord,
     Manifest,
     Record,
     RunFilter,
     Versioned,
     apply_each,
+    field_text,
 )
 
 
@@ -142,6 +146,16 @@ class MemoryBackend:
 
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
         return dict(itertools.islice(self.records(entity).items(), limit))
+
+    async def list_entities(
+        self, entity: str, where: FieldFilter = ANY_RECORD, *, after: str | None = None, limit: int = 100
+    ) -> list[KeyedRecord]:
+        found = (
+            KeyedRecord(key, stored.record, stored.version)
+            for key, stored in self._entities.get(entity, {}).items()
+            if (after is None or key > after) and _record_matches(stored.record, where)
+        )
+        return heapq.nsmallest(limit, found, key=lambda r: r.key)
 
     def open_messages(self) -> list[QueuedMessage]:
         """Messages not done yet (ready, leased or dead), in queue order (tests)."""
@@ -428,6 +442,10 @@ def _run_matches(run: Run, where: RunFilter) -> bool:
         and (where.status is None or run.status == where.status)
         and (where.trigger is None or run.trigger == where.trigger)
     )
+
+
+def _record_matches(record: Record, where: FieldFilter) -> bool:
+    return all(field_text(record.get(field)) == text for field, text in where.items())
 
 
 def _held_by(message: QueuedMessage, owner: str) -> bool:

@@ -30,11 +30,14 @@ from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
     ANY_EVENT,
+    ANY_RECORD,
     ANY_RUN,
     Changeset,
     Conflict,
     DeadLetterFilter,
     EventFilter,
+    FieldFilter,
+    KeyedRecord,
     Manifest,
     Record,
     RunFilter,
@@ -325,6 +328,12 @@ class PostgresBackend:
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
         found = await self._all("list_entities", entity=entity, limit=limit)
         return {row["key"]: freeze(decode(row["data"])) for row in found}
+
+    async def list_entities(
+        self, entity: str, where: FieldFilter = ANY_RECORD, *, after: str | None = None, limit: int = 100
+    ) -> list[KeyedRecord]:
+        found = await self._all("entity_page", **rows.entity_page(entity, where, after, limit))
+        return [rows.keyed_record(row) for row in found]
 
     # -- events, runs, journal -------------------------------------------------------------
 

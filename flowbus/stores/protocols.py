@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from flowbus.config.versions import ConfigVersion
@@ -153,8 +155,51 @@ class RunFilter(NamedTuple):
 ANY_RUN = RunFilter()
 
 
+class KeyedRecord(NamedTuple):
+    """A committed entity record with its key and version: an item of an entity list."""
+
+    key: str
+    record: Record
+    version: int
+
+
+#: field filters of an entity list: top-level field -> the text its value must have
+FieldFilter = Mapping[str, str]
+
+ANY_RECORD: FieldFilter = MappingProxyType({})
+
+#: the most field filters one entity list takes: each is a test on every record it walks past
+MAX_FIELD_FILTERS = 8
+
+
+def field_text(value: Any) -> str | None:
+    """The text a field filter compares a record's value with, or None: such a value never matches.
+
+    A string as it is; an integer in decimal; ``true`` or ``false``; a decimal, a time or a date
+    as it is stored (``19.90``, ``2026-11-22T10:00:00+00:00``, ``2026-11-22``). Floats, lists,
+    objects, durations and null match no filter. The SQL backends compute the same text in
+    their ``entity_page`` query.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, dt.date):  # a datetime is a date too
+        return value.isoformat()
+    return None
+
+
 class EntityStore(Protocol):
     async def read_entity(self, entity: str, key: str) -> Versioned | None: ...
+
+    async def list_entities(
+        self, entity: str, where: FieldFilter = ANY_RECORD, *, after: str | None = None, limit: int = 100
+    ) -> list[KeyedRecord]:
+        """Records of ``entity`` in key order, each whose fields named in ``where`` have the
+        texts it gives (:func:`field_text`). ``after``: only keys above it, the last key of the
+        previous page (keyset pagination on the primary key)."""
 
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
         """Committed records of ``entity`` by key (for tests, seeds and the CLI)."""

@@ -18,7 +18,16 @@ from flowbus.keys import ApiKey, Scope
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.codec import decode, encode
-from flowbus.stores.protocols import DeadLetterFilter, EventFilter, Manifest, Retry, RunFilter, Versioned
+from flowbus.stores.protocols import (
+    DeadLetterFilter,
+    EventFilter,
+    FieldFilter,
+    KeyedRecord,
+    Manifest,
+    Retry,
+    RunFilter,
+    Versioned,
+)
 
 
 class Row(Protocol):
@@ -127,6 +136,16 @@ def retry_row(project: str, retry: Retry) -> dict[str, Any]:
 def versioned(row: Row) -> Versioned:
     """An entity record with its version."""
     return Versioned(freeze(decode(row["data"])), row["version"])
+
+
+def entity_page(entity: str, where: FieldFilter, after: str | None, limit: int) -> dict[str, Any]:
+    """Parameters of the ``entity_page`` query: the first page starts above the empty string,
+    which sorts before every key."""
+    return {"entity": entity, "where": encode(dict(where)), "after": after or "", "limit": limit}
+
+
+def keyed_record(row: Row) -> KeyedRecord:
+    return KeyedRecord(row["key"], freeze(decode(row["data"])), row["version"])
 
 
 def manifest_row(project: str, manifest: Manifest, version: int) -> dict[str, Any]:

@@ -140,6 +140,68 @@ async def test_apply_many_keeps_going_past_a_conflict(backend):
     assert await backend.count_events() == 0
 
 
+async def entity_pages(backend, entity, where, size):
+    """Every record of an entity list, page by page, following the cursor (the last key of each page)."""
+    found, after = [], None
+    while True:
+        page = await backend.list_entities(entity, where, after=after, limit=size)
+        found.extend(page)
+        if len(page) < size:
+            return found
+        after = page[-1].key
+
+
+async def test_entity_records_are_listed_in_key_order_and_paged_by_keyset(backend):
+    keys = [f"k{n:02}" for n in (7, 3, 11, 0, 9, 1, 4, 10, 2, 8, 5, 6)]
+    writes = {("Company", key): EntityWrite(freeze({"domain": key, "n": int(key[1:])}), None) for key in keys}
+    writes[("Person", "k05")] = EntityWrite(freeze({"domain": "k05"}), None)  # another entity, the same key
+    await backend.apply(Changeset(writes=writes))
+    await backend.apply(Changeset(writes={("Company", "k04"): EntityWrite(freeze({"domain": "k04", "n": 40}), None)}))
+    in_order = sorted(keys)
+    for size in (1, 5, 12, 13):
+        assert [r.key for r in await entity_pages(backend, "Company", {}, size)] == in_order
+    [first] = await backend.list_entities("Company", limit=1)
+    assert first == ("k00", {"domain": "k00", "n": 0}, 1)
+    assert [(r.record["n"], r.version) for r in await backend.list_entities("Company", after="k03", limit=1)] == [
+        (40, 2)
+    ]
+    assert await backend.list_entities("Company", after="k11") == []
+    assert await backend.list_entities("Nobody") == []
+
+
+async def test_entity_field_filters_compare_the_text_of_top_level_values(backend):
+    records = {
+        "a": {"status": "active", "tier": 2, "vip": True, "price": Decimal("19.90"), "seen": NOW},
+        "b": {"status": "active", "tier": "2", "vip": False, "price": Decimal("19.9"), "day": NOW.date()},
+        "c": {"status": "closed", "tier": 3, "vip": None, "score": 2.5, "tags": ["active"], "nested": {"tier": 2}},
+        "d": {"status": {"$decimal": "abc", "other": 1}, "tier": -2},
+    }
+    writes = {("Account", key): EntityWrite(freeze(data), None) for key, data in records.items()}
+    await backend.apply(Changeset(writes=writes))
+    cases = {
+        (("status", "active"),): ["a", "b"],
+        (("status", "active"), ("tier", "2")): ["a", "b"],  # an integer and a string of the same text
+        (("tier", "-2"),): ["d"],
+        (("vip", "true"),): ["a"],
+        (("vip", "false"),): ["b"],
+        (("price", "19.90"),): ["a"],  # a decimal as it is stored: 19.9 is another text
+        (("seen", NOW.isoformat()),): ["a"],
+        (("day", NOW.date().isoformat()),): ["b"],
+        (("vip", "null"),): [],  # null, floats, lists and objects match nothing
+        (("vip", ""),): [],
+        (("score", "2.5"),): [],
+        (("tags", "active"),): [],
+        (("tags", '["active"]'),): [],
+        (("nested", '{"tier": 2}'),): [],
+        (("status", "abc"),): [],
+        (("missing", "active"),): [],
+        (("status", "Active"),): [],
+        (("status", "active"), ("tier", "3")): [],
+    }
+    for where, expected in cases.items():
+        assert [r.key for r in await entity_pages(backend, "Account", dict(where), 1)] == expected, where
+
+
 # -- events, runs, journal ---------------------------------------------------------------------
 
 

@@ -4,6 +4,28 @@ SELECT data, version FROM entities WHERE project = %(project)s AND entity = %(en
 -- name: list_entities
 SELECT key, data FROM entities WHERE project = %(project)s AND entity = %(entity)s ORDER BY key LIMIT %(limit)s;
 
+-- name: entity_page
+-- Records in key order above the key `after` (the last of the previous page), walking the
+-- primary key. `where` is a JSON object of field -> text: a record matches when each of those
+-- top-level fields has that text, as protocols.field_text says (a string as it is, an integer in
+-- decimal, true/false, and a decimal, time or date, a one-key tagged object of codec.py, as the
+-- text of its tag).
+SELECT key, data, version FROM entities AS e
+WHERE e.project = %(project)s AND e.entity = %(entity)s AND e.key > %(after)s
+  AND NOT EXISTS (
+    SELECT 1 FROM jsonb_each_text(%(where)s::jsonb) AS w
+    CROSS JOIN LATERAL (SELECT e.data::jsonb -> w.key AS v) AS f
+    WHERE CASE jsonb_typeof(f.v)
+            WHEN 'string' THEN f.v #>> '{}'
+            WHEN 'boolean' THEN f.v #>> '{}'
+            WHEN 'number' THEN substring(f.v #>> '{}' FROM '^-?[0-9]+$')
+            WHEN 'object' THEN (
+              SELECT t.value #>> '{}' FROM jsonb_each(f.v) AS t
+              WHERE t.key IN ('$decimal', '$datetime', '$date') AND jsonb_typeof(t.value) = 'string'
+                AND (SELECT count(*) FROM jsonb_object_keys(f.v)) = 1)
+          END IS DISTINCT FROM w.value)
+ORDER BY e.key LIMIT %(limit)s;
+
 -- name: upsert_entity
 INSERT INTO entities (project, entity, key, data, version) VALUES (%(project)s, %(entity)s, %(key)s, %(data)s, 1)
 ON CONFLICT (project, entity, key) DO UPDATE SET data = excluded.data, version = entities.version + 1;

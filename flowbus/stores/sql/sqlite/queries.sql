@@ -4,6 +4,31 @@ SELECT data, version FROM entities WHERE project = :project AND entity = :entity
 -- name: list_entities
 SELECT key, data FROM entities WHERE project = :project AND entity = :entity ORDER BY key LIMIT :limit;
 
+-- name: entity_page
+-- Records in key order above the key `after` (the last of the previous page), walking the
+-- primary key. `where` is a JSON object of field -> text: a record matches when each of those
+-- top-level fields has that text, as protocols.field_text says (a string as it is, an integer in
+-- decimal, true/false, and a decimal, time or date, a one-key tagged object of codec.py, as the
+-- text of its tag).
+SELECT key, data, version FROM entities AS e
+WHERE e.project = :project AND e.entity = :entity AND e.key > :after
+  AND NOT EXISTS (
+    SELECT 1 FROM json_each(:where) AS w
+    WHERE NOT EXISTS (
+      SELECT 1 FROM json_each(e.data) AS f
+      WHERE f.key = w.key
+        AND CASE f.type
+              WHEN 'text' THEN f.atom
+              WHEN 'integer' THEN CAST(f.atom AS TEXT)
+              WHEN 'true' THEN 'true'
+              WHEN 'false' THEN 'false'
+              WHEN 'object' THEN (
+                SELECT t.atom FROM json_each(f.value) AS t
+                WHERE t.key IN ('$decimal', '$datetime', '$date') AND t.type = 'text'
+                  AND (SELECT count(*) FROM json_each(f.value)) = 1)
+            END = w.value))
+ORDER BY e.key LIMIT :limit;
+
 -- name: upsert_entity
 INSERT INTO entities (project, entity, key, data, version) VALUES (:project, :entity, :key, :data, 1)
 ON CONFLICT (project, entity, key) DO UPDATE SET data = excluded.data, version = entities.version + 1;
