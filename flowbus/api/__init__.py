@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from flowbus.api import admin, openapi, reads
 from flowbus.api.errors import ApiError
@@ -54,6 +54,24 @@ async def metrics(request: Request) -> Response:
             dead += count if message_state is MessageState.DEAD else 0
         PROCESS.dead_letters.labels(project).set(dead)
     return Response(generate_latest(PROCESS.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the request's path takes.
+
+    Starlette answers 405 with the methods of the first route whose path matches; a path served
+    by two routes (the ingest route and a read, such as ``/events``) takes the methods of both.
+    Asked of the router method by method: only a 405 pays for it.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def _said(error: Any) -> str:
@@ -99,7 +117,10 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})).response()
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return ApiError(exc.status_code, str(exc.detail), headers=headers).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

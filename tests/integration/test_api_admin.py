@@ -204,3 +204,17 @@ async def test_every_route_refuses_no_key_a_wrong_scope_and_another_projects_key
             )
         checked += 1
     assert checked == 21  # 2 ingress, 8 read and 11 admin routes: every route is in the matrix
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v1/projects/compass/events", "GET, POST"),  # a read and the CloudEvents ingress
+        ("PATCH", "/v1/projects/compass/draft", "GET, PUT"),
+        ("PUT", "/healthz", "GET, HEAD"),
+    ],
+)
+async def test_a_405_allows_the_methods_of_every_route_of_its_path(api, method, path, allow):
+    client, tokens, _ = api
+    answer = await client.request(method, path, headers=auth(tokens[Scope.ADMIN]))
+    assert (answer.status_code, answer.headers["allow"]) == (405, allow)

@@ -45,8 +45,9 @@ def test_the_api_keeps_its_own_schema_and_never_answers_5xx(case):
     case.path_parameters = {**(case.path_parameters or {}), "project": "compass"}
     if "source" in case.path_parameters:  # a declared source, so that bodies reach the ingress itself
         case.path_parameters["source"] = "compass_inbound"
-    # excluded: Starlette's 405 carries the Allow header of the first route of a path only (a
-    # routing detail), and a body can be of the right shape yet mean nothing (an empty config, a
-    # match naming neither source nor event): a 422 then is the right answer, not a failure
+    # excluded: a body can be of the right shape yet mean nothing (an empty config, a match naming
+    # neither source nor event): a 422 then is the right answer, not a failure; and a 405's Allow
+    # names every method that routes, where the document cannot: GET /dead-letters/redrive is a
+    # GET of /dead-letters/{id} (a dead letter named 'redrive'), beside the POST of redrive
     excluded = [allow_header_conformance, positive_data_acceptance]
     case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)
