@@ -37,7 +37,7 @@ def test_the_design_example_loads_as_written():
             event_type: upsert_company
             event_type_from: "$.event"
             steps:
-              - {id: upsert_hubspot, action: upsert, target: hubspot, entity: company, data: "$.payload"}
+              - {id: upsert_hubspot, action: upsert, target: hubspot, entity: company, key: domain, data: "$.payload"}
     """)
     flow = loaded.config.flows[0]
     assert (flow.source, flow.event_type, flow.event_type_from, flow.enabled) == (
