@@ -104,6 +104,8 @@ class CompiledEvent:
     """One version of an event, with the handlers subscribed to that version."""
 
     definition: EventDefinition
+    #: ``OrderPlaced``, or ``OrderPlaced v2`` when the config defines several versions of it
+    label: str
     schema: PropertySchema
     subscribers: Subscribers = Subscribers()
 
@@ -164,6 +166,7 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
     versions = {
         key: CompiledEvent(
             definition=event,
+            label=known.label(event),
             schema=PropertySchema(known.label(event), event.properties),
             subscribers=Subscribers(sync=tuple(sync.get(key, ())), async_=tuple(async_.get(key, ()))),
         )
