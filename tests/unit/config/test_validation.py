@@ -526,3 +526,99 @@ def test_a_base_url_must_be_http():
         targets: [{name: t, type: http, base_url: "ftp://x"}]
     """)
     assert found == ["f.yaml:2: targets[0].base_url: 'ftp://x' is not an http:// or https:// URL"]
+
+
+def test_a_flow_nothing_runs_is_a_warning_naming_it_at_its_line():
+    loaded = load("""
+        flows:
+          - name: forgotten
+            steps: [{id: a, action: log, message: hi}]
+          - name: called
+            inputs: {n: {type: Integer}}
+            steps: [{id: a, action: log, message: hi}]
+          - name: caller
+            source: s
+            event_type: t
+            steps: [{id: c, action: call, flow: called, inputs: {n: 1}}]
+    """)
+    assert [str(w) for w in loaded.warnings] == [
+        "f.yaml:3: flows[0].name: warning: flow 'forgotten' never runs: it has no `source`/`event_type`, "
+        "no handler runs it and no `call` step calls it (a flow run from Python by Engine.run_flow gives its "
+        "result with an `output` step)"
+    ]
+
+
+def test_a_flow_run_by_a_handler_or_giving_outputs_to_a_python_caller_is_not_warned_about():
+    loaded = load(
+        ORDER_EVENT
+        + """
+flows:
+  - {name: handled, inputs: {Total: {type: Money}}, steps: [{id: a, action: log, message: hi}]}
+  - {name: entry, steps: [{id: o, action: output, values: {ok: true}}]}
+handlers:
+  - {name: h, event: OrderPlaced, flow: handled, bindings: {Total: Total}}
+"""
+    )
+    assert loaded.warnings == ()
+
+
+def test_an_upsert_on_an_entity_its_declared_target_has_no_key_for_shows_the_keys_line_to_add():
+    found = errors("""
+        targets:
+          - {name: hubspot, type: store}
+        flows:
+          - name: f
+            source: s
+            event_type: t
+            steps:
+              - {id: u, action: upsert, target: hubspot, entity: company, data: "$.payload"}
+    """)
+    assert found == [
+        "f.yaml:9: flows[0].steps[0].entity: target 'hubspot' has no key for 'company', so the upsert cannot tell "
+        "which record its data is; add `keys: {company: id}` under target 'hubspot', with the field that "
+        "identifies a company record in place of 'id' (or give this step `key:`)"
+    ]
+
+
+def test_an_upsert_on_a_target_with_keys_for_other_entities_names_the_line_to_add_to_them():
+    found = errors("""
+        targets:
+          - {name: crm, type: store, keys: {person: email}}
+        flows:
+          - {name: f, source: s, event_type: t, steps: [{id: u, action: upsert, target: crm, entity: company, data: "$"}]}
+    """)
+    assert len(found) == 1 and "add `company: id` under the `keys:` of target 'crm'" in found[0]
+
+
+def test_the_flow_only_upsert_example_says_its_implied_target_has_no_key_for_company():
+    found = errors("""
+        flows:
+          - name: compass_company_upsert
+            source: compass_inbound
+            event_type: upsert_company
+            event_type_from: "$.event"
+            steps:
+              - {id: upsert_hubspot, action: upsert, target: hubspot, entity: company, data: "$.payload"}
+    """)
+    assert found == [
+        "f.yaml:8: flows[0].steps[0].entity: target 'hubspot' has no key for 'company', so the upsert cannot tell "
+        "which record its data is; declare it: `targets: [{name: hubspot, type: store, keys: {company: id}}]`, "
+        "with the field that identifies a company record in place of 'id' (or give this step `key:`)"
+    ]
+
+
+def test_an_upsert_keyed_by_the_step_the_target_or_a_visible_id_field_loads():
+    loaded = load("""
+        targets:
+          - {name: crm, type: store, keys: {company: domain}}
+        flows:
+          - name: f
+            source: s
+            event_type: t
+            steps:
+              - {id: by_target, action: upsert, target: crm, entity: company, data: "$.payload"}
+              - {id: by_step, action: upsert, target: crm, entity: person, key: email, data: "$.person"}
+              - {id: by_id, action: upsert, entity: Counter, data: {id: total, n: 1}}
+    """)
+    keys = [step.extra[0] for step in loaded.plan.flows["f"].steps]
+    assert keys == ["domain", "email", "id"]
