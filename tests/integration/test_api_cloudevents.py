@@ -131,24 +131,10 @@ async def test_a_batch_over_the_event_limit_is_refused_whole(api):
     assert await store.queue_depth() == {}
 
 
-#: the shop with a second version of OrderPlaced that adds a Channel
-VERSIONED = CONFIG.replace(
-    "\nflows:",
-    """
-  - name: OrderPlaced
-    version: 2
-    properties:
-      OrderId: {type: EntityReference, entity: Order, required: true}
-      CustomerId: {type: EntityReference, entity: Customer, required: true}
-      OrderNumber: {type: String, required: true}
-      TotalAmount: {type: Money, required: true}
-      OrderDate: {type: DateTime, required: true}
-      IsFirstOrder: {type: Boolean}
-      Channel: {type: String}
-
-flows:""",
-    1,
-)
+#: the shop with a second version of OrderPlaced: the first one, and a Channel
+V1 = CONFIG[CONFIG.index("  - name: OrderPlaced") : CONFIG.index("\nflows:")].rstrip()
+V2 = V1.replace("    properties:", "    version: 2\n    properties:", 1) + "\n      Channel: {type: String}\n"
+VERSIONED = CONFIG.replace("\nflows:", f"\n{V2}\nflows:", 1)
 
 
 def with_version(cloud_event: CloudEvent, version: object) -> dict:

@@ -6,20 +6,13 @@ from __future__ import annotations
 from flowbus.config import load_config_text
 from flowbus.runtime.engine import Engine
 
+#: Ping v1 and v2 side by side, each with one handler saving what it got
 VERSIONED = """
-events:
-  - {name: Ping, properties: {n: {type: Integer, required: true}}}
-  - {name: Ping, version: 2, properties: {n: {type: Integer, required: true}, tag: {type: String, required: true}}}
+events: [{name: Ping, properties: {n: {type: Integer}}}, {name: Ping, version: 2, properties: {n: {type: Integer}, tag: {type: String}}}]
 flows:
-  - name: on_v1
-    inputs: {n: {type: Integer}}
-    steps: [{id: s, action: save, entity: V1, data: {id: "=string(inputs.n)"}}]
-  - name: on_v2
-    inputs: {n: {type: Integer}, tag: {type: String}}
-    steps: [{id: s, action: save, entity: V2, data: {id: "=string(inputs.n)", tag: "=inputs.tag"}}]
-handlers:
-  - {name: h1, event: Ping, event_version: 1, flow: on_v1, bindings: {n: n}}
-  - {name: h2, event: Ping, flow: on_v2, bindings: {n: n, tag: tag}}
+  - {name: on_v1, inputs: {n: {type: Integer}}, steps: [{id: s, action: save, entity: V1, data: {id: "=string(inputs.n)"}}]}
+  - {name: on_v2, inputs: {n: {type: Integer}}, steps: [{id: s, action: save, entity: V2, data: {id: "=string(inputs.n)"}}]}
+handlers: [{name: h1, event: Ping, event_version: 1, flow: on_v1, bindings: {n: n}}, {name: h2, event: Ping, flow: on_v2, bindings: {n: n}}]
 """
 
 

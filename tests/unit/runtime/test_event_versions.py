@@ -12,14 +12,8 @@ from flowbus.testing import entities
 
 VERSIONED = """
 events:
-  - name: OrderPlaced
-    properties:
-      OrderId: {type: String, required: true}
-  - name: OrderPlaced
-    version: 2
-    properties:
-      OrderId: {type: String, required: true}
-      Channel: {type: String, required: true}
+  - {name: OrderPlaced, properties: {OrderId: {type: String, required: true}}}
+  - {name: OrderPlaced, version: 2, properties: {OrderId: {type: String, required: true}, Channel: {type: String, required: true}}}
 flows:
   - name: record_v1
     inputs: {OrderId: {type: String, required: true}}
