@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowbus.config.event_versions import EventVersions
 from flowbus.config.loader import LoadedConfig, load_config
 from flowbus.errors import FlowbusError, LimitExceeded, Rejected, RunFailed, StepFailed, UnknownNameError
 from flowbus.events.frozen import FrozenDict, freeze
@@ -434,8 +435,7 @@ class Engine:
             return compiled
         older = self.plan.versions.get((name, version))
         if older is None:
-            defined = ", ".join(str(v) for n, v in sorted(self.plan.versions) if n == name)
-            raise UnknownNameError(f"event {name!r} has no version {version}; defined: {defined}")
+            raise UnknownNameError(EventVersions(self.plan.config.events).missing_version(name, version))
         return older
 
     def _flow(self, name: str) -> CompiledFlow:
