@@ -33,12 +33,13 @@ class PublishResult:
 
 
 def manifest_of(loaded: LoadedConfig) -> Manifest:
+    """Handlers are listed under their event's name, or ``name vN`` for an event of several versions."""
     plan = loaded.plan
     routes = {key: tuple(flow.name for flow in flows) for key, flows in plan.routes.items()}
     handlers = {
-        event: tuple((h.name, "sync") for h in subs.sync) + tuple((h.name, "async") for h in subs.async_)
-        for event, subs in plan.subscribers.items()
-        if subs.sync or subs.async_
+        event.label: tuple((h.name, "sync") for h in subs.sync) + tuple((h.name, "async") for h in subs.async_)
+        for event in plan.versions.values()
+        if (subs := event.subscribers).sync or subs.async_
     }
     return Manifest(version=0, routes=routes, handlers=handlers)
 

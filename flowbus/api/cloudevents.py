@@ -1,6 +1,11 @@
 """CloudEvents 1.0 over HTTP, our own envelope (the SDK is only a client in tests): structured
 (``application/cloudevents+json``), binary (``ce-*`` headers) and batch
-(``application/cloudevents-batch+json``) modes."""
+(``application/cloudevents-batch+json``) modes.
+
+The event version travels in the extension attribute ``eventversion`` (``ce-eventversion`` in
+binary mode): an extension, rather than ``dataschema``, so that a client sends a plain number
+instead of a URI flowbus would have to parse.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ REQUIRED = ("id", "source", "specversion", "type")
 #: the longest attribute flowbus keeps as a key (ids, sources, types and subjects become dedup
 #: ids, types and group keys, stored and indexed): the same limit as the ingress's headers
 MAX_KEY_CHARS = 512
+VERSION = "eventversion"
 MAX_BATCH = 1000
 
 
@@ -26,6 +32,8 @@ class Envelope(NamedTuple):
     type: str
     data: Any
     subject: str | None = None
+    #: the event version it names; None: the latest
+    version: int | None = None
 
 
 def parse(content_type: str, headers: Mapping[str, str], body: Any) -> list[Envelope]:
@@ -75,4 +83,15 @@ def _envelope(attributes: Mapping[str, Any], data: Any, where: str) -> Envelope:
         type=attributes["type"],
         data=data,
         subject=subject if isinstance(subject, str) else None,
+        version=_version(attributes.get(VERSION), where),
     )
+
+
+def _version(value: Any, where: str) -> int | None:
+    """An integer attribute, or its text (as binary mode sends every attribute)."""
+    if value is None:
+        return None
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or int(text) < 1 or len(text) > 9:
+        raise ApiError(422, f"event{where}: {VERSION} must be a whole number from 1, got {value!r}")
+    return int(text)

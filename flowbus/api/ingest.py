@@ -13,7 +13,7 @@ from flowbus.api import cloudevents
 from flowbus.api.auth import require
 from flowbus.api.errors import ApiError
 from flowbus.api.state import ApiState
-from flowbus.errors import EventValidationError
+from flowbus.errors import EventValidationError, UnknownNameError
 from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
 from flowbus.queue import OutgoingMessage
@@ -163,9 +163,12 @@ def _messages(
             try:
                 messages.append(
                     engine.event_message(
-                        event.type, event.data, event.source, group_key or event.subject, f"{event.source}/{event.id}"
+                        event.type, event.data, event.source, group_key or event.subject, f"{event.source}/{event.id}",
+                        event.version,
                     )
-                )
+                )  # fmt: skip
             except EventValidationError as exc:
                 problems.append({**refused, "properties": exc.problems})
+            except UnknownNameError as exc:  # a version the event does not have
+                problems.append({**refused, "error": str(exc)})
     return messages, problems

@@ -54,6 +54,13 @@ _CLOUDEVENT = {
         "time": {"type": "string"},
         "datacontenttype": {"type": "string"},
         "data": {"type": "object", "description": "the event's properties"},
+        "eventversion": {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 999_999_999},
+                {"type": "string", "pattern": "^[1-9][0-9]{0,8}$"},
+            ],
+            "description": "the version of the event type it is (default: the latest the config defines)",
+        },
     },
 }
 

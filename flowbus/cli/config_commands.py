@@ -9,9 +9,12 @@ from collections.abc import Sized
 import click
 
 from flowbus.cli.exit_codes import ExitCode
-from flowbus.cli.options import print_issues
+from flowbus.cli.options import load_or_exit, print_issues
 from flowbus.config import ConfigError, load_config
 from flowbus.config.model import Config
+from flowbus.events.schema import event_json_schema
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 @click.command()
@@ -49,19 +52,31 @@ def _count(items: Sized, noun: str) -> str:
 
 
 @click.command()
-def schema() -> None:
-    """Print the JSON Schema of the config format, for editors.
+@click.option(
+    "--events",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Print the JSON Schema of every event version this config defines instead.",
+)
+def schema(config_file: str | None) -> None:
+    """Print the JSON Schema of the config format, for editors; or, with --events FILE, of the
+    properties of each event version FILE defines, under $defs as NAME.vVERSION.
 
     \b
     Example (VS Code with the YAML extension):
       flowbus schema > flowbus.schema.json
       # then at the top of flowbus.yaml:
       # yaml-language-server: $schema=./flowbus.schema.json
+      flowbus schema --events examples/shop/flowbus.yaml
     """
-    document = Config.model_json_schema()
-    document = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "flowbus config",
-        **document,
-    }
+    if config_file is not None:
+        config = load_or_exit(config_file).config
+        project = config.project.name
+        versions = {
+            f"{event.name}.v{event.version}": event_json_schema(project, event.name, event.version, event.properties)
+            for event in config.events
+        }
+        document = {"$schema": DRAFT, "title": f"events of project {project}", "$defs": versions}
+    else:
+        document = {"$schema": DRAFT, "title": "flowbus config", **Config.model_json_schema()}
     click.echo(json.dumps(document, indent=2, sort_keys=False))

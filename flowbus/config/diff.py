@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from flowbus.config.event_versions import EventVersions
 from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, Source, StoreTarget
 from flowbus.config.steps import BaseStep, child_blocks
 
 Item = Source | EventDefinition | Flow | Handler | StoreTarget | HttpTarget
+_Item = TypeVar("_Item", bound=Item)
 Section = Literal["project", "sources", "events", "flows", "handlers", "targets"]
 
 #: every section in the order of the config file, with the word for one of its items
@@ -94,11 +96,29 @@ class ItemChange:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OlderSubscription:
+    """A handler of the new version that still listens to an event version a newer one replaces."""
+
+    handler: str
+    event: str
+    version: int
+    latest: int
+
+    def line(self) -> str:
+        return f"! handler {self.handler} listens to {self.event} v{self.version}; the latest is v{self.latest}"
+
+    def to_data(self) -> dict[str, Any]:
+        return {"handler": self.handler, "event": self.event, "version": self.version, "latest": self.latest}
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigDiff:
     """Every difference between two versions: sections in file order; in each, items in the new
     version's order, then removed items in the old one's, so that equal inputs print equal diffs."""
 
     changes: tuple[ItemChange, ...] = ()
+    #: not a change: what a reviewer moving handlers to a new event version still has to do
+    older_subscriptions: tuple[OlderSubscription, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -118,11 +138,15 @@ class ConfigDiff:
         return "; ".join(parts) or "no changes"
 
     def lines(self) -> list[str]:
-        return [change.line() for change in self.changes]
+        return [change.line() for change in self.changes] + [older.line() for older in self.older_subscriptions]
 
     def to_data(self) -> dict[str, Any]:
-        """Plain dicts and lists, ready for ``json.dumps`` (CLI ``--json``, HTTP API)."""
-        return {"summary": self.summary(), "changes": [change.to_data() for change in self.changes]}
+        """Plain dicts and lists, ready for ``json.dumps`` (CLI ``--json``, HTTP API); the
+        ``older_subscriptions`` key only when there are some."""
+        data = {"summary": self.summary(), "changes": [change.to_data() for change in self.changes]}
+        if self.older_subscriptions:
+            data["older_subscriptions"] = [older.to_data() for older in self.older_subscriptions]
+        return data
 
 
 def diff_configs(old: Config, new: Config) -> ConfigDiff:
@@ -134,25 +158,64 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
             ItemChange(section="project", name=new.project.name, kind=ChangeKind.CHANGED, fields=project_fields)
         )
     for section in ("sources", "events", "flows", "handlers", "targets"):
-        changes += _diff_section(section, getattr(old, section), getattr(new, section))
-    return ConfigDiff(changes=tuple(changes))
+        if section == "events":
+            changes += _diff_events(old.events, new.events)
+        else:
+            changes += _diff_section(section, getattr(old, section), getattr(new, section))
+    return ConfigDiff(changes=tuple(changes), older_subscriptions=tuple(_older_subscriptions(new)))
 
 
-def _diff_section(section: Section, old: Sequence[Item], new: Sequence[Item]) -> Iterator[ItemChange]:
-    old_by_name = {item.name: item for item in old}
-    new_names = {item.name for item in new}
+def _name(item: Item) -> str:
+    return item.name
+
+
+def _diff_section(
+    section: Section,
+    old: Sequence[_Item],
+    new: Sequence[_Item],
+    key: Callable[[_Item], Hashable] = _name,
+    label: Callable[[_Item], str] = _name,
+) -> Iterator[ItemChange]:
+    """Items matched by ``key`` and named by ``label`` (both the item's name unless told)."""
+    old_by_key = {key(item): item for item in old}
+    new_keys = {key(item) for item in new}
     for item in new:
-        before = old_by_name.get(item.name)
+        before = old_by_key.get(key(item))
         if before is None:
-            yield ItemChange(section=section, name=item.name, kind=ChangeKind.ADDED)
+            yield ItemChange(section=section, name=label(item), kind=ChangeKind.ADDED)
             continue
         fields = _changed_paths(_dump(before, exclude={"steps"}), _dump(item, exclude={"steps"}))
         steps = _diff_steps(before, item) if isinstance(before, Flow) and isinstance(item, Flow) else ()
         if fields or steps:
-            yield ItemChange(section=section, name=item.name, kind=ChangeKind.CHANGED, fields=fields, steps=steps)
+            yield ItemChange(section=section, name=label(item), kind=ChangeKind.CHANGED, fields=fields, steps=steps)
     for item in old:
-        if item.name not in new_names:
-            yield ItemChange(section=section, name=item.name, kind=ChangeKind.REMOVED)
+        if key(item) not in new_keys:
+            yield ItemChange(section=section, name=label(item), kind=ChangeKind.REMOVED)
+
+
+def _diff_events(old: Sequence[EventDefinition], new: Sequence[EventDefinition]) -> Iterator[ItemChange]:
+    """Events by name and version; an event defined once in both is matched by name, so that
+    bumping its one version reads as a change of its ``version``, not as a new event."""
+    before, after = EventVersions(old), EventVersions(new)
+
+    def key(item: EventDefinition) -> Hashable:
+        single = not before.several(item.name) and not after.several(item.name)
+        return item.name if single else (item.name, item.version)
+
+    def label(item: EventDefinition) -> str:
+        return (after if item in new else before).label(item)
+
+    return _diff_section("events", old, new, key, label)
+
+
+def _older_subscriptions(config: Config) -> Iterator[OlderSubscription]:
+    events = EventVersions(config.events)
+    for handler in config.handlers:
+        latest = events.latest.get(handler.event)
+        if handler.event_version is not None and latest is not None and handler.event_version < latest.version:
+            yield OlderSubscription(
+                handler=handler.name, event=handler.event, version=handler.event_version, latest=latest.version
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -117,6 +117,9 @@ class Handler(Model):
     name: Name
     event: Name
     flow: Name
+    event_version: int | None = Field(
+        default=None, ge=1, description="the version of the event it listens to (default: the latest defined)"
+    )
     mode: Literal["sync", "async"] = "async"
     bindings: dict[Identifier, Identifier] = Field(default_factory=dict, description="event property -> flow input")
     retry: Retry | None = Field(default=None, description="retries of this handler's runs (default: its flow's)")

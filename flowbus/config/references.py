@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from flowbus.config.document import Document, FieldPath
+from flowbus.config.event_versions import EventVersions
 from flowbus.config.issues import Issue
 from flowbus.config.model import (
     Config,
@@ -25,6 +26,7 @@ from flowbus.config.steps import (
     BaseStep,
     CallStep,
     HttpStep,
+    OutputStep,
     PublishStep,
     child_blocks,
 )
@@ -48,7 +50,9 @@ class ReferenceChecker:
         self.config = config
         self.document = document
         self.issues: list[Issue] = []
-        self.events = {e.name: e for e in config.events}
+        self.versions = EventVersions(config.events)
+        #: name -> its latest version: what names resolve against
+        self.events = self.versions.latest
         self.flows = {f.name: f for f in config.flows}
         self.sources = {s.name: s for s in config.sources}
         self.targets = {t.name: t for t in config.targets}
@@ -62,7 +66,7 @@ class ReferenceChecker:
     def check(self) -> list[Issue]:
         c = self.config
         self._unique("sources", [s.name for s in c.sources], "source")
-        self._unique("events", [e.name for e in c.events], "event")
+        self._unique_events()
         self._unique("flows", [f.name for f in c.flows], "flow")
         self._unique("handlers", [h.name for h in c.handlers], "handler")
         self._unique("targets", [t.name for t in c.targets], "target")
@@ -78,6 +82,7 @@ class ReferenceChecker:
         for index in range(len(c.handlers)):
             self._handler(index)
         self._cycles()
+        self._unreachable()
         return self.issues
 
     # -- names ---------------------------------------------------------------------------
@@ -93,6 +98,27 @@ class ReferenceChecker:
                 )
             else:
                 seen[name] = index
+
+    def _unique_events(self) -> None:
+        """An event is its name and version: versions of one name sit side by side, a pair is defined once."""
+        seen: dict[tuple[str, int], int] = {}
+        for index, event in enumerate(self.config.events):
+            first = seen.setdefault((event.name, event.version), index)
+            if first == index:
+                continue
+            line = self.document.line_of(("events", first))
+            if self.versions.several(event.name):
+                message = f"event versions must be unique: {event.name!r} version {event.version} is already defined"
+            else:
+                message = f"event names must be unique: {event.name!r} is already defined"
+            self.error(("events", index, "name"), f"{message} at line {line}")
+
+    def _event_version(self, path: FieldPath, name: str, version: int | None) -> EventDefinition | None:
+        """The definition ``name`` (already resolved) at ``version`` (default: the latest), or an error at ``path``."""
+        event = self.versions.resolve(name, version)
+        if event is None and version is not None:
+            self.error(path, self.versions.missing_version(name, version))
+        return event
 
     def _resolve(
         self, path: FieldPath, kind: str, name: str, names: Mapping[str, Any], *, owner: str | None = None
@@ -169,15 +195,12 @@ class ReferenceChecker:
                     f"http needs a target of type http; {step.target!r} is a store target",
                 )
         elif isinstance(step, PublishStep):
-            if self._resolve((*path, "event"), "event", step.event, self.events):
-                self._given(
-                    path,
-                    "properties",
-                    step.properties,
-                    self.events[step.event].properties,
-                    f"event {step.event!r}",
-                    "property",
-                )
+            if not self._resolve((*path, "event"), "event", step.event, self.events):
+                return
+            event = self._event_version((*path, "event_version"), step.event, step.event_version)
+            if event is not None:
+                owner = f"event {self.versions.label(event)!r}"
+                self._given(path, "properties", step.properties, event.properties, owner, "property")
         elif isinstance(step, CallStep) and self._resolve((*path, "flow"), "flow", step.flow, self.flows):
             called = self.flows[step.flow]
             if called.is_trigger:
@@ -245,13 +268,16 @@ class ReferenceChecker:
                 f"flow {flow.name!r} is a trigger flow; a handler runs a logic flow (one with inputs, no source)",
             )
             return
-        event = self.events.get(handler.event) if event_ok else None
+        event = None
+        if event_ok:
+            event = self._event_version((*where, "event_version"), handler.event, handler.event_version)
         bound = set()
         for prop_name, input_name in handler.bindings.items():
             path = (*where, "bindings", prop_name)
             prop = event.properties.get(prop_name) if event is not None else None
             if event is not None and prop is None:
-                self._resolve(path, "property", prop_name, event.properties, owner=f"event {event.name!r}")
+                owner = f"event {self.versions.label(event)!r}"
+                self._resolve(path, "property", prop_name, event.properties, owner=owner)
             target = flow.inputs.get(input_name)
             if target is None:
                 self._resolve(path, "input", input_name, flow.inputs, owner=f"flow {flow.name!r}")
@@ -307,15 +333,22 @@ class ReferenceChecker:
     def _cycles(self) -> None:
         """A cycle of sync edges (call, sync handler) never ends: error. One with an async edge: warning."""
         edges: dict[str, list[tuple[str, bool]]] = {f.name: [] for f in self.config.flows}
-        handlers_of: dict[str, list[tuple[str, bool]]] = {}
+        # a publish reaches the handlers of the version it publishes only
+        handlers_of: dict[tuple[str, int], list[tuple[str, bool]]] = {}
         for handler in self.config.handlers:
-            handlers_of.setdefault(handler.event, []).append((handler.flow, handler.mode == "sync"))
+            event = self.versions.resolve(handler.event, handler.event_version)
+            if event is not None:
+                key = (event.name, event.version)
+                handlers_of.setdefault(key, []).append((handler.flow, handler.mode == "sync"))
         for flow in self.config.flows:
             for step, _ in walk_steps(flow.steps, ()):
                 if isinstance(step, CallStep) and step.flow in self.flows and not self.flows[step.flow].is_trigger:
                     edges[flow.name].append((step.flow, True))
-                elif isinstance(step, PublishStep):
-                    edges[flow.name].extend((t, s) for t, s in handlers_of.get(step.event, []) if t in self.flows)
+                elif isinstance(step, PublishStep) and (
+                    published := self.versions.resolve(step.event, step.event_version)
+                ):
+                    reached = handlers_of.get((published.name, published.version), [])
+                    edges[flow.name].extend((t, s) for t, s in reached if t in self.flows)
         index = {f.name: i for i, f in enumerate(self.config.flows)}
         sync_cycle = _find_cycle(edges, lambda is_sync: is_sync)
         if sync_cycle:
@@ -329,6 +362,26 @@ class ReferenceChecker:
             self.warning(
                 ("flows", index[any_cycle[0]]),
                 f"async cycle: {' -> '.join(any_cycle)}; it runs until the event chain depth limit stops it",
+            )
+
+    # -- reachability --------------------------------------------------------------------
+
+    def _unreachable(self) -> None:
+        """A flow nothing in the config runs, and that gives no outputs to a Python caller, never runs."""
+        reached = {h.flow for h in self.config.handlers}
+        for flow in self.config.flows:
+            reached.update(step.flow for step, _ in walk_steps(flow.steps, ()) if isinstance(step, CallStep))
+        for index, flow in enumerate(self.config.flows):
+            if flow.is_trigger or flow.name in reached:
+                continue
+            # a logic flow with outputs is taken to be run by Engine.run_flow, which returns them
+            if any(isinstance(step, OutputStep) for step, _ in walk_steps(flow.steps, ())):
+                continue
+            self.warning(
+                ("flows", index, "name"),
+                f"flow {flow.name!r} never runs: it has no `source`/`event_type`, no handler runs it "
+                "and no `call` step calls it (a flow run from Python by Engine.run_flow gives its result "
+                "with an `output` step)",
             )
 
 

@@ -129,6 +129,9 @@ class PublishStep(BaseStep):
 
     action: Literal["publish"]
     event: Name
+    event_version: int | None = Field(
+        default=None, ge=1, description="the version of the event it publishes (default: the latest defined)"
+    )
     properties: dict[Identifier, Value] = Field(default_factory=dict)
 
 

@@ -52,6 +52,14 @@ class PropertySchema:
         return schema
 
 
+def event_json_schema(project: str, name: str, version: int, properties: Mapping[str, Property]) -> dict[str, Any]:
+    """The JSON Schema of one event version's properties: its ``$id`` and title name the version,
+    so that the schemas of two versions of one event never pass for each other."""
+    title = f"{name} v{version}"
+    schema = PropertySchema(title, properties).json_schema()
+    return {"$id": f"urn:flowbus:{project}:event:{name}:v{version}", **schema}
+
+
 def _problems(exc: ValidationError) -> dict[str, str]:
     problems: dict[str, str] = {}
     for error in exc.errors(include_url=False):

@@ -42,7 +42,13 @@ class RunHost(Protocol):
         """The action named ``name``; raises a clear error when none is registered."""
 
     async def publish_from(
-        self, run: RunContext, event: str, properties: Mapping[str, Any], *, step_key: str
+        self,
+        run: RunContext,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        step_key: str,
+        version: int | None = None,
     ) -> EventInstance: ...
 
     async def call_from(self, run: RunContext, flow: str, inputs: Mapping[str, Any], *, step_key: str) -> Run: ...
@@ -256,8 +262,9 @@ class StepContext:
         suffix = f"[{bindings['index']}]" if "index" in bindings else ""
         await self.run.run_steps(self.step.blocks[name], scope, f"{self.key}{suffix}.")
 
-    async def publish(self, event: str, properties: Mapping[str, Any]) -> EventInstance:
-        return await self.run.host.publish_from(self.run, event, properties, step_key=self.key)
+    async def publish(self, event: str, properties: Mapping[str, Any], *, version: int | None = None) -> EventInstance:
+        """Publish ``version`` of ``event`` (default: the latest) from this step's run."""
+        return await self.run.host.publish_from(self.run, event, properties, step_key=self.key, version=version)
 
     async def call(self, flow: str, inputs: Mapping[str, Any]) -> Run:
         return await self.run.host.call_from(self.run, flow, inputs, step_key=self.key)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowbus.config.event_versions import EventVersions
 from flowbus.config.loader import LoadedConfig, load_config
 from flowbus.errors import FlowbusError, LimitExceeded, Rejected, RunFailed, StepFailed, UnknownNameError
 from flowbus.events.frozen import FrozenDict, freeze
@@ -143,12 +144,15 @@ class Engine:
         source: str,
         group_key: str | None = None,
         dedup_id: str | None = None,
+        version: int | None = None,
     ) -> str:
-        """Queue an event to be published by a worker; its properties are checked now.
+        """Queue an event to be published by a worker; its properties are checked now, against
+        ``version`` (default: the latest), which the worker then publishes.
 
         Raises :class:`EventValidationError` naming each bad property, before anything is queued.
         """
-        [message_id] = await self.backend.send([self.event_message(event, properties, source, group_key, dedup_id)])
+        message = self.event_message(event, properties, source, group_key, dedup_id, version)
+        [message_id] = await self.backend.send([message])
         return message_id
 
     def event_message(
@@ -158,18 +162,25 @@ class Engine:
         source: str,
         group_key: str | None = None,
         dedup_id: str | None = None,
+        version: int | None = None,
     ) -> OutgoingMessage:
         """The checked inbound message :meth:`send_event` queues; raises as it does."""
-        compiled = self._compiled_event(event)
+        compiled = self._compiled_event(event, version)
         compiled.schema.validate(properties)
-        body = {"event": event, "properties": properties, "source": source}
+        # the version checked now is the one published, whatever config is active by then
+        body = {"event": event, "properties": properties, "source": source, "version": compiled.definition.version}
         return OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
 
-    async def publish(self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus") -> EventInstance:
-        """Publish an event from Python; raises :class:`RunFailed` when a sync handler fails."""
+    async def publish(
+        self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus", version: int | None = None
+    ) -> EventInstance:
+        """Publish ``version`` of an event (default: the latest) from Python; raises
+        :class:`RunFailed` when a sync handler fails."""
         uow = self.begin()
         try:
-            instance = await self._publish(uow, event, properties, origin=None, source=source, parent=None)
+            instance = await self._publish(
+                uow, event, properties, origin=None, source=source, parent=None, version=version
+            )
         except FlowbusError:
             await uow.rollback()
             raise
@@ -220,7 +231,7 @@ class Engine:
         if message.kind is MessageKind.EVENT:
             await self._publish(
                 uow, body["event"], body["properties"], origin=None, source=body["source"], parent=None,
-                parent_source=source,
+                parent_source=source, version=body.get("version"),
             )  # fmt: skip
             return list(uow.runs)
         incoming = Message(
@@ -257,7 +268,13 @@ class Engine:
     # -- services for running flows (RunHost) ----------------------------------------------
 
     async def publish_from(
-        self, run: RunContext, event: str, properties: Mapping[str, Any], *, step_key: str
+        self,
+        run: RunContext,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        step_key: str,
+        version: int | None = None,
     ) -> EventInstance:
         return await self._publish(
             run.uow,
@@ -267,6 +284,7 @@ class Engine:
             source=f"flow/{run.flow.name}",
             parent=run,
             parent_source=run.source.nested(step_key),
+            version=version,
         )
 
     async def call_from(self, run: RunContext, flow_name: str, inputs: Mapping[str, Any], *, step_key: str) -> Run:
@@ -315,8 +333,9 @@ class Engine:
         source: str,
         parent: RunContext | None,
         parent_source: RunSource | None = None,
+        version: int | None = None,
     ) -> EventInstance:
-        compiled = self._compiled_event(event)
+        compiled = self._compiled_event(event, version)
         definition = compiled.definition
         instance_id = new_id()
         correlation_id, causation_id, depth = self._chain(instance_id, definition.name, origin)
@@ -332,7 +351,8 @@ class Engine:
             depth=depth,
         )
         uow.add_event(instance)
-        subscribers = self.plan.subscribers[event]
+        # only the handlers of the version published
+        subscribers = compiled.subscribers
         run_source = parent_source or RunSource(config_version=self.config_version)
         parent_run_id = parent.id if parent is not None else None
         if subscribers.sync:
@@ -406,11 +426,17 @@ class Engine:
         )
         return await ctx.execute()
 
-    def _compiled_event(self, name: str) -> CompiledEvent:
+    def _compiled_event(self, name: str, version: int | None = None) -> CompiledEvent:
+        """``version`` of the event ``name``; the latest when ``version`` is None."""
         compiled = self.plan.events.get(name)
         if compiled is None:
             raise UnknownNameError(f"no event {name!r} is defined{_near(name, self.plan.events)}")
-        return compiled
+        if version is None or version == compiled.definition.version:
+            return compiled
+        older = self.plan.versions.get((name, version))
+        if older is None:
+            raise UnknownNameError(EventVersions(self.plan.config.events).missing_version(name, version))
+        return older
 
     def _flow(self, name: str) -> CompiledFlow:
         flow = self.plan.flows.get(name)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flowbus.config.event_versions import EventVersions
 from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, StoreTarget
 from flowbus.config.steps import (
     BaseStep,
@@ -79,12 +80,6 @@ class CompiledFlow:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class CompiledEvent:
-    definition: EventDefinition
-    schema: PropertySchema
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledHandler:
     model: Handler
     flow: CompiledFlow
@@ -98,20 +93,35 @@ class CompiledHandler:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Subscribers:
-    """The handlers of one event, split by mode, each in registration order."""
+    """The handlers of one event version, split by mode, each in registration order."""
 
     sync: tuple[CompiledHandler, ...] = ()
     async_: tuple[CompiledHandler, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledEvent:
+    """One version of an event, with the handlers subscribed to that version."""
+
+    definition: EventDefinition
+    #: ``OrderPlaced``, or ``OrderPlaced v2`` when the config defines several versions of it
+    label: str
+    schema: PropertySchema
+    subscribers: Subscribers = Subscribers()
 
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
     config: Config
     flows: Mapping[str, CompiledFlow]
+    #: name -> the event's latest version, what a publisher that names no version publishes
     events: Mapping[str, CompiledEvent]
+    #: (name, version) -> every version of every event
+    versions: Mapping[tuple[str, int], CompiledEvent]
     handlers: Mapping[str, CompiledHandler]
     #: (source, event_type) -> enabled trigger flows in declared order
     routes: Mapping[tuple[str, str], tuple[CompiledFlow, ...]]
+    #: name -> the handlers of the event's latest version
     subscribers: Mapping[str, Subscribers]
     #: the sources a message may come from: those declared, and those a trigger flow names
     sources: frozenset[str]
@@ -133,12 +143,9 @@ class StepCompileError(Exception):
 def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
     """Compile a config that passed reference validation. Raises :class:`StepCompileError`."""
     keys = {t.name: t.keys for t in config.targets if isinstance(t, StoreTarget)}
-    compiler = _StepCompiler(limits, keys)
+    known = EventVersions(config.events)
+    compiler = _StepCompiler(limits, keys, known)
     flows = {flow.name: compiler.flow(flow, ("flows", index)) for index, flow in enumerate(config.flows)}
-    events = {
-        event.name: CompiledEvent(definition=event, schema=PropertySchema(event.name, event.properties))
-        for event in config.events
-    }
     handlers = {
         h.name: CompiledHandler(model=h, flow=flows[h.flow], bindings=tuple(h.bindings.items()))
         for h in config.handlers
@@ -148,22 +155,32 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
     for flow in flows.values():
         if flow.model.enabled and flow.model.source is not None and flow.model.event_type is not None:
             routes.setdefault((flow.model.source, flow.model.event_type), []).append(flow)
-    sync: dict[str, list[CompiledHandler]] = {}
-    async_: dict[str, list[CompiledHandler]] = {}
+    # a handler listens to one version of its event: the one it names, or the latest
+    sync: dict[tuple[str, int], list[CompiledHandler]] = {}
+    async_: dict[tuple[str, int], list[CompiledHandler]] = {}
     for handler in handlers.values():
-        if not handler.flow.model.enabled:
+        event = known.resolve(handler.model.event, handler.model.event_version)
+        if not handler.flow.model.enabled or event is None:
             continue
-        (sync if handler.model.mode == "sync" else async_).setdefault(handler.model.event, []).append(handler)
-    subscribers = {
-        name: Subscribers(sync=tuple(sync.get(name, ())), async_=tuple(async_.get(name, ()))) for name in events
+        (sync if handler.model.mode == "sync" else async_).setdefault((event.name, event.version), []).append(handler)
+    versions = {
+        key: CompiledEvent(
+            definition=event,
+            label=known.label(event),
+            schema=PropertySchema(known.label(event), event.properties),
+            subscribers=Subscribers(sync=tuple(sync.get(key, ())), async_=tuple(async_.get(key, ()))),
+        )
+        for key, event in known.by_key.items()
     }
+    events = {name: versions[(event.name, event.version)] for name, event in known.latest.items()}
     return Plan(
         config=config,
         flows=flows,
         events=events,
+        versions=versions,
         handlers=handlers,
         routes={key: tuple(value) for key, value in routes.items()},
-        subscribers=subscribers,
+        subscribers={name: event.subscribers for name, event in events.items()},
         sources=frozenset(s.name for s in config.sources) | {f.source for f in config.flows if f.source is not None},
         type_paths=_type_paths(config),
         targets={t.name: t for t in config.targets},
@@ -192,9 +209,10 @@ def _path(source: str, where: Path) -> JsonPath:
 
 
 class _StepCompiler:
-    def __init__(self, limits: Limits, keys: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(self, limits: Limits, keys: Mapping[str, Mapping[str, str]], events: EventVersions) -> None:
         self.limits = limits
         self.keys = keys
+        self.events = events
 
     def flow(self, flow: Flow, where: Path) -> CompiledFlow:
         schema = PropertySchema(f"flow {flow.name} inputs", flow.inputs)
@@ -226,6 +244,8 @@ class _StepCompiler:
             extra = self.extra(step)
         except InvalidValue as exc:
             raise StepCompileError((*where, *exc.path), exc.message) from None
+        if isinstance(step, UpsertStep):
+            self.upsert_key(step, where)
         blocks = {
             ".".join(str(p) for p in path): self.steps(block, (*where, *path)) for path, block in child_blocks(step)
         }
@@ -239,10 +259,35 @@ class _StepCompiler:
         if isinstance(step, EntityStep):
             # the field that keys the entity's records, fixed per step when the config loads
             return (step.key if isinstance(step, SaveStep | UpsertStep) and step.key else self.key_field(step),)
+        if isinstance(step, PublishStep):
+            # the version it publishes, fixed when the config loads: "the latest" means of this config
+            published = self.events.resolve(step.event, step.event_version)
+            return (published.version,) if published is not None else ()
         return ()
 
     def key_field(self, step: EntityStep) -> str:
         return self.keys.get(step.target, {}).get(step.entity, DEFAULT_KEY)
+
+    def upsert_key(self, step: UpsertStep, where: Path) -> None:
+        """An upsert finds its record by the key field of its data: one nothing names fails every run."""
+        keys = self.keys.get(step.target)
+        if step.key or (keys is not None and step.entity in keys):
+            return
+        if isinstance(step.data, Mapping) and DEFAULT_KEY in step.data:
+            return  # the record carries the default key field for all to see
+        entity, target = step.entity, step.target
+        if keys is None:
+            fix = f"declare it: `targets: [{{name: {target}, type: store, keys: {{{entity}: {DEFAULT_KEY}}}}}]`"
+        elif keys:
+            fix = f"add `{entity}: {DEFAULT_KEY}` under the `keys:` of target {target!r}"
+        else:
+            fix = f"add `keys: {{{entity}: {DEFAULT_KEY}}}` under target {target!r}"
+        raise StepCompileError(
+            (*where, "entity"),
+            f"target {target!r} has no key for {entity!r}, so the upsert cannot tell which record its data is; "
+            f"{fix}, with the field that identifies a {entity} record in place of {DEFAULT_KEY!r} "
+            "(or give this step `key:`)",
+        )
 
     def rule(self, index: int, check: Any, message: Any) -> tuple[Value, Value]:
         compiled = []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flowbus.config import load_config
 from flowbus.config.document import parse_file
 from flowbus.errors import Rejected
 from flowbus.runtime.records import RunStatus
@@ -193,3 +194,8 @@ def test_flowbus_try_on_a_short_stock_order_exits_4_and_keeps_nothing():
     assert "run CreateOrder [rejected]" in result.stdout
     assert "not enough stock of MN-27" in result.stdout
     assert "store after draining: events 0, Customer 2, Product 3" in result.stdout
+
+
+def test_the_bundled_examples_load_without_warnings():
+    for path in sorted(EXAMPLES.glob("*/flowbus.yaml")):
+        assert load_config(path).warnings == (), path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -37,11 +38,12 @@ def event(event_id: str, **overrides) -> CloudEvent:
     return CloudEvent(attributes=attributes, data=data)
 
 
-@pytest.fixture
-async def api(tmp_path):
+@contextlib.asynccontextmanager
+async def serving(tmp_path, config: str):
+    """The API over a SQLite store whose active config is ``config``: a client, its auth headers, the store."""
     db = tmp_path / "flowbus.db"
     store = SqliteBackend(db, "shop")
-    await publish_config(store, CONFIG, file="flowbus.yaml")
+    await publish_config(store, config, file="flowbus.yaml")
     key, token = new_key("shop", "storefront", (Scope.INGEST,))
     await store.add_key(key)
     app = create_app(f"sqlite:///{db}")
@@ -49,6 +51,12 @@ async def api(tmp_path):
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://f") as client:
         yield client, {"Authorization": f"Bearer {token}"}, store
     await store.close()
+
+
+@pytest.fixture
+async def api(tmp_path):
+    async with serving(tmp_path, CONFIG) as served:
+        yield served
 
 
 async def publish_queued(store: SqliteBackend) -> list:
@@ -144,3 +152,51 @@ async def test_a_lone_surrogate_in_an_attribute_is_a_400_naming_it(api):
         {"error": "$.id holds a lone surrogate, which is not a character"},
     )
     assert await store.queue_depth() == {}
+
+
+#: the shop with a second version of OrderPlaced: the first one, and a Channel
+V1 = CONFIG[CONFIG.index("  - name: OrderPlaced") : CONFIG.index("\nflows:")].rstrip()
+V2 = V1.replace("    properties:", "    version: 2\n    properties:", 1) + "\n      Channel: {type: String}\n"
+VERSIONED = CONFIG.replace("\nflows:", f"\n{V2}\nflows:", 1)
+
+
+def with_version(cloud_event: CloudEvent, version: object) -> dict:
+    """A structured CloudEvent as JSON, with the ``eventversion`` extension attribute."""
+    return {**json.loads(JSONFormat().write(cloud_event)), "eventversion": version}
+
+
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+
+
+async def test_an_eventversion_attribute_picks_the_version_checked_and_published(tmp_path):
+    async with serving(tmp_path, VERSIONED) as (client, auth, store):
+        structured = await client.post(URL, json=with_version(event("old"), 1), headers={**auth, **STRUCTURED})
+        binary = to_binary(event("new", Channel="web"), JSONFormat())
+        by_header = await client.post(
+            URL, content=binary.body, headers={**auth, **binary.headers, "ce-eventversion": "2"}
+        )
+        latest = to_structured(event("latest", Channel="app"), JSONFormat())
+        by_default = await client.post(URL, content=latest.body, headers={**auth, **latest.headers})
+        assert [r.status_code for r in (structured, by_header, by_default)] == [202, 202, 202]
+        await publish_queued(store)
+        published = {e.data["OrderNumber"]: e.version for e in await store.list_events()}
+        assert published == {"SO-old": 1, "SO-new": 2, "SO-latest": 2}
+
+
+async def test_properties_are_checked_against_the_version_the_eventversion_names(tmp_path):
+    async with serving(tmp_path, VERSIONED) as (client, auth, _):
+        response = await client.post(
+            URL, json=with_version(event("e", Channel="web"), 1), headers={**auth, **STRUCTURED}
+        )
+        assert response.status_code == 422
+        assert response.json()["events"][0]["properties"] == {"Channel": "not a declared property"}
+
+
+async def test_an_eventversion_the_event_does_not_have_or_that_is_no_number_is_a_422(tmp_path):
+    async with serving(tmp_path, VERSIONED) as (client, auth, _):
+        unknown = await client.post(URL, json=with_version(event("e"), 3), headers={**auth, **STRUCTURED})
+        assert unknown.status_code == 422
+        assert unknown.json()["events"][0]["error"] == "event 'OrderPlaced' has no version 3; defined: 1, 2"
+        garbled = await client.post(URL, json=with_version(event("e"), "two"), headers={**auth, **STRUCTURED})
+        assert garbled.status_code == 422
+        assert "eventversion must be a whole number from 1, got 'two'" in garbled.json()["error"]

@@ -144,3 +144,39 @@ def test_try_reads_yaml_data_files(write_config, tmp_path):
     assert result.exit_code == 0
     assert json.loads(result.output)["trace"][0]["outputs"] == {"n": 0.2}
     assert '"n": 0.2' in result.output
+
+
+def test_validate_warns_of_a_flow_that_never_runs_and_still_exits_0(write_config):
+    path = write_config("flows:\n  - {name: lost, steps: [{id: a, action: log, message: hi}]}\n")
+    result = run("validate", str(path))
+    assert result.exit_code == ExitCode.OK == 0
+    assert f"{path}:2: flows[0].name: warning: flow 'lost' never runs" in result.output
+
+
+def test_schema_of_events_gives_one_schema_per_event_version_with_distinct_ids_and_titles(write_config):
+    path = write_config("""
+project: {name: shop}
+events:
+  - {name: OrderPlaced, properties: {OrderId: {type: String, required: true}}}
+  - {name: OrderPlaced, version: 2, properties: {OrderId: {type: String, required: true}, Channel: {type: String}}}
+  - {name: Paid}
+""")
+    result = run("schema", "--events", str(path))
+    assert result.exit_code == 0
+    document = json.loads(result.output)
+    assert document["title"] == "events of project shop"
+    schemas = document["$defs"]
+    assert list(schemas) == ["OrderPlaced.v1", "OrderPlaced.v2", "Paid.v1"]
+    assert [s["title"] for s in schemas.values()] == ["OrderPlaced v1", "OrderPlaced v2", "Paid v1"]
+    assert schemas["OrderPlaced.v2"]["$id"] == "urn:flowbus:shop:event:OrderPlaced:v2"
+    assert len({s["$id"] for s in schemas.values()}) == 3
+    assert set(schemas["OrderPlaced.v1"]["properties"]) == {"OrderId"}
+    assert set(schemas["OrderPlaced.v2"]["properties"]) == {"OrderId", "Channel"}
+    assert schemas["OrderPlaced.v2"]["additionalProperties"] is False
+
+
+def test_schema_of_events_of_an_invalid_config_exits_1(write_config):
+    path = write_config("events: [{name: E}, {name: E}]\n")
+    result = run("schema", "--events", str(path))
+    assert result.exit_code == ExitCode.INVALID_CONFIG
+    assert "event names must be unique" in result.output

@@ -420,3 +420,53 @@ def test_the_diff_is_empty_exactly_when_the_configs_dump_the_same(a: Config, b: 
     assert diff_configs(a, a).empty
     assert diff_configs(a, b).empty == (a.model_dump() == b.model_dump())
     assert diff_configs(a, b).empty == diff_configs(b, a).empty
+
+
+V1_ONLY = """
+    events:
+      - {name: OrderPlaced, properties: {OrderId: {type: String, required: true}}}
+    flows:
+      - {name: logic, inputs: {OrderId: {type: String}}, steps: [{id: a, action: log, message: hi}]}
+    handlers:
+      - {name: Confirm, event: OrderPlaced, flow: logic, bindings: {OrderId: OrderId}}
+      - {name: Ship, event: OrderPlaced, flow: logic, bindings: {OrderId: OrderId}}
+"""
+
+WITH_V2 = """
+    events:
+      - {name: OrderPlaced, properties: {OrderId: {type: String, required: true}}}
+      - {name: OrderPlaced, version: 2, properties: {OrderId: {type: String, required: true}, Channel: {type: String}}}
+    flows:
+      - {name: logic, inputs: {OrderId: {type: String}}, steps: [{id: a, action: log, message: hi}]}
+    handlers:
+      - {name: Confirm, event: OrderPlaced, event_version: 1, flow: logic, bindings: {OrderId: OrderId}}
+      - {name: Ship, event: OrderPlaced, flow: logic, bindings: {OrderId: OrderId}}
+"""
+
+
+def test_a_new_version_beside_the_old_one_is_an_added_event_version_and_names_handlers_left_on_the_old():
+    result = diff(V1_ONLY, WITH_V2)
+    assert result.lines() == [
+        "+ event OrderPlaced v2",
+        "~ handler Confirm: event_version",
+        "! handler Confirm listens to OrderPlaced v1; the latest is v2",
+    ]
+    assert result.summary() == "events: 1 added; handlers: 1 changed"
+    assert result.to_data()["older_subscriptions"] == [
+        {"handler": "Confirm", "event": "OrderPlaced", "version": 1, "latest": 2}
+    ]
+
+
+def test_handlers_on_an_older_version_are_listed_even_when_nothing_else_changed():
+    result = diff(WITH_V2, WITH_V2)
+    assert result.empty and result.summary() == "no changes"
+    assert result.lines() == ["! handler Confirm listens to OrderPlaced v1; the latest is v2"]
+
+
+def test_versions_of_one_event_are_matched_by_version():
+    edited = WITH_V2.replace("Channel: {type: String}", "Channel: {type: String, required: true}")
+    dropped = WITH_V2.replace(
+        "      - {name: OrderPlaced, properties: {OrderId: {type: String, required: true}}}\n", ""
+    ).replace("event_version: 1, ", "")
+    assert diff(WITH_V2, edited).lines()[0] == "~ event OrderPlaced v2: properties.Channel.required"
+    assert diff(WITH_V2, dropped).lines() == ["- event OrderPlaced v1", "~ handler Confirm: event_version"]

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from flowbus.config import ConfigError, Severity, load_config_text
+from flowbus.publishing import manifest_of
 
 
 def load(text: str):
@@ -37,7 +38,7 @@ def test_the_design_example_loads_as_written():
             event_type: upsert_company
             event_type_from: "$.event"
             steps:
-              - {id: upsert_hubspot, action: upsert, target: hubspot, entity: company, data: "$.payload"}
+              - {id: upsert_hubspot, action: upsert, target: hubspot, entity: company, key: domain, data: "$.payload"}
     """)
     flow = loaded.config.flows[0]
     assert (flow.source, flow.event_type, flow.event_type_from, flow.enabled) == (
@@ -526,3 +527,207 @@ def test_a_base_url_must_be_http():
         targets: [{name: t, type: http, base_url: "ftp://x"}]
     """)
     assert found == ["f.yaml:2: targets[0].base_url: 'ftp://x' is not an http:// or https:// URL"]
+
+
+def test_a_flow_nothing_runs_is_a_warning_naming_it_at_its_line():
+    loaded = load("""
+        flows:
+          - name: forgotten
+            steps: [{id: a, action: log, message: hi}]
+          - name: called
+            inputs: {n: {type: Integer}}
+            steps: [{id: a, action: log, message: hi}]
+          - name: caller
+            source: s
+            event_type: t
+            steps: [{id: c, action: call, flow: called, inputs: {n: 1}}]
+    """)
+    assert [str(w) for w in loaded.warnings] == [
+        "f.yaml:3: flows[0].name: warning: flow 'forgotten' never runs: it has no `source`/`event_type`, "
+        "no handler runs it and no `call` step calls it (a flow run from Python by Engine.run_flow gives its "
+        "result with an `output` step)"
+    ]
+
+
+def test_a_flow_run_by_a_handler_or_giving_outputs_to_a_python_caller_is_not_warned_about():
+    loaded = load(
+        ORDER_EVENT
+        + """
+flows:
+  - {name: handled, inputs: {Total: {type: Money}}, steps: [{id: a, action: log, message: hi}]}
+  - {name: entry, steps: [{id: o, action: output, values: {ok: true}}]}
+handlers:
+  - {name: h, event: OrderPlaced, flow: handled, bindings: {Total: Total}}
+"""
+    )
+    assert loaded.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("targets", "fix"),
+    [
+        ("targets: [{name: hubspot, type: store}]", "add `keys: {company: id}` under target 'hubspot'"),
+        (
+            "targets: [{name: hubspot, type: store, keys: {person: email}}]",
+            "add `company: id` under the `keys:` of target 'hubspot'",
+        ),
+        # the flow-only example of the config reference, before it named its key: the target is implied
+        ("", "declare it: `targets: [{name: hubspot, type: store, keys: {company: id}}]`"),
+    ],
+)
+def test_an_upsert_on_an_entity_its_target_has_no_key_for_is_an_error_showing_the_keys_line_to_add(targets, fix):
+    upsert = '{id: upsert_hubspot, action: upsert, target: hubspot, entity: company, data: "$.payload"}'
+    found = errors(f"""
+{targets}
+flows:
+  - {{name: compass_company_upsert, source: compass_inbound, event_type: upsert_company, steps: [{upsert}]}}
+""")
+    assert found == [
+        "f.yaml:4: flows[0].steps[0].entity: target 'hubspot' has no key for 'company', so the upsert cannot tell "
+        f"which record its data is; {fix}, with the field that identifies a company record in place of 'id' "
+        "(or give this step `key:`)"
+    ]
+
+
+def test_an_upsert_keyed_by_the_step_the_target_or_a_visible_id_field_loads():
+    loaded = load("""
+        targets:
+          - {name: crm, type: store, keys: {company: domain}}
+        flows:
+          - name: f
+            source: s
+            event_type: t
+            steps:
+              - {id: by_target, action: upsert, target: crm, entity: company, data: "$.payload"}
+              - {id: by_step, action: upsert, target: crm, entity: person, key: email, data: "$.person"}
+              - {id: by_id, action: upsert, entity: Counter, data: {id: total, n: 1}}
+    """)
+    keys = [step.extra[0] for step in loaded.plan.flows["f"].steps]
+    assert keys == ["domain", "email", "id"]
+
+
+# -- event versions: each (name, version) once; handlers and publish steps resolve to one version
+
+TWO_VERSIONS = """
+events:
+  - name: OrderPlaced
+    properties:
+      OrderId: {type: String, required: true}
+  - name: OrderPlaced
+    version: 2
+    properties:
+      OrderId: {type: String, required: true}
+      Channel: {type: String, required: true}
+flows:
+  - name: logic
+    inputs: {OrderId: {type: String, required: true}, Channel: {type: String}}
+    steps: [{id: a, action: log, message: hi}]
+"""
+
+
+def test_two_versions_of_one_event_load_side_by_side_and_the_latest_is_the_default():
+    loaded = load(TWO_VERSIONS)
+    assert sorted(loaded.plan.versions) == [("OrderPlaced", 1), ("OrderPlaced", 2)]
+    assert loaded.plan.events["OrderPlaced"].definition.version == 2
+
+
+def test_the_latest_version_is_the_highest_whatever_the_order_of_definition():
+    reordered = TWO_VERSIONS.replace(
+        "  - name: OrderPlaced\n    properties:", "  - name: OrderPlaced\n    version: 3\n    properties:", 1
+    )
+    assert load(reordered).plan.events["OrderPlaced"].definition.version == 3
+
+
+def test_a_version_defined_twice_names_the_version_and_the_first_line():
+    text = TWO_VERSIONS.replace("flows:", "  - {name: OrderPlaced, version: 2}\nflows:")
+    assert errors(text) == [
+        "f.yaml:11: events[2].name: event versions must be unique: 'OrderPlaced' version 2 is already defined at line 6"
+    ]
+
+
+def test_a_handler_listens_to_the_latest_version_unless_it_names_one():
+    loaded = load(
+        TWO_VERSIONS
+        + """
+handlers:
+  - {name: latest, event: OrderPlaced, flow: logic, bindings: {OrderId: OrderId, Channel: Channel}}
+  - {name: pinned, event: OrderPlaced, event_version: 1, flow: logic, bindings: {OrderId: OrderId}}
+"""
+    )
+    assert [h.name for h in loaded.plan.versions[("OrderPlaced", 2)].subscribers.async_] == ["latest"]
+    assert [h.name for h in loaded.plan.versions[("OrderPlaced", 1)].subscribers.async_] == ["pinned"]
+
+
+def test_a_handler_binds_the_properties_of_the_version_it_listens_to():
+    found = errors(
+        TWO_VERSIONS
+        + """
+handlers:
+  - {name: pinned, event: OrderPlaced, event_version: 1, flow: logic, bindings: {OrderId: OrderId, Channel: Channel}}
+"""
+    )
+    assert found == [
+        "f.yaml:17: handlers[0].bindings.Channel: event 'OrderPlaced v1' has no property named 'Channel'; "
+        "defined: OrderId"
+    ]
+
+
+def test_a_handler_naming_a_version_the_event_does_not_have_is_an_error():
+    found = errors(
+        TWO_VERSIONS
+        + """
+handlers:
+  - {name: h, event: OrderPlaced, event_version: 3, flow: logic, bindings: {OrderId: OrderId}}
+"""
+    )
+    assert found == ["f.yaml:17: handlers[0].event_version: event 'OrderPlaced' has no version 3; defined: 1, 2"]
+
+
+def test_a_publish_step_gives_the_properties_of_the_version_it_publishes():
+    found = errors(
+        TWO_VERSIONS
+        + """
+  - name: publisher
+    inputs: {x: {type: String}}
+    steps:
+      - {id: latest, action: publish, event: OrderPlaced, properties: {OrderId: a}}
+      - {id: old, action: publish, event: OrderPlaced, event_version: 1, properties: {OrderId: a, Channel: b}}
+      - {id: none, action: publish, event: OrderPlaced, event_version: 5, properties: {OrderId: a}}
+"""
+    )
+    assert found == [
+        "f.yaml:19: flows[1].steps[0].properties: event 'OrderPlaced v2' requires 'Channel', which is not given",
+        "f.yaml:20: flows[1].steps[1].properties.Channel: event 'OrderPlaced v1' has no property 'Channel'; "
+        "it has: OrderId",
+        "f.yaml:21: flows[1].steps[2].event_version: event 'OrderPlaced' has no version 5; defined: 1, 2",
+    ]
+
+
+def test_a_publish_reaches_only_the_handlers_of_its_version_in_the_cycle_check():
+    # logic publishes v1; the sync handler that runs logic again listens to v2: no cycle
+    loaded = load(
+        TWO_VERSIONS.replace(
+            "steps: [{id: a, action: log, message: hi}]",
+            "steps: [{id: a, action: publish, event: OrderPlaced, event_version: 1, properties: {OrderId: x}}]",
+        )
+        + """
+handlers:
+  - {name: h, event: OrderPlaced, flow: logic, mode: sync, bindings: {OrderId: OrderId, Channel: Channel}}
+"""
+    )
+    assert loaded.warnings == ()
+
+
+def test_the_manifest_lists_handlers_under_each_version_of_an_event_with_several():
+    loaded = load(
+        TWO_VERSIONS
+        + """
+handlers:
+  - {name: latest, event: OrderPlaced, flow: logic, mode: sync, bindings: {OrderId: OrderId, Channel: Channel}}
+  - {name: pinned, event: OrderPlaced, event_version: 1, flow: logic, bindings: {OrderId: OrderId}}
+"""
+    )
+    assert manifest_of(loaded).handlers == {
+        "OrderPlaced v1": (("pinned", "async"),),
+        "OrderPlaced v2": (("latest", "sync"),),
+    }
