@@ -12,8 +12,11 @@ from flowbus.events.instance import EventInstance
 from flowbus.runtime.records import Run, StepRun, Trigger
 from flowbus.stores.protocols import Backend
 
-#: nesting beyond this is cut from a trace (an event chain is bounded far below it)
+#: nesting beyond this is cut from a trace: two levels for each event of a chain, so 128 events
+#: (the default max_chain_depth is 16); the tree is built by recursion, which this also bounds
 MAX_TRACE_DEPTH = 256
+#: the widest indentation of a rendered trace, in columns (see :func:`render`)
+MAX_INDENT = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,11 +128,17 @@ def _fields(node: TraceNode) -> dict[str, Any]:
 
 def render(node: TraceNode, *, width: int = 100) -> str:
     """The tree as indented text, one line per node (plus step input/output lines); each node
-    once, so a chain of N events takes lines in proportion to N."""
+    once, so a chain of N events takes lines in proportion to N.
+
+    Each event of a chain nests four levels deeper; past ``MAX_INDENT`` columns a subtree goes on
+    at the left margin (after a line ``…``, its root marked ``↳``), so lines stay short too."""
     lines: list[str] = []
     stack = [(node, "", "")]
     while stack:
         current, first, rest = stack.pop()
+        if len(rest) > MAX_INDENT:
+            lines.append(f"{first}…")
+            first, rest = "↳ ", "  "
         lines.extend(_lines(current.record, first, rest, width))
         last = len(current.children) - 1
         for index, child in reversed(list(enumerate(current.children))):

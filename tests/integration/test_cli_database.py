@@ -231,8 +231,11 @@ def test_trace_shows_a_chain_of_a_hundred_events_each_once_and_as_json(cli, tmp_
         return firsts
 
     firsts = asyncio.run(chains())
-    lines = {length: len(cli("trace", event_id).splitlines()) for length, event_id in firsts.items()}
+    texts = {length: cli("trace", event_id).splitlines() for length, event_id in firsts.items()}
+    lines = {length: len(text) for length, text in texts.items()}
     assert lines[100] - lines[50] == 2 * (lines[50] - lines[25])  # linear in the chain's length
+    # a deep chain goes on at the left margin: no line is wider than at the chain's start plus the indent limit
+    assert max(map(len, texts[100])) <= max(map(len, texts[100][:20])) + 60
     [tree] = json.loads(cli("trace", firsts[100], "--json"))
     found, stack = [], [tree]
     while stack:
