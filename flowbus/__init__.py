@@ -12,7 +12,8 @@ run flows; see every run's trace.
     await engine.drain()
 """
 
-from flowbus.config import ConfigError, LoadedConfig, load_config, load_config_text
+from typing import TYPE_CHECKING
+
 from flowbus.errors import (
     EventValidationError,
     FlowbusError,
@@ -23,10 +24,24 @@ from flowbus.errors import (
     StepFailed,
     UnknownNameError,
 )
-from flowbus.events.instance import EventInstance
-from flowbus.runtime.context import StepContext
-from flowbus.runtime.engine import Engine, RuntimeLimits
-from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus
+from flowbus.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from flowbus.config import ConfigError, LoadedConfig, load_config, load_config_text
+    from flowbus.events.instance import EventInstance
+    from flowbus.runtime.context import StepContext
+    from flowbus.runtime.engine import Engine, RuntimeLimits
+    from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus
+
+# The engine and the config models are imported when first used, not by ``import flowbus``:
+# the CLI and the stores import submodules of this package and must not pay for them.
+__getattr__ = lazy_attributes(__name__, {
+    **dict.fromkeys(("ConfigError", "LoadedConfig", "load_config", "load_config_text"), "flowbus.config"),
+    "EventInstance": "flowbus.events.instance",
+    "StepContext": "flowbus.runtime.context",
+    **dict.fromkeys(("Engine", "RuntimeLimits"), "flowbus.runtime.engine"),
+    **dict.fromkeys(("Run", "RunStatus", "StepRun", "StepStatus"), "flowbus.runtime.records"),
+})  # fmt: skip
 
 __all__ = [
     "ConfigError",

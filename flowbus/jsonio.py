@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowbus.errors import FlowbusError
 
@@ -124,46 +124,71 @@ def _check_depth(value: Any) -> None:
 
 
 def dumps(value: Any, *, indent: int | None = None) -> str:
-    """JSON text; ``Decimal`` is written as an exact JSON number."""
-    return "".join(_encode(value, indent, 0))
+    """JSON text; ``Decimal`` is written as an exact JSON number.
+
+    Any depth is written: the limit of :func:`loads` guards against untrusted input, while what
+    flowbus writes is its own (the trace of a long event chain nests hundreds of levels deep).
+    An explicit stack, not recursion, walks it, so no depth can exhaust Python's stack.
+    """
+    parts: list[str] = []
+    stack: list[_Open] = []
+    _write(value, parts, stack, indent)
+    while stack:
+        current = stack[-1]
+        item = next(current.items, None)
+        if item is None:
+            stack.pop()
+            parts.append(_newline(indent, current.level) + current.close)
+            continue
+        position, (key, child) = item
+        parts.append(("," if position else "") + _newline(indent, current.level + 1))
+        if key is not None:
+            parts.append(key + (": " if indent is not None else ":"))
+        _write(child, parts, stack, indent, current.level + 1)
+    return "".join(parts)
 
 
-def _encode(value: Any, indent: int | None, level: int) -> Any:
-    if level > MAX_DEPTH:
-        raise JsonError(f"data nests deeper than {MAX_DEPTH} levels")
+class _Open(NamedTuple):
+    """A container being written: its remaining items, its closing bracket and its level."""
+
+    items: Iterator[tuple[int, tuple[str | None, Any]]]
+    close: str
+    level: int
+
+
+def _newline(indent: int | None, level: int) -> str:
+    return "" if indent is None else "\n" + " " * (indent * level)
+
+
+def _write(value: Any, parts: list[str], stack: list[_Open], indent: int | None, level: int = 0) -> None:
+    """Write a scalar to ``parts``, or open a container: its items are pushed on ``stack``."""
+    if isinstance(value, enum.Enum) and not isinstance(value, bool | int | str):
+        value = value.value
     if value is None or isinstance(value, bool | int | str):
-        yield json.dumps(value)
+        parts.append(json.dumps(value))
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise JsonError(f"{value} is not a JSON number")
-        yield str(value)
+        parts.append(str(value))
     elif isinstance(value, float):
-        yield json.dumps(value)
+        parts.append(json.dumps(value))
     elif isinstance(value, dt.datetime | dt.date):
-        yield json.dumps(value.isoformat())
+        parts.append(json.dumps(value.isoformat()))
     elif isinstance(value, dt.timedelta):
-        yield json.dumps(f"{value.total_seconds()}s")
-    elif isinstance(value, enum.Enum):
-        yield from _encode(value.value, indent, level)
+        parts.append(json.dumps(f"{value.total_seconds()}s"))
     elif isinstance(value, Mapping):
-        yield from _container("{", "}", [(json.dumps(str(k)), v) for k, v in value.items()], indent, level)
+        _open("{", "}", [(json.dumps(str(k)), v) for k, v in value.items()], parts, stack, level)
     elif isinstance(value, list | tuple):
-        yield from _container("[", "]", [(None, v) for v in value], indent, level)
+        _open("[", "]", [(None, v) for v in value], parts, stack, level)
     else:
         raise JsonError(f"cannot write a {type(value).__name__} as JSON")
 
 
-def _container(open_: str, close: str, items: list[tuple[str | None, Any]], indent: int | None, level: int) -> Any:
+def _open(
+    open_: str, close: str, items: list[tuple[str | None, Any]], parts: list[str], stack: list[_Open], level: int
+) -> None:
     if not items:
-        yield open_ + close
+        parts.append(open_ + close)
         return
-    inner = "" if indent is None else "\n" + " " * (indent * (level + 1))
-    outer = "" if indent is None else "\n" + " " * (indent * level)
-    colon = ": " if indent is not None else ":"
-    yield open_
-    for position, (key, item) in enumerate(items):
-        yield ("," if position else "") + inner
-        if key is not None:
-            yield key + colon
-        yield from _encode(item, indent, level + 1)
-    yield outer + close
+    parts.append(open_)
+    stack.append(_Open(enumerate(items), close, level))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from flowbus.active_version import active_number, no_config
 from flowbus.config.diff import ConfigDiff, diff_configs
 from flowbus.config.issues import ConfigError, Issue
 from flowbus.config.loader import LoadedConfig, load_config_text
@@ -17,6 +18,18 @@ from flowbus.config.model import Config
 from flowbus.config.versions import ConfigVersion, content_hash
 from flowbus.errors import FlowbusError
 from flowbus.stores.protocols import Backend, Manifest
+
+__all__ = [
+    "PublishResult",
+    "VersionNotFound",
+    "active_config",
+    "active_number",
+    "diff_versions",
+    "manifest_of",
+    "no_config",
+    "publish_config",
+    "rollback",
+]
 
 
 class VersionNotFound(FlowbusError):
@@ -41,7 +54,11 @@ def manifest_of(loaded: LoadedConfig) -> Manifest:
         for event in plan.versions.values()
         if (subs := event.subscribers).sync or subs.async_
     }
-    return Manifest(version=0, routes=routes, handlers=handlers)
+    # every source a message may come from: the declared ones, or (with none declared) those
+    # the trigger flows name; each with the path that finds a message's event type, if any
+    names = [source.name for source in loaded.config.sources] or [f.source for f in loaded.config.flows if f.source]
+    sources = {name: path.source if (path := plan.type_paths.get(name)) else None for name in names}
+    return Manifest(version=0, routes=routes, handlers=handlers, sources=sources)
 
 
 def check_project(loaded: LoadedConfig, project: str) -> None:
@@ -93,17 +110,6 @@ async def diff_versions(backend: Backend, old: int, new: int) -> ConfigDiff:
             raise VersionNotFound(f"there is no config version {number}")
         configs.append(load_config_text(version.text, file=version.file).config)
     return diff_configs(configs[0], configs[1])
-
-
-def no_config(project: str) -> str:
-    """What to say of a project that has no active version, and what to do about it."""
-    return f"project {project!r} has no published config: flowbus publish FILE"
-
-
-async def active_number(backend: Backend) -> int | None:
-    """The active version's number, once the dispatcher has caught up."""
-    await backend.project_versions()
-    return await backend.active_version()
 
 
 async def active_config(backend: Backend) -> tuple[int, LoadedConfig] | None:

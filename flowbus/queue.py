@@ -65,6 +65,14 @@ class OutgoingMessage(NamedTuple):
     config_version: int | None = None
 
 
+def source_message(
+    source: str, event_type: str, data: Any, group_key: str | None, dedup_id: str | None, config_version: int | None
+) -> OutgoingMessage:
+    """A raw message from ``source`` for the inbound queue, to run on ``config_version``."""
+    body = {"source": source, "type": event_type, "data": data}
+    return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, config_version)
+
+
 class QueuedMessage(NamedTuple):
     """A message as stored in a queue."""
 

@@ -59,8 +59,10 @@ def _count(items: Sized, noun: str) -> str:
     help="Print the JSON Schema of every event version this config defines instead.",
 )
 def schema(config_file: str | None) -> None:
-    """Print the JSON Schema of the config format, for editors; or, with --events FILE, of the
-    properties of each event version FILE defines, under $defs as NAME.vVERSION.
+    """Print the JSON Schema of the config format, for editors.
+
+    With --events FILE: the schema of the properties of each event version FILE defines, under
+    $defs as NAME.vVERSION.
 
     \b
     Example (VS Code with the YAML extension):

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from flowbus import jsonio
-from flowbus.cli.options import closing, db_options, open_project, run_async
-from flowbus.cli.try_command import read_data
-from flowbus.publishing import active_config, active_number, no_config
-from flowbus.queue import QueuedMessage, QueueName
-from flowbus.runtime.engine import Engine
+from flowbus.active_version import active_manifest, active_number, no_config
+from flowbus.cli.options import closing, db_options, json_option, open_project, print_created, read_data, run_async
+from flowbus.queue import MessageState, QueuedMessage, QueueName, source_message
 from flowbus.runtime.trace import TraceNode, render, to_data, trace_chain, trace_message, trace_run
-from flowbus.stores.protocols import Backend, DeadLetterFilter
+from flowbus.stores.protocols import Backend, DeadLetterFilter, Manifest
+
+if TYPE_CHECKING:
+    from flowbus.runtime.engine import Engine
 
 
 async def active_engine(backend: Backend) -> Engine:
+    """An engine on the project's active config version (compiles it: import and compile take a second)."""
+    from flowbus.publishing import active_config  # noqa: PLC0415 - the config models and the engine, on use
+    from flowbus.runtime.engine import Engine  # noqa: PLC0415
+
     found = await active_config(backend)
     if found is None:
         raise click.UsageError(no_config(backend.project))
@@ -33,12 +39,15 @@ async def active_engine(backend: Backend) -> Engine:
 @click.option("--data", "data_arg", required=True, help="JSON text, or @path to a JSON or YAML file.")
 @click.option("--group", help="FIFO group key: messages of one group are processed in order.")
 @click.option("--dedup-id", help="A message with the same id within the de-duplication window is dropped.")
+@json_option
 @db_options
 def send(
     source: str | None, event_type: str | None, event: str | None, data_arg: str,
-    group: str | None, dedup_id: str | None, db: str, project: str,
+    group: str | None, dedup_id: str | None, as_json: bool, db: str, project: str,
 ) -> None:  # fmt: skip
     """Send a message to the project's inbound queue, or publish an event; prints its id.
+
+    The id alone goes to stdout, so that commands compose: flowbus trace $(flowbus send ...).
 
     \b
     Examples:
@@ -52,20 +61,74 @@ def send(
     data = read_data(data_arg)
     backend = open_project(db, project)
 
-    async def work() -> str:
-        engine = await active_engine(backend)
+    async def work() -> dict[str, Any]:
         if event is not None:
             if not isinstance(data, dict):
                 raise click.BadParameter("event properties must be a JSON object", param_hint="--data")
-            instance = await engine.publish(event, data, source="cli")
-            return f"event {instance.id}"
-        resolved = event_type or engine.event_type_of(source or "", data)
-        if resolved is None:
-            raise click.UsageError(f"no --type given, and source {source!r} has no event_type_from that finds one")
-        message_id = await engine.send(source or "", resolved, data, group_key=group, dedup_id=dedup_id)
-        return f"message {message_id}"
+            instance = await (await active_engine(backend)).publish(event, data, source="cli")
+            return {"kind": "event", **instance.to_dict()}
+        manifest = await _manifest_with_sources(backend)
+        return await _send_message(backend, manifest, source or "", event_type, data, group, dedup_id)
 
-    click.echo(run_async(closing(backend, work())))
+    answer = run_async(closing(backend, work()))
+    what = f"{answer['kind']} {answer['id']} ({answer['type']})"
+    print_created([answer["id"]], human=[f"sent {what} to project {backend.project}"], answer=answer, as_json=as_json)
+
+
+async def _manifest_with_sources(backend: Backend) -> Manifest:
+    """The active version's manifest: what ``send --source`` needs, without compiling the config."""
+    manifest = await active_manifest(backend)
+    if manifest is None:
+        raise click.UsageError(no_config(backend.project))
+    if manifest.sources is None:  # stored before manifests kept their sources: compile it once more
+        from flowbus.publishing import active_config, manifest_of  # noqa: PLC0415
+
+        found = await active_config(backend)
+        if found is not None:
+            manifest = manifest_of(found[1])._replace(version=found[0])
+    return manifest
+
+
+async def _send_message(
+    backend: Backend, manifest: Manifest, source: str, event_type: str | None, data: Any,
+    group: str | None, dedup_id: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    sources = manifest.sources or {}
+    if source not in sources:
+        known = ", ".join(sources) or "none"
+        raise click.UsageError(
+            f"source {source!r} is not in config version {manifest.version} of project {backend.project}"
+            f" (its sources: {known})"
+        )
+    resolved = event_type or _event_type_in(sources[source], data)
+    if resolved is None:
+        raise click.UsageError(f"no --type given, and source {source!r} has no event_type_from that finds one")
+    [message_id] = await backend.send([source_message(source, resolved, data, group, dedup_id, manifest.version)])
+    return {
+        "kind": "message", "id": message_id, "source": source, "type": resolved, "group": group,
+        "dedup_id": dedup_id, "config_version": manifest.version,
+    }  # fmt: skip
+
+
+def _event_type_in(path: str | None, data: Any) -> str | None:
+    """The event type that a source's ``event_type_from`` path finds in a raw message."""
+    if path is None:
+        return None
+    if _MEMBER_PATH.fullmatch(path):  # $.a.b, the usual kind: walked here, the same answer
+        found = data
+        for name in path.split(".")[1:]:
+            if not isinstance(found, Mapping) or name not in found:
+                return None
+            found = found[name]
+    else:  # the JSONPath library takes a tenth of a second to import: only when a path needs it
+        from flowbus.expr.paths import compile_path  # noqa: PLC0415
+
+        found = compile_path(path).find_one(data)
+    return found if isinstance(found, str) else None
+
+
+#: a JSONPath of member names only (``$.event``, ``$.meta.type``)
+_MEMBER_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 @click.command()
@@ -79,16 +142,28 @@ def trace(identifier: str, as_json: bool, db: str, project: str) -> None:
     """
     backend = open_project(db, project)
 
-    async def work() -> list[TraceNode]:
-        return await _trace(backend, identifier)
+    async def work() -> tuple[list[TraceNode], QueuedMessage | None]:
+        trees = await _trace(backend, identifier)
+        return trees, None if trees else await backend.get_message(identifier)
 
-    trees = run_async(closing(backend, work()))
+    trees, waiting = run_async(closing(backend, work()))
+    if waiting is not None:
+        _waiting(waiting, as_json)
+        return
     if not trees:
         raise click.UsageError(f"no event, message or run {identifier!r} in project {backend.project}")
     if as_json:
         click.echo(jsonio.dumps([to_data(tree) for tree in trees], indent=2))
     else:
         click.echo("\n".join(render(tree) for tree in trees))
+
+
+def _waiting(message: QueuedMessage, as_json: bool) -> None:
+    """A message no worker has run yet (just sent, say): its state, as it has no trace."""
+    if as_json:
+        click.echo(jsonio.dumps([{"kind": "message", **message.to_dict(), "children": []}], indent=2))
+        return
+    click.echo(f"message {message.id} {_what(message)} [{message.state}]: no run yet")
 
 
 async def _trace(backend: Backend, identifier: str) -> list[TraceNode]:
@@ -160,12 +235,15 @@ def dlq_show(message_id: str, db: str, project: str) -> None:
 @click.option("--all", "everything", is_flag=True, help="Every dead letter matching the filters.")
 @dead_letter_filter
 @click.option("--current-version", is_flag=True, help="Run them on the active config version.")
+@json_option
 @db_options
 def dlq_redrive(
-    message_ids: tuple[str, ...], everything: bool, where: DeadLetterFilter, current_version: bool, db: str,
-    project: str,
+    message_ids: tuple[str, ...], everything: bool, where: DeadLetterFilter, current_version: bool, as_json: bool,
+    db: str, project: str,
 ) -> None:  # fmt: skip
     """Put dead letters back on their queue with fresh attempts (after fixing the cause).
+
+    Prints the ids of the messages put back (on stdout, one a line; the count goes to stderr).
 
     \b
     Examples:
@@ -176,17 +254,25 @@ def dlq_redrive(
         raise click.UsageError("give message ids, or --all (with optional filters)")
     backend = open_project(db, project)
 
-    async def work() -> int:
-        ids = list(message_ids)
+    async def work() -> tuple[list[str], int, int | None]:
         if everything:
             ids = [m.id for m in await backend.dead_letters(where, limit=1_000_000)]
+        else:  # only dead letters are put back: the ids of the others are not printed
+            ids = [i for i in dict.fromkeys(message_ids) if await _is_dead(backend, i)]
         version = await active_number(backend) if current_version else None
-        return await backend.redrive(ids, config_version=version)
+        # fewer than asked only when another process put some back meanwhile: all are back then
+        return ids, await backend.redrive(ids, config_version=version), version
 
-    count = run_async(closing(backend, work()))
-    click.echo(f"redrove {count} message{'s' if count != 1 else ''}")
+    ids, count, version = run_async(closing(backend, work()))
+    human = [f"redrove {count} message{'s' if count != 1 else ''}"]
+    print_created(ids, human=human, answer={"redriven": ids, "config_version": version}, as_json=as_json)
     if count == 0 and message_ids:
         raise click.exceptions.Exit(1)
+
+
+async def _is_dead(backend: Backend, message_id: str) -> bool:
+    message = await backend.get_message(message_id)
+    return message is not None and message.state is MessageState.DEAD
 
 
 def _what(message: QueuedMessage) -> str:

@@ -1,21 +1,29 @@
-"""CLI options derived from :class:`~flowbus.settings.Settings`, and helpers the commands share."""
+"""CLI options derived from :class:`~flowbus.settings.Settings`, and helpers the commands share.
+
+Every command imports this module: it imports nothing heavy at module level (see
+:mod:`flowbus.cli.lazy_group`)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from flowbus import config, jsonio
 from flowbus.cli.exit_codes import ExitCode
-from flowbus.config import ConfigError, LoadedConfig, load_config
+from flowbus.config.issues import ConfigError
 from flowbus.errors import FlowbusError
 from flowbus.settings import Settings
 from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
+
+if TYPE_CHECKING:
+    from flowbus.config import LoadedConfig
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,7 +125,7 @@ def exit_invalid(exc: ConfigError) -> NoReturn:
 def load_or_exit(file: str) -> LoadedConfig:
     """The loaded config of ``file``, or its issues printed and exit code 1."""
     try:
-        return load_config(file)
+        return config.load_config(file)  # the loader is imported here, on first use
     except ConfigError as exc:
         exit_invalid(exc)
 
@@ -131,3 +139,38 @@ def run_async(work: Awaitable[T]) -> T:
     except FlowbusError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(ExitCode.FAILED)
+
+
+def read_data(value: str, *, option: str = "--data") -> Any:
+    """Inline JSON, or ``@path`` to a JSON or YAML file."""
+    try:
+        if value.startswith("@"):
+            path = Path(value[1:])
+            if path.suffix.lower() == ".json":
+                return jsonio.loads(path.read_bytes())
+            from flowbus.config.document import parse_file  # noqa: PLC0415 - YAML only when a file is YAML
+
+            return parse_file(path).data
+        return jsonio.loads(value)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {value[1:]}: {exc.strerror}", param_hint=option) from None
+    except (FlowbusError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def json_option(fn: F) -> F:
+    """``--json``: print the whole answer as JSON instead of the ids and a human line."""
+    return click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON.")(fn)
+
+
+def print_created(ids: Sequence[str], *, human: Iterable[str], answer: Any, as_json: bool) -> None:
+    """Report what a command created so that it composes: the ids bare on stdout, one a line
+    (``flowbus trace $(flowbus send ...)``), the human text on stderr; with ``--json`` the whole
+    answer on stdout instead."""
+    if as_json:
+        click.echo(jsonio.dumps(answer, indent=2))
+        return
+    for line in human:
+        click.echo(line, err=True)
+    for identifier in ids:
+        click.echo(identifier)

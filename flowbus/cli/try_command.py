@@ -5,36 +5,19 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
 from flowbus import jsonio
 from flowbus.cli.exit_codes import ExitCode
-from flowbus.cli.options import load_or_exit
-from flowbus.config.document import parse_file
-from flowbus.errors import EventValidationError, FlowbusError, Rejected, RunFailed, UnknownNameError
+from flowbus.cli.options import load_or_exit, read_data
+from flowbus.errors import EventValidationError, Rejected, RunFailed, UnknownNameError
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
-from flowbus.runtime.trace import TraceNode, render, to_data, trace_event, trace_run
+from flowbus.runtime.trace import TraceNode, render, run_summary, to_data, trace_event, trace_run
 from flowbus.stores.memory import MemoryBackend
 from flowbus.testing import seed_entities
-
-
-def read_data(value: str, *, option: str = "--data") -> Any:
-    """Inline JSON, or ``@path`` to a JSON or YAML file."""
-    try:
-        if value.startswith("@"):
-            path = Path(value[1:])
-            if path.suffix.lower() == ".json":
-                return jsonio.loads(path.read_bytes())
-            return parse_file(path).data
-        return jsonio.loads(value)
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {value[1:]}: {exc.strerror}", param_hint=option) from None
-    except (FlowbusError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @click.command("try")
@@ -93,8 +76,9 @@ async def _try(
         raise click.UsageError(exc.message) from None
     before_store = _store_counts(backend)
     before = {"queued_messages": len(backend.open_messages()), "store": before_store}
-    primary = [await _tree(backend, root) for root in roots]
     async_runs = await engine.drain()
+    # traced after draining, the tree holds the whole chain, async handler runs included, each once
+    trees = [await _tree(backend, root) for root in roots]
     after = _store_counts(backend)
     dead = await backend.dead_letters()
     runs = [*(r for r in roots if isinstance(r, Run)), *async_runs]
@@ -102,22 +86,22 @@ async def _try(
     if as_json:
         dead_letters = [{"id": m.id, "body": m.body, "errors": [e.error for e in m.errors]} for m in dead]
         click.echo(jsonio.dumps({
-            "status": code.name.lower(), "error": failure, "trace": [to_data(t) for t in primary],
-            "before_drain": before, "async_runs": [to_data(await trace_run(backend, r)) for r in async_runs],
+            "status": code.name.lower(), "error": failure, "trace": [to_data(t) for t in trees],
+            "before_drain": before, "async_runs": [run_summary(r) for r in async_runs],
             "store": after, "dead_letters": dead_letters,
         }, indent=2))  # fmt: skip
         return code
-    for tree in primary:
+    for tree in trees:
         click.echo(render(tree))
     if failure:
         click.echo(f"\nfailed: {failure}")
     click.echo(
         f"\nstore before async handlers: {_counts_text(before_store)}; queued messages: {before['queued_messages']}"
     )
-    if async_runs:
+    if async_runs:  # in the tree above; listed here in the order they ran
         click.echo(f"\nasync handlers ({len(async_runs)}):")
         for run in async_runs:
-            click.echo(render(await trace_run(backend, run)))
+            click.echo(f"  handler {run.handler} -> run {run.flow} [{run.status.value}]{_error(run)}")
     click.echo(f"\nstore after draining: {_counts_text(after)}")
     for message in dead:
         what = message.body.get("handler") or message.body.get("source")
@@ -167,6 +151,10 @@ def _exit_code(runs: Sequence[Run], failure: str | None) -> ExitCode:
     if RunStatus.REJECTED in statuses or failure:
         return ExitCode.RUN_REJECTED
     return ExitCode.OK
+
+
+def _error(run: Run) -> str:
+    return f": {run.error}" if run.error else ""
 
 
 def _store_counts(backend: MemoryBackend) -> dict[str, int]:

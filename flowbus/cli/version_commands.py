@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from flowbus import jsonio
-from flowbus.cli.options import closing, db_options, load_or_exit, open_project, run_async
+from flowbus.cli.options import (
+    closing,
+    db_options,
+    json_option,
+    load_or_exit,
+    open_project,
+    print_created,
+    run_async,
+)
 from flowbus.publishing import PublishResult, active_number, diff_versions, no_config, publish_config, rollback
 from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
@@ -15,9 +23,12 @@ from flowbus.stores.protocols import Backend
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@json_option
 @db_options
-def publish(file: str, db: str, project: str) -> None:
+def publish(file: str, as_json: bool, db: str, project: str) -> None:
     """Validate FILE and publish it as the project's next config version.
+
+    Prints the version's number (on stdout; what changed goes to stderr).
 
     Workers switch to it without a restart. Publishing a file that means the same as the
     active version stores nothing. The project is the config's `project.name`.
@@ -34,7 +45,7 @@ def publish(file: str, db: str, project: str) -> None:
         return await publish_config(backend, text, file=file)
 
     result = run_async(closing(backend, work()))
-    _report(result, unchanged=f"version {result.version.number} of {backend.project} is already this config",
+    _report(result, as_json, unchanged=f"version {result.version.number} of {backend.project} is already this config",
             published=f"of {backend.project}")  # fmt: skip
 
 
@@ -88,26 +99,37 @@ def diff(old: int | None, new: int | None, as_json: bool, db: str, project: str)
 
 @click.command("rollback")
 @click.argument("number", type=int)
+@json_option
 @db_options
-def rollback_command(number: int, db: str, project: str) -> None:
-    """Publish config version NUMBER again, as a new version (history is never rewritten)."""
+def rollback_command(number: int, as_json: bool, db: str, project: str) -> None:
+    """Publish config version NUMBER again, as a new version (history is never rewritten).
+
+    Prints the new version's number (on stdout; what changed goes to stderr).
+    """
     backend = open_project(db, project)
 
     async def work() -> PublishResult:
         return await rollback(backend, number)
 
     result = run_async(closing(backend, work()))
-    _report(result, unchanged=f"the active version {result.version.number} is already the config of v{number}",
+    _report(result, as_json,
+            unchanged=f"the active version {result.version.number} is already the config of v{number}",
             published=f"(the config of v{number})")  # fmt: skip
 
 
-def _report(result: PublishResult, *, unchanged: str, published: str) -> None:
+def _report(result: PublishResult, as_json: bool, *, unchanged: str, published: str) -> None:
+    """The version's number on stdout (the active one when nothing changed), what changed on stderr."""
+    version = result.version
     if result.unchanged:
-        click.echo(f"unchanged: {unchanged}")
-        return
-    click.echo(f"published version {result.version.number} {published}: {result.diff.summary()}")
-    for line in result.diff.lines():
-        click.echo(f"  {line}")
+        human = [f"unchanged: {unchanged}"]
+    else:
+        human = [f"published version {version.number} {published}: {result.diff.summary()}"]
+        human += [f"  {line}" for line in result.diff.lines()]
+    answer = {
+        "version": version.number, "unchanged": result.unchanged, "content_hash": version.content_hash,
+        "created_at": version.created_at, **result.diff.to_data(),
+    }  # fmt: skip
+    print_created([str(version.number)], human=human, answer=answer, as_json=as_json)
 
 
 async def _active_or_fail(backend: Backend) -> int:

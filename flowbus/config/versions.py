@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from flowbus.config.model import Config
+if TYPE_CHECKING:  # the stores read versions without building the config models
+    from flowbus.config.model import Config
 
 
 class ConfigVersion(NamedTuple):

@@ -21,7 +21,7 @@ from flowbus.errors import FlowbusError, LimitExceeded, Rejected, RunFailed, Ste
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
-from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
+from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy, source_message
 from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import Origin, RunContext, RunSource
 from flowbus.runtime.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan, StepFn
@@ -133,8 +133,7 @@ class Engine:
         self, source: str, event_type: str, data: Any, group_key: str | None = None, dedup_id: str | None = None
     ) -> OutgoingMessage:
         """The inbound message :meth:`send` queues (for callers that queue many at once)."""
-        body = {"source": source, "type": event_type, "data": data}
-        return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, self.config_version)
+        return source_message(source, event_type, data, group_key, dedup_id, self.config_version)
 
     async def send_event(
         self,

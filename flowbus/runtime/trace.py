@@ -12,8 +12,11 @@ from flowbus.events.instance import EventInstance
 from flowbus.runtime.records import Run, StepRun, Trigger
 from flowbus.stores.protocols import Backend
 
-#: nesting beyond this is cut from a trace (an event chain is bounded far below it)
-MAX_TRACE_DEPTH = 64
+#: nesting beyond this is cut from a trace: two levels for each event of a chain, so 128 events
+#: (the default max_chain_depth is 16); the tree is built by recursion, which this also bounds
+MAX_TRACE_DEPTH = 256
+#: the widest indentation of a rendered trace, in columns (see :func:`render`)
+MAX_INDENT = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,57 +99,71 @@ def run_summary(run: Run) -> dict[str, Any]:
 
 
 def to_data(node: TraceNode) -> dict[str, Any]:
-    """The tree as plain data, for ``--json`` output and the API."""
+    """The tree as plain data, for ``--json`` output and the API.
+
+    Built with a stack, not recursion: the tree of a long event chain is deeper than recursion
+    may go (and :func:`flowbus.jsonio.dumps` writes any depth)."""
+    root = _fields(node)
+    stack = [(node, root)]
+    while stack:
+        current, data = stack.pop()
+        children = [_fields(child) for child in current.children]
+        data["children"] = children
+        stack.extend(zip(current.children, children, strict=True))
+    return root
+
+
+def _fields(node: TraceNode) -> dict[str, Any]:
     record = node.record
-    data: dict[str, Any]
     if isinstance(record, Run):
-        data = {"kind": "run", **run_summary(record)}
-    elif isinstance(record, StepRun):
-        data = {
+        return {"kind": "run", **run_summary(record)}
+    if isinstance(record, StepRun):
+        return {
             "kind": "step", "key": record.key, "id": record.step_id, "action": record.action, "status": record.status,
             "input": record.input, "output": record.output, "error": record.error,
             "duration_ms": round(record.duration_s * 1000, 3),
         }  # fmt: skip
-    else:
-        data = {"kind": "event", **record.to_dict()}
-    data["children"] = [to_data(child) for child in node.children]
-    return data
+    return {"kind": "event", **record.to_dict()}
 
 
 def render(node: TraceNode, *, width: int = 100) -> str:
-    """The tree as indented text, one line per node (plus step input/output lines)."""
+    """The tree as indented text, one line per node (plus step input/output lines); each node
+    once, so a chain of N events takes lines in proportion to N.
+
+    Each event of a chain nests four levels deeper; past ``MAX_INDENT`` columns a subtree goes on
+    at the left margin (after a line ``…``, its root marked ``↳``), so lines stay short too."""
     lines: list[str] = []
-    _render(node, "", "", lines, width)
+    stack = [(node, "", "")]
+    while stack:
+        current, first, rest = stack.pop()
+        if len(rest) > MAX_INDENT:
+            lines.append(f"{first}…")
+            first, rest = "↳ ", "  "
+        lines.extend(_lines(current.record, first, rest, width))
+        last = len(current.children) - 1
+        for index, child in reversed(list(enumerate(current.children))):
+            branch, under = ("└─ ", "   ") if index == last else ("├─ ", "│  ")
+            stack.append((child, rest + branch, rest + under))
     return "\n".join(lines)
 
 
-def _render(node: TraceNode, first: str, rest: str, lines: list[str], width: int) -> None:
-    record = node.record
+def _lines(record: Run | StepRun | EventInstance, first: str, rest: str, width: int) -> list[str]:
     if isinstance(record, Run):
         who = f"handler {record.handler} -> " if record.handler else ""
         error = f": {record.error}" if record.error else ""
-        lines.append(f"{first}{who}run {record.flow} [{record.status.value}] {_ms(record.duration_s)}{error}")
-    elif isinstance(record, StepRun):
+        return [f"{first}{who}run {record.flow} [{record.status.value}] {_ms(record.duration_s)}{error}"]
+    if isinstance(record, StepRun):
         error = f": {record.error}" if record.error else ""
-        lines.append(
-            f"{first}step {record.key} ({record.action}) [{record.status.value}] {_ms(record.duration_s)}{error}"
-        )
+        lines = [f"{first}step {record.key} ({record.action}) [{record.status.value}] {_ms(record.duration_s)}{error}"]
         if record.input not in (None, {}):
             lines.append(f"{rest}    in:  {_short(record.input, width)}")
         if record.output is not None and record.status.value == "succeeded":
             lines.append(f"{rest}    out: {_short(record.output, width)}")
-    else:
-        lines.append(f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})")
-        lines.append(f"{rest}    data: {_short(record.data, width)}")
-    for index, child in enumerate(node.children):
-        last = index == len(node.children) - 1
-        _render(
-            child,
-            rest + ("└─ " if last else "├─ "),
-            rest + ("   " if last else "│  "),
-            lines,
-            width,
-        )
+        return lines
+    return [
+        f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})",
+        f"{rest}    data: {_short(record.data, width)}",
+    ]
 
 
 def _ms(seconds: float) -> str:

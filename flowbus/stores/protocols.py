@@ -117,6 +117,9 @@ class Manifest(NamedTuple):
     routes: Mapping[tuple[str, str], tuple[str, ...]]
     #: event -> (handler, mode) in registration order
     handlers: Mapping[str, tuple[tuple[str, str], ...]]
+    #: source -> the JSONPath of its event_type_from (None: it has none), for every source a message
+    #: may come from; None in a manifest stored before manifests kept their sources
+    sources: Mapping[str, str | None] | None = None
 
 
 class DeadLetterFilter(NamedTuple):

@@ -148,19 +148,30 @@ def keyed_record(row: Row) -> KeyedRecord:
     return KeyedRecord(row["key"], freeze(decode(row["data"])), row["version"])
 
 
+#: the key of the manifest's sources in its handlers column: no event can have this name, and
+#: readers of the column that predate it see pairs under an event nothing publishes
+SOURCES_KEY = "$sources"
+
+
 def manifest_row(project: str, manifest: Manifest, version: int) -> dict[str, Any]:
+    handlers: dict[str, Any] = {e: [list(h) for h in hs] for e, hs in manifest.handlers.items()}
+    if manifest.sources is not None:
+        handlers[SOURCES_KEY] = [[name, path] for name, path in manifest.sources.items()]
     return {
         "project": project,
         "version": version,
         "routes": encode([[s, t, list(f)] for (s, t), f in manifest.routes.items()]),
-        "handlers": encode({e: [list(h) for h in hs] for e, hs in manifest.handlers.items()}),
+        "handlers": encode(handlers),
     }
 
 
 def manifest(row: Row, version: int) -> Manifest:
     routes = {(s, t): tuple(f) for s, t, f in decode(row["routes"])}
-    handlers = {e: tuple((h, m) for h, m in hs) for e, hs in decode(row["handlers"]).items()}
-    return Manifest(version=version, routes=routes, handlers=handlers)
+    stored = decode(row["handlers"])
+    pairs = stored.pop(SOURCES_KEY, None)
+    sources = {name: path for name, path in pairs} if pairs is not None else None
+    handlers = {e: tuple((h, m) for h, m in hs) for e, hs in stored.items()}
+    return Manifest(version=version, routes=routes, handlers=handlers, sources=sources)
 
 
 def message(row: Row) -> QueuedMessage:

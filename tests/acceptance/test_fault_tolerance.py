@@ -245,7 +245,7 @@ def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        return done.stdout
+        return done.stderr + done.stdout  # what a command did, then the id it printed
 
     source = tmp_path / "flowbus.yaml"
     source.write_text(compass)

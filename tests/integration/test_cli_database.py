@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,26 +13,32 @@ from flowbus.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 COMPASS = EXAMPLES / "compass" / "flowbus.yaml"
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWBUS_DB", f"sqlite:///{tmp_path / 'flowbus.db'}")
 
-    def invoke(*args: str, code: int = 0) -> str:
+    def invoke(*args: str, code: int = 0, part: str = "output") -> str:
+        """What the command printed: ``part`` is "output" (stdout and stderr), "stdout", "stderr", or
+        "result" for click's whole result."""
         result = CliRunner().invoke(main, list(args), catch_exceptions=False)
         assert result.exit_code == code, result.output
-        return result.output
+        return result if part == "result" else getattr(result, part)
 
     return invoke
 
 
 def test_publish_versions_diff_and_rollback(cli, tmp_path):
-    assert cli("publish", str(COMPASS)).startswith("published version 1 of compass: sources: 1 added; flows: 1 added")
-    assert cli("publish", str(COMPASS)) == "unchanged: version 1 of compass is already this config\n"
+    assert cli("publish", str(COMPASS), part="stderr").startswith(
+        "published version 1 of compass: sources: 1 added; flows: 1 added"
+    )
+    assert cli("publish", str(COMPASS), part="stderr") == "unchanged: version 1 of compass is already this config\n"
+    assert cli("publish", str(COMPASS), part="stdout") == "1\n"
     changed = tmp_path / "flowbus.yaml"
     changed.write_text(COMPASS.read_text().replace("upsert_company\n", "upsert_company\n    enabled: false\n", 1))
-    out = cli("publish", str(changed))
+    out = cli("publish", str(changed), part="stderr")
     assert out.splitlines() == [
         "published version 2 of compass: flows: 1 changed",
         "  ~ flow compass_company_upsert: enabled",
@@ -41,7 +48,7 @@ def test_publish_versions_diff_and_rollback(cli, tmp_path):
     assert cli("diff").splitlines() == ["v1 -> v2: flows: 1 changed", "  ~ flow compass_company_upsert: enabled"]
     data = json.loads(cli("diff", "--from", "1", "--to", "2", "--json"))
     assert data["from"] == 1 and data["changes"][0]["fields"] == ["enabled"]
-    assert cli("rollback", "1").startswith("published version 3 (the config of v1): flows: 1 changed")
+    assert cli("rollback", "1", part="stderr").startswith("published version 3 (the config of v1): flows: 1 changed")
     assert cli("versions").splitlines()[-1].startswith("* v3")
 
 
@@ -59,10 +66,15 @@ def test_commands_on_an_empty_project_say_what_to_do(cli):
 def test_send_trace_and_the_dead_letter_queue(cli, tmp_path):
     cli("publish", str(COMPASS))
     sent = cli(
-        "send", "--source", "compass_inbound", "--data", '{"event": "upsert_company", "payload": {"name": "no domain"}}'
+        "send",
+        "--source",
+        "compass_inbound",
+        "--data",
+        '{"event": "upsert_company", "payload": {"name": "no domain"}}',
+        part="stdout",
     )
-    message_id = sent.split()[-1]
-    assert sent.startswith("message ")
+    message_id = sent.strip()
+    assert sent == f"{message_id}\n" and len(message_id) == 36
     assert cli("send", "--source", "compass_inbound", "--data", "{}", code=2).count("no --type given") == 1
     assert "no dead letters" in cli("dlq", "list")
 
@@ -84,6 +96,150 @@ def test_send_trace_and_the_dead_letter_queue(cli, tmp_path):
     assert shown["state"] == "dead" and shown["errors"][0]["attempt"] == 1
     trace = cli("trace", message_id)
     assert "run compass_company_upsert [failed]" in trace
-    assert cli("dlq", "redrive", "--all", "--current-version") == "redrove 1 message\n"
-    assert cli("dlq", "redrive", "nope", code=1) == "redrove 0 messages\n"
+    redriven = cli("dlq", "redrive", "--all", "--current-version", part="result")
+    assert redriven.stderr == "redrove 1 message\n"
+    assert redriven.stdout == f"{message_id}\n"  # the ids put back, bare, one a line
+    assert cli("dlq", "redrive", "nope", code=1, part="stderr") == "redrove 0 messages\n"
     assert "no event, message or run 'nothing'" in cli("trace", "nothing", code=2)
+
+
+PINGS = """
+project: {name: pings}
+sources:
+  - {name: pinger, event_type_from: "$.meta.kind"}
+  - {name: bracketed, event_type_from: "$['meta']['kind']"}
+events: [{name: Ping, properties: {n: {type: Integer}}}]
+flows:
+  - {name: OnPing, source: pinger, event_type: ping, steps: [{id: o, action: output, values: {n: 1}}]}
+  - {name: Echo, inputs: {n: {type: Integer}}, steps: [{id: o, action: output, values: {n: "=inputs.n"}}]}
+handlers: [{name: echo, event: Ping, flow: Echo, mode: sync, bindings: {n: n}}]
+"""
+
+
+@pytest.fixture
+def pings(cli, tmp_path) -> Path:
+    path = tmp_path / "pings.yaml"
+    path.write_text(PINGS)
+    cli("publish", str(path))
+    return path
+
+
+def stored(tmp_path: Path, read):
+    """``read(backend)`` on the test's database."""
+    import asyncio
+
+    from flowbus.stores.sqlite import SqliteBackend
+
+    async def work():
+        backend = SqliteBackend(tmp_path / "flowbus.db", "pings")
+        try:
+            return await read(backend)
+        finally:
+            await backend.close()
+
+    return asyncio.run(work())
+
+
+def test_send_prints_the_message_id_alone_on_stdout_and_what_it_did_on_stderr(cli, pings, tmp_path):
+    result = cli("send", "--source", "pinger", "--data", '{"meta": {"kind": "ping"}}', part="result")
+    message_id = result.stdout.strip()
+    assert result.stdout == f"{message_id}\n"
+    assert result.stderr == f"sent message {message_id} (ping) to project pings\n"
+    message = stored(tmp_path, lambda b: b.get_message(message_id))
+    assert message.body == {"source": "pinger", "type": "ping", "data": {"meta": {"kind": "ping"}}}
+    assert message.config_version == 1
+
+
+def test_send_finds_the_type_by_any_jsonpath_the_source_declares(cli, pings, tmp_path):
+    for source in ("pinger", "bracketed"):
+        message_id = cli("send", "--source", source, "--data", '{"meta": {"kind": "pong"}}', part="stdout").strip()
+        assert stored(tmp_path, lambda b, i=message_id: b.get_message(i)).body["type"] == "pong"
+    assert "no --type given" in cli("send", "--source", "bracketed", "--data", '{"meta": {}}', code=2)
+
+
+def test_send_refuses_a_source_the_active_config_does_not_have(cli, pings):
+    out = cli("send", "--source", "pinged", "--type", "ping", "--data", "{}", code=2)
+    assert "source 'pinged' is not in config version 1 of project pings (its sources: pinger, bracketed)" in out
+
+
+def test_send_uses_a_manifest_stored_before_manifests_kept_their_sources(cli, tmp_path):
+    from flowbus.config import load_config_text
+    from flowbus.config.versions import ConfigVersion
+    from flowbus.publishing import manifest_of
+
+    loaded = load_config_text(PINGS, file="pings.yaml")
+    old = manifest_of(loaded)._replace(sources=None)
+    draft = ConfigVersion(number=0, text=PINGS, file="pings.yaml", content_hash="h", created_at=NOW)
+    stored(tmp_path, lambda b: b.add_version(draft, old))
+    message_id = cli("send", "--source", "pinger", "--data", '{"meta": {"kind": "ping"}}', part="stdout").strip()
+    assert stored(tmp_path, lambda b: b.get_message(message_id)).body["type"] == "ping"
+
+
+def test_send_event_prints_the_event_id_and_json_gives_the_whole_answer(cli, pings, tmp_path):
+    event_id = cli("send", "--event", "Ping", "--data", '{"n": 3}', part="stdout").strip()
+    assert stored(tmp_path, lambda b: b.get_event(event_id)).type == "Ping"
+    answer = json.loads(cli("send", "--event", "Ping", "--data", '{"n": 4}', "--json", part="stdout"))
+    assert answer["kind"] == "event" and answer["type"] == "Ping" and answer["data"] == {"n": 4}
+    sent = json.loads(cli("send", "--source", "pinger", "--data", '{"meta": {"kind": "x"}}', "--json", part="stdout"))
+    assert sent["kind"] == "message" and sent["type"] == "x" and sent["config_version"] == 1
+
+
+def test_publish_and_rollback_print_the_version_number_alone_on_stdout(cli, pings, tmp_path):
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(PINGS.replace("values: {n: 1}", "values: {n: 2}"))
+    published = cli("publish", str(changed), part="result")
+    assert published.stdout == "2\n" and published.stderr.startswith("published version 2 of pings")
+    assert cli("rollback", "1", part="stdout") == "3\n"
+    answer = json.loads(cli("rollback", "2", "--json", part="stdout"))
+    assert answer["version"] == 4 and answer["unchanged"] is False and answer["changes"][0]["name"] == "OnPing"
+
+
+def test_keys_create_prints_the_token_alone_on_stdout(cli, pings):
+    from flowbus.keys import parse_token
+
+    created = cli("keys", "create", "--name", "ci", "--scope", "ingest", part="result")
+    key_id, _secret = parse_token(created.stdout.strip())
+    assert created.stderr.startswith(f"created key {key_id} for project pings (ingest)")
+    assert key_id in cli("keys", "list")
+    answer = json.loads(cli("keys", "create", "--name", "ci2", "--scope", "read", "--json", part="stdout"))
+    assert parse_token(answer["token"])[0] == answer["id"] and answer["scopes"] == ["read"]
+    assert "secret_hash" not in answer
+
+
+def test_trace_shows_a_chain_of_a_hundred_events_each_once_and_as_json(cli, tmp_path):
+    import asyncio
+
+    from flowbus.publishing import active_config
+    from flowbus.runtime.engine import Engine, RuntimeLimits
+    from flowbus.stores.sqlite import SqliteBackend
+    from tests.unit.cli.test_event_chains import CHAIN
+
+    config = tmp_path / "chain.yaml"
+    config.write_text(CHAIN.format(until=100))
+    cli("publish", str(config))
+
+    async def chains() -> dict[int, str]:
+        """Chains of 25, 50 and 100 events (a handler publishing its own event), run by a worker."""
+        backend = SqliteBackend(tmp_path / "flowbus.db", "default")
+        number, loaded = await active_config(backend)
+        engine = Engine(loaded, backend=backend, config_version=number, limits=RuntimeLimits(max_chain_depth=100))
+        firsts = {
+            100 - start + 1: (await engine.publish("Tick", {"n": start}, source="test")).id for start in (76, 51, 1)
+        }
+        await engine.drain()
+        await backend.close()
+        return firsts
+
+    firsts = asyncio.run(chains())
+    texts = {length: cli("trace", event_id).splitlines() for length, event_id in firsts.items()}
+    lines = {length: len(text) for length, text in texts.items()}
+    assert lines[100] - lines[50] == 2 * (lines[50] - lines[25])  # linear in the chain's length
+    # a deep chain goes on at the left margin: no line is wider than at the chain's start plus the indent limit
+    assert max(map(len, texts[100])) <= max(map(len, texts[100][:20])) + 60
+    [tree] = json.loads(cli("trace", firsts[100], "--json"))
+    found, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        found += [node["data"]["n"]] if node["kind"] == "event" else []
+        stack.extend(node["children"])
+    assert sorted(found) == list(range(1, 101))

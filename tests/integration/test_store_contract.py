@@ -500,3 +500,14 @@ async def test_api_keys_are_kept_hashed_found_by_id_and_revoked(backend):
     revoked = await backend.get_key(key_id)
     assert revoked.revoked_at is not None and not verifies(revoked, secret)
     assert await backend.get_key("nope") is None
+
+
+async def test_a_manifest_keeps_its_sources_and_their_event_type_paths(backend):
+    with_sources = Manifest(
+        version=0, routes={("shop", "order"): ("A",)}, handlers={"E": (("h1", "sync"),)},
+        sources={"shop": "$.kind", "plain": None},
+    )  # fmt: skip
+    await backend.add_version(version("one"), with_sources)
+    await backend.project_versions()
+    assert await backend.manifest() == with_sources._replace(version=1)
+    assert (await backend.manifest()).handlers == {"E": (("h1", "sync"),)}  # the sources are not an event

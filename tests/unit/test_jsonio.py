@@ -1,8 +1,10 @@
-"""Untrusted JSON text: parsed exactly, or refused in flowbus's words, never a Python message."""
+"""JSON in and out: untrusted text is parsed exactly or refused in flowbus's words, never a Python
+message; writing our own data never fails, however deep it nests."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from decimal import Decimal
 
@@ -72,3 +74,42 @@ def test_any_text_parses_or_is_a_json_error(text):
     for candidate in (text, json.dumps(text, ensure_ascii=True), text.encode("utf-8", "surrogatepass")):
         with contextlib.suppress(jsonio.JsonError):  # anything else fails the test
             jsonio.loads(candidate)
+
+
+def nested(levels: int) -> object:
+    value: object = {"leaf": Decimal("1.10")}
+    for level in range(levels):
+        value = {"level": level, "children": [value]}
+    return value
+
+
+def test_writing_data_nested_far_deeper_than_parsing_accepts_succeeds():
+    deep = nested(5000)  # past Python's recursion limit too
+    text = jsonio.dumps(deep)
+    assert text.startswith('{"level":4999,"children":[{"level":4998,') and text.endswith(
+        '{"leaf":1.10}]}' + "]}" * 4999
+    )
+    shallow = nested(200)
+    assert json.loads(jsonio.dumps(shallow, indent=2)) == json.loads(jsonio.dumps(shallow))
+
+
+def test_parsing_still_refuses_json_that_nests_too_deep():
+    with pytest.raises(jsonio.JsonError, match="nests deeper than 64"):
+        jsonio.loads(jsonio.dumps(nested(40)))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+)
+
+
+@given(json_values)
+def test_dumps_writes_what_the_standard_library_writes(value):
+    assert jsonio.dumps(value) == json.dumps(value, separators=(",", ":"))
+    assert jsonio.dumps(value, indent=2) == json.dumps(value, indent=2)
+
+
+def test_times_decimals_and_empty_containers_keep_their_forms():
+    value = {"at": dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC), "n": Decimal("0.10"), "e": [], "o": {}}
+    assert jsonio.dumps(value) == '{"at":"2026-01-02T03:04:00+00:00","n":0.10,"e":[],"o":{}}'

@@ -122,7 +122,9 @@ handlers:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("event Hello v1 ")
-    assert "└─ handler greet_now -> run Greet [succeeded]" in result.output
+    # one tree for the whole chain: the async handler's run joins the sync one under the event
+    assert "├─ handler greet_now -> run Greet [succeeded]" in result.output
+    assert "└─ handler greet_later -> run Greet [succeeded]" in result.output
     assert "store before async handlers: events 1, Greeting 1; queued messages: 1" in result.output
     assert "handler greet_later -> run Greet [succeeded]" in result.output
 
@@ -180,3 +182,22 @@ def test_schema_of_events_of_an_invalid_config_exits_1(write_config):
     result = run("schema", "--events", str(path))
     assert result.exit_code == ExitCode.INVALID_CONFIG
     assert "event names must be unique" in result.output
+
+
+def test_init_refuses_to_overwrite_a_file_and_names_it(tmp_path):
+    (tmp_path / "flowbus.yaml").write_text("mine\n")
+    result = run("init", str(tmp_path))
+    assert result.exit_code == ExitCode.FAILED
+    assert f"error: {tmp_path / 'flowbus.yaml'}: already there; flowbus init overwrites files only with --force" in (
+        result.stderr
+    )
+    assert (tmp_path / "flowbus.yaml").read_text() == "mine\n" and not (tmp_path / "signup.json").exists()
+    forced = run("init", str(tmp_path), "--force")
+    assert forced.exit_code == 0 and "project:" in (tmp_path / "flowbus.yaml").read_text()
+
+
+def test_init_names_the_project_after_its_directory(tmp_path):
+    assert run("init", str(tmp_path / "my shop")).exit_code == 0
+    assert "  name: my_shop\n" in (tmp_path / "my shop" / "flowbus.yaml").read_text()
+    assert run("init", str(tmp_path / "2026"), "--json").exit_code == 0
+    assert "  name: starter\n" in (tmp_path / "2026" / "flowbus.yaml").read_text()
