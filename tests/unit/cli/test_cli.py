@@ -144,3 +144,11 @@ def test_try_reads_yaml_data_files(write_config, tmp_path):
     assert result.exit_code == 0
     assert json.loads(result.output)["trace"][0]["outputs"] == {"n": 0.2}
     assert '"n": 0.2' in result.output
+
+
+def test_worker_run_and_serve_share_one_log_level_option_that_refuses_other_levels():
+    for command in ("worker", "run", "serve"):
+        help_text = run(command, "--help").output
+        assert "--log-level [debug|info|warning|error]" in help_text and "FLOWBUS_LOG_LEVEL" in help_text
+    refused = run("worker", "--log-level", "chatty")
+    assert refused.exit_code == ExitCode.USAGE and "'chatty' is not one of 'debug', 'info'" in refused.output
