@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -10,6 +11,8 @@ import sys
 import time
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+#: a record's own attributes come first, then the extra fields: where the extra fields start
+_EXTRA_AT = len(vars(logging.makeLogRecord({})))
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
 
 #: the levels ``--log-level`` offers, quietest last
@@ -47,7 +50,8 @@ class TextFormatter(logging.Formatter):
         return f"{self._stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        extra = " ".join(f"{k}={_logfmt(v)}" for k, v in vars(record).items() if k not in _STANDARD and v is not None)
+        fields = itertools.islice(vars(record).items(), _EXTRA_AT, None)  # not the ~20 standard ones
+        extra = " ".join(f"{k}={_logfmt(v)}" for k, v in fields if k not in _STANDARD and v is not None)
         text = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
         return f"{text} {extra}" if extra else text
 
