@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
+import re
 import sys
+import time
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+#: a record's own attributes come first, then the extra fields: where the extra fields start
+_EXTRA_AT = len(vars(logging.makeLogRecord({})))
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
+
+#: the levels ``--log-level`` offers, quietest last
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,16 +34,46 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """``TIME LEVEL LOGGER: MESSAGE key=value ...``: the extra fields as logfmt, those that are None
+    left out and a value with spaces quoted, so that a worker's line per run reads at a glance."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # a worker logs a line per run: the date and time are formatted once a second, not per line
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
+        return f"{self._stamp},{int(record.msecs):03d}"
+
     def format(self, record: logging.LogRecord) -> str:
-        extra = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        fields = itertools.islice(vars(record).items(), _EXTRA_AT, None)  # not the ~20 standard ones
+        extra = " ".join(f"{k}={_logfmt(v)}" for k, v in fields if k not in _STANDARD and v is not None)
         text = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
         return f"{text} {extra}" if extra else text
 
 
-def setup_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+def _logfmt(value: object) -> str:
+    text = str(value)
+    return json.dumps(text) if not text or _NEEDS_QUOTES.search(text) else text
+
+
+def quieter(level: str, floor: str) -> str:
+    """The quieter of two level names (what a chatty library gets next to flowbus's own level)."""
+    return max(level, floor, key=LOG_LEVELS.index)
+
+
+def setup_logging(log_format: str = "text", level: str = "info") -> None:
+    # neither format shows where a call was made, nor the thread or the process: not gathering
+    # them makes each record cheaper (logging's own advice), which a line per run wants
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger("flowbus")
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     root.propagate = False

@@ -1,4 +1,5 @@
-"""Prometheus metrics of this process: messages taken in, runs by status, run latency.
+"""Prometheus metrics of this process: messages taken in, runs by status, run latency, messages
+no flow took.
 
 Counted where the work happens (the ingress, the worker), in a registry of their own so that two
 apps in one test process do not share counts. Queue depth and dead letters are read from the
@@ -18,6 +19,10 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.runs = Counter("flowbus_runs", "Runs finished, by status.", ["project", "status"], registry=self.registry)
+        self.messages_unmatched = Counter(
+            "flowbus_messages_unmatched", "Source messages no enabled trigger flow took.", ["project", "source"],
+            registry=self.registry,
+        )  # fmt: skip
         self.run_seconds = Histogram(
             "flowbus_run_seconds", "How long runs took.", ["project"], registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

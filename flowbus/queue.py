@@ -2,12 +2,12 @@
 
 Two logical queues per project: ``inbound`` holds raw messages from sources, ``outbound`` one
 message per async handler of each published event. A message with a ``group_key`` is delivered
-only when every earlier message of its group is done (or parked in the dead-letter queue);
-messages of different groups, and messages without a group, go on in parallel.
+only when every earlier message of its group is finished (done or unmatched, or parked in the
+dead-letter queue); messages of different groups, and messages without a group, go on in parallel.
 
 The states a message goes through::
 
-    ready --claim--> leased --ack--> done
+    ready --claim--> leased --ack--> done (or unmatched: a source message no trigger flow takes)
       ^                 |
       +---- retry ------+--(attempts used up)--> dead  (parked: the group goes on;
       |                                                 blocked: the group waits)
@@ -42,6 +42,7 @@ class MessageState(enum.StrEnum):
     READY = "ready"  #: waiting to be claimed (maybe not before ``available_at``)
     LEASED = "leased"  #: claimed by a worker until ``lease_expires_at``
     DONE = "done"  #: processed; kept for de-duplication and traces
+    UNMATCHED = "unmatched"  #: a source message no enabled trigger flow takes; finished and kept, as done
     DEAD = "dead"  #: attempts used up; in the dead-letter queue
 
 

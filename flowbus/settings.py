@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
+from flowbus.logs import LOG_LEVELS
 from flowbus.stores import DEFAULT_DB_URL
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +22,7 @@ class Settings:
     batch_size: int = _setting(64, "Messages a worker claims and commits at a time.")
     lease_s: float = _setting(30.0, "Seconds a claimed message stays leased without a heartbeat.")
     log_format: str = _setting("text", "Log format: text, or json (one object per line).")
+    log_level: str = _setting("info", "Least level logged (info: a line per finished run).", LOG_LEVELS)
 
     @staticmethod
     def env_var(name: str) -> str:

@@ -7,9 +7,10 @@ the same results as committing message by message.
 
 A message that fails is retried with backoff until its attempts are used up, then
 dead-lettered with every attempt's error. A run that is *rejected* (a validate rule) is not
-retried: its message is done, its effects dropped, its trace kept. On stop (SIGTERM) the
-worker claims nothing more, finishes the run in hand, gives back what it had not started,
-and returns.
+retried: its message is done, its effects dropped, its trace kept. A source message that no
+enabled trigger flow takes ends ``unmatched``, with a warning naming the nearest configured pairs.
+Every finished run is logged at info. On stop (SIGTERM) the worker claims nothing more, finishes
+the run in hand, gives back what it had not started, and returns.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flowbus.config.loader import load_config_text
 from flowbus.errors import FlowbusError, Rejected
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
 from flowbus.publishing import active_number
-from flowbus.queue import DEFAULT_LEASE_S, AttemptError, QueuedMessage, QueueName
+from flowbus.queue import DEFAULT_LEASE_S, AttemptError, MessageState, QueuedMessage, QueueName
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
-from flowbus.stores.protocols import Changeset, Conflict, Retry, StoreError
+from flowbus.runtime.routing import Unmatched
+from flowbus.stores.protocols import Ack, Changeset, Conflict, Retry, StoreError
 from flowbus.stores.unit_of_work import Overlay, UnitOfWork
 
 logger = logging.getLogger("flowbus.worker")
@@ -144,29 +147,52 @@ class Worker:
         self._in_hand = list(batch)
         overlay = Overlay()
         changesets: list[Changeset] = []
-        handled: list[QueuedMessage] = []
-        runs: list[Run] = []
+        handled: list[tuple[QueuedMessage, list[Run], Unmatched | None]] = []
         for message in batch:
             if self._stopping.is_set():
                 break
-            changeset, message_runs = await self._process(message, overlay)
+            unmatched = self.engine.unmatched(message)
+            if unmatched is None:
+                changeset, message_runs = await self._process(message, overlay)
+            else:  # nothing to run: finished, as unmatched so that it shows (and reported once committed)
+                changeset, message_runs = Changeset(acks=[Ack(message.id, self.owner, MessageState.UNMATCHED)]), []
             changesets.append(changeset)
-            handled.append(message)
-            runs.extend(message_runs)
+            handled.append((message, message_runs, unmatched))
         results = await self.engine.backend.apply_many(changesets) if changesets else []
-        for message, changeset, conflict in zip(handled, changesets, results, strict=True):
+        # looked up once a batch: building a run's log fields costs more than the check
+        log_runs = logger.isEnabledFor(logging.INFO)
+        for (message, message_runs, unmatched), changeset, conflict in zip(handled, changesets, results, strict=True):
             if conflict is not None:
+                # its runs are kept as failed by the conflict, and logged when the retry finishes
                 await self._retry_after_conflict(message, conflict, changeset.runs)
+                continue
+            if log_runs:
+                for run in message_runs:
+                    logger.info("run finished", extra=_run_fields(run))
+            if unmatched is not None:
+                self._report_unmatched(message, unmatched)
         unstarted = [m.id for m in batch[len(handled) :]]
         if unstarted:
             await self.engine.backend.release(unstarted, owner=self.owner)
         self._in_hand = []
         self.processed += len(handled)
         project = self.engine.backend.project
+        runs = [run for _, message_runs, _ in handled for run in message_runs]
         for run in runs:
             PROCESS.runs.labels(project, run.status.value).inc()
             PROCESS.run_seconds.labels(project).observe(run.duration_s)
         return runs
+
+    def _report_unmatched(self, message: QueuedMessage, unmatched: Unmatched) -> None:
+        """A warning and a count for a source message no flow took (committed as ``unmatched``)."""
+        PROCESS.messages_unmatched.labels(self.engine.backend.project, unmatched.source).inc()
+        logger.warning(
+            f"message {unmatched.describe()}",
+            extra={
+                "message_id": message.id, "source": unmatched.source, "event_type": unmatched.event_type,
+                "config_version": self.engine.config_version,
+            },
+        )  # fmt: skip
 
     async def _process(self, message: QueuedMessage, overlay: Overlay) -> tuple[Changeset, list[Run]]:
         uow = UnitOfWork(self.engine.backend, overlay=overlay)
@@ -262,6 +288,20 @@ class Worker:
                 engine.register_action(name, fn)
         self.engine = engine
         logger.info("switched config version", extra={"from": old.config_version, "to": active})
+
+
+def _run_fields(run: Run) -> dict[str, Any]:
+    """The fields of a run's log line (the handler only for a handler's run, the error only when failed)."""
+    fields: dict[str, Any] = {"flow": run.flow}
+    if run.handler is not None:
+        fields["handler"] = run.handler
+    fields.update(
+        status=run.status.value, duration_ms=round(run.duration_s * 1000, 3), message_id=run.message_id,
+        config_version=run.config_version,
+    )  # fmt: skip
+    if run.error is not None:
+        fields["error"] = run.error
+    return fields
 
 
 def _done_without_effects(uow: UnitOfWork) -> Changeset:

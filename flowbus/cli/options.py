@@ -32,6 +32,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def setting_option(name: str, *flags: str, **kwargs: Any) -> Callable[[F], F]:
     """A click option for setting ``name``: its default, help and environment variable come from Settings."""
     spec = Settings.field(name)
+    choices = spec.metadata["choices"]
     return click.option(
         *(flags or (f"--{name.replace('_', '-')}",)),
         name,
@@ -40,7 +41,7 @@ def setting_option(name: str, *flags: str, **kwargs: Any) -> Callable[[F], F]:
         show_envvar=True,
         show_default=bool(spec.default),
         help=spec.metadata["help"],
-        type=type(spec.default),
+        type=click.Choice(choices, case_sensitive=False) if choices else type(spec.default),
         **kwargs,
     )
 

@@ -12,7 +12,7 @@ from flowbus import jsonio
 from flowbus.cli.options import closing, load_or_exit, run_async, server_options, server_parts, setting_option
 from flowbus.config.loader import LoadedConfig
 from flowbus.keys import Scope, new_key
-from flowbus.logs import setup_logging
+from flowbus.logs import quieter, setup_logging
 from flowbus.publishing import publish_config
 from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
@@ -25,7 +25,8 @@ from flowbus.worker import Worker, WorkerSettings
 @setting_option("db")
 @server_options
 @setting_option("log_format")
-def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format: str) -> None:
+@setting_option("log_level")
+def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format: str, log_level: str) -> None:
     """Run FILE: publish it when it changed, serve the HTTP API and run a worker, in one process.
 
     On first start it creates an admin API key and prints it with a curl command that sends an
@@ -38,7 +39,7 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
     serving = server_parts()
     loaded = load_or_exit(file)
     sock = serving.listen(host, port)
-    setup_logging(log_format)
+    setup_logging(log_format, log_level)
     project = loaded.config.project.name
     backend = open_backend(db, project)
 
@@ -51,7 +52,8 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
         await _first_key(backend, loaded, host, port)
         engine = Engine(loaded, backend=backend, config_version=result.version.number)
         worker = Worker(engine, WorkerSettings(), follow_versions=True)
-        server = serving.api_server(db, host, port, max_body_kib=max_body_kib, log_level="warning")
+        # the server's access log would drown the worker's lines: warnings at least
+        server = serving.api_server(db, host, port, max_body_kib=max_body_kib, log_level=quieter(log_level, "warning"))
 
         def stop() -> None:
             server.should_exit = True

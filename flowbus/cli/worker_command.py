@@ -18,7 +18,8 @@ from flowbus.worker import Worker, WorkerSettings
 @setting_option("batch_size")
 @setting_option("lease_s")
 @setting_option("log_format")
-def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: str) -> None:
+@setting_option("log_level")
+def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: str, log_level: str) -> None:
     """Claim and run queued messages of the project, following newly published config versions.
 
     On SIGTERM or Ctrl-C it stops claiming, finishes the run in hand, gives back the rest of
@@ -27,12 +28,13 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
     \b
     Example:
       flowbus worker --db sqlite:///shop.db --log-format json
+      flowbus worker --log-level warning      # no line per run
     """
     # a stop asked for while starting up is kept, not fatal: the worker then exits at once, cleanly
     stop_asked: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, _frame: stop_asked.append(number))
-    setup_logging(log_format)
+    setup_logging(log_format, log_level)
     backend = open_project(db, project)
 
     async def work() -> None:

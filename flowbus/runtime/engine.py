@@ -26,7 +26,7 @@ from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import Origin, RunContext, RunSource
 from flowbus.runtime.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, Trigger
-from flowbus.runtime.routing import Match, match
+from flowbus.runtime.routing import Match, Unmatched, match, unmatched
 from flowbus.stores.memory import MemoryBackend
 from flowbus.stores.protocols import Backend
 from flowbus.stores.unit_of_work import UnitOfWork
@@ -96,6 +96,16 @@ class Engine:
     def match(self, source: str, event_type: str) -> Match:
         """Which trigger flows a message would run, without running anything."""
         return match(self.plan, source, event_type)
+
+    def unmatched(self, message: QueuedMessage) -> Unmatched | None:
+        """Why a source message would run nothing: its pair has no enabled trigger flow. None when it
+        has one, and for handler and event messages (an event without subscribers is normal)."""
+        if message.kind is not MessageKind.SOURCE:
+            return None
+        pair = (message.body["source"], message.body["type"])
+        if pair in self.plan.routes:
+            return None
+        return unmatched(self.plan.routes, *pair)
 
     def event_type_of(self, source: str, payload: Any) -> str | None:
         """The event type of a raw payload, by its source's ``event_type_from`` path."""

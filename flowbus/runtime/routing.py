@@ -6,6 +6,8 @@ this trigger?" without running anything.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flowbus.runtime.plan import Plan
@@ -25,6 +27,21 @@ class Match:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Unmatched:
+    """A ``(source, event_type)`` no enabled trigger flow takes, and the configured pairs nearest it."""
+
+    source: str
+    event_type: str
+    nearest: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        """One line, for the log and the trace."""
+        near = ", ".join(_pair(*pair) for pair in self.nearest)
+        hint = f"nearest configured pairs: {near}" if near else "no configured pair is near it"
+        return f"matched no flow: no enabled trigger flow for {_pair(self.source, self.event_type)}; {hint}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EventMatch:
     """The handlers an event runs: sync ones first, in registration order, then async ones."""
 
@@ -36,6 +53,18 @@ class EventMatch:
 def match(plan: Plan, source: str, event_type: str) -> Match:
     flows = plan.routes.get((source, event_type), ())
     return Match(source=source, event_type=event_type, flows=tuple(f.name for f in flows))
+
+
+def unmatched(pairs: Iterable[tuple[str, str]], source: str, event_type: str) -> Unmatched:
+    """Why ``(source, event_type)`` runs nothing: the routed ``pairs`` closest to it (difflib, as for
+    misspelt names), so that a typo in a source's type or a flow's ``event_type`` shows at once."""
+    by_text = {f"{s}/{t}": (s, t) for s, t in pairs}
+    close = difflib.get_close_matches(f"{source}/{event_type}", list(by_text), n=3)
+    return Unmatched(source=source, event_type=event_type, nearest=tuple(by_text[text] for text in close))
+
+
+def _pair(source: str, event_type: str) -> str:
+    return f"({source}, {event_type})"
 
 
 def match_event(plan: Plan, event: str) -> EventMatch:

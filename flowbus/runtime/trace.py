@@ -1,15 +1,18 @@
 """An event's or run's trace as a tree: runs, their steps, the events they published, and the
-runs those events caused. Built from the stored records; rendered as text or plain data."""
+runs those events caused. Built from the stored records; rendered as text or plain data. A
+message no flow took has a node of its own saying so."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
+from flowbus.queue import MessageState, QueuedMessage
 from flowbus.runtime.records import Run, StepRun, Trigger
+from flowbus.runtime.routing import Unmatched, unmatched
 from flowbus.stores.protocols import Backend
 
 #: nesting beyond this is cut from a trace: two levels for each event of a chain, so 128 events
@@ -19,10 +22,30 @@ MAX_TRACE_DEPTH = 256
 MAX_INDENT = 60
 
 
+class UnmatchedMessage(NamedTuple):
+    """A message that ended ``unmatched``, beside the pairs the active config version routes."""
+
+    message_id: str
+    unmatched: Unmatched
+    #: the active version whose routes were looked at (None: no version is active)
+    config_version: int | None
+    #: the flows the active version runs for the message's pair now (it changed since), else empty
+    flows_now: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.flows_now:
+            found = self.unmatched
+            return (
+                f"matched no flow when it was processed; version {self.config_version} now routes "
+                f"({found.source}, {found.event_type}) to {', '.join(self.flows_now)}"
+            )
+        return self.unmatched.describe()
+
+
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
-    kind: str  # "run", "step", "event"
-    record: Run | StepRun | EventInstance
+    kind: str  # "run", "step", "event", "unmatched"
+    record: Run | StepRun | EventInstance | UnmatchedMessage
     children: tuple[TraceNode, ...] = field(default=())
 
 
@@ -83,8 +106,27 @@ async def trace_chain(source: Backend, instance: EventInstance) -> TraceNode:
 
 
 async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
-    """The runs of a queued or handled message (every attempt), each as a tree."""
-    return [await trace_run(source, run) for run in await source.runs_for_message(message_id)]
+    """The runs of a queued or handled message (every attempt), each as a tree; for a message that
+    ended unmatched, then a node saying so."""
+    trees = [await trace_run(source, run) for run in await source.runs_for_message(message_id)]
+    message = await source.get_message(message_id)
+    if message is not None and message.state is MessageState.UNMATCHED:
+        trees.append(await _unmatched_node(source, message))
+    return trees
+
+
+async def _unmatched_node(source: Backend, message: QueuedMessage) -> TraceNode:
+    """The nearest pairs come from the active version's manifest: the one a redelivery would meet."""
+    manifest = await source.manifest()
+    routes = manifest.routes if manifest is not None else {}
+    pair = (message.body["source"], message.body["type"])
+    record = UnmatchedMessage(
+        message_id=message.id,
+        unmatched=unmatched([p for p in routes if p != pair], *pair),
+        config_version=manifest.version if manifest is not None else None,
+        flows_now=tuple(routes.get(pair, ())),
+    )
+    return TraceNode(kind="unmatched", record=record)
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -123,6 +165,14 @@ def _fields(node: TraceNode) -> dict[str, Any]:
             "input": record.input, "output": record.output, "error": record.error,
             "duration_ms": round(record.duration_s * 1000, 3),
         }  # fmt: skip
+    if isinstance(record, UnmatchedMessage):
+        found = record.unmatched
+        return {
+            "kind": "unmatched", "message_id": record.message_id, "source": found.source,
+            "event_type": found.event_type, "nearest": [list(pair) for pair in found.nearest],
+            "config_version": record.config_version, "flows_now": list(record.flows_now),
+            "note": record.describe(),
+        }  # fmt: skip
     return {"kind": "event", **record.to_dict()}
 
 
@@ -147,7 +197,7 @@ def render(node: TraceNode, *, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def _lines(record: Run | StepRun | EventInstance, first: str, rest: str, width: int) -> list[str]:
+def _lines(record: Run | StepRun | EventInstance | UnmatchedMessage, first: str, rest: str, width: int) -> list[str]:
     if isinstance(record, Run):
         who = f"handler {record.handler} -> " if record.handler else ""
         error = f": {record.error}" if record.error else ""
@@ -160,6 +210,8 @@ def _lines(record: Run | StepRun | EventInstance, first: str, rest: str, width: 
         if record.output is not None and record.status.value == "succeeded":
             lines.append(f"{rest}    out: {_short(record.output, width)}")
         return lines
+    if isinstance(record, UnmatchedMessage):
+        return [f"{first}message {record.message_id} [unmatched]: {record.describe()}"]
     return [
         f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})",
         f"{rest}    data: {_short(record.data, width)}",

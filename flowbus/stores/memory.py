@@ -67,7 +67,7 @@ class MemoryBackend:
         self._runs_by_parent: defaultdict[str, list[Run]] = defaultdict(list)
         self._journal: dict[tuple[str, str], Any] = {}
         self._messages: dict[str, QueuedMessage] = {}
-        #: ids of messages not done yet, in queue order: what claim looks at
+        #: ids of messages not finished yet (done or unmatched), in queue order: what claim looks at
         self._open: dict[str, None] = {}
         self._dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]] = {}
         self._draft: tuple[str, str] | None = None
@@ -119,9 +119,7 @@ class MemoryBackend:
         self._add_runs(changeset.runs)
         for ack in changeset.acks:
             message = self._messages[ack.message_id]
-            self._messages[ack.message_id] = message._replace(
-                state=MessageState.DONE, lease_owner=None, lease_expires_at=None
-            )
+            self._messages[ack.message_id] = message._replace(state=ack.state, lease_owner=None, lease_expires_at=None)
             self._open.pop(ack.message_id, None)
         for retry in changeset.retries:
             message = self._messages[retry.message_id]
@@ -273,7 +271,7 @@ class MemoryBackend:
             if group is not None and group in blocked:
                 continue
             deliverable = _deliverable(message, now)
-            # the head of a group holds the group while it is not done (or parked)
+            # the head of a group holds the group while it is not finished (or parked)
             if group is not None and not (message.state is MessageState.DEAD and not message.blocking):
                 blocked.add(group)
             if deliverable:

@@ -258,7 +258,7 @@ class PostgresBackend:
         simple = [
             c for c in changesets if not (c.messages or c.retries or any(w.record is None for w in c.writes.values()))
         ]
-        acks = [{"project": project, "id": a.message_id, "owner": a.owner} for c in simple for a in c.acks]
+        acks = [rows.ack_row(project, a) for c in simple for a in c.acks]
         events = [rows.event_row(project, e, _same) for c in simple for e in c.events]
         runs = [rows.run_row(project, r, _same) for c in simple for r in c.runs]
         async with conn.cursor() as cursor:
@@ -290,7 +290,7 @@ class PostgresBackend:
         if changeset.messages:
             await self._send(conn, changeset.messages)
         for ack in changeset.acks:
-            if await self._run("ack", conn, id=ack.message_id, owner=ack.owner) != 1:
+            if await self._run("ack", conn, **rows.ack_row(project, ack)) != 1:
                 raise Conflict(f"the lease on message {ack.message_id} was lost")
         for retry in changeset.retries:
             if await self._run("retry", conn, **rows.retry_row(self.project, retry)) != 1:

@@ -52,10 +52,11 @@ class EntityWrite(NamedTuple):
 
 
 class Ack(NamedTuple):
-    """Mark a leased message done, if the lease is still ``owner``'s."""
+    """Mark a leased message finished (``done``, or ``unmatched``), if the lease is still ``owner``'s."""
 
     message_id: str
     owner: str
+    state: MessageState = MessageState.DONE
 
 
 class Retry(NamedTuple):

@@ -19,6 +19,7 @@ from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessa
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
+    Ack,
     DeadLetterFilter,
     EventFilter,
     FieldFilter,
@@ -122,6 +123,11 @@ def message_row(
         "body": encode(outgoing.body), "group_key": outgoing.group_key, "dedup_id": outgoing.dedup_id,
         "config_version": outgoing.config_version, "created_at": stamp(now), "available_at": now.timestamp(),
     }  # fmt: skip
+
+
+def ack_row(project: str, ack: Ack) -> dict[str, Any]:
+    """Parameters of the ``ack`` statement."""
+    return {"project": project, "id": ack.message_id, "owner": ack.owner, "state": ack.state}
 
 
 def retry_row(project: str, retry: Retry) -> dict[str, Any]:

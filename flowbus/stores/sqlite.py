@@ -223,7 +223,7 @@ class SqliteBackend:
         if changeset.runs:
             conn.executemany(Q["insert_run"], [rows.run_row(project, r) for r in changeset.runs])
         for ack in changeset.acks:
-            if conn.execute(Q["ack"], {"project": project, "id": ack.message_id, "owner": ack.owner}).rowcount != 1:
+            if conn.execute(Q["ack"], rows.ack_row(project, ack)).rowcount != 1:
                 raise Conflict(f"the lease on message {ack.message_id} was lost")
         for retry in changeset.retries:
             if conn.execute(Q["retry"], rows.retry_row(project, retry)).rowcount != 1:

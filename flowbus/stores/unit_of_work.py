@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
-from flowbus.queue import OutgoingMessage
+from flowbus.queue import MessageState, OutgoingMessage
 from flowbus.runtime.records import Run
 from flowbus.stores.protocols import Ack, Changeset, EntityWrite, Record, Versioned
 
@@ -110,8 +110,8 @@ class UnitOfWork:
     def add_run(self, run: Run) -> None:
         self.changeset.runs.append(run)
 
-    def ack(self, message_id: str, owner: str) -> None:
-        self.changeset.acks.append(Ack(message_id, owner))
+    def ack(self, message_id: str, owner: str, state: MessageState = MessageState.DONE) -> None:
+        self.changeset.acks.append(Ack(message_id, owner, state))
 
     @property
     def runs(self) -> Sequence[Run]:

@@ -82,6 +82,11 @@ def test_flowbus_run_serves_the_compass_example_end_to_end(tmp_path):
         listed = json.loads(subprocess.run(shlex.split(see), capture_output=True, timeout=30, check=True).stdout)
         assert [r["status"] for r in listed["items"]] == ["succeeded", "succeeded"]
         assert listed["items"][0]["message_id"] == message_id
+        # and its worker logged each run, with the message it ran for
+        line = "run finished flow=compass_company_upsert status=succeeded duration_ms="
+        while (tmp_path / "run.log").read_text().count(line) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert f"message_id={message_id} config_version=1" in (tmp_path / "run.log").read_text()
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)

@@ -112,6 +112,31 @@ async def test_metrics_count_ingress_runs_queue_depth_and_dead_letters(api):
     assert "flowbus_run_seconds_bucket" in text
 
 
+async def test_a_message_no_flow_takes_reads_back_unmatched_with_its_nearest_pairs_and_is_counted(api):
+    client, tokens, store = api
+    sent = await client.post(  # "paymnet": no flow takes it, and the ingress still answers 202
+        "/v1/projects/shop/sources/web/events",
+        json={"kind": "paymnet", "id": "p1", "amount": 1},
+        headers=auth(tokens[Scope.INGEST]),
+    )
+    assert sent.status_code == 202
+    message_id = sent.json()["message_id"]
+    number, loaded = await active_config(store)
+    assert await Engine(loaded, backend=store, config_version=number).drain() == []
+
+    message = (await client.get(f"/v1/projects/shop/messages/{message_id}", headers=auth(tokens[Scope.READ]))).json()
+    assert message["state"] == "unmatched"
+    [note] = message["runs"]
+    assert (note["kind"], note["source"], note["event_type"]) == ("unmatched", "web", "paymnet")
+    assert note["nearest"] == [["web", "payment"]] and note["config_version"] == number
+    assert note["note"] == (
+        "matched no flow: no enabled trigger flow for (web, paymnet); nearest configured pairs: (web, payment)"
+    )
+    text = (await client.get("/metrics")).text
+    assert 'flowbus_messages_unmatched_total{project="shop",source="web"}' in text
+    assert 'flowbus_queue_depth{project="shop",queue="inbound",state="unmatched"} 1.0' in text
+
+
 async def read_all(client, path, token, **params):
     """Every item of a list route, following next_cursor page by page."""
     items, cursor = [], None

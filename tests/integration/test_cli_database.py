@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from pathlib import Path
@@ -10,6 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from flowbus.cli import main
+from flowbus.publishing import active_config
+from flowbus.runtime.engine import Engine
+from flowbus.stores.sqlite import SqliteBackend
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 COMPASS = EXAMPLES / "compass" / "flowbus.yaml"
@@ -28,6 +32,18 @@ def cli(tmp_path, monkeypatch):
         return result if part == "result" else getattr(result, part)
 
     return invoke
+
+
+def work_once(tmp_path: Path) -> None:
+    """What a worker that gives up at once does with the compass project's queued messages."""
+
+    async def drain() -> None:
+        backend = SqliteBackend(tmp_path / "flowbus.db", "compass")
+        number, loaded = await active_config(backend)
+        await Engine(loaded, backend=backend, config_version=number).drain()
+        await backend.close()
+
+    asyncio.run(drain())
 
 
 def test_publish_versions_diff_and_rollback(cli, tmp_path):
@@ -78,18 +94,7 @@ def test_send_trace_and_the_dead_letter_queue(cli, tmp_path):
     assert cli("send", "--source", "compass_inbound", "--data", "{}", code=2).count("no --type given") == 1
     assert "no dead letters" in cli("dlq", "list")
 
-    import asyncio
-
-    from flowbus.publishing import active_config
-    from flowbus.runtime.engine import Engine
-    from flowbus.stores.sqlite import SqliteBackend
-
-    async def work_once() -> None:  # a worker that gives up at once
-        backend = SqliteBackend(tmp_path / "flowbus.db", "compass")
-        number, loaded = await active_config(backend)
-        await Engine(loaded, backend=backend, config_version=number).drain()
-
-    asyncio.run(work_once())
+    work_once(tmp_path)
     listed = cli("dlq", "list")
     assert message_id in listed and "needs its key field 'domain'" in listed
     shown = json.loads(cli("dlq", "show", message_id))
@@ -243,3 +248,25 @@ def test_trace_shows_a_chain_of_a_hundred_events_each_once_and_as_json(cli, tmp_
         found += [node["data"]["n"]] if node["kind"] == "event" else []
         stack.extend(node["children"])
     assert sorted(found) == list(range(1, 101))
+
+
+def test_the_trace_of_a_message_no_flow_takes_says_so_and_names_the_nearest_pairs(cli, tmp_path):
+    cli("publish", str(COMPASS))
+    message_id = cli(
+        "send", "--source", "compass_inbound", "--type", "upsert_compnay", "--data", "{}", part="stdout"
+    ).strip()
+    work_once(tmp_path)
+    assert cli("trace", message_id) == (
+        f"message {message_id} [unmatched]: matched no flow: no enabled trigger flow for "
+        "(compass_inbound, upsert_compnay); nearest configured pairs: (compass_inbound, upsert_company)\n"
+    )
+    [note] = json.loads(cli("trace", message_id, "--json"))
+    assert (note["kind"], note["nearest"]) == ("unmatched", [["compass_inbound", "upsert_company"]])
+    # a version that routes the pair now is named, instead of pairs near it
+    changed = tmp_path / "flowbus.yaml"
+    changed.write_text(COMPASS.read_text().replace("event_type: upsert_company", "event_type: upsert_compnay"))
+    cli("publish", str(changed))
+    assert cli("trace", message_id).endswith(
+        "matched no flow when it was processed; version 2 now routes (compass_inbound, upsert_compnay) "
+        "to compass_company_upsert\n"
+    )

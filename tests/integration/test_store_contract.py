@@ -371,6 +371,49 @@ async def test_duplicates_within_the_window_are_accepted_and_dropped(backend):
     assert later[0] != first[0]
 
 
+def source_message(n: int, group: str | None = None, dedup: str | None = None) -> OutgoingMessage:
+    body = {"source": "shop", "type": "order.placd", "data": {"n": n}}
+    return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group, dedup)
+
+
+async def unmatched(backend, message, owner="w1"):
+    await backend.apply(Changeset(acks=[Ack(message.id, owner, MessageState.UNMATCHED)]))
+
+
+async def test_an_unmatched_message_is_finished_as_a_done_one_is_and_its_group_goes_on(backend):
+    first, second, third = await backend.send([source_message(1, "g"), source_message(2, "g"), job(3)])
+    [head, other] = await claim(backend)
+    assert (head.id, other.id) == (first, third)
+    await unmatched(backend, head)
+    assert (await backend.get_message(first)).state is MessageState.UNMATCHED
+    [after] = await claim(backend)
+    assert after.id == second
+    await ack(backend, after)
+    assert await backend.queue_depth() == {
+        (QueueName.INBOUND, MessageState.UNMATCHED): 1,
+        (QueueName.INBOUND, MessageState.DONE): 1,
+        (OUT, MessageState.LEASED): 1,
+    }
+    assert await backend.dead_letters() == []
+    assert await backend.redrive([first]) == 0  # only dead letters are redriven
+
+
+async def test_the_dedup_id_of_an_unmatched_message_still_drops_its_duplicates(backend):
+    [first] = await backend.send([source_message(1, dedup="order-1")])
+    [message] = await claim(backend)
+    await unmatched(backend, message)
+    assert await backend.send([source_message(1, dedup="order-1")]) == [first]
+    assert await claim(backend) == []
+
+
+async def test_an_unmatched_acknowledgement_needs_the_lease_as_any_other(backend):
+    [sent] = await backend.send([source_message(1)])
+    [message] = await claim(backend, owner="slow")
+    with pytest.raises(Conflict, match="lease"):
+        await unmatched(backend, message, owner="other")
+    assert (await backend.get_message(sent)).state is MessageState.LEASED
+
+
 async def test_messages_with_and_without_dedup_ids_keep_the_order_they_were_sent_in(backend):
     sent = await backend.send([job(1), job(2, dedup="d2"), job(3), job(4), job(5, dedup="d5"), job(6)])
     assert [m.id for m in await claim(backend)] == sent

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import textwrap
 
 from flowbus.config import load_config_text
 from flowbus.events.frozen import freeze
+from flowbus.metrics import PROCESS
 from flowbus.publishing import active_config, publish_config
 from flowbus.queue import MessageState, QueueName
 from flowbus.runtime.engine import Engine
@@ -260,3 +262,83 @@ async def test_each_call_in_a_loop_keeps_its_own_journal(backend):
     [run] = await Worker(engine, fast()).run_until_idle()
     assert run.succeeded and seen == [10, 20, 30]
     assert (await backend.read_entity("Result", "r")).record["last"] == 30
+
+
+ROUTED = """
+project: {name: shop}
+events:
+  - name: Noted
+    properties: {Id: {type: String, required: true}}
+flows:
+  - name: Placed
+    source: shop
+    event_type: order.placed
+    steps: [{id: keep, action: save, entity: Order, data: {id: "$.id"}}]
+  - name: Paid
+    source: shop
+    event_type: order.paid
+    steps: [{id: keep, action: save, entity: Payment, data: {id: "$.id"}}]
+  - name: Cancelled
+    source: shop
+    event_type: order.cancelled
+    enabled: false
+    steps: [{id: keep, action: save, entity: Cancel, data: {id: "$.id"}}]
+"""
+
+
+def unmatched_count(source: str) -> float:
+    value = PROCESS.registry.get_sample_value("flowbus_messages_unmatched_total", {"project": "shop", "source": source})
+    return value or 0.0
+
+
+async def test_a_source_message_no_enabled_flow_takes_ends_unmatched_with_a_warning_and_a_count(backend, caplog):
+    engine = Engine(load_config_text(textwrap.dedent(ROUTED)), backend=backend, config_version=4)
+    before = unmatched_count("shop")
+    typo = await engine.send("shop", "order.placd", {"id": "o1"}, group_key="o1")
+    disabled = await engine.send("shop", "order.cancelled", {"id": "o1"}, group_key="o1")
+    routed = await engine.send("shop", "order.placed", {"id": "o1"}, group_key="o1")
+    with caplog.at_level(logging.INFO, logger="flowbus.worker"):
+        runs = await Worker(engine, fast()).run_until_idle()
+    # the group goes on past them, as past done messages, and only the routed one runs
+    assert [(r.flow, r.message_id) for r in runs] == [("Placed", routed)]
+    states = [(await backend.get_message(m)).state for m in (typo, disabled, routed)]
+    assert states == [MessageState.UNMATCHED, MessageState.UNMATCHED, MessageState.DONE]
+    assert unmatched_count("shop") == before + 2
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [(r.message_id, r.source, r.event_type, r.config_version) for r in warnings] == [
+        (typo, "shop", "order.placd", 4),
+        (disabled, "shop", "order.cancelled", 4),
+    ]
+    assert warnings[0].getMessage() == (
+        "message matched no flow: no enabled trigger flow for (shop, order.placd); "
+        "nearest configured pairs: (shop, order.placed), (shop, order.paid)"
+    )
+    assert "(shop, order.cancelled)" in warnings[1].getMessage()
+
+
+async def test_an_event_message_without_subscribers_and_a_handler_message_are_never_unmatched(backend):
+    engine = Engine(load_config_text(textwrap.dedent(ROUTED)), backend=backend, config_version=1)
+    before = unmatched_count("shop")
+    sent = await engine.send_event("Noted", {"Id": "n1"}, source="shop")
+    assert await Worker(engine, fast()).run_until_idle() == []
+    assert (await backend.get_message(sent)).state is MessageState.DONE
+    engine = engine_on(backend)
+    await engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    [run] = await Worker(engine, fast()).run_until_idle()
+    assert (await backend.get_message(run.message_id)).state is MessageState.DONE
+    assert unmatched_count("shop") == before
+
+
+async def test_the_worker_logs_one_line_per_finished_run(backend, caplog):
+    engine = engine_on(backend)
+    await engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    await engine.publish("Paid", {"Id": "b2", "Amount": 5000})  # rejected: a finished run too
+    with caplog.at_level(logging.INFO, logger="flowbus.worker"):
+        runs = await Worker(engine, fast()).run_until_idle()
+    lines = [r for r in caplog.records if r.getMessage() == "run finished"]
+    assert [(r.flow, r.handler, r.status, r.message_id, r.config_version) for r in lines] == [
+        ("Book", "book", "succeeded", runs[0].message_id, 1),
+        ("Book", "book", "rejected", runs[1].message_id, 1),
+    ]
+    assert [r.duration_ms for r in lines] == [round(run.duration_s * 1000, 3) for run in runs]
+    assert (getattr(lines[0], "error", None), lines[1].error) == (None, "too much")

@@ -201,3 +201,11 @@ def test_init_names_the_project_after_its_directory(tmp_path):
     assert "  name: my_shop\n" in (tmp_path / "my shop" / "flowbus.yaml").read_text()
     assert run("init", str(tmp_path / "2026"), "--json").exit_code == 0
     assert "  name: starter\n" in (tmp_path / "2026" / "flowbus.yaml").read_text()
+
+
+def test_worker_run_and_serve_share_one_log_level_option_that_refuses_other_levels():
+    for command in ("worker", "run", "serve"):
+        help_text = run(command, "--help").output
+        assert "--log-level [debug|info|warning|error]" in help_text and "FLOWBUS_LOG_LEVEL" in help_text
+    refused = run("worker", "--log-level", "chatty")
+    assert refused.exit_code == ExitCode.USAGE and "'chatty' is not one of 'debug', 'info'" in refused.output

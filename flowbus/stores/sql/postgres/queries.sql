@@ -148,7 +148,7 @@ WITH claimable AS (
       AND (m.group_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM messages AS h
             WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
-              AND h.state <> 'done' AND h.seq < m.seq
+              AND h.state NOT IN ('done', 'unmatched') AND h.seq < m.seq
               AND (h.state <> 'dead' OR h.blocking)))
     ORDER BY m.seq
     LIMIT %(limit)s
@@ -167,7 +167,7 @@ UPDATE messages SET state = 'ready', lease_owner = NULL, lease_expires_at = NULL
 WHERE project = %(project)s AND id = ANY(%(ids)s) AND state = 'leased' AND lease_owner = %(owner)s;
 
 -- name: ack
-UPDATE messages SET state = 'done', lease_owner = NULL, lease_expires_at = NULL
+UPDATE messages SET state = %(state)s, lease_owner = NULL, lease_expires_at = NULL
 WHERE project = %(project)s AND id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
 
 -- name: retry

@@ -134,7 +134,7 @@ WHERE m.project = :project
   AND (m.group_key IS NULL OR NOT EXISTS (
         SELECT 1 FROM messages AS h
         WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
-          AND h.state <> 'done' AND h.seq < m.seq
+          AND h.state NOT IN ('done', 'unmatched') AND h.seq < m.seq
           AND (h.state <> 'dead' OR h.blocking = 1)))
 ORDER BY m.seq
 LIMIT :limit;
@@ -153,7 +153,7 @@ UPDATE messages SET state = 'ready', lease_owner = NULL, lease_expires_at = NULL
 WHERE project = :project AND id IN (SELECT value FROM json_each(:ids)) AND state = 'leased' AND lease_owner = :owner;
 
 -- name: ack
-UPDATE messages SET state = 'done', lease_owner = NULL, lease_expires_at = NULL
+UPDATE messages SET state = :state, lease_owner = NULL, lease_expires_at = NULL
 WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :owner;
 
 -- name: retry

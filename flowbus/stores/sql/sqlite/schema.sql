@@ -89,7 +89,7 @@ CREATE TABLE messages (
 );
 
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
-CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state <> 'done';
+CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state NOT IN ('done', 'unmatched');
 CREATE INDEX messages_dead ON messages (project, seq) WHERE state = 'dead';
 
 CREATE TABLE dedup (
