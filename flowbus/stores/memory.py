@@ -18,7 +18,7 @@ from typing import Any
 
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.instance import EventInstance
-from flowbus.ids import new_id
+from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
@@ -37,8 +37,10 @@ from flowbus.stores.protocols import (
     DeadLetterFilter,
     EventFilter,
     Manifest,
+    QueueStat,
     Record,
     RunFilter,
+    RunPoint,
     Versioned,
     apply_each,
 )
@@ -177,6 +179,11 @@ class MemoryBackend:
         found = (r for r in self._runs.values() if (before is None or r.id < before) and _run_matches(r, where))
         return heapq.nlargest(limit, found, key=lambda r: r.id)
 
+    async def run_points(self, since: dt.datetime, *, limit: int) -> list[RunPoint]:
+        floor = floor_id(since)
+        found = heapq.nlargest(limit, (r for r in self._runs.values() if r.id >= floor), key=lambda r: r.id)
+        return [RunPoint(r.id, r.status, r.duration_s) for r in found]
+
     async def runs_for_event(self, event_id: str) -> Sequence[Run]:
         return tuple(self._runs_by_event.get(event_id, ()))
 
@@ -299,6 +306,15 @@ class MemoryBackend:
         for message in self._messages.values():
             depth[(message.queue, message.state)] += 1
         return dict(depth)
+
+    async def queue_stats(self) -> list[QueueStat]:
+        stats: dict[tuple[QueueName, MessageState], QueueStat] = {}
+        for m in self._messages.values():
+            if m.state is not MessageState.DONE:
+                seen = stats.get((m.queue, m.state))
+                count, oldest = (seen.messages, min(seen.oldest, m.created_at)) if seen else (0, m.created_at)
+                stats[(m.queue, m.state)] = QueueStat(m.queue, m.state, count + 1, oldest)
+        return list(stats.values())
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

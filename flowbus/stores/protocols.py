@@ -153,6 +153,24 @@ class RunFilter(NamedTuple):
 ANY_RUN = RunFilter()
 
 
+class RunPoint(NamedTuple):
+    """A run reduced to what aggregates need (its id tells when it started)."""
+
+    id: str
+    status: RunStatus
+    duration_s: float
+
+
+class QueueStat(NamedTuple):
+    """The open (ready or leased) or dead messages of one queue in one state."""
+
+    queue: QueueName
+    state: MessageState
+    messages: int
+    #: when the oldest of them was sent
+    oldest: dt.datetime
+
+
 class EntityStore(Protocol):
     async def read_entity(self, entity: str, key: str) -> Versioned | None: ...
 
@@ -179,6 +197,10 @@ class EventStore(Protocol):
 
     async def list_runs(self, where: RunFilter = ANY_RUN, *, before: str | None = None, limit: int = 100) -> list[Run]:
         """Newest first, paged like :meth:`list_events`."""
+
+    async def run_points(self, since: dt.datetime, *, limit: int) -> list[RunPoint]:
+        """The runs started at or after ``since``, newest first, at most ``limit``: a range of the
+        primary key (ids order by time), as cheap with a million older runs as with none."""
 
     async def runs_for_event(self, event_id: str) -> Sequence[Run]: ...
 
@@ -213,6 +235,10 @@ class Queue(Protocol):
     async def get_message(self, message_id: str) -> QueuedMessage | None: ...
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]: ...
+
+    async def queue_stats(self) -> list[QueueStat]:
+        """Open and dead messages per queue and state, with the oldest one's time; read through the
+        indexes of open and dead messages, so done messages (the history) cost nothing."""
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

@@ -18,7 +18,16 @@ from flowbus.keys import ApiKey, Scope
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.codec import decode, encode
-from flowbus.stores.protocols import DeadLetterFilter, EventFilter, Manifest, Retry, RunFilter, Versioned
+from flowbus.stores.protocols import (
+    DeadLetterFilter,
+    EventFilter,
+    Manifest,
+    QueueStat,
+    Retry,
+    RunFilter,
+    RunPoint,
+    Versioned,
+)
 
 
 class Row(Protocol):
@@ -76,6 +85,14 @@ def run(row: Row) -> Run:
         error=row["error"], handler=row["handler"], event_id=row["event_id"], message_id=row["message_id"],
         parent_run_id=row["parent_run_id"], config_version=row["config_version"], attempt=row["attempt"],
     )  # fmt: skip
+
+
+def run_point(row: Row) -> RunPoint:
+    return RunPoint(row["id"], RunStatus(row["status"]), row["duration_s"])
+
+
+def queue_stat(row: Row) -> QueueStat:
+    return QueueStat(QueueName(row["queue"]), MessageState(row["state"]), row["n"], _time(row["oldest"]))
 
 
 def event_page(where: EventFilter, before: str | None, limit: int, stamp: Stamp = iso) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
-from flowbus.ids import new_id
+from flowbus.ids import floor_id, new_id, time_of
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueueName
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.protocols import (
@@ -24,6 +24,7 @@ from flowbus.stores.protocols import (
     Manifest,
     Retry,
     RunFilter,
+    RunPoint,
 )
 from flowbus.stores.unit_of_work import UnitOfWork
 
@@ -438,3 +439,36 @@ async def test_api_keys_are_kept_hashed_found_by_id_and_revoked(backend):
     revoked = await backend.get_key(key_id)
     assert revoked.revoked_at is not None and not verifies(revoked, secret)
     assert await backend.get_key("nope") is None
+
+
+async def test_run_points_are_the_runs_of_a_time_window_newest_first_and_bounded(backend):
+    old, hour_ago = NOW - dt.timedelta(days=2), NOW - dt.timedelta(hours=1)
+    ids = [floor_id(t).replace("-8000-", f"-{8000 + n}-") for n, t in enumerate((old, hour_ago, NOW, NOW))]
+    failed = run(ids[3])._replace(status=RunStatus.FAILED, duration_s=0.5)
+    await backend.apply(Changeset(runs=[run(ids[0]), run(ids[1]), run(ids[2]), failed]))
+    points = await backend.run_points(hour_ago, limit=10)
+    assert points == [
+        RunPoint(ids[3], RunStatus.FAILED, 0.5),
+        *(RunPoint(i, RunStatus.SUCCEEDED, 0.002) for i in ids[2:0:-1]),
+    ]
+    assert [p.id for p in await backend.run_points(hour_ago, limit=2)] == [ids[3], ids[2]]
+    assert await backend.run_points(NOW + dt.timedelta(seconds=1), limit=10) == []
+    assert time_of(ids[1]) == hour_ago
+
+
+async def test_queue_stats_count_open_and_dead_messages_with_the_oldest_and_leave_done_ones_out(backend):
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    first, _second, _third = await backend.send([job(1, "g"), job(2), job(3)])
+    await backend.send([OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": "s"})])
+    claimed = {m.id: m for m in await backend.claim([OUT], limit=3, owner="w1", lease_s=30)}
+    now = dt.datetime.now(dt.UTC)
+    await backend.apply(Changeset(retries=[Retry(first, "w1", AttemptError(1, "bad", now), now, dead=True)]))
+    done = next(m for i, m in claimed.items() if i != first)
+    await ack(backend, done)
+    stats = {(s.queue, s.state): s for s in await backend.queue_stats()}
+    assert {k: s.messages for k, s in stats.items()} == {
+        (OUT, MessageState.DEAD): 1,
+        (OUT, MessageState.LEASED): 1,
+        (QueueName.INBOUND, MessageState.READY): 1,
+    }
+    assert all(before <= s.oldest <= dt.datetime.now(dt.UTC) for s in stats.values())

@@ -80,6 +80,10 @@ WHERE project = %(project)s AND id < %(before)s
   AND (%(trigger)s::text IS NULL OR trigger = %(trigger)s)
 ORDER BY id DESC LIMIT %(limit)s;
 
+-- name: run_points
+SELECT id, status, duration_s FROM runs
+WHERE project = %(project)s AND id >= %(since)s ORDER BY id DESC LIMIT %(limit)s;
+
 -- name: runs_for_event
 SELECT * FROM runs WHERE project = %(project)s AND event_id = %(key)s ORDER BY started_at, id;
 
@@ -159,6 +163,14 @@ SELECT * FROM messages WHERE project = %(project)s AND id = %(id)s;
 
 -- name: queue_depth
 SELECT queue, state, count(*) AS n FROM messages WHERE project = %(project)s GROUP BY queue, state;
+
+-- name: queue_stats
+-- each half reads one partial index (open messages, dead ones): the done history is never scanned
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = %(project)s AND state IN ('ready', 'leased') GROUP BY queue, state
+UNION ALL
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = %(project)s AND state = 'dead' GROUP BY queue, state;
 
 -- name: dead_letters
 SELECT * FROM messages

@@ -68,6 +68,9 @@ WHERE project = :project AND id < :before
   AND (:trigger IS NULL OR trigger = :trigger)
 ORDER BY id DESC LIMIT :limit;
 
+-- name: run_points
+SELECT id, status, duration_s FROM runs WHERE project = :project AND id >= :since ORDER BY id DESC LIMIT :limit;
+
 -- name: runs_for_event
 SELECT * FROM runs WHERE project = :project AND event_id = :key ORDER BY started_at, id;
 
@@ -142,6 +145,14 @@ SELECT * FROM messages WHERE project = :project AND id = :id;
 
 -- name: queue_depth
 SELECT queue, state, count(*) AS n FROM messages WHERE project = :project GROUP BY queue, state;
+
+-- name: queue_stats
+-- each half reads one partial index (open messages, dead ones): the done history is never scanned
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = :project AND state IN ('ready', 'leased') GROUP BY queue, state
+UNION ALL
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = :project AND state = 'dead' GROUP BY queue, state;
 
 -- name: dead_letters
 SELECT * FROM messages

@@ -1,0 +1,132 @@
+"""A real headless Chromium (Debian's chromium and chromium-driver) driving the dashboard of a
+real ``flowbus run`` subprocess. Under CI=true a missing browser fails the tests; elsewhere they
+skip, naming what is missing. Each test saves a screenshot under test-artifacts/dashboard/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _need_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package")
+    if missing:
+        reason = f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    _need_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1440,900"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Running:
+    """A ``flowbus run`` process and what it printed on first start."""
+
+    process: subprocess.Popen[bytes]
+    folder: Path
+    base: str
+    token: str
+    send: str
+    log: Path
+    sink: IO[str]
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def curl(self, command: str) -> str:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30, check=True)
+        return done.stdout
+
+
+def start(folder: Path, config: str) -> Running:
+    port = free_port()
+    log = folder / "run.log"
+    sink = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowbus", "run", config, "--port", str(port)],
+        cwd=folder, stdout=sink, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "serving http" not in log.read_text() and time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.1)
+    out = log.read_text()
+    assert "serving http" in out, f"flowbus run did not start in 60 s:\n{out}"
+    token = re.search(r"Bearer (fbk_\S+)'", out).group(1)
+    send = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl -X POST"))
+    return Running(process, folder, f"http://127.0.0.1:{port}", token, send, log, sink)
+
+
+@pytest.fixture
+def compass(tmp_path: Path) -> Iterator[Running]:
+    """``flowbus run`` of a copy of the compass example."""
+    shutil.copytree(EXAMPLES / "compass", tmp_path / "compass")
+    running = start(tmp_path, "compass/flowbus.yaml")
+    yield running
+    stop(running)
+
+
+def stop(running: Running) -> None:
+    running.process.send_signal(signal.SIGINT)
+    code = running.process.wait(timeout=30)
+    running.sink.close()
+    assert code == 0, running.output()
+
+
+@pytest.fixture
+def screenshot(browser, request):
+    """Save the page as test-artifacts/dashboard/<test>-<name>.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def save(name: str) -> Path:
+        path = ARTIFACTS / f"{request.node.name}-{name}.png"
+        browser.save_screenshot(str(path))
+        return path
+
+    return save

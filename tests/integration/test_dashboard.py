@@ -1,0 +1,224 @@
+"""The dashboard over HTTP: sessions, CSRF, the auth matrix of its routes, and what its pages show."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("jinja2", reason="the server extra is not installed")
+
+from starlette.routing import Mount, Route
+
+from flowbus.api import create_app
+from flowbus.api.dashboard import routes as dashboard_routes
+from flowbus.events.frozen import freeze
+from flowbus.ids import floor_id
+from flowbus.keys import Scope, new_key
+from flowbus.publishing import publish_config
+from flowbus.runtime.records import Run, RunStatus, Trigger
+from flowbus.stores.protocols import Changeset
+from flowbus.stores.sqlite import SqliteBackend
+
+COMPASS = (Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml").read_text()
+#: reachable without a session: the sign-in form, signing in, and the static files
+OPEN = {"/", "/signin"}
+
+
+@pytest.fixture
+async def dash(tmp_path):
+    db = tmp_path / "flowbus.db"
+    store = SqliteBackend(db, "compass")
+    await publish_config(store, COMPASS, file="flowbus.yaml")
+    tokens = {}
+    for scope in Scope:
+        key, tokens[scope] = new_key("compass", f"{scope} key", (scope,))
+        await store.add_key(key)
+    crm = SqliteBackend(db, "crm")
+    key, tokens["other"] = new_key("crm", "crm admin", (Scope.ADMIN,))
+    await crm.add_key(key)
+    app = create_app(f"sqlite:///{db}")
+    clients = []
+
+    async def client() -> httpx.AsyncClient:
+        made = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://f")
+        clients.append(made)
+        return made
+
+    async with app.router.lifespan_context(app):
+        yield store, tokens, client
+    for made in clients:
+        await made.aclose()
+    await store.close()
+    await crm.close()
+
+
+async def signed_in(client, token: str) -> tuple[httpx.AsyncClient, str]:
+    """A client holding the session of ``token``, and the session's CSRF token."""
+    made = await client()
+    response = await made.post("/signin", data={"key": token})
+    assert response.status_code == 303, response.text
+    page = await made.get(response.headers["location"])
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+    return made, csrf
+
+
+def run(run_id: str, status: RunStatus = RunStatus.SUCCEEDED, duration_s: float = 0.01, **fields) -> Run:
+    return Run(
+        id=run_id, flow=fields.pop("flow", "compass_company_upsert"), trigger=Trigger.MESSAGE, status=status,
+        started_at=dt.datetime.now(dt.UTC), duration_s=duration_s, inputs=freeze({}), outputs=freeze({}), steps=(),
+        config_version=1, **fields,
+    )  # fmt: skip
+
+
+def ids_now(count: int) -> list[str]:
+    """Run ids made now, ascending."""
+    base = floor_id(dt.datetime.now(dt.UTC))
+    return [f"{base[:24]}{n:012x}" for n in range(count)]
+
+
+def dashboard_paths() -> list[tuple[str, str]]:
+    found = []
+    for route in dashboard_routes():
+        if isinstance(route, Mount) or not isinstance(route, Route) or route.path in OPEN:
+            continue
+        for method in sorted(route.methods - {"HEAD"}):
+            found.append((method, route.path))
+    return found
+
+
+async def test_every_dashboard_route_wants_a_session_of_its_own_project_and_every_form_an_admin_and_csrf(dash):
+    _store, tokens, client = dash
+    anonymous = await client()
+    other, _ = await signed_in(client, tokens["other"])
+    reader, reader_csrf = await signed_in(client, tokens[Scope.READ])
+    admin, _ = await signed_in(client, tokens[Scope.ADMIN])
+    checked = 0
+    for method, template in dashboard_paths():
+        path = re.sub(r"\{(\w+)\}", lambda m: "compass" if m.group(1) == "project" else "1", template)
+        response = await anonymous.request(method, path)
+        assert response.status_code == 303 and response.headers["location"].startswith("/?next="), (method, path)
+        response = await other.request(method, path)
+        assert response.status_code == 403 and "signed in to project &#39;crm&#39;" in response.text, (method, path)
+        if method == "POST":
+            response = await admin.post(path, data={"csrf": "0" * 64})
+            assert response.status_code == 403 and "CSRF" in response.text, (method, path)
+            if not path.endswith("/signout"):
+                response = await reader.post(path, data={"csrf": reader_csrf})
+                assert response.status_code == 403 and "admin" in response.text, (method, path)
+        checked += 1
+    assert checked == len(dashboard_paths()) >= 5
+
+
+async def test_an_ingest_key_a_wrong_key_and_a_tampered_or_revoked_session_do_not_get_in(dash):
+    store, tokens, client = dash
+    browser = await client()
+    refused = await browser.post("/signin", data={"key": tokens[Scope.INGEST]})
+    assert refused.status_code == 401 and "needs read or admin" in refused.text
+    wrong = await browser.post("/signin", data={"key": tokens[Scope.READ][:-2] + "xx"})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    signed = await browser.post("/signin", data={"key": tokens[Scope.READ], "next": "https://evil.example/"})
+    assert signed.headers["location"] == "/p/compass/"  # never sent to another site
+    cookie = signed.cookies["flowbus_session"]
+    assert tokens[Scope.READ].split("_")[2] not in cookie  # the cookie holds no secret
+    set_cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=strict" in set_cookie
+    assert (await browser.get("/p/compass/runs")).status_code == 200
+    payload, _, signature = cookie.partition(".")
+    browser.cookies.set("flowbus_session", f"{payload}.{'0' * len(signature)}")
+    assert (await browser.get("/p/compass/runs")).status_code == 303
+    browser.cookies.set("flowbus_session", cookie)
+    key_id = tokens[Scope.READ].split("_")[1]
+    await store.revoke_key(key_id)
+    import asyncio
+
+    await asyncio.sleep(1.1)  # the key cache's lifetime
+    assert (await browser.get("/p/compass/runs")).status_code == 303
+
+
+async def test_signing_out_ends_the_session(dash):
+    _store, tokens, client = dash
+    browser, csrf = await signed_in(client, tokens[Scope.READ])
+    out = await browser.post("/p/compass/signout", data={"csrf": csrf})
+    assert out.status_code == 303 and out.headers["location"] == "/"
+    assert (await browser.get("/p/compass/")).status_code == 303
+
+
+async def test_the_overview_shows_the_last_hours_throughput_failure_rate_latency_and_queues(dash):
+    store, tokens, client = dash
+    ids = ids_now(20)
+    an_hour_ago = floor_id(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
+    runs = [run(i, RunStatus.FAILED if n < 5 else RunStatus.SUCCEEDED, duration_s=(n + 1) / 100)
+            for n, i in enumerate(ids)]  # fmt: skip
+    runs.append(run(an_hour_ago, RunStatus.FAILED, duration_s=99))  # outside the window
+    await store.apply(Changeset(runs=runs))
+    browser, _ = await signed_in(client, tokens[Scope.READ])
+    page = (await browser.get("/p/compass/")).text
+    assert re.search(r'id="failure-rate">25\.0%<', page)
+    assert re.search(r'id="p50">100\.0 ms<', page)  # the 10th of 10..200 ms
+    assert re.search(r'id="p95">190\.0 ms<', page)
+    assert re.search(r"runs/s \(20 runs\)", page)
+    assert page.count('<rect class="failed"') == 1 and page.count('<rect class="succeeded"') == 1
+
+
+async def test_the_runs_list_filters_pages_by_cursor_and_polls_only_newer_runs(dash):
+    store, tokens, client = dash
+    ids = ids_now(60)
+    await store.apply(Changeset(runs=[run(i, RunStatus.FAILED if n % 3 == 0 else RunStatus.SUCCEEDED,
+                                          error="<script>alert(1)</script>" if n % 3 == 0 else None)
+                                      for n, i in enumerate(ids)]))  # fmt: skip
+    browser, _ = await signed_in(client, tokens[Scope.READ])
+    first = (await browser.get("/p/compass/runs")).text
+    shown = re.findall(r'data-run="([^"]+)"', first)
+    assert shown == ids[::-1][:50]
+    assert "<script>alert(1)</script>" not in first and "&lt;script&gt;alert(1)&lt;/script&gt;" in first
+    older = re.search(r'href="(/p/compass/runs\?[^"]*cursor=[^"]+)"', first).group(1).replace("&amp;", "&")
+    assert re.findall(r'data-run="([^"]+)"', (await browser.get(older)).text) == ids[::-1][50:]
+    failed = (await browser.get("/p/compass/runs?status=failed")).text
+    assert re.findall(r'data-run="([^"]+)"', failed) == [i for n, i in enumerate(ids) if n % 3 == 0][::-1]
+    assert "after=" in failed and "status=failed" in failed  # the poller keeps the filters
+    newer = (await browser.get(f"/p/compass/runs/newer?status=failed&after={ids[50]}")).text
+    assert re.findall(r'data-run="([^"]+)"', newer) == [ids[57], ids[54], ids[51]]
+    assert f"after={ids[57]}" in newer  # the next poll starts after the newest shown
+    assert (await browser.get("/p/compass/runs/newer?after=x")).status_code == 422
+
+
+async def test_the_runs_list_keeps_to_a_time_window_given_in_the_viewers_zone(dash):
+    store, tokens, client = dash
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    at = {name: floor_id(now + dt.timedelta(minutes=m)) for name, m in (("early", -30), ("mid", -10), ("late", -1))}
+    await store.apply(Changeset(runs=[run(i) for i in at.values()]))
+    browser, _ = await signed_in(client, tokens[Scope.READ])
+    # the viewer is two hours east of UTC: their 12:00 is 10:00 UTC
+    local = lambda t: (t + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
+    since, until = local(now - dt.timedelta(minutes=20)), local(now - dt.timedelta(minutes=5))
+    page = (await browser.get(f"/p/compass/runs?since={since}&until={until}&tz=120")).text
+    assert re.findall(r'data-run="([^"]+)"', page) == [at["mid"]]
+    bad = (await browser.get("/p/compass/runs?since=yesterday")).text
+    assert "since is not a time" in bad
+
+
+async def test_a_run_page_draws_the_chain_from_its_message_with_queue_wait_apart(dash):
+    store, tokens, client = dash
+    from flowbus.config import load_config_text
+    from flowbus.runtime.engine import Engine
+    from flowbus.worker import Worker, WorkerSettings
+
+    engine = Engine(load_config_text(COMPASS, file="flowbus.yaml"), backend=store, config_version=1)
+    payload = {"event": "upsert_company", "payload": {"domain": "a.example", "name": "A <b>"}}
+    message = engine.source_message("compass_inbound", "upsert_company", payload)
+    [message_id] = await store.send([message])
+    worker = Worker(engine, WorkerSettings())
+    await worker.run_until_idle()
+    [made] = await store.runs_for_message(message_id)
+    browser, _ = await signed_in(client, tokens[Scope.READ])
+    page = (await browser.get(f"/p/compass/runs/{made.id}")).text
+    kinds = re.findall(r'<li class="row (\w+)', page)
+    assert kinds == ["message", "run", "step"]
+    assert 'class="row run selected"' in page
+    assert "wait " in page and 'class="wait"' in page
+    assert "A &lt;b&gt;" in page and "A <b>" not in page
+    assert (await browser.get("/p/compass/runs/nope")).status_code == 404
