@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -104,12 +104,26 @@ def start(folder: Path, config: str) -> Running:
 
 
 @pytest.fixture
-def compass(tmp_path: Path) -> Iterator[Running]:
+def launch(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    """Start ``flowbus run`` of a copy of the compass example, its config changed by ``edit``."""
+    started: list[Running] = []
+
+    def go(edit: Callable[[str], str] = lambda text: text) -> Running:
+        shutil.copytree(EXAMPLES / "compass", tmp_path / "compass")
+        config = tmp_path / "compass" / "flowbus.yaml"
+        config.write_text(edit(config.read_text()))
+        started.append(start(tmp_path, "compass/flowbus.yaml"))
+        return started[-1]
+
+    yield go
+    for running in started:
+        stop(running)
+
+
+@pytest.fixture
+def compass(launch) -> Running:
     """``flowbus run`` of a copy of the compass example."""
-    shutil.copytree(EXAMPLES / "compass", tmp_path / "compass")
-    running = start(tmp_path, "compass/flowbus.yaml")
-    yield running
-    stop(running)
+    return launch()
 
 
 def stop(running: Running) -> None:
@@ -130,3 +144,47 @@ def screenshot(browser, request):
         return path
 
     return save
+
+
+def wait_for(browser, css: str, *, text: str | None = None, timeout: float = 20):
+    """The element at ``css`` once it is visible (and holds ``text``)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, timeout)
+    if text is not None:
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+    return wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+
+@pytest.fixture
+def pages(browser):
+    """What the tests do on the dashboard's pages: sign in, wait for an element."""
+
+    class Pages:
+        def wait_for(self, css: str, *, text: str | None = None, timeout: float = 20):
+            return wait_for(browser, css, text=text, timeout=timeout)
+
+        def sign_in(self, running: Running, token: str | None = None) -> None:
+            from selenium.webdriver.common.by import By
+
+            browser.delete_all_cookies()
+            browser.get(running.base + "/")
+            browser.find_element(By.ID, "key").send_keys(token or running.token)
+            browser.find_element(By.CSS_SELECTOR, "form[action='/signin'] button").click()
+            self.wait_for("h1", text="Overview")
+
+        def nav(self, label: str, heading: str) -> None:
+            from selenium.webdriver.common.by import By
+
+            browser.find_element(By.CSS_SELECTOR, "header nav").find_element(By.LINK_TEXT, label).click()
+            self.wait_for("h1", text=heading)
+
+        def set_text(self, css: str, text: str) -> None:
+            from selenium.webdriver.common.by import By
+
+            area = browser.find_element(By.CSS_SELECTOR, css)
+            browser.execute_script("arguments[0].value = arguments[1];", area, text)
+
+    return Pages()

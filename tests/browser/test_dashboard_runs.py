@@ -7,28 +7,8 @@ import pytest
 pytest.importorskip("uvicorn", reason="the server extra is not installed")
 
 
-def wait_for(browser, css: str, *, text: str | None = None, timeout: float = 20):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    wait = WebDriverWait(browser, timeout)
-    if text is not None:
-        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
-    return wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
-
-
-def sign_in(browser, running, token: str | None = None) -> None:
-    from selenium.webdriver.common.by import By
-
-    browser.get(running.base + "/")
-    browser.find_element(By.ID, "key").send_keys(token or running.token)
-    browser.find_element(By.CSS_SELECTOR, "form[action='/signin'] button").click()
-    wait_for(browser, "h1", text="Overview")
-
-
 def test_a_key_signs_in_a_sent_event_appears_in_the_runs_list_without_a_reload_and_opens_as_a_timeline(
-    browser, compass, screenshot
+    browser, compass, screenshot, pages
 ):
     from selenium.webdriver.common.by import By
 
@@ -36,26 +16,26 @@ def test_a_key_signs_in_a_sent_event_appears_in_the_runs_list_without_a_reload_a
     assert browser.find_element(By.ID, "key").get_attribute("type") == "password"
     browser.find_element(By.ID, "key").send_keys("fbk_nothere_wrong")
     browser.find_element(By.CSS_SELECTOR, "form[action='/signin'] button").click()
-    assert "not valid" in wait_for(browser, ".problem").text
-    sign_in(browser, compass)
+    assert "not valid" in pages.wait_for(".problem").text
+    pages.sign_in(compass)
     assert browser.find_element(By.ID, "throughput").text == "0.00"
     cookie = browser.get_cookie("flowbus_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     screenshot("overview-empty")
 
     browser.find_element(By.LINK_TEXT, "Runs").click()
-    wait_for(browser, "h1", text="Runs")
+    pages.wait_for("h1", text="Runs")
     assert browser.find_elements(By.CSS_SELECTOR, "#run-rows tr[data-run]") == []
     page = browser.find_element(By.TAG_NAME, "html")
     assert '"message_id"' in compass.curl(compass.send)  # the example curl flowbus run printed
-    row = wait_for(browser, "#run-rows tr[data-run]")
+    row = pages.wait_for("#run-rows tr[data-run]")
     assert page == browser.find_element(By.TAG_NAME, "html")  # the same page: no reload
     assert "compass_company_upsert" in row.text and "succeeded" in row.text
     assert "v1" in row.text
     screenshot("runs-live")
 
     row.find_element(By.LINK_TEXT, "compass_company_upsert").click()
-    wait_for(browser, "#timeline")
+    pages.wait_for("#timeline")
     rows = browser.find_elements(By.CSS_SELECTOR, "#timeline > li")
     kinds = [r.get_attribute("class").split()[1] for r in rows]
     assert kinds[:2] == ["message", "run"] and "step" in kinds
@@ -70,6 +50,6 @@ def test_a_key_signs_in_a_sent_event_appears_in_the_runs_list_without_a_reload_a
     screenshot("timeline")
 
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
-    wait_for(browser, "#key")
+    pages.wait_for("#key")
     browser.get(compass.base + "/p/compass/runs")
     assert browser.current_url.startswith(compass.base + "/?next=")  # signed out: back to the sign-in form

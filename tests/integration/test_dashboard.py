@@ -19,6 +19,7 @@ from flowbus.events.frozen import freeze
 from flowbus.ids import floor_id
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import publish_config
+from flowbus.queue import QueueName
 from flowbus.runtime.records import Run, RunStatus, Trigger
 from flowbus.stores.protocols import Changeset
 from flowbus.stores.sqlite import SqliteBackend
@@ -222,3 +223,83 @@ async def test_a_run_page_draws_the_chain_from_its_message_with_queue_wait_apart
     assert "wait " in page and 'class="wait"' in page
     assert "A &lt;b&gt;" in page and "A <b>" not in page
     assert (await browser.get("/p/compass/runs/nope")).status_code == 404
+
+
+async def dead_letters(store, count: int) -> list[str]:
+    """``count`` compass messages, dead after one attempt each, sent on version 1."""
+    from flowbus.queue import AttemptError, MessageKind, OutgoingMessage, QueueName
+    from flowbus.stores.protocols import Retry
+
+    body = {"source": "compass_inbound", "type": "upsert_company", "data": {"event": "upsert_company"}}
+    sent = await store.send([OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, config_version=1)] * count)
+    now = dt.datetime.now(dt.UTC)
+    claimed = await store.claim([QueueName.INBOUND], limit=count, owner="w", lease_s=30)
+    await store.apply(Changeset(retries=[Retry(m.id, "w", AttemptError(1, "boom <i>", now, 1), now, dead=True)
+                                         for m in claimed]))  # fmt: skip
+    return sent
+
+
+async def test_a_redrive_dry_run_names_what_would_run_on_which_version_and_changes_nothing(dash):
+    store, tokens, client = dash
+    sent = await dead_letters(store, 3)
+    no_flows = COMPASS.replace("upsert_company\n", "upsert_company_v2\n", 1)
+    await publish_config(store, no_flows, file="flowbus.yaml")  # v2 routes upsert_company nowhere
+    admin, csrf = await signed_in(client, tokens[Scope.ADMIN])
+    listed = (await admin.get("/p/compass/dead-letters")).text
+    assert re.findall(r'data-message="([^"]+)"', listed) == sent
+    assert "boom &lt;i&gt;" in listed
+    own = await admin.post(
+        "/p/compass/dead-letters/redrive", data={"csrf": csrf, "ids": sent[:2], "version": "own", "do": "dry"}
+    )
+    rows = re.findall(r"<tr><td><code>.*?</tr>", own.text, re.S)
+    assert len(rows) == 2 and all("flow compass_company_upsert" in r and ">v1<" in r for r in rows)
+    active = await admin.post(
+        "/p/compass/dead-letters/redrive", data={"csrf": csrf, "ids": sent[0], "version": "active", "do": "dry"}
+    )
+    assert "the version routes it nowhere" in active.text and ">v2<" in active.text
+    assert [m.id for m in await store.dead_letters()] == sent  # a dry run changes nothing
+    done = await admin.post("/p/compass/dead-letters/redrive", data={"csrf": csrf, "ids": sent[:2], "version": "own"})
+    assert done.status_code == 303 and done.headers["location"].endswith("redriven=2")
+    assert [m.id for m in await store.dead_letters()] == sent[2:]
+    [again] = await store.claim([QueueName.INBOUND], limit=1, owner="x", lease_s=5)
+    assert again.id == sent[0] and again.config_version == 1  # on its own version, as asked
+    detail = (await admin.get(f"/p/compass/dead-letters/{sent[2]}")).text
+    assert "boom &lt;i&gt;" in detail and 'id="attempts"' in detail
+    assert (await admin.get(f"/p/compass/dead-letters/{sent[0]}")).status_code == 404  # no longer dead
+
+
+async def test_the_dead_letters_list_pages_oldest_first_and_filters(dash):
+    store, tokens, client = dash
+    sent = await dead_letters(store, 55)
+    reader, _ = await signed_in(client, tokens[Scope.READ])
+    first = (await reader.get("/p/compass/dead-letters")).text
+    assert re.findall(r'data-message="([^"]+)"', first) == sent[:50]
+    assert "Redrive selected" not in first  # a read key sees, but cannot redrive
+    more = re.search(r'href="(/p/compass/dead-letters\?after=[^"]+)"', first).group(1)
+    assert re.findall(r'data-message="([^"]+)"', (await reader.get(more)).text) == sent[50:]
+    assert "data-message" not in (await reader.get("/p/compass/dead-letters?queue=outbound")).text
+    assert "data-message" not in (await reader.get("/p/compass/dead-letters?name=other_source")).text
+
+
+async def test_a_draft_is_validated_saved_published_and_a_version_rolled_back_and_diffed(dash):
+    store, tokens, client = dash
+    admin, csrf = await signed_in(client, tokens[Scope.ADMIN])
+    bad = await admin.post("/p/compass/config/draft", data={"csrf": csrf, "text": "flows: [{name: f}]", "do": "save"})
+    assert bad.status_code == 422 and "flows[0].steps" in bad.text and await store.get_draft() is None
+    other = await admin.post(
+        "/p/compass/config/draft", data={"csrf": csrf, "text": COMPASS.replace("name: compass", "name: crm", 1)}
+    )
+    assert other.status_code == 422 and "names project &#39;crm&#39;" in other.text
+    changed = COMPASS.replace("upsert_company\n", "upsert_company\n    enabled: false\n", 1)
+    saved = await admin.post("/p/compass/config/draft", data={"csrf": csrf, "text": changed, "do": "save"})
+    assert saved.headers["location"].endswith("saved=1") and (await store.get_draft())[0] == changed
+    assert await store.active_version() == 1
+    published = await admin.post("/p/compass/config/draft", data={"csrf": csrf, "text": changed, "do": "publish"})
+    assert published.headers["location"].endswith("published=2") and await store.active_version() == 2
+    diff = (await admin.get("/p/compass/config/diff?old=1&new=2")).text
+    assert "compass_company_upsert" in diff and "enabled" in diff
+    assert (await admin.get("/p/compass/config/diff?old=1&new=9")).status_code == 404
+    back = await admin.post("/p/compass/config/versions/1/rollback", data={"csrf": csrf})
+    assert back.headers["location"].endswith("published=3") and await store.active_version() == 3
+    assert "The two versions mean the same" in (await admin.get("/p/compass/config/diff?old=1&new=3")).text
+    assert (await admin.post("/p/compass/config/versions/7/rollback", data={"csrf": csrf})).status_code == 404

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from flowbus.api.dashboard import overview, runs, signin
+from flowbus.api.dashboard import config, dead_letters, overview, runs, signin
 
 
 def routes() -> list[BaseRoute]:
@@ -28,6 +28,13 @@ def routes() -> list[BaseRoute]:
         Route(f"{project}/runs", runs.runs_page, methods=["GET"]),
         Route(f"{project}/runs/newer", runs.newer_runs, methods=["GET"]),
         Route(f"{project}/runs/{{run_id}}", runs.run_page, methods=["GET"]),
+        Route(f"{project}/dead-letters", dead_letters.dead_letters_page, methods=["GET"]),
+        Route(f"{project}/dead-letters/redrive", dead_letters.redrive, methods=["POST"]),
+        Route(f"{project}/dead-letters/{{message_id}}", dead_letters.dead_letter_page, methods=["GET"]),
+        Route(f"{project}/config", config.config_page, methods=["GET"]),
+        Route(f"{project}/config/diff", config.diff_page, methods=["GET"]),
+        Route(f"{project}/config/draft", config.save_draft, methods=["POST"]),
+        Route(f"{project}/config/versions/{{number}}/rollback", config.roll_back, methods=["POST"]),
         Mount("/static", StaticFiles(packages=[("flowbus.api.dashboard", "static")]), name="static"),
     ]
 

@@ -19,7 +19,8 @@ from flowbus.runtime.records import Run, RunStatus, Trigger
 from flowbus.stores.protocols import RunFilter
 
 PAGE = 50
-_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+#: a UUIDv7 id as flowbus writes it (runs, events, messages)
+ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 
@@ -68,7 +69,7 @@ def run_query(request: Request) -> RunQuery:
         status=RunStatus(status) if status else None,
         trigger=Trigger(trigger) if trigger else None,
     )
-    return RunQuery(where, bounds["since"], bounds["until"], cursor if cursor and _ID.match(cursor) else None,
+    return RunQuery(where, bounds["since"], bounds["until"], cursor if cursor and ID_PATTERN.match(cursor) else None,
                     {k: v for k, v in fields.items() if v}, problems)  # fmt: skip
 
 
@@ -97,7 +98,7 @@ async def newer_runs(request: Request, session: Session) -> Response:
     """The runs after ``after`` that match the filters: polled by the first page of the list."""
     query = run_query(request)
     after = request.query_params.get("after", "")
-    if not _ID.match(after):
+    if not ID_PATTERN.match(after):
         return refused(request, session, 422, "after must be a run id")
     found = await request.app.state.flowbus.backend(session.project).list_runs(query.where, limit=PAGE)
     fresh = [r for r in found if r.id > after]
