@@ -36,6 +36,7 @@ from flowbus.stores.protocols import (
     Conflict,
     DeadLetterFilter,
     EventFilter,
+    GroupStat,
     Manifest,
     QueueStat,
     Record,
@@ -315,6 +316,20 @@ class MemoryBackend:
                 count, oldest = (seen.messages, min(seen.oldest, m.created_at)) if seen else (0, m.created_at)
                 stats[(m.queue, m.state)] = QueueStat(m.queue, m.state, count + 1, oldest)
         return list(stats.values())
+
+    async def group_stats(self, *, limit: int) -> list[GroupStat]:
+        groups: dict[tuple[QueueName, str], list[QueuedMessage]] = defaultdict(list)
+        for m in self._messages.values():  # in the order they were sent
+            if m.group_key is not None and m.state is not MessageState.DONE:
+                groups[(m.queue, m.group_key)].append(m)
+        stats = []
+        for (queue, key), members in groups.items():
+            open_ = [m for m in members if m.state in (MessageState.READY, MessageState.LEASED)]
+            if open_:
+                blocker = next((m.id for m in members if m.state is MessageState.DEAD and m.blocking), None)
+                stats.append(GroupStat(queue, key, len(open_), min(m.created_at for m in open_), blocker))
+        stats.sort(key=lambda g: (g.blocked_by is None, g.oldest))
+        return stats[:limit]
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

@@ -35,6 +35,7 @@ from flowbus.stores.protocols import (
     Conflict,
     DeadLetterFilter,
     EventFilter,
+    GroupStat,
     Manifest,
     QueueStat,
     Record,
@@ -456,6 +457,9 @@ class PostgresBackend:
 
     async def queue_stats(self) -> list[QueueStat]:
         return [rows.queue_stat(r) for r in await self._all("queue_stats")]
+
+    async def group_stats(self, *, limit: int) -> list[GroupStat]:
+        return [rows.group_stat(r) for r in await self._all("group_stats", limit=limit)]
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

@@ -171,6 +171,16 @@ class QueueStat(NamedTuple):
     oldest: dt.datetime
 
 
+class GroupStat(NamedTuple):
+    """The open messages of one FIFO group, and the dead message holding the group, if one does."""
+
+    queue: QueueName
+    group_key: str
+    messages: int
+    oldest: dt.datetime
+    blocked_by: str | None
+
+
 class EntityStore(Protocol):
     async def read_entity(self, entity: str, key: str) -> Versioned | None: ...
 
@@ -239,6 +249,10 @@ class Queue(Protocol):
     async def queue_stats(self) -> list[QueueStat]:
         """Open and dead messages per queue and state, with the oldest one's time; read through the
         indexes of open and dead messages, so done messages (the history) cost nothing."""
+
+    async def group_stats(self, *, limit: int) -> list[GroupStat]:
+        """FIFO groups with open messages: blocked groups first (with the dead message blocking
+        each), then by their oldest open message; at most ``limit``."""
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

@@ -21,6 +21,7 @@ from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
     DeadLetterFilter,
     EventFilter,
+    GroupStat,
     Manifest,
     QueueStat,
     Retry,
@@ -93,6 +94,10 @@ def run_point(row: Row) -> RunPoint:
 
 def queue_stat(row: Row) -> QueueStat:
     return QueueStat(QueueName(row["queue"]), MessageState(row["state"]), row["n"], _time(row["oldest"]))
+
+
+def group_stat(row: Row) -> GroupStat:
+    return GroupStat(QueueName(row["queue"]), row["group_key"], row["n"], _time(row["oldest"]), row["blocked_by"])
 
 
 def event_page(where: EventFilter, before: str | None, limit: int, stamp: Stamp = iso) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from flowbus.stores.protocols import (
     Conflict,
     DeadLetterFilter,
     EventFilter,
+    GroupStat,
     Manifest,
     QueueStat,
     Record,
@@ -377,6 +378,9 @@ class SqliteBackend:
 
     async def queue_stats(self) -> list[QueueStat]:
         return [rows.queue_stat(r) for r in self._all("queue_stats")]
+
+    async def group_stats(self, *, limit: int) -> list[GroupStat]:
+        return [rows.group_stat(r) for r in self._all("group_stats", limit=limit)]
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

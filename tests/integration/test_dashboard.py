@@ -303,3 +303,128 @@ async def test_a_draft_is_validated_saved_published_and_a_version_rolled_back_an
     assert back.headers["location"].endswith("published=3") and await store.active_version() == 3
     assert "The two versions mean the same" in (await admin.get("/p/compass/config/diff?old=1&new=3")).text
     assert (await admin.post("/p/compass/config/versions/7/rollback", data={"csrf": csrf})).status_code == 404
+
+
+PINGS = """
+project: {name: compass}
+sources: [{name: pings, event_type_from: "$.kind"}]
+targets: [{name: store, type: store}]
+events:
+  - name: Pinged
+    properties:
+      N: {type: Integer, required: true}
+      Who: {type: String}
+flows:
+  - name: on_ping
+    source: pings
+    event_type: ping
+    steps:
+      - {id: tell, action: publish, event: Pinged, properties: {N: "=data.n"}}
+  - name: on_pong
+    source: pings
+    event_type: pong
+    steps: [{id: nothing, action: log, message: pong}]
+  - name: count
+    inputs: {N: {type: Integer, required: true}}
+    steps: [{id: save, action: save, entity: Count, data: {n: "=inputs.N"}}]
+  - name: greet
+    inputs: {Who: {type: String, required: true}}
+    steps: [{id: save, action: save, entity: Greeting, data: {who: "=inputs.Who"}}]
+  - name: archived
+    enabled: false
+    inputs: {N: {type: Integer, required: true}}
+    steps: [{id: save, action: save, entity: Old, data: {n: "=inputs.N"}}]
+handlers:
+  - {name: Count, event: Pinged, flow: count, mode: sync, bindings: {N: N}}
+  - {name: Greet, event: Pinged, flow: greet, mode: async, bindings: {Who: Who}}
+  - {name: Archive, event: Pinged, flow: archived, bindings: {N: N}}
+"""
+
+
+async def pinged(store, payload: dict, *, dedup: str | None = None) -> str:
+    """Publish ``PINGS`` as version 2 and run one pings message through a worker; its message id."""
+    from flowbus.config import load_config_text
+    from flowbus.runtime.engine import Engine
+    from flowbus.worker import Worker, WorkerSettings
+
+    result = await publish_config(store, PINGS, file="pings.yaml")
+    engine = Engine(load_config_text(PINGS, file="pings.yaml"), backend=store, config_version=result.version.number)
+    [message_id] = await store.send([engine.source_message("pings", "ping", payload, dedup_id=dedup)])
+    await Worker(engine, WorkerSettings()).run_until_idle()
+    return message_id
+
+
+async def test_an_event_page_shows_its_data_dedup_verdict_runs_and_near_misses_and_sends_it_again(dash):
+    store, tokens, client = dash
+    message_id = await pinged(store, {"kind": "ping", "n": 3}, dedup="order-7")
+    [event] = await store.list_events()
+    admin, csrf = await signed_in(client, tokens[Scope.ADMIN])
+    listed = (await admin.get("/p/compass/events?type=Pinged")).text
+    assert re.findall(r'data-event="([^"]+)"', listed) == [event.id]
+    assert "data-event" not in (await admin.get("/p/compass/events?type=Nope")).text
+    assert re.findall(r'data-event="([^"]+)"', (await admin.get(f"/p/compass/events?chain={message_id}")).text) == [
+        event.id
+    ]
+    page = (await admin.get(f"/p/compass/events/{event.id}")).text
+    assert "dedup id &#39;order-7&#39;" in page and message_id in page
+    assert "&#34;N&#34;: 3" in page
+    assert "handler Count → flow count" in page  # the sync handler it ran
+    hits = re.findall(r'<tr class="hit">.*?</tr>', page, re.S)
+    misses = re.findall(r'<tr class="miss">.*?</tr>', page, re.S)
+    assert len(hits) == 1 and "handler Count" in hits[0]
+    assert any("handler Greet" in m and "needs Who" in m for m in misses)  # the data has no Who
+    assert any("handler Archive" in m and "disabled" in m for m in misses)
+    again = await admin.post(f"/p/compass/events/{event.id}/send-again", data={"csrf": csrf})
+    assert again.status_code == 303 and "sent=" in again.headers["location"]
+    sent = again.headers["location"].split("sent=")[1]
+    resent = await store.get_message(sent)
+    assert resent.body["event"] == "Pinged" and resent.body["properties"] == {"N": 3} and resent.dedup_id is None
+    assert "Sent again as message" in (await admin.get(again.headers["location"])).text
+
+
+async def test_the_dry_run_says_which_flows_a_payload_would_run_and_why_the_others_would_not(dash):
+    store, tokens, client = dash
+    await publish_config(store, PINGS, file="pings.yaml")
+    reader, _ = await signed_in(client, tokens[Scope.READ])
+    from urllib.parse import urlencode
+
+    def url(**query) -> str:
+        return "/p/compass/events/match?" + urlencode(query)
+
+    page = (await reader.get(url(mode="source", source="pings", payload='{"kind": "ping", "n": 1}'))).text
+    assert re.findall(r'<tr class="hit">.*?flow (\w+)', page, re.S) == ["on_ping"]
+    assert re.search(r"flow on_pong</td><td>it runs for event type &#39;pong&#39;, not &#39;ping&#39;", page)
+    typo = (await reader.get(url(mode="source", source="ping", event_type="ping", payload="{}"))).text
+    assert "there is no source &#39;ping&#39;; did you mean &#39;pings&#39;?" in typo
+    untyped = (await reader.get(url(mode="source", source="pings", payload='{"n": 1}'))).text
+    assert "finds none in the payload" in untyped
+    event = (await reader.get(url(mode="event", event="Pinged", payload='{"N": 2, "Who": "Ada"}'))).text
+    assert re.findall(r'<tr class="hit">.*?handler (\w+)', event, re.S) == ["Count", "Greet"]
+    bad = (await reader.get(url(mode="event", event="Pinged", payload='{"N": "two"}'))).text
+    assert re.search(r'class="problem">N: ', bad)
+    assert "the payload is not JSON" in (await reader.get(url(mode="source", source="pings", payload="{nope"))).text
+    assert 'class="hit"' not in (await reader.get(url(mode="event", event="Pinged2", payload="{}"))).text
+
+
+async def test_the_queues_page_shows_depth_per_queue_and_blocked_groups_with_their_blocker(dash):
+    store, tokens, client = dash
+    from flowbus.queue import AttemptError, MessageKind, OutgoingMessage
+    from flowbus.stores.protocols import Retry
+
+    out = QueueName.OUTBOUND
+    head, _next = await store.send(
+        [OutgoingMessage(out, MessageKind.HANDLER, {"handler": "h", "event_id": "e"}, "cust-9")] * 2
+    )
+    await store.send([OutgoingMessage(out, MessageKind.HANDLER, {"handler": "h", "event_id": "f"}, "cust-1")])
+    [_claimed] = [m for m in await store.claim([out], limit=5, owner="w", lease_s=30) if m.id == head]
+    now = dt.datetime.now(dt.UTC)
+    await store.apply(
+        Changeset(retries=[Retry(head, "w", AttemptError(3, "the CRM said no", now, 1), now, dead=True, blocking=True)])
+    )
+    reader, _ = await signed_in(client, tokens[Scope.READ])
+    page = (await reader.get("/p/compass/queues")).text
+    groups = re.findall(r'<tr data-group="([^"]+)"( class="blocked")?', page)
+    assert groups == [("cust-9", ' class="blocked"'), ("cust-1", "")]
+    assert f"/dead-letters/{head}" in page and "the CRM said no" in page
+    outbound = re.search(r"<td>outbound</td>(.*?)</tr>", page, re.S).group(1)
+    assert re.findall(r">(\d+)<", outbound)[:2] == ["1", "1"]  # one ready (behind the blocker), one leased

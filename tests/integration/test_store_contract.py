@@ -472,3 +472,29 @@ async def test_queue_stats_count_open_and_dead_messages_with_the_oldest_and_leav
         (QueueName.INBOUND, MessageState.READY): 1,
     }
     assert all(before <= s.oldest <= dt.datetime.now(dt.UTC) for s in stats.values())
+
+
+async def test_group_stats_list_groups_with_open_messages_blocked_ones_first_with_their_blocker(backend):
+    b1, _b2, _b3, _p1, p2, _free = await backend.send(
+        [job(1, "blocked"), job(2, "blocked"), job(3, "blocked"), job(4, "parked"), job(5, "parked"), job(6)]
+    )
+    await asyncio.sleep(0.01)
+    await backend.send([job(7, "late")])  # sent later: its group's oldest message is younger
+    claimed = {m.id: m for m in await claim(backend)}
+    now = dt.datetime.now(dt.UTC)
+    parked = next(i for i, m in claimed.items() if m.group_key == "parked")
+    await backend.apply(Changeset(retries=[
+        Retry(b1, "w1", AttemptError(1, "bad", now), now, dead=True, blocking=True),
+        Retry(parked, "w1", AttemptError(1, "bad", now), now, dead=True),
+    ]))  # fmt: skip
+    stats = await backend.group_stats(limit=10)
+    assert [(g.group_key, g.messages, g.blocked_by) for g in stats] == [
+        ("blocked", 2, b1),
+        ("parked", 1, None),
+        ("late", 1, None),
+    ]
+    assert stats[1].oldest <= stats[2].oldest
+    assert [g.group_key for g in await backend.group_stats(limit=1)] == ["blocked"]
+    [done] = [m for m in await claim(backend) if m.id == p2]
+    await ack(backend, done)
+    assert "parked" not in [g.group_key for g in await backend.group_stats(limit=10)]

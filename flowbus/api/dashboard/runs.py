@@ -37,11 +37,16 @@ class RunQuery(NamedTuple):
     problems: list[str]
 
 
-def _time(text: str, offset_min: int) -> dt.datetime | None:
-    """A ``datetime-local`` value in the viewer's zone (``offset_min`` east of UTC) as UTC."""
+def local_time(text: str, tz: str) -> dt.datetime | None:
+    """A ``datetime-local`` value in the viewer's zone (``tz``: minutes east of UTC) as UTC; None
+    when it is not one."""
     if not _LOCAL_TIME.match(text):
         return None
-    local = dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset_min)))
+    try:
+        offset = max(-1440, min(1440, int(tz or 0)))
+        local = dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset)))
+    except ValueError:  # a day or hour out of range, or a zone offset that is not a number
+        return None
     return local.astimezone(dt.UTC)
 
 
@@ -52,13 +57,9 @@ def run_query(request: Request) -> RunQuery:
     problems = []
     status = fields["status"] if fields["status"] in set(RunStatus) else None
     trigger = fields["trigger"] if fields["trigger"] in set(Trigger) else None
-    try:
-        offset = max(-1440, min(1440, int(fields["tz"] or 0)))
-    except ValueError:
-        offset = 0
     bounds: dict[str, str | None] = {}
     for name in ("since", "until"):
-        moment = _time(fields[name], offset) if fields[name] else None
+        moment = local_time(fields[name], fields["tz"]) if fields[name] else None
         if fields[name] and moment is None:
             problems.append(f"{name} is not a time (YYYY-MM-DDTHH:MM)")
         bounds[name] = floor_id(moment) if moment is not None else None

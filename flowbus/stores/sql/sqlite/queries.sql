@@ -154,6 +154,22 @@ UNION ALL
 SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
 WHERE project = :project AND state = 'dead' GROUP BY queue, state;
 
+-- name: group_stats
+-- open messages per FIFO group (the open-messages index), each with the dead message that blocks
+-- the group, looked up on the group index
+SELECT * FROM (
+SELECT m.queue, m.group_key, count(*) AS n, min(m.created_at) AS oldest,
+       (SELECT h.id FROM messages AS h
+        WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
+          AND h.state <> 'done' AND h.state = 'dead' AND h.blocking = 1
+        ORDER BY h.seq LIMIT 1) AS blocked_by
+FROM messages AS m
+WHERE m.project = :project AND m.state IN ('ready', 'leased') AND m.group_key IS NOT NULL
+GROUP BY m.project, m.queue, m.group_key
+) AS g
+ORDER BY blocked_by IS NULL, oldest
+LIMIT :limit;
+
 -- name: dead_letters
 SELECT * FROM messages
 WHERE project = :project AND state = 'dead'
