@@ -22,6 +22,7 @@ from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
+    MessageKind,
     MessageState,
     OutgoingMessage,
     QueuedMessage,
@@ -177,8 +178,28 @@ class MemoryBackend:
         return self._runs.get(run_id)
 
     async def list_runs(self, where: RunFilter = ANY_RUN, *, before: str | None = None, limit: int = 100) -> list[Run]:
-        found = (r for r in self._runs.values() if (before is None or r.id < before) and _run_matches(r, where))
+        found = (
+            r
+            for r in self._runs.values()
+            if (before is None or r.id < before) and _run_matches(r, where) and self._origin_matches(r, where)
+        )
         return heapq.nlargest(limit, found, key=lambda r: r.id)
+
+    def _origin_matches(self, run: Run, where: RunFilter) -> bool:
+        """The source and event type of what the run ran for: its source message, or its event."""
+        if where.source is None and where.event_type is None:
+            return True
+        message = self._messages.get(run.message_id) if run.message_id else None
+        event = self._events.get(run.event_id) if run.event_id else None
+        origins = []
+        if message is not None and message.kind is MessageKind.SOURCE:
+            origins.append((message.body.get("source"), message.body.get("type")))
+        if event is not None:
+            origins.append((event.source, event.type))
+        return any(
+            (where.source is None or source == where.source) and (where.event_type is None or type_ == where.event_type)
+            for source, type_ in origins
+        )
 
     async def run_points(self, since: dt.datetime, *, limit: int) -> list[RunPoint]:
         floor = floor_id(since)
@@ -458,6 +479,7 @@ def _run_matches(run: Run, where: RunFilter) -> bool:
         and (where.handler is None or run.handler == where.handler)
         and (where.status is None or run.status == where.status)
         and (where.trigger is None or run.trigger == where.trigger)
+        and (where.config_version is None or run.config_version == where.config_version)
     )
 
 

@@ -142,12 +142,16 @@ ANY_EVENT = EventFilter()
 
 
 class RunFilter(NamedTuple):
-    """Which runs a list holds; None matches any."""
+    """Which runs a list holds; None matches any. ``source`` and ``event_type``: of the source
+    message a trigger flow ran for, or of the event a handler ran for."""
 
     flow: str | None = None
     handler: str | None = None
     status: RunStatus | None = None
     trigger: Trigger | None = None
+    config_version: int | None = None
+    source: str | None = None
+    event_type: str | None = None
 
 
 ANY_RUN = RunFilter()

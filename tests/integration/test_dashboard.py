@@ -428,3 +428,44 @@ async def test_the_queues_page_shows_depth_per_queue_and_blocked_groups_with_the
     assert f"/dead-letters/{head}" in page and "the CRM said no" in page
     outbound = re.search(r"<td>outbound</td>(.*?)</tr>", page, re.S).group(1)
     assert re.findall(r">(\d+)<", outbound)[:2] == ["1", "1"]  # one ready (behind the blocker), one leased
+
+
+async def test_bulk_retry_redrives_the_dead_messages_of_the_chosen_failed_runs_on_the_active_version(dash):
+    store, tokens, client = dash
+    sent = await dead_letters(store, 3)
+    failed = [run(i, RunStatus.FAILED, message_id=m) for i, m in zip(ids_now(3), sent, strict=True)]
+    await store.apply(Changeset(runs=failed))
+    await store.redrive([sent[2]])  # already retried: no longer dead
+    await publish_config(store, COMPASS.replace("Companies as", "Companies, as"), file="flowbus.yaml")  # v2
+    admin, csrf = await signed_in(client, tokens[Scope.ADMIN])
+    page = (await admin.get("/p/compass/runs?status=failed")).text
+    assert page.count('name="runs"') == 3 and 'form="retry"' in page
+    done = await admin.post("/p/compass/runs/retry", data={"csrf": csrf, "runs": [r.id for r in failed]})
+    assert done.status_code == 303
+    notice = (await admin.get(done.headers["location"])).text
+    assert "Retried 2 failed runs" in notice and "1 chosen run was left alone" in notice
+    assert await store.dead_letters() == []
+    queued = [await store.get_message(m) for m in sent[:2]]
+    assert [(m.state, m.config_version) for m in queued] == [("ready", 2), ("ready", 2)]
+
+
+async def test_the_runs_list_filters_by_source_event_type_and_config_version(dash):
+    store, tokens, client = dash
+    from flowbus.queue import MessageKind, OutgoingMessage
+
+    bodies = [{"source": "compass_inbound", "type": t, "data": {}} for t in ("upsert_company", "delete_company")]
+    messages = await store.send([OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, b) for b in bodies])
+    made = [
+        run(i, message_id=m)._replace(config_version=v) for i, m, v in zip(ids_now(2), messages, (1, 2), strict=True)
+    ]
+    await store.apply(Changeset(runs=made))
+    reader, _ = await signed_in(client, tokens[Scope.READ])
+
+    async def shown(query: str) -> list[str]:
+        return re.findall(r'data-run="([^"]+)"', (await reader.get(f"/p/compass/runs?{query}")).text)
+
+    assert await shown("source=compass_inbound") == [made[1].id, made[0].id]
+    assert await shown("event_type=delete_company") == [made[1].id]
+    assert await shown("version=v1") == [made[0].id]
+    assert await shown("source=elsewhere") == []
+    assert "the config version is a number" in (await reader.get("/p/compass/runs?version=latest")).text

@@ -498,3 +498,31 @@ async def test_group_stats_list_groups_with_open_messages_blocked_ones_first_wit
     [done] = [m for m in await claim(backend) if m.id == p2]
     await ack(backend, done)
     assert "parked" not in [g.group_key for g in await backend.group_stats(limit=10)]
+
+
+async def test_runs_filter_by_config_version_and_by_the_source_and_event_type_they_ran_for(backend):
+    inbound = [
+        OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": s, "type": t, "data": {}})
+        for s, t in (("shopify", "order"), ("shopify", "refund"), ("stripe", "order"))
+    ]
+    messages = await backend.send(inbound)
+    placed = event(1)._replace(id=new_id(), type="OrderPlaced", source="shop-flows")
+    await backend.apply(Changeset(events=[placed]))
+    runs = [
+        run(new_id(), message_id=m)._replace(trigger=Trigger.MESSAGE, config_version=v)
+        for m, v in zip(messages, (1, 2, 2), strict=True)
+    ]
+    handled = run(new_id(), event_id=placed.id, message_id=new_id())
+    await backend.apply(Changeset(runs=[*runs, handled]))
+
+    async def listed(**where) -> list[str]:
+        return [r.id for r in await backend.list_runs(RunFilter(**where))]
+
+    assert await listed(source="shopify") == [runs[1].id, runs[0].id]
+    assert await listed(event_type="order") == [runs[2].id, runs[0].id]
+    assert await listed(source="shopify", event_type="refund") == [runs[1].id]
+    assert await listed(event_type="OrderPlaced") == [handled.id]
+    assert await listed(source="shop-flows") == [handled.id]
+    assert await listed(source="nowhere") == []
+    assert await listed(config_version=2) == [runs[2].id, runs[1].id]
+    assert await listed(config_version=3, trigger=Trigger.HANDLER) == [handled.id]

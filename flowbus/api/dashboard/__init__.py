@@ -27,6 +27,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{project}/", overview.overview, methods=["GET"]),
         Route(f"{project}/runs", runs.runs_page, methods=["GET"]),
         Route(f"{project}/runs/newer", runs.newer_runs, methods=["GET"]),
+        Route(f"{project}/runs/retry", runs.retry_runs, methods=["POST"]),
         Route(f"{project}/runs/{{run_id}}", runs.run_page, methods=["GET"]),
         Route(f"{project}/events", events.events_page, methods=["GET"]),
         Route(f"{project}/events/match", events.match_page, methods=["GET"]),

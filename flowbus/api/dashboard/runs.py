@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import NamedTuple
+from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from flowbus.api.dashboard.access import page, refused
+from flowbus.api.dashboard.access import Form, action, page, refused
 from flowbus.api.dashboard.render import html
 from flowbus.api.dashboard.session import Session
 from flowbus.api.dashboard.timeline import timeline
 from flowbus.api.state import ApiState
 from flowbus.ids import MAX_ID, floor_id
+from flowbus.publishing import active_number
+from flowbus.queue import MessageState
 from flowbus.runtime.records import Run, RunStatus, Trigger
 from flowbus.stores.protocols import RunFilter
 
@@ -52,8 +55,8 @@ def local_time(text: str, tz: str) -> dt.datetime | None:
 
 def run_query(request: Request) -> RunQuery:
     params = request.query_params
-    fields = {name: params.get(name, "").strip()[:200] for name in ("status", "flow", "handler", "trigger",
-                                                                      "since", "until", "tz")}  # fmt: skip
+    names = ("status", "flow", "handler", "trigger", "source", "event_type", "version", "since", "until", "tz")
+    fields = {name: params.get(name, "").strip()[:200] for name in names}
     problems = []
     status = fields["status"] if fields["status"] in set(RunStatus) else None
     trigger = fields["trigger"] if fields["trigger"] in set(Trigger) else None
@@ -63,12 +66,18 @@ def run_query(request: Request) -> RunQuery:
         if fields[name] and moment is None:
             problems.append(f"{name} is not a time (YYYY-MM-DDTHH:MM)")
         bounds[name] = floor_id(moment) if moment is not None else None
+    version = fields["version"].removeprefix("v")
+    if version and not (version.isdigit() and int(version) < 2**31):
+        problems.append("the config version is a number, such as 3")
     cursor = params.get("cursor")
     where = RunFilter(
         flow=fields["flow"] or None,
         handler=fields["handler"] or None,
         status=RunStatus(status) if status else None,
         trigger=Trigger(trigger) if trigger else None,
+        config_version=int(version) if version.isdigit() and int(version) < 2**31 else None,
+        source=fields["source"] or None,
+        event_type=fields["event_type"] or None,
     )
     return RunQuery(where, bounds["since"], bounds["until"], cursor if cursor and ID_PATTERN.match(cursor) else None,
                     {k: v for k, v in fields.items() if v}, problems)  # fmt: skip
@@ -91,7 +100,29 @@ async def runs_page(request: Request, session: Session) -> Response:
     live = query.cursor is None and query.until is None
     return html(request, "runs.html", session, nav="runs", runs=runs, next_cursor=next_cursor, query=query,
                 live=live, top=runs[0].id if runs else floor_id(dt.datetime.now(dt.UTC)),
+                retried=request.query_params.get("retried", ""), left=request.query_params.get("left", ""),
                 statuses=list(RunStatus), triggers=list(Trigger))  # fmt: skip
+
+
+#: runs one bulk retry takes at most
+MAX_RETRY = 500
+
+
+@action
+async def retry_runs(request: Request, session: Session, form: Form) -> Response:
+    """Retry failed runs: the dead-lettered messages they ran for are redriven on the active version
+    (a run whose message is still being retried, or was retried already, is left alone)."""
+    backend = request.app.state.flowbus.backend(session.project)
+    dead: set[str] = set()
+    chosen = [i for i in form.get("runs", []) if ID_PATTERN.match(i)][:MAX_RETRY]
+    for run_id in chosen:
+        run = await backend.get_run(run_id)
+        message = await backend.get_message(run.message_id) if run is not None and run.message_id else None
+        if message is not None and message.state is MessageState.DEAD:
+            dead.add(message.id)
+    retried = await backend.redrive(sorted(dead), config_version=await active_number(backend)) if dead else 0
+    query = urlencode({"retried": retried, "left": len(chosen) - len(dead)})
+    return RedirectResponse(f"/p/{session.project}/runs?{query}", status_code=303)
 
 
 @page

@@ -78,6 +78,17 @@ WHERE project = %(project)s AND id < %(before)s
   AND (%(handler)s::text IS NULL OR handler = %(handler)s)
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(trigger)s::text IS NULL OR trigger = %(trigger)s)
+  AND (%(config_version)s::integer IS NULL OR config_version = %(config_version)s)
+  AND (%(source)s::text IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND m.body::jsonb->>'source' = %(source)s)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.source = %(source)s))
+  AND (%(event_type)s::text IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND m.body::jsonb->>'type' = %(event_type)s)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.type = %(event_type)s))
 ORDER BY id DESC LIMIT %(limit)s;
 
 -- name: run_points

@@ -66,6 +66,17 @@ WHERE project = :project AND id < :before
   AND (:handler IS NULL OR handler = :handler)
   AND (:status IS NULL OR status = :status)
   AND (:trigger IS NULL OR trigger = :trigger)
+  AND (:config_version IS NULL OR config_version = :config_version)
+  AND (:source IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND json_extract(m.body, '$.source') = :source)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.source = :source))
+  AND (:event_type IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND json_extract(m.body, '$.type') = :event_type)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.type = :event_type))
 ORDER BY id DESC LIMIT :limit;
 
 -- name: run_points
