@@ -49,6 +49,11 @@ def test_a_key_signs_in_a_sent_event_appears_in_the_runs_list_without_a_reload_a
     assert started.get_attribute("data-local") is not None and "UTC" in started.get_attribute("title")
     screenshot("timeline")
 
+    pages.nav("Entities", "Entities")
+    browser.find_element(By.LINK_TEXT, "company").click()
+    browser.find_element(By.PARTIAL_LINK_TEXT, "acme.example").click()
+    assert "Acme Corporation" in pages.wait_for("#record").text  # what the run upserted
+
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
     pages.wait_for("#key")
     browser.get(compass.base + "/p/compass/runs")

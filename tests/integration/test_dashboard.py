@@ -469,3 +469,21 @@ async def test_the_runs_list_filters_by_source_event_type_and_config_version(das
     assert await shown("version=v1") == [made[0].id]
     assert await shown("source=elsewhere") == []
     assert "the config version is a number" in (await reader.get("/p/compass/runs?version=latest")).text
+
+
+async def test_the_entities_page_lists_an_entitys_keys_and_reads_a_record_by_key(dash):
+    store, tokens, client = dash
+    from flowbus.stores.protocols import EntityWrite
+
+    writes = {("company", f"c{n:03}.example"): EntityWrite({"name": f"<C{n}>"}, None) for n in range(105)}
+    await store.apply(Changeset(writes=writes))
+    reader, _ = await signed_in(client, tokens[Scope.READ])
+    start = (await reader.get("/p/compass/entities")).text
+    assert 'href="/p/compass/entities?entity=company"' in start  # named by the config's hubspot target
+    listed = (await reader.get("/p/compass/entities?entity=company")).text
+    keys = re.findall(r"<code>(c\d+\.example)</code>", listed)
+    assert keys == [f"c{n:03}.example" for n in range(100)] and "The first 100 keys" in listed
+    one = (await reader.get("/p/compass/entities?entity=company&key=c104.example")).text
+    assert "&lt;C104&gt;" in one and "version 1" in one
+    assert "No company with key" in (await reader.get("/p/compass/entities?entity=company&key=nope")).text
+    assert "No nothing is stored" in (await reader.get("/p/compass/entities?entity=nothing")).text

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from flowbus.api.dashboard import config, dead_letters, events, overview, queues, runs, signin
+from flowbus.api.dashboard import config, dead_letters, entities, events, overview, queues, runs, signin
 
 
 def routes() -> list[BaseRoute]:
@@ -34,6 +34,7 @@ def routes() -> list[BaseRoute]:
         Route(f"{project}/events/{{event_id}}", events.event_page, methods=["GET"]),
         Route(f"{project}/events/{{event_id}}/send-again", events.send_again, methods=["POST"]),
         Route(f"{project}/queues", queues.queues_page, methods=["GET"]),
+        Route(f"{project}/entities", entities.entities_page, methods=["GET"]),
         Route(f"{project}/dead-letters", dead_letters.dead_letters_page, methods=["GET"]),
         Route(f"{project}/dead-letters/redrive", dead_letters.redrive, methods=["POST"]),
         Route(f"{project}/dead-letters/{{message_id}}", dead_letters.dead_letter_page, methods=["GET"]),
