@@ -100,7 +100,10 @@ def start(folder: Path, config: str) -> Running:
     assert "serving http" in out, f"flowbus run did not start in 60 s:\n{out}"
     token = re.search(r"Bearer (fbk_\S+)'", out).group(1)
     send = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl -X POST"))
-    return Running(process, folder, f"http://127.0.0.1:{port}", token, send, log, sink)
+    # the address flowbus run prints to sign in at
+    dashboard = re.search(r"open the dashboard: http://(\S+)/ and sign in with the admin key above", out)
+    assert dashboard is not None and dashboard.group(1) == f"127.0.0.1:{port}", out
+    return Running(process, folder, f"http://{dashboard.group(1)}", token, send, log, sink)
 
 
 @pytest.fixture
