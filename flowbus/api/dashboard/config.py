@@ -43,7 +43,7 @@ async def _page(request: Request, session: Session, *, text: str | None = None, 
     params = request.query_params
     return html(request, "config.html", session, status=status, nav="config", active=active,
                 versions=list(reversed(versions)), manifest=await backend.manifest(), text=text,
-                problems=problems or [], has_draft=draft is not None,
+                problems=problems or [], has_draft=draft is not None, refused=status != 200,
                 published=params.get("published", ""), saved=params.get("saved", ""))  # fmt: skip
 
 
