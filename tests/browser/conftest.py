@@ -25,6 +25,7 @@ EXAMPLES = ROOT / "examples"
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+VIEWER_ZONE = "Asia/Kolkata"
 
 
 def _need_browser() -> None:
@@ -52,7 +53,9 @@ def browser() -> Iterator[object]:
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--window-size=1440,900"):  # fmt: skip
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    # the viewer is in India (UTC+5:30, no daylight saving): pages must show their zone, not UTC
+    service = Service(executable_path=str(CHROMEDRIVER), env={**os.environ, "TZ": VIEWER_ZONE})
+    driver = webdriver.Chrome(service=service, options=options)
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
