@@ -27,14 +27,27 @@ def test_a_key_signs_in_a_sent_event_appears_in_the_runs_list_without_a_reload_a
     browser.find_element(By.LINK_TEXT, "Runs").click()
     pages.wait_for("h1", text="Runs")
     assert browser.find_elements(By.CSS_SELECTOR, "#run-rows tr[data-run]") == []
+    assert browser.find_element(By.CSS_SELECTOR, "#run-rows tr.empty-row").is_displayed()
     page = browser.find_element(By.TAG_NAME, "html")
     assert '"message_id"' in compass.curl(compass.send)  # the example curl flowbus run printed
-    row = pages.wait_for("#run-rows tr[data-run]")
+    row = pages.wait_for("#run-rows tr.fresh[data-run]")  # a run polled in
     assert page == browser.find_element(By.TAG_NAME, "html")  # the same page: no reload
     assert "compass_company_upsert" in row.text and "succeeded" in row.text
     assert "v1" in row.text
     assert not browser.find_element(By.CSS_SELECTOR, "#run-rows tr.empty-row").is_displayed()  # "no runs yet" went
     screenshot("runs-live")
+
+    # the overview follows too: its numbers are fetched again while it is open
+    pages.nav("Overview", "Overview")
+    assert browser.find_element(By.CSS_SELECTOR, "#throughput + .label").text == "runs/min · 1 run"
+    page = browser.find_element(By.TAG_NAME, "html")
+    compass.curl(compass.send)
+    pages.wait_for("#throughput + .label", text="· 2 runs")
+    assert page == browser.find_element(By.TAG_NAME, "html")
+    assert browser.find_element(By.ID, "failure-rate").text == "0.0%"
+    screenshot("overview-live")
+    pages.nav("Runs", "Runs")
+    row = browser.find_elements(By.CSS_SELECTOR, "#run-rows tr[data-run]")[-1]  # the first run
 
     row.find_element(By.LINK_TEXT, "compass_company_upsert").click()
     pages.wait_for("#timeline")

@@ -161,7 +161,8 @@ async def test_the_overview_shows_the_last_hours_throughput_failure_rate_latency
     assert re.search(r'id="failure-rate">25\.0%<', page)
     assert re.search(r'id="p50">100\.0 ms<', page)  # the 10th of 10..200 ms
     assert re.search(r'id="p95">190\.0 ms<', page)
-    assert re.search(r"runs/s \(20 runs\)", page)
+    assert re.search(r'id="throughput">0\.33</span><span class="label">runs/min · 20 runs<', page)
+    assert page.count('<line class="latency"') == 1  # this minute's p95
     assert page.count('<rect class="failed"') == 1 and page.count('<rect class="succeeded"') == 1
 
 

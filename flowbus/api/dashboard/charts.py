@@ -38,12 +38,21 @@ def stacked_bars(series: Sequence[tuple[str, Sequence[float]]], labels: Sequence
     return drawn
 
 
-def line(values: Sequence[float | None]) -> str:
-    """The points of a polyline over the slots (slots without a value are skipped)."""
+class Tick(NamedTuple):
+    x1: float
+    x2: float
+    y: float
+    title: str
+
+
+def ticks(values: Sequence[float | None], labels: Sequence[str], unit: str) -> list[Tick]:
+    """One level mark per slot that has a value (a step chart: a single minute still shows)."""
     top = max((v for v in values if v is not None), default=0) or 1
     step = WIDTH / max(len(values), 1)
-    return " ".join(
-        f"{i * step + step / 2:.1f},{HEIGHT - v / top * (HEIGHT - 4) - 2:.1f}"
+    return [
+        Tick(
+            i * step + 1, (i + 1) * step - 1, HEIGHT - v / top * (HEIGHT - 4) - 2, f"{labels[i]}: {v * 1000:.1f} {unit}"
+        )
         for i, v in enumerate(values)
         if v is not None
-    )
+    ]

@@ -83,8 +83,8 @@ def per_minute(points: Sequence[RunPoint], now: dt.datetime) -> dict[str, object
         (str(status), [float(sum(1 for p in slot if p.status is status)) for slot in slots]) for status in RunStatus
     ]
     p95 = [percentile(sorted(p.duration_s for p in slot), 0.95) for slot in slots]
-    return {"bars": charts.stacked_bars(series, labels), "p95_line": charts.line(p95), "width": charts.WIDTH,
-            "height": charts.HEIGHT}  # fmt: skip
+    return {"bars": charts.stacked_bars(series, labels), "p95_ticks": charts.ticks(p95, labels, "ms p95"),
+            "width": charts.WIDTH, "height": charts.HEIGHT}  # fmt: skip
 
 
 def queue_rows(stats: Sequence[QueueStat], now: dt.datetime) -> list[QueueRow]:
