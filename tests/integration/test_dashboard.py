@@ -105,8 +105,9 @@ async def test_every_dashboard_route_wants_a_session_of_its_own_project_and_ever
         response = await other.request(method, path)
         assert response.status_code == 403 and "signed in to project &#39;crm&#39;" in response.text, (method, path)
         if method == "POST":
-            response = await admin.post(path, data={"csrf": "0" * 64})
-            assert response.status_code == 403 and "CSRF" in response.text, (method, path)
+            for forged in ("0" * 64, "é" * 64, ""):
+                response = await admin.post(path, data={"csrf": forged})
+                assert response.status_code == 403 and "CSRF" in response.text, (method, path)
             if not path.endswith("/signout"):
                 response = await reader.post(path, data={"csrf": reader_csrf})
                 assert response.status_code == 403 and "admin" in response.text, (method, path)
@@ -129,6 +130,14 @@ async def test_an_ingest_key_a_wrong_key_and_a_tampered_or_revoked_session_do_no
     assert "httponly" in set_cookie and "samesite=strict" in set_cookie
     assert (await browser.get("/p/compass/runs")).status_code == 200
     payload, _, signature = cookie.partition(".")
+    for forged in (
+        f"{payload}.{'0' * len(signature)}".encode(),
+        f"{payload}.".encode() + b"\xe9" * 8,
+        b"nope",
+        b"e30.x",
+    ):
+        response = await (await client()).get("/p/compass/runs", headers=[(b"cookie", b"flowbus_session=" + forged)])
+        assert response.status_code == 303, forged
     browser.cookies.set("flowbus_session", f"{payload}.{'0' * len(signature)}")
     assert (await browser.get("/p/compass/runs")).status_code == 303
     browser.cookies.set("flowbus_session", cookie)

@@ -100,10 +100,15 @@ async def current(state: ApiState, request: Request) -> Session | None:
     if expires < time.time():
         return None
     key = await state.key(project, key_id)
-    if key is None or not key.active or not hmac.compare_digest(_sign(key, payload), signature):
+    if key is None or not key.active or not _same(_sign(key, payload), signature):
         return None
     return Session(key, nonce)
 
 
 def csrf_holds(session: Session, token: str) -> bool:
-    return hmac.compare_digest(session.csrf, token)
+    return _same(session.csrf, token)
+
+
+def _same(expected: str, given: str) -> bool:
+    """Compared in constant time; as bytes, since a request may carry any characters."""
+    return hmac.compare_digest(expected.encode(), given.encode(errors="replace"))
