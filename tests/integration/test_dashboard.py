@@ -309,10 +309,12 @@ async def test_a_draft_is_validated_saved_published_and_a_version_rolled_back_an
     diff = (await admin.get("/p/compass/config/diff?old=1&new=2")).text
     assert "compass_company_upsert" in diff and "enabled" in diff
     assert (await admin.get("/p/compass/config/diff?old=1&new=9")).status_code == 404
+    assert (await admin.get(f"/p/compass/config/diff?old=1&new={2**70}")).status_code == 422
     back = await admin.post("/p/compass/config/versions/1/rollback", data={"csrf": csrf})
     assert back.headers["location"].endswith("published=3") and await store.active_version() == 3
     assert "The two versions mean the same" in (await admin.get("/p/compass/config/diff?old=1&new=3")).text
     assert (await admin.post("/p/compass/config/versions/7/rollback", data={"csrf": csrf})).status_code == 404
+    assert (await admin.post(f"/p/compass/config/versions/{2**70}/rollback", data={"csrf": csrf})).status_code == 422
 
 
 PINGS = """

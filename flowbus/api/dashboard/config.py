@@ -47,6 +47,11 @@ async def _page(request: Request, session: Session, *, text: str | None = None, 
                 published=params.get("published", ""), saved=params.get("saved", ""))  # fmt: skip
 
 
+def _number(text: str) -> int | None:
+    """A version number, bounded as the API's (no driver is handed an integer it cannot store)."""
+    return int(text) if text.isdigit() and 1 <= int(text) < 2**31 else None
+
+
 @page
 async def config_page(request: Request, session: Session) -> Response:
     return await _page(request, session)
@@ -55,9 +60,8 @@ async def config_page(request: Request, session: Session) -> Response:
 @page
 async def diff_page(request: Request, session: Session) -> Response:
     backend: Backend = request.app.state.flowbus.backend(session.project)
-    try:
-        old, new = int(request.query_params.get("old", "")), int(request.query_params.get("new", ""))
-    except ValueError:
+    old, new = _number(request.query_params.get("old", "")), _number(request.query_params.get("new", ""))
+    if old is None or new is None:
         return refused(request, session, 422, "choose two versions to compare (old and new)")
     try:
         diff = await diff_versions(backend, old, new)
@@ -88,11 +92,11 @@ async def save_draft(request: Request, session: Session, form: Form) -> Response
 @action
 async def roll_back(request: Request, session: Session, form: Form) -> Response:
     backend: Backend = request.app.state.flowbus.backend(session.project)
+    number = _number(request.path_params["number"])
+    if number is None:
+        return refused(request, session, 422, "a version is a number, such as 3")
     try:
-        number = int(request.path_params["number"])
         result = await rollback(backend, number)
-    except ValueError:
-        return refused(request, session, 422, "a version is a number")
     except VersionNotFound as exc:
         return refused(request, session, 404, exc.message)
     return RedirectResponse(f"/p/{session.project}/config?published={result.version.number}", status_code=303)
