@@ -392,6 +392,25 @@ async def test_an_event_page_shows_its_data_dedup_verdict_runs_and_near_misses_a
     resent = await store.get_message(sent)
     assert resent.body["event"] == "Pinged" and resent.body["properties"] == {"N": 3} and resent.dedup_id is None
     assert "Sent again as message" in (await admin.get(again.headers["location"])).text
+    # the trigger run's timeline: the sync handler's run sits inside its publisher's publish step
+    [trigger] = [r for r in await store.runs_for_message(message_id) if r.flow == "on_ping"]
+    timeline = (await admin.get(f"/p/compass/runs/{trigger.id}")).text
+    rows = re.findall(
+        r'<li class="row (\w+)[^"]*">.*?<span class="name depth-(\d+)">\s*<span class="kind">\w+</span>\s*(.*?)\s*<span',
+        timeline,
+        re.S,
+    )
+    shape = [(kind, int(depth), re.sub(r"<[^>]+>", "", label).strip()) for kind, depth, label in rows]
+    assert shape == [
+        ("message", 0, "message pings ping"),
+        ("run", 1, "flow on_ping"),
+        ("step", 2, "tell (publish)"),
+        ("event", 3, "event Pinged v1"),
+        ("run", 4, "handler Count → flow count"),
+        ("step", 5, "save (save)"),
+        ("run", 4, "handler Greet → flow greet"),  # async: its own message, drawn after its queue wait
+    ]
+    assert "sync, inside its publisher" in timeline
 
 
 async def test_the_dry_run_says_which_flows_a_payload_would_run_and_why_the_others_would_not(dash):

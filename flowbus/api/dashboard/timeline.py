@@ -75,8 +75,15 @@ async def _roots(backend: Backend, top: Run) -> tuple[str | None, QueuedMessage 
             return correlation, None, [await trace_event(backend, root)]
         message = await backend.get_message(correlation)
         if message is not None:
-            return correlation, message, await trace_message(backend, message.id)
+            # every run of the message's unit of work carries its id; sync handler runs are drawn
+            # inside their publisher, so only the attempts' own runs start a tree
+            attempts = [t for t in await trace_message(backend, message.id) if not _parent_of(t)]
+            return correlation, message, attempts
     return correlation, None, [await trace_run(backend, top)]
+
+
+def _parent_of(node: TraceNode) -> str | None:
+    return node.record.parent_run_id if isinstance(node.record, Run) else None
 
 
 async def timeline(backend: Backend, run: Run) -> Timeline:
