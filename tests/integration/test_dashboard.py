@@ -513,7 +513,16 @@ async def test_the_entities_page_lists_an_entitys_keys_and_reads_a_record_by_key
     assert 'href="/p/compass/entities?entity=company"' in start  # named by the config's hubspot target
     listed = (await reader.get("/p/compass/entities?entity=company")).text
     keys = re.findall(r"<code>(c\d+\.example)</code>", listed)
-    assert keys == [f"c{n:03}.example" for n in range(100)] and "The first 100 keys" in listed
+    assert keys == [f"c{n:03}.example" for n in range(100)]
+    # the next page goes on after the last key shown, as the API's entity list does
+    [following] = re.findall(r'id="next-page" href="([^"]+)"', listed)
+    rest = (await reader.get(following.replace("&amp;", "&"))).text
+    assert re.findall(r"<code>(c\d+\.example)</code>", rest) == [f"c{n:03}.example" for n in range(100, 105)]
+    assert 'id="next-page"' not in rest
+    filtered = (await reader.get("/p/compass/entities", params={"entity": "company", "where": "name=<C7>"})).text
+    assert re.findall(r"<code>(c\d+\.example)</code>", filtered) == ["c007.example"]
+    refused = (await reader.get("/p/compass/entities", params={"entity": "company", "where": "no equals sign"})).text
+    assert 'role="alert"' in refused and "no equals sign" in refused
     one = (await reader.get("/p/compass/entities?entity=company&key=c104.example")).text
     assert "&lt;C104&gt;" in one and "version 1" in one
     assert "No company with key" in (await reader.get("/p/compass/entities?entity=company&key=nope")).text

@@ -1,9 +1,7 @@
 """Entities: the store browsed by entity and key. Entity names come from the active config (the
-entities its steps and store targets name); a key is read from the primary key, and the first
-keys of an entity are listed in key order.
-
-Paging past the first keys waits for the entity reads the HTTP API is gaining (a keyset query of
-its own); until then the page shows the first :data:`MAX_KEYS` and says so.
+entities its steps and store targets name); a key is read from the primary key, and an entity's
+records are listed in key order, a page of :data:`PAGE_SIZE` at a time (a keyset page on the
+primary key, as the API's entity list), filtered by ``FIELD=VALUE`` lines.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from collections.abc import Iterable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flowbus import reads
 from flowbus.api.dashboard.access import page
 from flowbus.api.dashboard.render import html
 from flowbus.api.dashboard.session import Session
@@ -21,7 +20,7 @@ from flowbus.api.state import ApiState
 from flowbus.config.model import Config, StoreTarget
 from flowbus.config.steps import BaseStep, EntityStep, child_blocks
 
-MAX_KEYS = 100
+PAGE_SIZE = 100
 
 
 def _steps(steps: Iterable[BaseStep]) -> Iterable[BaseStep]:
@@ -45,14 +44,21 @@ async def entities_page(request: Request, session: Session) -> Response:
         names = entity_names((await state.engine(session.project)).plan.config)
     except ApiError:
         names = []
-    entity = request.query_params.get("entity", "").strip()[:200]
-    key = request.query_params.get("key", "").strip()[:1000]
-    record, version, listed = None, None, None
+    query = request.query_params
+    entity = query.get("entity", "").strip()[:200]
+    key = query.get("key", "").strip()[:1000]
+    where_text = query.get("where", "")[:2000]
+    cursor = query.get("cursor") or None
+    record, version, listed, problem = None, None, None, None
     if entity and key:
         found = await backend.read_entity(entity, key)
         if found is not None:
             record, version = found.record, found.version
     elif entity:
-        listed = await backend.entities(entity, limit=MAX_KEYS + 1)
+        try:
+            where = reads.field_filters(line.strip() for line in where_text.splitlines() if line.strip())
+            listed = await reads.records_page(backend, entity, where, cursor, PAGE_SIZE)
+        except ValueError as exc:
+            problem = str(exc)
     return html(request, "entities.html", session, nav="entities", names=names, entity=entity, key=key,
-                record=record, version=version, listed=listed, max_keys=MAX_KEYS)  # fmt: skip
+                where=where_text, record=record, version=version, listed=listed, problem=problem)  # fmt: skip
