@@ -149,6 +149,9 @@ class Worker:
         changesets: list[Changeset] = []
         handled: list[tuple[QueuedMessage, list[Run], Unmatched | None]] = []
         for message in batch:
+            # every store call of SQLite returns without suspending, so without this a backlog
+            # would hold the event loop for good: no signal, heartbeat or API request got through
+            await asyncio.sleep(0)
             if self._stopping.is_set():
                 break
             unmatched = self.engine.unmatched(message)
