@@ -164,6 +164,7 @@ class Worker:
             changesets.append(changeset)
             handled.append((message, message_runs, unmatched))
         results = await self.engine.backend.apply_many(changesets) if changesets else []
+        await asyncio.sleep(0)  # the commit of a batch and the claim of the next are long enough apart
         # looked up once a batch: building a run's log fields costs more than the check
         log_runs = logger.isEnabledFor(logging.INFO)
         for (message, message_runs, unmatched), changeset, conflict in zip(handled, changesets, results, strict=True):
