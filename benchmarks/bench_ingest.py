@@ -73,15 +73,31 @@ def serve(module_dir: Path, module: str, port: int, env: dict[str, str]) -> subp
     return process
 
 
+def post(path: str, headers: dict[str, str]) -> bytes:
+    """The bytes of one ingest request."""
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(PAYLOAD)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return head.encode() + b"\r\n" + PAYLOAD
+
+
+async def answer(reader: asyncio.StreamReader) -> bytes:
+    """Read one response; returns its status line."""
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status_line
+
+
 async def load(port: int, path: str, headers: dict[str, str], seconds: float, connections: int) -> tuple[int, int]:
     """Requests completed and how many were not 202, over ``seconds`` with ``connections`` clients.
 
     A minimal keep-alive HTTP/1.1 client on asyncio streams: much lighter than a full client
     library, so that the servers, not the load generator, are what is measured.
     """
-    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(PAYLOAD)}\r\n"
-    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    request = head.encode() + b"\r\n" + PAYLOAD
+    request = post(path, headers)
     done = failed = 0
     stop = time.monotonic() + seconds
 
@@ -90,12 +106,7 @@ async def load(port: int, path: str, headers: dict[str, str], seconds: float, co
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while time.monotonic() < stop:
             writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+            status_line = await answer(reader)
             done += 1
             failed += b" 202 " not in status_line
         writer.close()
@@ -109,9 +120,7 @@ async def paced(
 ) -> list[float]:
     """Latencies of requests sent at a steady ``rate`` (spread over ``connections`` clients), each
     timed from when it was due, not when it went out: a server that falls behind is not hidden."""
-    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(PAYLOAD)}\r\n"
-    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    request = head.encode() + b"\r\n" + PAYLOAD
+    request = post(path, headers)
     latencies: list[float] = []
     interval = connections / rate
     start = time.monotonic() + 0.1
@@ -122,12 +131,7 @@ async def paced(
         while due < start + seconds:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+            status_line = await answer(reader)
             if b" 202 " not in status_line:
                 raise SystemExit(f"a request was answered {status_line.decode().strip()}")
             latencies.append(time.monotonic() - due)

@@ -35,14 +35,19 @@ pytestmark = pytest.mark.slow
 ITEMS = 100
 BACKLOG = 5000
 
-CONFIG = """
+#: one trigger flow, Work, whose steps follow
+WORK = """
 project: {name: busy}
 sources: [{name: feed}]
 flows:
   - name: Work
     source: feed
     event_type: job
-    steps:
+    steps:"""
+
+CONFIG = (
+    WORK
+    + """
       - id: walk
         action: foreach
         items: "$.items"
@@ -55,6 +60,7 @@ flows:
         entity: Counter
         data: {id: all, done: "=(steps.current == null ? 0 : steps.current.done) + 1"}
 """
+)
 
 
 def fill(db: str, config: Path, *, items: int = ITEMS, backlog: int = BACKLOG) -> None:
@@ -141,17 +147,13 @@ def test_a_busy_worker_stops_within_a_batch_of_a_signal_losing_and_doubling_noth
     log.unlink()
 
 
-SLOW_CONFIG = """
-project: {name: busy}
-sources: [{name: feed}]
-flows:
-  - name: Work
-    source: feed
-    event_type: job
-    steps:
+SLOW_CONFIG = (
+    WORK
+    + """
       - {id: think, action: think}
       - {id: record, action: save, entity: Job, data: {id: "$.n"}}
 """
+)
 
 
 async def think(ctx, params):
