@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -72,8 +73,10 @@ async def publish_events(db: Path, n: int) -> float:
     return elapsed
 
 
-def drain_with_worker(db: Path, expected: int, batch_size: int) -> float:
-    """Run one `flowbus worker` process until every job is done; seconds from its first run to its last."""
+def drain_with_worker(db: Path, expected: int, batch_size: int) -> tuple[float, float]:
+    """Run one `flowbus worker` process until every job is done: seconds from its first run to its
+    last, and the CPU seconds the process used (its start-up included)."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         [sys.executable, "-m", "flowbus", "worker", "--db", f"sqlite:///{db}", "--project", "w1",
          "--batch-size", str(batch_size)],
@@ -86,11 +89,13 @@ def drain_with_worker(db: Path, expected: int, batch_size: int) -> float:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     done = conn.execute("SELECT count(*) FROM runs WHERE status = 'succeeded' AND trigger = 'handler'").fetchone()[0]
     if done != expected:
         raise SystemExit(f"expected {expected} handler runs, found {done}")
     first, last = conn.execute("SELECT min(started_at), max(started_at) FROM runs WHERE trigger = 'handler'").fetchone()
-    return (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)).total_seconds()
+    return (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(first)).total_seconds(), cpu_s
 
 
 def ceiling(db: Path, n: int, batch_size: int) -> tuple[float, float]:
@@ -146,7 +151,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "w1.db"
         publish_s = asyncio.run(publish_events(db, n))
-        drain_s = drain_with_worker(db, runs, args.batch_size)
+        drain_s, worker_cpu_s = drain_with_worker(db, runs, args.batch_size)
         ceiling_publish_s, ceiling_handle_s = ceiling(Path(tmp) / "ceiling.db", n, args.batch_size)
     total_s = publish_s + drain_s
     ceiling_total_s = ceiling_publish_s + ceiling_handle_s
@@ -158,6 +163,7 @@ def main() -> None:
     print(
         f"{'raw SQLite ceiling (same rows)':34}{n / ceiling_total_s:>12,.0f}{runs / ceiling_total_s:>16,.0f}{'100.0%':>12}"
     )
+    print(f"worker process CPU: {worker_cpu_s:.2f} s, {worker_cpu_s / runs * 1e6:,.0f} us per handler run")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@
     └── RunError                    a run did not succeed
         ├── StepFailed              an action could not do its work (a `fail` step, a missing record...)
         ├── Rejected                a validate rule did not hold (the run ends rejected, not retried)
-        ├── LimitExceeded           a run went past a bound: chain depth, call depth, loop size, step count
+        ├── LimitExceeded           a run went past a bound: call depth, loop size, step count
+        │   └── ChainLimitExceeded  an event chain went past its depth or the events its root may cause
         └── RunFailed               raised to a Python caller whose publish or run failed; carries the run
 
-Each class docstring is its default message.
+Each class docstring is its default message. An error whose ``permanent`` is True fails the same
+way on every attempt (its input does not change): the worker dead-letters its message at once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from __future__ import annotations
 class FlowbusError(Exception):
     """A flowbus operation failed."""
 
+    #: True: another attempt would fail the same way, so a queued message is not retried
+    permanent = False
+
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (self.__doc__ or "").strip()
         super().__init__(self.message)
@@ -33,6 +38,8 @@ class FlowbusError(Exception):
 
 class EventValidationError(FlowbusError):
     """Values do not match their declared properties."""
+
+    permanent = True
 
     def __init__(self, subject: str, problems: dict[str, str]) -> None:
         self.subject = subject
@@ -59,6 +66,13 @@ class Rejected(RunError):
 
 class LimitExceeded(RunError):
     """A run went past one of its bounds."""
+
+
+class ChainLimitExceeded(LimitExceeded):
+    """An event chain went past one of its bounds."""
+
+    # a chain's depth and the events its root caused only grow: every retry would hit the bound
+    permanent = True
 
 
 class RunFailed(RunError):

@@ -6,7 +6,9 @@ of a batch read the writes of earlier ones through an :class:`Overlay`, so the b
 the same results as committing message by message.
 
 A message that fails is retried with backoff until its attempts are used up, then
-dead-lettered with every attempt's error. A run that is *rejected* (a validate rule) is not
+dead-lettered with every attempt's error; one whose failure would certainly repeat (a chain
+limit, values that do not match their declarations: ``FlowbusError.permanent``) is dead-lettered
+on its first attempt. A run that is *rejected* (a validate rule) is not
 retried: its message is done, its effects dropped, its trace kept. A source message that no
 enabled trigger flow takes ends ``unmatched``, with a warning naming the nearest configured pairs.
 Every finished run is logged at info. On stop (SIGTERM) the worker claims nothing more, finishes
@@ -149,6 +151,9 @@ class Worker:
         changesets: list[Changeset] = []
         handled: list[tuple[QueuedMessage, list[Run], Unmatched | None]] = []
         for message in batch:
+            # every store call of SQLite returns without suspending, so without this a backlog
+            # would hold the event loop for good: no signal, heartbeat or API request got through
+            await asyncio.sleep(0)
             if self._stopping.is_set():
                 break
             unmatched = self.engine.unmatched(message)
@@ -159,6 +164,7 @@ class Worker:
             changesets.append(changeset)
             handled.append((message, message_runs, unmatched))
         results = await self.engine.backend.apply_many(changesets) if changesets else []
+        await asyncio.sleep(0)  # the commit of a batch and the claim of the next are long enough apart
         # looked up once a batch: building a run's log fields costs more than the check
         log_runs = logger.isEnabledFor(logging.INFO)
         for (message, message_runs, unmatched), changeset, conflict in zip(handled, changesets, results, strict=True):
@@ -204,7 +210,8 @@ class Worker:
             logger.info("message rejected", extra={"message_id": message.id, "error": exc.message})
             return _done_without_effects(uow), list(uow.runs)
         except FlowbusError as exc:
-            return self._failure(message, list(uow.runs), exc.message), list(uow.runs)
+            permanent = exc.permanent or uow.permanent
+            return self._failure(message, list(uow.runs), exc.message, permanent=permanent), list(uow.runs)
         failed = next((r for r in runs if not r.succeeded), None)
         if failed is None:
             overlay.absorb(uow.changeset, uow.read_versions)
@@ -213,9 +220,12 @@ class Worker:
             # rejected: the input was refused; trying again would refuse it again
             logger.info("message rejected", extra={"message_id": message.id, "error": failed.error})
             return _done_without_effects(uow), runs
-        return self._failure(message, list(uow.runs), f"{failed.flow}: {failed.error}"), runs
+        error = f"{failed.flow}: {failed.error}"
+        return self._failure(message, list(uow.runs), error, permanent=uow.permanent), runs
 
-    def _failure(self, message: QueuedMessage, runs: list[Run], error: str, *, conflict: bool = False) -> Changeset:
+    def _failure(
+        self, message: QueuedMessage, runs: list[Run], error: str, *, conflict: bool = False, permanent: bool = False
+    ) -> Changeset:
         policy = self.engine.retry_policy(message)
         attempt = message.attempts + 1
         now = dt.datetime.now(dt.UTC)
@@ -225,14 +235,15 @@ class Worker:
             dead = attempt >= CONFLICT_ATTEMPTS
             delay = random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 7)))
         else:
-            dead = attempt >= policy.max_attempts or not self.settings.retry_failures
+            # a permanent failure (a chain limit, values that do not validate) would only repeat
+            dead = permanent or attempt >= policy.max_attempts or not self.settings.retry_failures
             delay = 0.0 if dead else policy.delay_s(attempt)
         record = AttemptError(attempt, error, now, self.engine.config_version)
         log = logger.warning if dead else (logger.debug if conflict else logger.info)
-        log(
-            "message dead-lettered" if dead else "message will be retried",
-            extra={"message_id": message.id, "attempt": attempt, "error": error, "retry_in_s": round(delay, 3)},
-        )
+        fields = {"message_id": message.id, "attempt": attempt, "error": error, "retry_in_s": round(delay, 3)}
+        if permanent:
+            fields["permanent"] = True
+        log("message dead-lettered" if dead else "message will be retried", extra=fields)
         retry = Retry(
             message.id,
             self.owner,

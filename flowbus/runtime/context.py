@@ -146,6 +146,8 @@ class RunContext:
         except Rejected as exc:
             status, error = RunStatus.REJECTED, exc.message
         except FlowbusError as exc:
+            # caught here, so the worker learns it from the unit of work, not from the exception
+            self.uow.permanent |= exc.permanent
             # the innermost failed step says where it went wrong; it is journaled first
             failed = next((s for s in self.step_runs if s.status is StepStatus.FAILED), None)
             where = f"step {failed.key!r} ({failed.action}): " if failed is not None else ""

@@ -17,7 +17,15 @@ from typing import Any
 
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.loader import LoadedConfig, load_config
-from flowbus.errors import FlowbusError, LimitExceeded, Rejected, RunFailed, StepFailed, UnknownNameError
+from flowbus.errors import (
+    ChainLimitExceeded,
+    FlowbusError,
+    LimitExceeded,
+    Rejected,
+    RunFailed,
+    StepFailed,
+    UnknownNameError,
+)
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
@@ -39,6 +47,8 @@ class RuntimeLimits:
     """Bounds on what one run may do, so no config or payload can run away."""
 
     max_chain_depth: int = 16
+    #: events one root (a source message or a root event) may cause, all its chain's generations together
+    max_chain_events: int = 5_000
     max_call_depth: int = 8
     max_foreach_items: int = 10_000
     max_step_runs: int = 100_000
@@ -348,6 +358,8 @@ class Engine:
         definition = compiled.definition
         instance_id = new_id()
         correlation_id, causation_id, depth = self._chain(instance_id, definition.name, origin)
+        if depth:
+            await self._count_in_chain(uow, correlation_id, definition.name, origin)
         instance = EventInstance(
             id=instance_id,
             type=definition.name,
@@ -398,11 +410,23 @@ class Engine:
         else:
             correlation_id, depth = origin.id, 1
         if depth > self.limits.max_chain_depth:
-            raise LimitExceeded(
+            raise ChainLimitExceeded(
                 f"publishing {name} would make an event chain {depth} deep; the limit is "
                 f"{self.limits.max_chain_depth} (max_chain_depth). Does a handler publish the event that triggers it?"
             )
         return correlation_id, origin.id, depth
+
+    async def _count_in_chain(self, uow: UnitOfWork, correlation_id: str, name: str, origin: Origin) -> None:
+        """Refuse an event past the events its root may cause: a fan-out grows in breadth as well
+        as in depth, and a chain within its depth may still be thousands of events wide."""
+        # a chain caused by a source message begins in this unit of work: nothing of it is stored yet
+        caused = await uow.caused(correlation_id, stored=isinstance(origin, EventInstance))
+        if caused >= self.limits.max_chain_events:
+            raise ChainLimitExceeded(
+                f"publishing {name} would make root {correlation_id} cause more than "
+                f"{self.limits.max_chain_events:,} events (max_chain_events). Does a handler publish more "
+                "than one event that leads back to it?"
+            )
 
     async def _run_handler(
         self,

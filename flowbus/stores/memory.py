@@ -48,6 +48,7 @@ from flowbus.stores.protocols import (
     RunPoint,
     Versioned,
     apply_each,
+    caused_events,
     field_text,
 )
 
@@ -65,6 +66,7 @@ class MemoryBackend:
         self._entities: dict[str, dict[str, Versioned]] = {}
         self._events: dict[str, EventInstance] = {}
         self._chains: defaultdict[str, list[EventInstance]] = defaultdict(list)
+        self._caused: defaultdict[str, int] = defaultdict(int)
         self._runs: dict[str, Run] = {}
         self._runs_by_event: defaultdict[str, list[Run]] = defaultdict(list)
         self._runs_by_message: defaultdict[str, list[Run]] = defaultdict(list)
@@ -119,6 +121,8 @@ class MemoryBackend:
         for instance in changeset.events:
             self._events[instance.id] = instance
             self._chains[instance.correlation_id].append(instance)
+        for correlation_id, n in caused_events(changeset.events).items():
+            self._caused[correlation_id] += n
         self._send(changeset.messages)
         self._add_runs(changeset.runs)
         for ack in changeset.acks:
@@ -176,6 +180,9 @@ class MemoryBackend:
 
     async def count_events(self) -> int:
         return len(self._events)
+
+    async def chain_events(self, correlation_id: str) -> int:
+        return self._caused.get(correlation_id, 0)
 
     def all_events(self) -> Sequence[EventInstance]:
         return tuple(self._events.values())

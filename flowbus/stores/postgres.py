@@ -263,6 +263,7 @@ class PostgresBackend:
         ]
         acks = [rows.ack_row(project, a) for c in simple for a in c.acks]
         events = [rows.event_row(project, e, _same) for c in simple for e in c.events]
+        counts = rows.chain_count_rows(project, [e for c in simple for e in c.events])
         runs = [rows.run_row(project, r, _same) for c in simple for r in c.runs]
         async with conn.cursor() as cursor:
             for query, params, expect_all in (
@@ -270,6 +271,7 @@ class PostgresBackend:
                 ("upsert_entity", upserts, False),
                 ("update_entity", updates, True),
                 ("insert_event", events, False),
+                ("count_in_chain", counts, False),
                 ("insert_run", runs, False),
                 ("ack", acks, True),
             ):
@@ -288,6 +290,7 @@ class PostgresBackend:
                 await cursor.executemany(
                     Q["insert_event"], [rows.event_row(project, e, _same) for e in changeset.events]
                 )
+                await cursor.executemany(Q["count_in_chain"], rows.chain_count_rows(project, changeset.events))
             if changeset.runs:
                 await cursor.executemany(Q["insert_run"], [rows.run_row(project, r, _same) for r in changeset.runs])
         if changeset.messages:
@@ -350,6 +353,10 @@ class PostgresBackend:
     async def count_events(self) -> int:
         row = await self._one("count_events")
         return int(row["count"]) if row is not None else 0
+
+    async def chain_events(self, correlation_id: str) -> int:
+        row = await self._one("chain_events", correlation_id=correlation_id)
+        return int(row["events"]) if row is not None else 0
 
     async def list_events(
         self, where: EventFilter = ANY_EVENT, *, before: str | None = None, limit: int = 100

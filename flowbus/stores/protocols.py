@@ -110,6 +110,19 @@ async def apply_each(
     return results
 
 
+def caused_events(events: Sequence[EventInstance]) -> dict[str, int]:
+    """Events that count against their chain's root, by ``correlation_id``, in sorted order:
+    every one but a root event (depth 0), which its root is, not causes.
+
+    Sorted, so that writers raising the same counters take their row locks in one order.
+    """
+    counts: dict[str, int] = {}
+    for instance in events:
+        if instance.depth:
+            counts[instance.correlation_id] = counts.get(instance.correlation_id, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 class Manifest(NamedTuple):
     """What a config version dispatches: read by workers and tools without compiling the config."""
 
@@ -249,6 +262,10 @@ class EventStore(Protocol):
     async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]: ...
 
     async def count_events(self) -> int: ...
+
+    async def chain_events(self, correlation_id: str) -> int:
+        """How many events the root of a chain has caused, as committed: every event with that
+        ``correlation_id`` but a root event. Counted as changesets apply (:func:`caused_events`)."""
 
     async def list_events(
         self, where: EventFilter = ANY_EVENT, *, before: str | None = None, limit: int = 100

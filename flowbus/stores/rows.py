@@ -7,7 +7,7 @@ itself for PostgreSQL); readers accept either.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from flowbus.config.versions import ConfigVersion
@@ -31,6 +31,7 @@ from flowbus.stores.protocols import (
     RunFilter,
     RunPoint,
     Versioned,
+    caused_events,
 )
 
 
@@ -57,6 +58,14 @@ def event_row(project: str, e: EventInstance, stamp: Stamp = iso) -> dict[str, A
         "time": stamp(e.time), "data": encode(e.data), "correlation_id": e.correlation_id,
         "causation_id": e.causation_id, "depth": e.depth,
     }  # fmt: skip
+
+
+def chain_count_rows(project: str, events: Sequence[EventInstance]) -> list[dict[str, Any]]:
+    """Parameters of the ``count_in_chain`` statement for the events of one or more changesets."""
+    return [
+        {"project": project, "correlation_id": correlation_id, "events": n}
+        for correlation_id, n in caused_events(events).items()
+    ]
 
 
 def event(row: Row) -> EventInstance:

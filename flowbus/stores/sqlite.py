@@ -221,6 +221,7 @@ class SqliteBackend:
             self._write_entity(conn, entity, key, write.record, write.expected_version)
         if changeset.events:
             conn.executemany(Q["insert_event"], [rows.event_row(project, e) for e in changeset.events])
+            conn.executemany(Q["count_in_chain"], rows.chain_count_rows(project, changeset.events))
         if changeset.messages:
             self._send(conn, changeset.messages)
         if changeset.runs:
@@ -283,6 +284,10 @@ class SqliteBackend:
 
     async def count_events(self) -> int:
         row = self._one("count_events")
+        return int(row[0]) if row is not None else 0
+
+    async def chain_events(self, correlation_id: str) -> int:
+        row = self._one("chain_events", correlation_id=correlation_id)
         return int(row[0]) if row is not None else 0
 
     async def list_events(

@@ -15,7 +15,7 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.queue import MessageState, OutgoingMessage
 from flowbus.runtime.records import Run
-from flowbus.stores.protocols import Ack, Changeset, EntityWrite, Record, Versioned
+from flowbus.stores.protocols import Ack, Changeset, EntityWrite, Record, Versioned, caused_events
 
 if TYPE_CHECKING:
     from flowbus.stores.protocols import Backend
@@ -37,12 +37,16 @@ class Overlay:
 
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], tuple[Versioned | None, Changeset]] = {}
+        #: events the batch's earlier runs caused, by root: counted against the chain's bound too
+        self.caused: dict[str, int] = {}
 
     def get(self, entity: str, key: str) -> tuple[Versioned | None, Changeset] | None:
         """The pending record (None: deleted) and the changeset that wrote it; None when not written."""
         return self._records.get((entity, key))
 
     def absorb(self, changeset: Changeset, versions: dict[tuple[str, str], int]) -> None:
+        for correlation_id, n in caused_events(changeset.events).items():
+            self.caused[correlation_id] = self.caused.get(correlation_id, 0) + n
         for address, write in changeset.writes.items():
             if write.record is None:
                 self._records[address] = (None, changeset)
@@ -55,14 +59,19 @@ class Overlay:
 class UnitOfWork:
     """Collects one run's changes; nothing is visible to others before :meth:`commit`."""
 
-    __slots__ = ("_backend", "_done", "_overlay", "_versions", "changeset")
+    __slots__ = ("_backend", "_caused", "_done", "_overlay", "_versions", "changeset", "permanent")
 
     def __init__(self, backend: Backend, *, overlay: Overlay | None = None) -> None:
         self._backend = backend
         self._overlay = overlay
         self._versions: dict[tuple[str, str], int] = {}
+        #: events caused so far by each root this unit of work publishes for (committed and its own)
+        self._caused: dict[str, int] = {}
         self._done = False
         self.changeset = Changeset()
+        #: True once a run in it failed in a way every attempt would repeat (a chain limit, values
+        #: that do not match their declarations): its message is dead-lettered, not retried
+        self.permanent = False
 
     # -- entities (the view step actions use) ----------------------------------------------
 
@@ -101,8 +110,22 @@ class UnitOfWork:
 
     # -- everything else a run produces ----------------------------------------------------
 
+    async def caused(self, correlation_id: str, *, stored: bool) -> int:
+        """Events the root ``correlation_id`` has caused, with those of this unit of work and of
+        its batch's earlier runs. ``stored``: the chain may have committed events already (it
+        began in an earlier unit of work), read once."""
+        known = self._caused.get(correlation_id)
+        if known is None:
+            known = await self._backend.chain_events(correlation_id) if stored else 0
+            if self._overlay is not None:
+                known += self._overlay.caused.get(correlation_id, 0)
+            self._caused[correlation_id] = known
+        return known
+
     def add_event(self, instance: EventInstance) -> None:
         self.changeset.events.append(instance)
+        if instance.depth and instance.correlation_id in self._caused:
+            self._caused[instance.correlation_id] += 1
 
     def enqueue(self, message: OutgoingMessage) -> None:
         self.changeset.messages.append(message)

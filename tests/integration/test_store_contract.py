@@ -217,6 +217,26 @@ async def test_events_round_trip_exactly_and_chain_by_correlation(backend):
     assert await backend.get_event("nope") is None
 
 
+def caused(n: int, correlation: str, depth: int = 1) -> EventInstance:
+    return event(n, correlation)._replace(id=f"{correlation}-{n}", depth=depth)
+
+
+async def test_the_events_a_root_caused_are_counted_as_they_commit_and_only_then(backend):
+    await backend.apply(Changeset(events=[caused(0, "c1", depth=0), caused(1, "c1"), caused(2, "c1", depth=2)]))
+    # a batch that commits whole, and one of whose changesets is refused: its events count for nothing
+    whole = [Changeset(events=[caused(7, "c2")]), Changeset(events=[caused(8, "c2")])]
+    assert await backend.apply_many(whole) == [None, None]
+    results = await backend.apply_many([
+        Changeset(events=[caused(3, "c1"), caused(4, "c2")]),
+        Changeset(writes={("T", "k"): EntityWrite(freeze({"v": 9}), 7)}, events=[caused(5, "c1")]),
+        Changeset(events=[caused(6, "c2", depth=3)]),
+    ])  # fmt: skip
+    assert [r is None for r in results] == [True, False, True]
+    # the root event itself (depth 0) is not one it caused
+    assert (await backend.chain_events("c1"), await backend.chain_events("c2")) == (3, 4)
+    assert await backend.chain_events("c3") == 0
+
+
 async def test_runs_round_trip_and_are_found_by_event_message_and_parent(backend):
     await backend.apply(Changeset(runs=[run("r1", event_id="e1"), run("r2", message_id="m1", parent="r1")]))
     await backend.record_runs([run("r3", event_id="e1")])

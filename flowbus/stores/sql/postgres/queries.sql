@@ -68,6 +68,13 @@ FROM events WHERE project = %(project)s AND id = %(id)s;
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = %(project)s AND correlation_id = %(correlation_id)s ORDER BY id;
 
+-- name: chain_events
+SELECT events FROM chain_counts WHERE project = %(project)s AND correlation_id = %(correlation_id)s;
+
+-- name: count_in_chain
+INSERT INTO chain_counts (project, correlation_id, events) VALUES (%(project)s, %(correlation_id)s, %(events)s)
+ON CONFLICT (project, correlation_id) DO UPDATE SET events = chain_counts.events + excluded.events;
+
 -- name: list_events
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events

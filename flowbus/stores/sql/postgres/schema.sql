@@ -25,6 +25,13 @@ CREATE TABLE events (
 
 CREATE INDEX events_by_correlation ON events (project, correlation_id, id);
 
+CREATE TABLE chain_counts (
+    project text NOT NULL,
+    correlation_id text NOT NULL,
+    events bigint NOT NULL,
+    PRIMARY KEY (project, correlation_id)
+);
+
 CREATE FUNCTION flowbus_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% rows are immutable: % refused', TG_TABLE_NAME, TG_OP;

@@ -61,6 +61,13 @@ FROM events WHERE project = :project AND id = :id;
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = :project AND correlation_id = :correlation_id ORDER BY id;
 
+-- name: chain_events
+SELECT events FROM chain_counts WHERE project = :project AND correlation_id = :correlation_id;
+
+-- name: count_in_chain
+INSERT INTO chain_counts (project, correlation_id, events) VALUES (:project, :correlation_id, :events)
+ON CONFLICT (project, correlation_id) DO UPDATE SET events = chain_counts.events + excluded.events;
+
 -- name: list_events
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events

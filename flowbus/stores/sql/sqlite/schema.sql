@@ -25,6 +25,13 @@ CREATE TABLE events (
 
 CREATE INDEX events_by_correlation ON events (project, correlation_id, id);
 
+CREATE TABLE chain_counts (
+    project TEXT NOT NULL,
+    correlation_id TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    PRIMARY KEY (project, correlation_id)
+) WITHOUT ROWID;
+
 CREATE TRIGGER events_are_not_updated BEFORE UPDATE ON events
 BEGIN
     SELECT RAISE(ABORT, 'event instances are immutable');
