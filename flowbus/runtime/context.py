@@ -13,6 +13,7 @@ from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
 from flowbus.queue import QueuedMessage
+from flowbus.runtime.bounds import bounded_steps
 from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
 
@@ -159,7 +160,7 @@ class RunContext:
             duration_s=perf_counter() - start,
             inputs=self.data,
             outputs=freeze(self.outputs) if self.outputs else _NO_OUTPUTS,
-            steps=tuple(self.step_runs),
+            steps=bounded_steps(self.step_runs, self.host.limits),
             error=error,
             handler=self.handler,
             event_id=self.origin.id if isinstance(self.origin, EventInstance) else None,
