@@ -17,7 +17,6 @@ own record (status, error, timings, attempt) is never cut.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +40,10 @@ _FIXED = 64
 _FAILING = (StepStatus.FAILED, StepStatus.REJECTED)
 
 
-def bounded_steps(steps: Sequence[StepRun], limits: RuntimeLimits) -> tuple[StepRun, ...]:
+def bounded_steps(steps: list[StepRun], limits: RuntimeLimits) -> tuple[StepRun, ...]:
     """The step runs a finished run keeps: at most ``max_trace_steps``, values of at most
     ``max_trace_value_bytes``. Only the kept steps are sized, once, when the run ends."""
-    kept = _cut_count(steps, limits.max_trace_steps)
+    kept = cut_count(steps, limits.max_trace_steps)
     budget = limits.max_trace_value_bytes
     return tuple(_cut_values(step, budget) for step in kept)
 
@@ -79,14 +78,23 @@ def _cut_count_of(step: StepRun) -> int:
     return step.output["count"] if step.status is StepStatus.CUT else 1
 
 
-def _cut_count(steps: Sequence[StepRun], limit: int) -> Sequence[StepRun]:
+def compact_after(limits: RuntimeLimits) -> int:
+    """How many more steps a running run starts before its journal is cut down again: a journal
+    holds at most about twice ``max_trace_steps`` step runs, and is cut once per that many steps."""
+    return max(limits.max_trace_steps, 100)
+
+
+def cut_count(steps: list[StepRun], limit: int) -> list[StepRun]:
+    """At most ``limit`` step runs: the first tenth, one marker (which adds up a marker cut
+    earlier in the same place), and the rest from the end."""
     if len(steps) <= limit:
         return steps
     head = limit // 10
     tail = max(limit - head - 1, 0)  # one place goes to the marker
-    cut = len(steps) - head - tail
+    end = len(steps) - tail
+    cut = sum(_cut_count_of(step) for step in steps[head:end])
     after = steps[head - 1].key if head else ""
-    return [*steps[:head], steps_marker(after, cut, BOUND), *steps[len(steps) - tail :]]
+    return [*steps[:head], steps_marker(after, cut, BOUND), *steps[end:]]
 
 
 def _cut_values(step: StepRun, budget: int) -> StepRun:

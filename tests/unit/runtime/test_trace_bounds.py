@@ -55,3 +55,24 @@ def test_a_string_of_control_characters_is_sized_as_the_json_it_becomes():
 
 def _step(output):
     return StepRun("s", "s", "set", StepStatus.SUCCEEDED, None, output)
+
+
+async def test_a_long_run_holds_a_bounded_journal_while_it_runs_and_counts_every_cut_step(engine_for):
+    engine = engine_for(
+        LOOP.replace('{id: l, action: set, vars: {x: "=item"}}', "{id: l, action: custom_watch}"),
+        limits=RuntimeLimits(max_trace_steps=50),
+    )
+    held: list[int] = []
+
+    async def watch(ctx, params):
+        held.append(len(ctx.run.step_runs))
+        return None
+
+    engine.register_action("custom_watch", watch)
+    run = await engine.run_flow("loop", {"xs": list(range(5000))})
+
+    assert run.succeeded and len(held) == 5000
+    assert max(held) <= 50 + 100  # cut down to the bound every 100 steps (compact_after)
+    assert len(run.steps) == 50 and run.steps_cut == 5001 - 49  # cut many times, counted once
+    assert [s.key for s in run.steps[:5]] == [f"each[{i}].l" for i in range(5)]
+    assert run.steps[-1].key == "each" and run.steps[-2].key == "each[4999].l"
