@@ -98,10 +98,10 @@ def cut_count(steps: list[StepRun], limit: int) -> list[StepRun]:
 
 
 def _cut_values(step: StepRun, budget: int) -> StepRun:
-    inp, out = step.input, step.output
-    if _small(inp, budget) and _small(out, budget):
+    # both at once: when together they are surely small, each is (the common case, one walk)
+    if _small((step.input, step.output), budget):
         return step
-    return step._replace(input=_cut_value(inp, budget), output=_cut_value(out, budget))
+    return step._replace(input=_cut_value(step.input, budget), output=_cut_value(step.output, budget))
 
 
 def _cut_value(value: Any, budget: int) -> Any:
@@ -121,8 +121,6 @@ def _small(value: Any, budget: int) -> bool:
     """Whether ``value``'s JSON is surely at most ``budget`` bytes: an upper bound, added up with a
     stack and given up on as soon as it passes ``budget``, so a small value costs a few steps and
     a large one no more than ``budget`` does. A character may take 6 bytes (``\\u001f``)."""
-    if value is None or type(value) is bool:
-        return True
     total = 0
     stack = [value]
     while stack:
@@ -135,13 +133,13 @@ def _small(value: Any, budget: int) -> bool:
             for key, child in item.items():
                 total += 6 * len(key) + 4
                 stack.append(child)
-        elif isinstance(item, list | tuple):
+        elif kind is list or kind is tuple:
             total += 2 + len(item)
             stack.extend(item)
         elif kind is int:
             total += item.bit_length() // 3 + 2  # log10(2) < 1/3
         elif kind is Decimal:
-            total += len(item.as_tuple().digits) + _FIXED
+            total += len(str(item)) + _FIXED  # written {"$decimal": "<str>"}
         elif item is None or kind is bool or kind is float or isinstance(item, dt.date | dt.timedelta):
             total += _FIXED
         else:
