@@ -45,6 +45,9 @@ def bounded_steps(steps: list[StepRun], limits: RuntimeLimits) -> tuple[StepRun,
     ``max_trace_value_bytes``. Only the kept steps are sized, once, when the run ends."""
     kept = cut_count(steps, limits.max_trace_steps)
     budget = limits.max_trace_value_bytes
+    # the common case in one walk: when all values together are surely small, each one is
+    if _small([(step.input, step.output) for step in kept], budget):
+        return tuple(kept)
     return tuple(_cut_values(step, budget) for step in kept)
 
 
@@ -98,7 +101,6 @@ def cut_count(steps: list[StepRun], limit: int) -> list[StepRun]:
 
 
 def _cut_values(step: StepRun, budget: int) -> StepRun:
-    # both at once: when together they are surely small, each is (the common case, one walk)
     if _small((step.input, step.output), budget):
         return step
     return step._replace(input=_cut_value(step.input, budget), output=_cut_value(step.output, budget))
@@ -131,8 +133,11 @@ def _small(value: Any, budget: int) -> bool:
         elif isinstance(item, dict):
             total += 2
             for key, child in item.items():
-                total += 6 * len(key) + 4
-                stack.append(child)
+                if type(child) is str:  # the most common value, counted without a trip round the loop
+                    total += 6 * (len(key) + len(child)) + 6
+                else:
+                    total += 6 * len(key) + 4
+                    stack.append(child)
         elif kind is list or kind is tuple:
             total += 2 + len(item)
             stack.extend(item)
