@@ -1,13 +1,15 @@
 """What a run's trace keeps of its steps: bounded in count and in size, with markers for what was cut.
 
 A run that runs away (a loop up to ``max_step_runs``, a step returning megabytes) would otherwise
-store all of it, on every attempt. When a run ends, its journal is bounded once:
+store all of it, on every attempt. So a run's journal is bounded:
 
 - at most ``max_trace_steps`` step runs are kept: the first tenth (how the run began) and the rest
   from the end (how it ended: a failing step and the steps on its path are journaled last). One
-  marker step run stands where the others were cut, saying how many;
+  marker step run stands where the others were cut, saying how many. A running run cuts its
+  journal down every :func:`compact_after` steps, so it never holds a runaway journal either;
 - a step input or output whose JSON is longer than ``max_trace_value_bytes`` is replaced by a
-  value marker saying its size, with the start of its JSON.
+  value marker saying its size, with the start of its JSON. Only the kept steps are sized, once,
+  when the run ends.
 
 An attempt that will be retried keeps only its failing path (:func:`retried_attempt`): the retry
 runs the same steps again, and only the last attempt keeps the whole (bounded) journal. A run's
@@ -111,7 +113,7 @@ def _cut_value(value: Any, budget: int) -> Any:
         return value
     try:
         text = encode(value)
-    except CodecError:  # the store will say what cannot be stored; a size is no help then
+    except (CodecError, ValueError, RecursionError):  # the store will say why it cannot be stored
         return value
     size = len(text.encode())
     if size <= budget:
@@ -123,6 +125,13 @@ def _small(value: Any, budget: int) -> bool:
     """Whether ``value``'s JSON is surely at most ``budget`` bytes: an upper bound, added up with a
     stack and given up on as soon as it passes ``budget``, so a small value costs a few steps and
     a large one no more than ``budget`` does. A character may take 6 bytes (``\\u001f``)."""
+    try:
+        return _bounded_by(value, budget)
+    except TypeError:  # a key that is not a string: encoding it says what it is
+        return False
+
+
+def _bounded_by(value: Any, budget: int) -> bool:
     total = 0
     stack = [value]
     while stack:

@@ -76,3 +76,11 @@ async def test_a_long_run_holds_a_bounded_journal_while_it_runs_and_counts_every
     assert len(run.steps) == 50 and run.steps_cut == 5001 - 49  # cut many times, counted once
     assert [s.key for s in run.steps[:5]] == [f"each[{i}].l" for i in range(5)]
     assert run.steps[-1].key == "each" and run.steps[-2].key == "each[4999].l"
+
+
+def test_a_value_with_keys_that_are_not_strings_is_sized_by_its_json():
+    # a custom action may return such a dict: JSON writes its keys as strings
+    [step] = bounded_steps([_step({1: "a" * 20_000})], RuntimeLimits())
+    assert step.output["bytes"] == len('{"1":""}') + 20_000
+    [step] = bounded_steps([_step({1: "a"})], RuntimeLimits())
+    assert step.output == {1: "a"}
