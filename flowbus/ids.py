@@ -10,6 +10,7 @@ two draw the same 32 random bits and collide on the counter within the same mill
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import time
@@ -48,3 +49,16 @@ def new_id() -> str:
         count & 0xFFFF,
         _seed.node,
     )
+
+
+def floor_id(at: dt.datetime) -> str:
+    """The smallest id made at ``at`` (to the millisecond): ids at or after ``at`` sort at or above
+    it, so a time window is a range of ids, read from a primary key."""
+    millis = max(0, int(at.timestamp() * 1000))
+    return "%08x-%04x-7000-8000-000000000000" % (millis >> 16, millis & 0xFFFF)  # noqa: UP031 - as new_id
+
+
+def time_of(identifier: str) -> dt.datetime:
+    """When an id was made (to the millisecond)."""
+    millis = int(identifier[:8] + identifier[9:13], 16)
+    return dt.datetime.fromtimestamp(millis / 1000, dt.UTC)

@@ -9,6 +9,7 @@ of the page; the next page starts after it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -19,9 +20,20 @@ from flowbus.stores.protocols import MAX_FIELD_FILTERS, Backend, EventFilter, Ke
 T = TypeVar("T")
 
 
+#: an ISO 8601 time (RFC 3339, the offset optional), each part within its range, so that a text
+#: of this form is a time except for a day past its month's end
+TIME_PATTERN = (
+    r"^(000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
+)
+_TIME = re.compile(TIME_PATTERN)
+
+
 def utc_time(text: str) -> dt.datetime:
     """An ISO 8601 time in UTC, the zone every stored time is in; without an offset it is UTC.
     Raises ValueError saying why the text is not a time."""
+    if not _TIME.match(text):
+        raise ValueError(f"not a valid time: {text[:64]!r}; write it as ISO 8601, such as 2026-11-22T10:00:00Z")
     try:
         value = dt.datetime.fromisoformat(text)
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

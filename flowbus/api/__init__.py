@@ -1,4 +1,4 @@
-"""The HTTP API: ingress, health. An ASGI app built by :func:`create_app`."""
+"""The HTTP API: ingress, health, and the dashboard. An ASGI app built by :func:`create_app`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from flowbus.api import admin, openapi, reads
+from flowbus.api.dashboard import mount as dashboard
 from flowbus.api.errors import ApiError
 from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import ApiState
@@ -137,6 +138,8 @@ def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    # last: it answers every path, so the API's routes must be tried before it
+    app.router.routes.append(dashboard())
     return app
 
 

@@ -76,7 +76,9 @@ Cursor = Annotated[
 Time = Annotated[
     str | None,
     Query(
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?$",
+        # in the document only: the time is checked by reads.utc_time, which says what is wrong in
+        # flowbus's words rather than quoting the pattern
+        json_schema_extra={"pattern": reads.TIME_PATTERN},
         description="an ISO 8601 time, such as 2026-11-22T10:00:00Z; without an offset it is UTC",
     ),
 ]

@@ -30,7 +30,8 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
     """Run FILE: publish it when it changed, serve the HTTP API and run a worker, in one process.
 
     On first start it creates an admin API key and prints it with a curl command that sends an
-    example event. Ctrl-C (or SIGTERM) stops it gracefully.
+    example event, and the dashboard's address to sign in with it. Ctrl-C (or SIGTERM) stops it
+    gracefully.
 
     \b
     Example:
@@ -49,7 +50,9 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
             click.echo(f"project {project}: version {result.version.number} is current")
         else:
             click.echo(f"project {project}: published version {result.version.number} ({result.diff.summary()})")
-        await _first_key(backend, loaded, host, port)
+        created = await _first_key(backend, loaded, host, port)
+        who = "the admin key above" if created else f"an API key of project {project} (read or admin scope)"
+        click.echo(f"open the dashboard: http://{host}:{port}/ and sign in with {who}")
         engine = Engine(loaded, backend=backend, config_version=result.version.number)
         worker = Worker(engine, WorkerSettings(), follow_versions=True)
         # the server's access log would drown the worker's lines: warnings at least
@@ -71,10 +74,11 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
     run_async(closing(backend, main()))
 
 
-async def _first_key(backend: Backend, loaded: LoadedConfig, host: str, port: int) -> None:
-    """On first start (no key yet), an admin key and a curl that sends an example message."""
+async def _first_key(backend: Backend, loaded: LoadedConfig, host: str, port: int) -> bool:
+    """On first start (no key yet), an admin key and a curl that sends an example message; whether
+    it made the key."""
     if await backend.list_keys():
-        return
+        return False
     key, token = new_key(backend.project, "created by flowbus run", (Scope.ADMIN,))
     await backend.add_key(key)
     click.echo(f"created an admin API key (shown once, keep it): {token}")
@@ -90,6 +94,7 @@ async def _first_key(backend: Backend, loaded: LoadedConfig, host: str, port: in
         parts += ["-d", jsonio.dumps(payload)]
         click.echo("send an example message:\n  " + shlex.join(parts))
     click.echo("then see what ran:\n  " + shlex.join(["curl", f"{base}/runs", *authorization]))
+    return True
 
 
 def _example(loaded: LoadedConfig, folder: Path) -> tuple[str, object, dict[str, str]] | None:

@@ -18,10 +18,11 @@ from typing import Any
 
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.instance import EventInstance
-from flowbus.ids import new_id
+from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
+    MessageKind,
     MessageState,
     OutgoingMessage,
     QueuedMessage,
@@ -38,10 +39,13 @@ from flowbus.stores.protocols import (
     DeadLetterFilter,
     EventFilter,
     FieldFilter,
+    GroupStat,
     KeyedRecord,
     Manifest,
+    QueueStat,
     Record,
     RunFilter,
+    RunPoint,
     Versioned,
     apply_each,
     field_text,
@@ -186,8 +190,33 @@ class MemoryBackend:
         return self._runs.get(run_id)
 
     async def list_runs(self, where: RunFilter = ANY_RUN, *, before: str | None = None, limit: int = 100) -> list[Run]:
-        found = (r for r in self._runs.values() if (before is None or r.id < before) and _run_matches(r, where))
+        found = (
+            r
+            for r in self._runs.values()
+            if (before is None or r.id < before) and _run_matches(r, where) and self._origin_matches(r, where)
+        )
         return heapq.nlargest(limit, found, key=lambda r: r.id)
+
+    def _origin_matches(self, run: Run, where: RunFilter) -> bool:
+        """The source and event type of what the run ran for: its source message, or its event."""
+        if where.source is None and where.event_type is None:
+            return True
+        message = self._messages.get(run.message_id) if run.message_id else None
+        event = self._events.get(run.event_id) if run.event_id else None
+        origins = []
+        if message is not None and message.kind is MessageKind.SOURCE:
+            origins.append((message.body.get("source"), message.body.get("type")))
+        if event is not None:
+            origins.append((event.source, event.type))
+        return any(
+            (where.source is None or source == where.source) and (where.event_type is None or type_ == where.event_type)
+            for source, type_ in origins
+        )
+
+    async def run_points(self, since: dt.datetime, *, limit: int) -> list[RunPoint]:
+        floor = floor_id(since)
+        found = heapq.nlargest(limit, (r for r in self._runs.values() if r.id >= floor), key=lambda r: r.id)
+        return [RunPoint(r.id, r.status, r.duration_s) for r in found]
 
     async def runs_for_event(self, event_id: str) -> Sequence[Run]:
         return tuple(self._runs_by_event.get(event_id, ()))
@@ -311,6 +340,29 @@ class MemoryBackend:
         for message in self._messages.values():
             depth[(message.queue, message.state)] += 1
         return dict(depth)
+
+    async def queue_stats(self) -> list[QueueStat]:
+        stats: dict[tuple[QueueName, MessageState], QueueStat] = {}
+        for m in self._messages.values():
+            if m.state is not MessageState.DONE:
+                seen = stats.get((m.queue, m.state))
+                count, oldest = (seen.messages, min(seen.oldest, m.created_at)) if seen else (0, m.created_at)
+                stats[(m.queue, m.state)] = QueueStat(m.queue, m.state, count + 1, oldest)
+        return list(stats.values())
+
+    async def group_stats(self, *, limit: int) -> list[GroupStat]:
+        groups: dict[tuple[QueueName, str], list[QueuedMessage]] = defaultdict(list)
+        for m in self._messages.values():  # in the order they were sent
+            if m.group_key is not None and m.state is not MessageState.DONE:
+                groups[(m.queue, m.group_key)].append(m)
+        stats = []
+        for (queue, key), members in groups.items():
+            open_ = [m for m in members if m.state in (MessageState.READY, MessageState.LEASED)]
+            if open_:
+                blocker = next((m.id for m in members if m.state is MessageState.DEAD and m.blocking), None)
+                stats.append(GroupStat(queue, key, len(open_), min(m.created_at for m in open_), blocker))
+        stats.sort(key=lambda g: (g.blocked_by is None, g.oldest))
+        return stats[:limit]
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100
@@ -439,6 +491,7 @@ def _run_matches(run: Run, where: RunFilter) -> bool:
         and (where.handler is None or run.handler == where.handler)
         and (where.status is None or run.status == where.status)
         and (where.trigger is None or run.trigger == where.trigger)
+        and (where.config_version is None or run.config_version == where.config_version)
     )
 
 

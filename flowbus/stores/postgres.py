@@ -21,7 +21,7 @@ from typing import Any
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
-from flowbus.ids import new_id
+from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
 from flowbus.queue import DEFAULT_DEDUP_WINDOW_S, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.records import Run
@@ -37,10 +37,13 @@ from flowbus.stores.protocols import (
     DeadLetterFilter,
     EventFilter,
     FieldFilter,
+    GroupStat,
     KeyedRecord,
     Manifest,
+    QueueStat,
     Record,
     RunFilter,
+    RunPoint,
     StoreError,
     Versioned,
     apply_each,
@@ -362,6 +365,10 @@ class PostgresBackend:
         row = await self._one("get_run", id=run_id)
         return None if row is None else rows.run(row)
 
+    async def run_points(self, since: dt.datetime, *, limit: int) -> list[RunPoint]:
+        found = await self._all("run_points", since=floor_id(since), limit=limit)
+        return [rows.run_point(r) for r in found]
+
     async def runs_for_event(self, event_id: str) -> Sequence[Run]:
         return [rows.run(row) for row in await self._all("runs_for_event", key=event_id)]
 
@@ -456,6 +463,12 @@ class PostgresBackend:
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in await self._all("queue_depth")}
+
+    async def queue_stats(self) -> list[QueueStat]:
+        return [rows.queue_stat(r) for r in await self._all("queue_stats")]
+
+    async def group_stats(self, *, limit: int) -> list[GroupStat]:
+        return [rows.group_stat(r) for r in await self._all("group_stats", limit=limit)]
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

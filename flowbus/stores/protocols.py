@@ -148,12 +148,16 @@ ANY_EVENT = EventFilter()
 
 
 class RunFilter(NamedTuple):
-    """Which runs a list holds; None matches any."""
+    """Which runs a list holds; None matches any. ``source`` and ``event_type``: of the source
+    message a trigger flow ran for, or of the event a handler ran for."""
 
     flow: str | None = None
     handler: str | None = None
     status: RunStatus | None = None
     trigger: Trigger | None = None
+    config_version: int | None = None
+    source: str | None = None
+    event_type: str | None = None
 
 
 ANY_RUN = RunFilter()
@@ -195,6 +199,34 @@ def field_text(value: Any) -> str | None:
     return None
 
 
+class RunPoint(NamedTuple):
+    """A run reduced to what aggregates need (its id tells when it started)."""
+
+    id: str
+    status: RunStatus
+    duration_s: float
+
+
+class QueueStat(NamedTuple):
+    """The open (ready or leased) or dead messages of one queue in one state."""
+
+    queue: QueueName
+    state: MessageState
+    messages: int
+    #: when the oldest of them was sent
+    oldest: dt.datetime
+
+
+class GroupStat(NamedTuple):
+    """The open messages of one FIFO group, and the dead message holding the group, if one does."""
+
+    queue: QueueName
+    group_key: str
+    messages: int
+    oldest: dt.datetime
+    blocked_by: str | None
+
+
 class EntityStore(Protocol):
     async def read_entity(self, entity: str, key: str) -> Versioned | None: ...
 
@@ -229,6 +261,10 @@ class EventStore(Protocol):
     async def list_runs(self, where: RunFilter = ANY_RUN, *, before: str | None = None, limit: int = 100) -> list[Run]:
         """Newest first, paged like :meth:`list_events`."""
 
+    async def run_points(self, since: dt.datetime, *, limit: int) -> list[RunPoint]:
+        """The runs started at or after ``since``, newest first, at most ``limit``: a range of the
+        primary key (ids order by time), as cheap with a million older runs as with none."""
+
     async def runs_for_event(self, event_id: str) -> Sequence[Run]: ...
 
     async def runs_for_message(self, message_id: str) -> Sequence[Run]: ...
@@ -262,6 +298,14 @@ class Queue(Protocol):
     async def get_message(self, message_id: str) -> QueuedMessage | None: ...
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]: ...
+
+    async def queue_stats(self) -> list[QueueStat]:
+        """Open and dead messages per queue and state, with the oldest one's time; read through the
+        indexes of open and dead messages, so done messages (the history) cost nothing."""
+
+    async def group_stats(self, *, limit: int) -> list[GroupStat]:
+        """FIFO groups with open messages: blocked groups first (with the dead message blocking
+        each), then by their oldest open message; at most ``limit``."""
 
     async def dead_letters(
         self, where: DeadLetterFilter = ANY_DEAD_LETTER, *, after: str | None = None, limit: int = 100

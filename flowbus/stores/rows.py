@@ -23,10 +23,13 @@ from flowbus.stores.protocols import (
     DeadLetterFilter,
     EventFilter,
     FieldFilter,
+    GroupStat,
     KeyedRecord,
     Manifest,
+    QueueStat,
     Retry,
     RunFilter,
+    RunPoint,
     Versioned,
 )
 
@@ -86,6 +89,18 @@ def run(row: Row) -> Run:
         error=row["error"], handler=row["handler"], event_id=row["event_id"], message_id=row["message_id"],
         parent_run_id=row["parent_run_id"], config_version=row["config_version"], attempt=row["attempt"],
     )  # fmt: skip
+
+
+def run_point(row: Row) -> RunPoint:
+    return RunPoint(row["id"], RunStatus(row["status"]), row["duration_s"])
+
+
+def queue_stat(row: Row) -> QueueStat:
+    return QueueStat(QueueName(row["queue"]), MessageState(row["state"]), row["n"], _time(row["oldest"]))
+
+
+def group_stat(row: Row) -> GroupStat:
+    return GroupStat(QueueName(row["queue"]), row["group_key"], row["n"], _time(row["oldest"]), row["blocked_by"])
 
 
 def event_page(where: EventFilter, before: str | None, limit: int, stamp: Stamp = iso) -> dict[str, Any]:

@@ -65,6 +65,17 @@ def test_serve_answers_health_and_ingests_for_a_published_project(tmp_path):
             client.sendall(head.encode() + b"x" * 1000)
             time.sleep(0.3)
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        # the dashboard, on the same port: the sign-in form, refusing the ingest key, taking a read key
+        assert 'name="key"' in httpx.get(f"{base}/", timeout=5).text
+        reader = subprocess.run(
+            [sys.executable, "-m", "flowbus", "keys", "create", "--db", db, "--name", "ops", "--scope", "read"],
+            check=True, cwd=tmp_path, capture_output=True, text=True,
+        )  # fmt: skip
+        read_token = next(word for word in reader.stdout.split() if word.startswith("fbk_"))
+        with httpx.Client(base_url=base, timeout=5) as browser:
+            assert browser.post("/signin", data={"key": token}).status_code == 401
+            signed = browser.post("/signin", data={"key": read_token}, follow_redirects=True)
+            assert signed.url.path == "/p/compass/" and 'id="throughput"' in signed.text
     finally:
         server.send_signal(signal.SIGINT)
         out, _ = server.communicate(timeout=30)

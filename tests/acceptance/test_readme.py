@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +78,10 @@ def test_a_fresh_clone_runs_the_main_job_as_the_readme_writes_it(tmp_path):
         )  # fmt: skip
     try:
         out = _wait_for(log_path, process, "serving http", timeout_s=600)
+        # the dashboard's address, to sign in with the admin key printed above it
+        dashboard = re.search(r"open the dashboard: (http://\S+) and sign in with the admin key above", out)
+        assert dashboard is not None and dashboard.group(1) == f"http://127.0.0.1:{port}/", out
+        assert 'name="key"' in httpx.get(dashboard.group(1), timeout=10).text
         send, see = (line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
         assert f":{port}/" in send, send
         sent = subprocess.run(shlex.split(send), capture_output=True, text=True, timeout=30, check=True)

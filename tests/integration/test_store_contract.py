@@ -11,7 +11,7 @@ import pytest
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
-from flowbus.ids import new_id
+from flowbus.ids import floor_id, new_id, time_of
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueueName
 from flowbus.runtime.bounds import bounded_steps, retried_attempt, steps_marker
 from flowbus.runtime.engine import RuntimeLimits
@@ -27,6 +27,7 @@ from flowbus.stores.protocols import (
     Manifest,
     Retry,
     RunFilter,
+    RunPoint,
 )
 from flowbus.stores.unit_of_work import UnitOfWork
 
@@ -574,3 +575,90 @@ async def test_a_manifest_keeps_its_sources_and_their_event_type_paths(backend):
     await backend.project_versions()
     assert await backend.manifest() == with_sources._replace(version=1)
     assert (await backend.manifest()).handlers == {"E": (("h1", "sync"),)}  # the sources are not an event
+
+
+async def test_run_points_are_the_runs_of_a_time_window_newest_first_and_bounded(backend):
+    old, hour_ago = NOW - dt.timedelta(days=2), NOW - dt.timedelta(hours=1)
+    ids = [floor_id(t).replace("-8000-", f"-{8000 + n}-") for n, t in enumerate((old, hour_ago, NOW, NOW))]
+    failed = run(ids[3])._replace(status=RunStatus.FAILED, duration_s=0.5)
+    await backend.apply(Changeset(runs=[run(ids[0]), run(ids[1]), run(ids[2]), failed]))
+    points = await backend.run_points(hour_ago, limit=10)
+    assert points == [
+        RunPoint(ids[3], RunStatus.FAILED, 0.5),
+        *(RunPoint(i, RunStatus.SUCCEEDED, 0.002) for i in ids[2:0:-1]),
+    ]
+    assert [p.id for p in await backend.run_points(hour_ago, limit=2)] == [ids[3], ids[2]]
+    assert await backend.run_points(NOW + dt.timedelta(seconds=1), limit=10) == []
+    assert time_of(ids[1]) == hour_ago
+
+
+async def test_queue_stats_count_open_and_dead_messages_with_the_oldest_and_leave_done_ones_out(backend):
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    first, _second, _third = await backend.send([job(1, "g"), job(2), job(3)])
+    await backend.send([OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": "s"})])
+    claimed = {m.id: m for m in await backend.claim([OUT], limit=3, owner="w1", lease_s=30)}
+    now = dt.datetime.now(dt.UTC)
+    await backend.apply(Changeset(retries=[Retry(first, "w1", AttemptError(1, "bad", now), now, dead=True)]))
+    done = next(m for i, m in claimed.items() if i != first)
+    await ack(backend, done)
+    stats = {(s.queue, s.state): s for s in await backend.queue_stats()}
+    assert {k: s.messages for k, s in stats.items()} == {
+        (OUT, MessageState.DEAD): 1,
+        (OUT, MessageState.LEASED): 1,
+        (QueueName.INBOUND, MessageState.READY): 1,
+    }
+    assert all(before <= s.oldest <= dt.datetime.now(dt.UTC) for s in stats.values())
+
+
+async def test_group_stats_list_groups_with_open_messages_blocked_ones_first_with_their_blocker(backend):
+    b1, _b2, _b3, _p1, p2, _free = await backend.send(
+        [job(1, "blocked"), job(2, "blocked"), job(3, "blocked"), job(4, "parked"), job(5, "parked"), job(6)]
+    )
+    await asyncio.sleep(0.01)
+    await backend.send([job(7, "late")])  # sent later: its group's oldest message is younger
+    claimed = {m.id: m for m in await claim(backend)}
+    now = dt.datetime.now(dt.UTC)
+    parked = next(i for i, m in claimed.items() if m.group_key == "parked")
+    await backend.apply(Changeset(retries=[
+        Retry(b1, "w1", AttemptError(1, "bad", now), now, dead=True, blocking=True),
+        Retry(parked, "w1", AttemptError(1, "bad", now), now, dead=True),
+    ]))  # fmt: skip
+    stats = await backend.group_stats(limit=10)
+    assert [(g.group_key, g.messages, g.blocked_by) for g in stats] == [
+        ("blocked", 2, b1),
+        ("parked", 1, None),
+        ("late", 1, None),
+    ]
+    assert stats[1].oldest <= stats[2].oldest
+    assert [g.group_key for g in await backend.group_stats(limit=1)] == ["blocked"]
+    [done] = [m for m in await claim(backend) if m.id == p2]
+    await ack(backend, done)
+    assert "parked" not in [g.group_key for g in await backend.group_stats(limit=10)]
+
+
+async def test_runs_filter_by_config_version_and_by_the_source_and_event_type_they_ran_for(backend):
+    inbound = [
+        OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": s, "type": t, "data": {}})
+        for s, t in (("shopify", "order"), ("shopify", "refund"), ("stripe", "order"))
+    ]
+    messages = await backend.send(inbound)
+    placed = event(1)._replace(id=new_id(), type="OrderPlaced", source="shop-flows")
+    await backend.apply(Changeset(events=[placed]))
+    runs = [
+        run(new_id(), message_id=m)._replace(trigger=Trigger.MESSAGE, config_version=v)
+        for m, v in zip(messages, (1, 2, 2), strict=True)
+    ]
+    handled = run(new_id(), event_id=placed.id, message_id=new_id())
+    await backend.apply(Changeset(runs=[*runs, handled]))
+
+    async def listed(**where) -> list[str]:
+        return [r.id for r in await backend.list_runs(RunFilter(**where))]
+
+    assert await listed(source="shopify") == [runs[1].id, runs[0].id]
+    assert await listed(event_type="order") == [runs[2].id, runs[0].id]
+    assert await listed(source="shopify", event_type="refund") == [runs[1].id]
+    assert await listed(event_type="OrderPlaced") == [handled.id]
+    assert await listed(source="shop-flows") == [handled.id]
+    assert await listed(source="nowhere") == []
+    assert await listed(config_version=2) == [runs[2].id, runs[1].id]
+    assert await listed(config_version=3, trigger=Trigger.HANDLER) == [handled.id]

@@ -100,7 +100,22 @@ WHERE project = %(project)s AND id < %(before)s
   AND (%(handler)s::text IS NULL OR handler = %(handler)s)
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(trigger)s::text IS NULL OR trigger = %(trigger)s)
+  AND (%(config_version)s::integer IS NULL OR config_version = %(config_version)s)
+  AND (%(source)s::text IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND m.body::jsonb->>'source' = %(source)s)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.source = %(source)s))
+  AND (%(event_type)s::text IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND m.body::jsonb->>'type' = %(event_type)s)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.type = %(event_type)s))
 ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: run_points
+SELECT id, status, duration_s FROM runs
+WHERE project = %(project)s AND id >= %(since)s ORDER BY id DESC LIMIT %(limit)s;
 
 -- name: runs_for_event
 SELECT * FROM runs WHERE project = %(project)s AND event_id = %(key)s ORDER BY started_at, id;
@@ -181,6 +196,30 @@ SELECT * FROM messages WHERE project = %(project)s AND id = %(id)s;
 
 -- name: queue_depth
 SELECT queue, state, count(*) AS n FROM messages WHERE project = %(project)s GROUP BY queue, state;
+
+-- name: queue_stats
+-- each half reads one partial index (open messages, dead ones): the done history is never scanned
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = %(project)s AND state IN ('ready', 'leased') GROUP BY queue, state
+UNION ALL
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = %(project)s AND state = 'dead' GROUP BY queue, state;
+
+-- name: group_stats
+-- open messages per FIFO group (the open-messages index), each with the dead message that blocks
+-- the group, looked up on the group index
+SELECT * FROM (
+SELECT m.queue, m.group_key, count(*) AS n, min(m.created_at) AS oldest,
+       (SELECT h.id FROM messages AS h
+        WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
+          AND h.state <> 'done' AND h.state = 'dead' AND h.blocking = true
+        ORDER BY h.seq LIMIT 1) AS blocked_by
+FROM messages AS m
+WHERE m.project = %(project)s AND m.state IN ('ready', 'leased') AND m.group_key IS NOT NULL
+GROUP BY m.project, m.queue, m.group_key
+) AS g
+ORDER BY blocked_by IS NULL, oldest
+LIMIT %(limit)s;
 
 -- name: dead_letters
 SELECT * FROM messages

@@ -91,7 +91,21 @@ WHERE project = :project AND id < :before
   AND (:handler IS NULL OR handler = :handler)
   AND (:status IS NULL OR status = :status)
   AND (:trigger IS NULL OR trigger = :trigger)
+  AND (:config_version IS NULL OR config_version = :config_version)
+  AND (:source IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND json_extract(m.body, '$.source') = :source)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.source = :source))
+  AND (:event_type IS NULL
+       OR EXISTS (SELECT 1 FROM messages AS m WHERE m.id = runs.message_id AND m.project = runs.project
+                  AND m.kind = 'source' AND json_extract(m.body, '$.type') = :event_type)
+       OR EXISTS (SELECT 1 FROM events AS e WHERE e.project = runs.project AND e.id = runs.event_id
+                  AND e.type = :event_type))
 ORDER BY id DESC LIMIT :limit;
+
+-- name: run_points
+SELECT id, status, duration_s FROM runs WHERE project = :project AND id >= :since ORDER BY id DESC LIMIT :limit;
 
 -- name: runs_for_event
 SELECT * FROM runs WHERE project = :project AND event_id = :key ORDER BY started_at, id;
@@ -167,6 +181,30 @@ SELECT * FROM messages WHERE project = :project AND id = :id;
 
 -- name: queue_depth
 SELECT queue, state, count(*) AS n FROM messages WHERE project = :project GROUP BY queue, state;
+
+-- name: queue_stats
+-- each half reads one partial index (open messages, dead ones): the done history is never scanned
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = :project AND state IN ('ready', 'leased') GROUP BY queue, state
+UNION ALL
+SELECT queue, state, count(*) AS n, min(created_at) AS oldest FROM messages
+WHERE project = :project AND state = 'dead' GROUP BY queue, state;
+
+-- name: group_stats
+-- open messages per FIFO group (the open-messages index), each with the dead message that blocks
+-- the group, looked up on the group index
+SELECT * FROM (
+SELECT m.queue, m.group_key, count(*) AS n, min(m.created_at) AS oldest,
+       (SELECT h.id FROM messages AS h
+        WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
+          AND h.state <> 'done' AND h.state = 'dead' AND h.blocking = 1
+        ORDER BY h.seq LIMIT 1) AS blocked_by
+FROM messages AS m
+WHERE m.project = :project AND m.state IN ('ready', 'leased') AND m.group_key IS NOT NULL
+GROUP BY m.project, m.queue, m.group_key
+) AS g
+ORDER BY blocked_by IS NULL, oldest
+LIMIT :limit;
 
 -- name: dead_letters
 SELECT * FROM messages
