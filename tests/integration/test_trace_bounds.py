@@ -8,6 +8,7 @@ import textwrap
 from flowbus.config import load_config_text
 from flowbus.runtime.engine import Engine, RuntimeLimits
 from flowbus.runtime.records import RunStatus, StepStatus
+from flowbus.runtime.trace import render, to_data, trace_run
 
 LOOP = """
 flows:
@@ -64,3 +65,32 @@ async def test_a_huge_step_output_is_stored_cut_with_its_size(backend):
     body = '{"body":"' + MEGABYTE + '"}'
     assert fetched.output == {"$cut": "value", "bytes": len(body), "head": body[:200]}
     assert after.output == {"done": True}
+
+
+async def test_the_stored_trace_of_a_bounded_run_says_where_and_how_many_step_runs_were_cut(backend):
+    engine = engine_on(backend, RuntimeLimits(max_trace_steps=20, max_trace_value_bytes=100))
+    run = await engine.run_flow("loop", {"xs": ["y" * 200, *range(99)]})
+    tree = await trace_run(backend, await backend.get_run(run.id))
+
+    text = render(tree)
+    lines = text.splitlines()
+    marker = next(i for i, line in enumerate(lines) if "cut here" in line)
+    assert lines[marker].endswith(
+        "… 82 step runs cut here: a trace keeps the first tenth of max_trace_steps step runs and the rest from the end"
+    )
+    assert "step each[1].l" in lines[marker - 3] and "step each[84].l" in lines[marker + 1]
+    assert '    in:  (cut: 217 bytes of JSON) {"vars":{"x":"yyy' in text  # the first item's input
+
+    data = to_data(tree)
+    assert data["steps_cut"] == 101 - 19  # a set step per item and the foreach; 19 kept beside the marker
+    [each] = data["children"]
+    cut = [child for child in each["children"] if child["kind"] == "cut"]
+    note = lines[marker].split("… ", 1)[1]
+    assert cut == [
+        {"kind": "cut", "key": "each[1].l…", "count": 82, "reason": "max_trace_steps", "note": note, "children": []}
+    ]
+    assert each["children"][0]["input"] == {
+        "$cut": "value",
+        "bytes": len('{"vars":{"x":""}}') + 200,
+        "head": '{"vars":{"x":"' + "y" * 186,
+    }
