@@ -35,6 +35,7 @@ from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
 from flowbus.publishing import active_number
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, MessageState, QueuedMessage, QueueName
+from flowbus.runtime.bounds import retried_attempt
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
 from flowbus.runtime.routing import Unmatched
@@ -244,6 +245,9 @@ class Worker:
         if permanent:
             fields["permanent"] = True
         log("message dead-lettered" if dead else "message will be retried", extra=fields)
+        if not dead:
+            # the retry runs these steps again: only the last attempt keeps its whole journal
+            runs = [retried_attempt(run) for run in runs]
         retry = Retry(
             message.id,
             self.owner,

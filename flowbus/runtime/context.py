@@ -13,6 +13,7 @@ from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
 from flowbus.queue import QueuedMessage
+from flowbus.runtime.bounds import bounded_steps, compact_after, cut_count
 from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
 
@@ -88,7 +89,7 @@ class RunContext:
     """One run of one flow: its scope, its journal of step runs, its outputs."""
 
     __slots__ = (
-        "actions", "call_depth", "data", "flow", "handler", "host", "id", "max_step_runs", "origin",
+        "actions", "call_depth", "check_at", "data", "flow", "handler", "host", "id", "max_step_runs", "origin",
         "outputs", "parent_run_id", "scope", "source", "step_count", "step_runs", "steps", "trigger", "uow", "vars",
     )  # fmt: skip
 
@@ -124,6 +125,8 @@ class RunContext:
         self.step_runs: list[StepRun] = []
         self.step_count = 0
         self.max_step_runs = host.limits.max_step_runs
+        # the step count at which the journal is next cut down to its bound (or the run stops)
+        self.check_at = min(self.max_step_runs, compact_after(host.limits))
         self.actions = host.actions
         inputs = data if trigger is not Trigger.MESSAGE else FrozenDict()
         self.scope: dict[str, Any] = {
@@ -161,7 +164,7 @@ class RunContext:
             duration_s=perf_counter() - start,
             inputs=self.data,
             outputs=freeze(self.outputs) if self.outputs else _NO_OUTPUTS,
-            steps=tuple(self.step_runs),
+            steps=bounded_steps(self.step_runs, self.host.limits),
             error=error,
             handler=self.handler,
             event_id=self.origin.id if isinstance(self.origin, EventInstance) else None,
@@ -185,8 +188,8 @@ class RunContext:
     async def _run_step(self, step: CompiledStep, scope: dict[str, Any], prefix: str) -> None:
         # the per-step path of every run: kept to plain local operations on purpose
         self.step_count += 1
-        if self.step_count > self.max_step_runs:
-            raise LimitExceeded(f"the run executed more than {self.max_step_runs:,} steps (max_step_runs)")
+        if self.step_count > self.check_at:
+            self._check_bounds()
         key = prefix + step.id if prefix else step.id
         start = perf_counter()
         params: Any = None
@@ -218,6 +221,15 @@ class RunContext:
             StepRun(key, step.id, step.action, StepStatus.SUCCEEDED, params, output, None, perf_counter() - start)
         )
         self.steps[step.id] = output
+
+    def _check_bounds(self) -> None:
+        """Stop a run past ``max_step_runs``; else cut its journal down to the trace's bound, so that
+        a long run holds a bounded journal while it runs, not only once stored."""
+        if self.step_count > self.max_step_runs:
+            raise LimitExceeded(f"the run executed more than {self.max_step_runs:,} steps (max_step_runs)")
+        limits = self.host.limits
+        self.step_runs = cut_count(self.step_runs, limits.max_trace_steps)
+        self.check_at = min(self.max_step_runs, self.step_count + compact_after(limits))
 
     def _replayed(self, step: CompiledStep, key: str, params: Any, output: Any, start: float) -> None:
         self.step_runs.append(

@@ -52,6 +52,10 @@ class RuntimeLimits:
     max_call_depth: int = 8
     max_foreach_items: int = 10_000
     max_step_runs: int = 100_000
+    #: step runs a run's trace keeps: the first tenth and the rest from the end (flowbus.runtime.bounds)
+    max_trace_steps: int = 1_000
+    #: bytes of JSON a step's input or output keeps in a trace; a longer one is replaced by a marker
+    max_trace_value_bytes: int = 16 * 1024
 
 
 class Engine:

@@ -24,6 +24,8 @@ class StepStatus(enum.StrEnum):
     FAILED = "failed"  #: the action raised
     REJECTED = "rejected"  #: a validate rule did not hold
     REPLAYED = "replayed"  #: finished in an earlier attempt; its journaled output was reused
+    #: not a step: a marker where step runs were cut from the trace; its output says how many and why
+    CUT = "cut"
 
 
 class Trigger(enum.StrEnum):
@@ -80,3 +82,8 @@ class Run(NamedTuple):
     @property
     def succeeded(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
+
+    @property
+    def steps_cut(self) -> int:
+        """How many step runs were cut from this run's trace (see :mod:`flowbus.runtime.bounds`)."""
+        return sum(step.output["count"] for step in self.steps if step.status is StepStatus.CUT)

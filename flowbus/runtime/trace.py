@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
 from flowbus.queue import MessageState, QueuedMessage
-from flowbus.runtime.records import Run, StepRun, Trigger
+from flowbus.runtime.bounds import RETRIED, is_cut_value
+from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
 from flowbus.stores.protocols import Backend
 
@@ -44,7 +45,7 @@ class UnmatchedMessage(NamedTuple):
 
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
-    kind: str  # "run", "step", "event", "unmatched"
+    kind: str  # "run", "step", "cut" (step runs cut from the trace), "event", "unmatched"
     record: Run | StepRun | EventInstance | UnmatchedMessage
     children: tuple[TraceNode, ...] = field(default=())
 
@@ -64,6 +65,8 @@ async def _rolled_back_handler(source: Backend, run: Run) -> bool:
 
 
 async def _step_node(source: Backend, step: StepRun, depth: int) -> TraceNode:
+    if step.status is StepStatus.CUT:
+        return TraceNode(kind="cut", record=step)
     output = step.output
     event_id = output.get("event_id") if step.action == "publish" and isinstance(output, Mapping) else None
     if event_id is None or depth >= MAX_TRACE_DEPTH:
@@ -136,7 +139,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "status": run.status, "error": run.error, "started_at": run.started_at,
         "duration_ms": round(run.duration_s * 1000, 3), "inputs": run.inputs, "outputs": run.outputs,
         "event_id": run.event_id, "message_id": run.message_id, "parent_run_id": run.parent_run_id,
-        "config_version": run.config_version, "attempt": run.attempt,
+        "config_version": run.config_version, "attempt": run.attempt, "steps_cut": run.steps_cut,
     }  # fmt: skip
 
 
@@ -159,6 +162,15 @@ def _fields(node: TraceNode) -> dict[str, Any]:
     record = node.record
     if isinstance(record, Run):
         return {"kind": "run", **run_summary(record)}
+    if isinstance(record, StepRun) and record.status is StepStatus.CUT:
+        cut = record.output
+        return {
+            "kind": "cut",
+            "key": record.key,
+            "count": cut["count"],
+            "reason": cut["reason"],
+            "note": _cut_note(record),
+        }
     if isinstance(record, StepRun):
         return {
             "kind": "step", "key": record.key, "id": record.step_id, "action": record.action, "status": record.status,
@@ -202,6 +214,8 @@ def _lines(record: Run | StepRun | EventInstance | UnmatchedMessage, first: str,
         who = f"handler {record.handler} -> " if record.handler else ""
         error = f": {record.error}" if record.error else ""
         return [f"{first}{who}run {record.flow} [{record.status.value}] {_ms(record.duration_s)}{error}"]
+    if isinstance(record, StepRun) and record.status is StepStatus.CUT:
+        return [f"{first}… {_cut_note(record)}"]
     if isinstance(record, StepRun):
         error = f": {record.error}" if record.error else ""
         lines = [f"{first}step {record.key} ({record.action}) [{record.status.value}] {_ms(record.duration_s)}{error}"]
@@ -218,11 +232,23 @@ def _lines(record: Run | StepRun | EventInstance | UnmatchedMessage, first: str,
     ]
 
 
+def _cut_note(marker: StepRun) -> str:
+    count = marker.output["count"]
+    if marker.output["reason"] == RETRIED:
+        why = "an attempt that was retried keeps only its failing steps"
+    else:
+        why = "a trace keeps the first tenth of max_trace_steps step runs and the rest from the end"
+    return f"{count:,} step run{'s' if count != 1 else ''} cut here: {why}"
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
 
 def _short(value: Any, width: int) -> str:
+    if is_cut_value(value):
+        text = f"(cut: {value['bytes']:,} bytes of JSON) {value['head']}"
+        return text[: width - 1] + "…"
     try:
         text = jsonio.dumps(value)
     except jsonio.JsonError:

@@ -13,7 +13,10 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, new_id, time_of
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueueName
+from flowbus.runtime.bounds import bounded_steps, retried_attempt, steps_marker
+from flowbus.runtime.engine import RuntimeLimits
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.stores.codec import encode
 from flowbus.stores.protocols import (
     Ack,
     Changeset,
@@ -244,6 +247,23 @@ async def test_runs_round_trip_and_are_found_by_event_message_and_parent(backend
     assert [r.id for r in await backend.runs_for_event("e1")] == ["r1", "r3"]
     assert [r.id for r in await backend.runs_for_message("m1")] == ["r2"]
     assert [r.id for r in await backend.child_runs("r1")] == ["r2"]
+
+
+async def test_a_bounded_run_round_trips_with_its_markers(backend):
+    steps = [run("x").steps[0]._replace(key=f"s{n}") for n in range(30)]
+    big = {"text": "\x01" * 100}  # 100 characters, 611 bytes of JSON (each escaped as \u0001)
+    steps[29] = steps[29]._replace(output=freeze(big))
+    bounded = run("r1")._replace(
+        steps=bounded_steps(steps, RuntimeLimits(max_trace_steps=10, max_trace_value_bytes=500))
+    )
+    await backend.record_runs([bounded, retried_attempt(bounded._replace(id="r2"))])
+
+    stored = await backend.get_run("r1")
+    assert stored == bounded and stored.steps_cut == 21
+    assert [s.status for s in stored.steps].count(StepStatus.CUT) == 1
+    assert stored.steps[-1].output == {"$cut": "value", "bytes": len(encode(big)), "head": encode(big)[:200]}
+    retried = await backend.get_run("r2")
+    assert retried.steps == (steps_marker("", 30, "retried attempt"),) and retried.steps_cut == 30
 
 
 async def pages(list_page, where, size):

@@ -106,6 +106,29 @@ async def test_a_failing_message_is_retried_then_dead_lettered_with_every_error(
     assert (await backend.read_entity("Booking", "b1")).record["id"] == "b1"
 
 
+async def test_a_poison_message_stores_the_whole_journal_of_its_last_attempt_only(backend):
+    engine = engine_on(backend)
+    failures["b1"] = 99
+    await engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    await keep_working(Worker(engine, fast()), until=backend.dead_letters)
+    [dead] = await backend.dead_letters()
+    first, second, last = await backend.runs_for_message(dead.id)
+
+    # a retried attempt keeps its record whole, and of its steps a marker and the failing step
+    for attempt, run in ((1, first), (2, second)):
+        assert (run.attempt, run.status, run.error) == (attempt, RunStatus.FAILED, last.error)
+        assert run.duration_s > 0 and run.started_at <= last.started_at
+        marker, failed = run.steps
+        assert marker.status is StepStatus.CUT and run.steps_cut == 2  # check and book
+        assert marker.output == {"$cut": "steps", "count": 2, "reason": "retried attempt"}
+        assert (failed.step_id, failed.status) == ("tally", StepStatus.FAILED)
+    # the attempt that dead-lettered it keeps every step
+    assert last.attempt == 3 and last.steps_cut == 0
+    assert [(s.step_id, s.status) for s in last.steps] == [
+        ("check", StepStatus.SUCCEEDED), ("book", StepStatus.SUCCEEDED), ("tally", StepStatus.FAILED),
+    ]  # fmt: skip
+
+
 async def test_a_rejected_message_is_not_retried(backend):
     engine = engine_on(backend)
     await engine.publish("Paid", {"Id": "b1", "Amount": 5000})
