@@ -15,6 +15,7 @@ from flowbus.ids import new_id
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.stores.protocols import StoreError
 
 if TYPE_CHECKING:
     from flowbus.runtime.engine import RuntimeLimits
@@ -145,6 +146,9 @@ class RunContext:
             await self.run_steps(self.flow.steps, self.scope, "")
         except Rejected as exc:
             status, error = RunStatus.REJECTED, exc.message
+        except StoreError:
+            # the store is away, which says nothing of the run: no record, the message runs again
+            raise
         except FlowbusError as exc:
             # the innermost failed step says where it went wrong; it is journaled first
             failed = next((s for s in self.step_runs if s.status is StepStatus.FAILED), None)
