@@ -16,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,50 +119,46 @@ async def heard(listener: PostgresBackend, reason: str) -> bool:
     return False
 
 
+@pytest.fixture
+def admin(postgres_template: tuple[Any, str]) -> Any:
+    """A connection to the server, outside the test's database."""
+    return postgres_template[0]
+
+
+@pytest.fixture
+async def shop(postgres_url: str) -> AsyncIterator[PostgresBackend]:
+    backend = PostgresBackend(postgres_url, "shop")
+    yield backend
+    await backend.close()
+
+
 # -- the backend -------------------------------------------------------------------------------
 
 
-async def test_a_backend_whose_connection_was_terminated_answers_again_at_the_next_statement(
-    postgres_template, postgres_url
-):
-    admin, _ = postgres_template
-    backend = PostgresBackend(postgres_url, "shop")
-    try:
-        assert await backend.queue_depth() == {}
-        assert terminate_connections(admin, postgres_url) == 1
-        depth, errors, _ = await first_answer(backend.queue_depth)
-        assert (depth, errors) == ({}, 1)  # only the statement that met the drop failed
-        assert await backend.active_version() is None
-    finally:
-        await backend.close()
+async def test_a_backend_whose_connection_was_terminated_answers_again_at_the_next_statement(admin, postgres_url, shop):
+    assert await shop.queue_depth() == {}
+    assert terminate_connections(admin, postgres_url) == 1
+    depth, errors, _ = await first_answer(shop.queue_depth)
+    assert (depth, errors) == ({}, 1)  # only the statement that met the drop failed
+    assert await shop.active_version() is None
 
 
 async def test_a_backend_waits_out_a_database_that_refuses_connections_and_answers_within_seconds_of_its_return(
-    postgres_template, postgres_url
+    admin, postgres_url, shop
 ):
-    admin, _ = postgres_template
-    backend = PostgresBackend(postgres_url, "shop")
-    try:
-        await backend.queue_depth()
-        with database_away(admin, postgres_url):
-            for _ in range(3):
-                with pytest.raises(StoreError, match="PostgreSQL"):
-                    await backend.queue_depth()
-            deadline = time.monotonic() + 0.5
-            while time.monotonic() < deadline:  # paced: tried again after a backoff, refused at once meanwhile
-                with pytest.raises(StoreError, match="PostgreSQL"):
-                    await backend.queue_depth()
-                await asyncio.sleep(0.02)
-        _, _, took_s = await first_answer(backend.queue_depth)
-        assert took_s < 3.0  # the backoff is bounded at 2 s
-    finally:
-        await backend.close()
+    await shop.queue_depth()
+    with database_away(admin, postgres_url):
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:  # paced: tried again after a backoff, refused at once meanwhile
+            with pytest.raises(StoreError, match="PostgreSQL"):
+                await shop.queue_depth()
+            await asyncio.sleep(0.02)
+    _, _, took_s = await first_answer(shop.queue_depth)
+    assert took_s < 3.0  # the backoff is bounded at 2 s
 
 
-async def test_a_terminated_listener_listens_again_on_its_new_connection(postgres_template, postgres_url):
-    admin, _ = postgres_template
+async def test_a_terminated_listener_listens_again_on_its_new_connection(admin, postgres_url, shop):
     listener = PostgresBackend(postgres_url, "shop")
-    sender = PostgresBackend(postgres_url, "shop")
     try:
         assert await listener.wait_for_work(0.01) is None
         [dropped] = listening(admin, postgres_url)
@@ -172,66 +168,57 @@ async def test_a_terminated_listener_listens_again_on_its_new_connection(postgre
             # the drop ends a wait as a timeout would, not as an error; the next wait listens again
             assert await listener.wait_for_work(0.05) is None
             assert time.monotonic() < deadline, "the listener did not listen again within 5 s"
-        engine = await engine_on(sender)
+        engine = await engine_on(shop)
         assert await heard(listener, "version")  # heard apart: a wait returns on the first announcement
         await engine.send("feed", "hit", {"n": 1})
         assert await heard(listener, "work")
     finally:
         await listener.close()
-        await sender.close()
 
 
 # -- a worker in process -----------------------------------------------------------------------
 
 
 async def test_a_connection_lost_in_the_middle_of_a_run_charges_no_attempt_and_the_run_happens_once(
-    postgres_template, postgres_url
+    admin, postgres_url, shop
 ):
-    admin, _ = postgres_template
-    backend = PostgresBackend(postgres_url, "shop")
-    try:
-        engine = await engine_on(backend, between="cut")
-        cuts: list[int] = []
+    engine = await engine_on(shop, between="cut")
+    cuts: list[int] = []
 
-        async def cut(ctx: Any, params: Any) -> None:
-            if not cuts:  # the first run loses the store between its two reads
-                cuts.append(terminate_connections(admin, postgres_url))
+    async def cut(ctx: Any, params: Any) -> None:
+        if not cuts:  # the first run loses the store between its two reads
+            cuts.append(terminate_connections(admin, postgres_url))
 
-        engine.register_action("cut", cut)
-        message_id = await engine.send("feed", "hit", {"n": 1})
-        worker = Worker(engine, WorkerSettings(idle_poll_s=0.01, lease_s=30))
-        task = asyncio.create_task(worker.run())
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(StoreError):
-                if (await backend.get_message(message_id)).state is MessageState.DONE:  # type: ignore[union-attr]
-                    break
-            await asyncio.sleep(0.02)
-        worker.stop()
-        await task
-        assert cuts and cuts[0] >= 1
-        message = await backend.get_message(message_id)
-        assert message is not None and message.state is MessageState.DONE
-        assert (message.attempts, message.errors) == (0, ())
-        [run] = await backend.runs_for_message(message_id)
-        assert run.succeeded and run.attempt == 1
-        assert (await backend.read_entity("Counter", "c")).record["n"] == 1  # type: ignore[union-attr]
-    finally:
-        await backend.close()
+    engine.register_action("cut", cut)
+    message_id = await engine.send("feed", "hit", {"n": 1})
+    worker = Worker(engine, WorkerSettings(idle_poll_s=0.01, lease_s=30))
+    task = asyncio.create_task(worker.run())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(StoreError):
+            if (await shop.get_message(message_id)).state is MessageState.DONE:  # type: ignore[union-attr]
+                break
+        await asyncio.sleep(0.02)
+    worker.stop()
+    await task
+    assert cuts and cuts[0] >= 1
+    message = await shop.get_message(message_id)
+    assert message is not None and message.state is MessageState.DONE
+    assert (message.attempts, message.errors) == (0, ())
+    [run] = await shop.runs_for_message(message_id)
+    assert run.succeeded and run.attempt == 1
+    assert await counted(postgres_url) == 1
 
 
 # -- the HTTP API ------------------------------------------------------------------------------
 
 
-async def test_the_api_answers_503_while_the_database_is_away_and_202_again_within_seconds(
-    postgres_template, postgres_url
-):
+async def test_the_api_answers_503_while_the_database_is_away_and_202_again_within_seconds(admin, postgres_url):
     httpx = pytest.importorskip("httpx")
     pytest.importorskip("fastapi", reason="the server extra is not installed")
     from flowbus.api import create_app
     from flowbus.keys import Scope, new_key
 
-    admin, _ = postgres_template
     setup = PostgresBackend(postgres_url, "shop")
     await engine_on(setup)
     key, token = new_key("shop", "ingest", (Scope.INGEST,))
@@ -296,9 +283,8 @@ def _wait_for(condition: Callable[[], bool], what: str, process: subprocess.Pope
 
 @pytest.mark.slow
 def test_a_worker_whose_connections_are_terminated_again_and_again_finishes_every_message_once_charging_nothing(
-    postgres_template, postgres_url, tmp_path
+    admin, postgres_url, tmp_path
 ):
-    admin, _ = postgres_template
 
     async def prepare() -> None:
         backend = PostgresBackend(postgres_url, "shop")
