@@ -25,7 +25,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
 
 from flowbus.publishing import active_config, publish_config  # noqa: E402
-from flowbus.queue import MessageState  # noqa: E402
+from flowbus.queue import MessageState, QueuedMessage  # noqa: E402
 from flowbus.runtime.engine import Engine  # noqa: E402
 from flowbus.stores.postgres import PostgresBackend  # noqa: E402
 from flowbus.stores.protocols import StoreError  # noqa: E402
@@ -179,6 +179,27 @@ async def test_a_terminated_listener_listens_again_on_its_new_connection(admin, 
 # -- a worker in process -----------------------------------------------------------------------
 
 
+async def worked_off(worker: Worker, url: str, message_id: str) -> QueuedMessage:
+    """Run ``worker`` until the message is done; the message, as stored then.
+
+    Watched through a backend of its own, so that the worker's is the one to meet a drop.
+    """
+    watcher = PostgresBackend(url, "shop")
+    task = asyncio.create_task(worker.run())
+    try:
+        deadline = time.monotonic() + 10
+        while (message := (await first_answer(lambda: watcher.get_message(message_id)))[0]).state is not (
+            MessageState.DONE
+        ):
+            assert time.monotonic() < deadline, f"the message was not done within 10 s: {message}"
+            await asyncio.sleep(0.02)
+    finally:
+        await watcher.close()
+        worker.stop()
+        await task
+    return message
+
+
 async def test_a_connection_lost_in_the_middle_of_a_run_charges_no_attempt_and_the_run_happens_once(
     admin, postgres_url, shop
 ):
@@ -191,23 +212,30 @@ async def test_a_connection_lost_in_the_middle_of_a_run_charges_no_attempt_and_t
 
     engine.register_action("cut", cut)
     message_id = await engine.send("feed", "hit", {"n": 1})
-    worker = Worker(engine, WorkerSettings(idle_poll_s=0.01, lease_s=30))
-    task = asyncio.create_task(worker.run())
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(StoreError):
-            if (await shop.get_message(message_id)).state is MessageState.DONE:  # type: ignore[union-attr]
-                break
-        await asyncio.sleep(0.02)
-    worker.stop()
-    await task
+    message = await worked_off(Worker(engine, WorkerSettings(idle_poll_s=0.01, lease_s=30)), postgres_url, message_id)
     assert cuts and cuts[0] >= 1
-    message = await shop.get_message(message_id)
-    assert message is not None and message.state is MessageState.DONE
     assert (message.attempts, message.errors) == (0, ())
     [run] = await shop.runs_for_message(message_id)
     assert run.succeeded and run.attempt == 1
     assert await counted(postgres_url) == 1
+
+
+async def test_a_heartbeat_that_meets_a_dropped_connection_goes_on_keeping_the_leases_of_a_long_run(
+    admin, postgres_url, shop
+):
+    engine = await engine_on(shop, between="long")
+    runs: list[int] = []
+
+    async def long(ctx: Any, params: Any) -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            terminate_connections(admin, postgres_url)  # the heartbeat meets the drop first
+            await asyncio.sleep(1.0)  # a run three leases long: only the heartbeat keeps it leased
+
+    engine.register_action("long", long)
+    message_id = await engine.send("feed", "hit", {"n": 1})
+    message = await worked_off(Worker(engine, WorkerSettings(idle_poll_s=0.01, lease_s=0.3)), postgres_url, message_id)
+    assert (message.attempts, message.errors, len(runs)) == (0, (), 1)
 
 
 # -- the HTTP API ------------------------------------------------------------------------------
