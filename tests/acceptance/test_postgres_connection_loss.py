@@ -291,6 +291,7 @@ def _count(url: str, sql: str) -> int:
 
 
 def _start_worker(url: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    tmp_path.mkdir(exist_ok=True)
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -374,3 +375,28 @@ def test_a_worker_whose_connections_are_terminated_again_and_again_finishes_ever
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
     assert code == 0, log.read_text()[-3000:]
+
+
+@pytest.mark.slow
+def test_a_worker_started_while_the_database_is_away_waits_for_it_then_works(admin, postgres_url, tmp_path):
+    async def prepare() -> None:
+        backend = PostgresBackend(postgres_url, "shop")
+        await (await engine_on(backend)).send("feed", "hit", {"n": 1})
+        await backend.close()
+
+    asyncio.run(prepare())
+    open_sql = "SELECT count(*) FROM messages WHERE state <> 'done'"
+    with database_away(admin, postgres_url):
+        process, log = _start_worker(postgres_url, tmp_path)
+        stopped, stopped_log = _start_worker(postgres_url, tmp_path / "stopped")
+        for each, each_log in ((process, log), (stopped, stopped_log)):
+            _wait_for(lambda path=each_log: "the store is unavailable" in path.read_text(), "the wait", each, each_log)
+        stopped.send_signal(signal.SIGTERM)  # a stop while waiting is a clean stop
+        assert stopped.wait(timeout=10) == 0
+    try:
+        _wait_for(lambda: not _count(postgres_url, open_sql), "the work", process, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0, log.read_text()[-3000:]
+    assert log.read_text().count("the store is unavailable") == 1
