@@ -39,6 +39,7 @@ from flowbus.runtime.bounds import retried_attempt
 from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
 from flowbus.runtime.routing import Unmatched
+from flowbus.stores.backoff import Backoff
 from flowbus.stores.protocols import Ack, Changeset, Conflict, Retry, StoreError
 from flowbus.stores.unit_of_work import Overlay, UnitOfWork
 
@@ -79,6 +80,9 @@ class Worker:
         self._stopping = asyncio.Event()
         self._in_hand: list[QueuedMessage] = []
         self.processed = 0
+        #: paces the retries while the store is away
+        self._outage = Backoff()
+        self._outage_since = 0.0
 
     def stop(self) -> None:
         """Claim nothing more; the current run finishes, the rest of the batch is given back."""
@@ -96,19 +100,16 @@ class Worker:
                 try:
                     await self._follow_version()
                     batch = await self._claim()
+                    self._store_answers()
                     if batch:
                         idle_s = 0.0
                         await self._process_batch(batch)
                         continue
+                    idle_s = min(self.settings.idle_poll_s, max(idle_s * 2, 0.005))
+                    if await self._idle(idle_s) == "version":
+                        self._checked_version_at = float("-inf")
                 except StoreError as exc:
-                    # the database is away (a restart, a failover): wait and try again; leases keep
-                    # what was in hand safe, and whatever was not committed runs again
-                    logger.error("store error; retrying", extra={"error": exc.message})
-                    self._in_hand = []
-                    idle_s = self.settings.idle_poll_s
-                idle_s = min(self.settings.idle_poll_s, max(idle_s * 2, 0.005))
-                if await self._idle(idle_s) == "version":
-                    self._checked_version_at = float("-inf")
+                    await self._wait_out_store(exc)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -124,6 +125,29 @@ class Worker:
         if self._stopping.is_set():
             return None
         return await self.engine.backend.wait_for_work(timeout_s)
+
+    async def _wait_out_store(self, exc: StoreError) -> None:
+        """The database is away (a restart, a failover, a dropped connection): give back what was
+        in hand and wait, longer each time, for as long as it takes. Nothing is charged to the
+        messages: whatever was not committed runs again as the same attempt. Said once an outage."""
+        if not self._outage.failures:
+            self._outage_since = self._clock()
+            logger.error("the store is unavailable; retrying until it answers", extra={"error": exc.message})
+        else:
+            logger.debug("the store is still unavailable", extra={"error": exc.message})
+        delay = self._outage.failed()
+        in_hand, self._in_hand = self._in_hand, []
+        if in_hand:
+            with contextlib.suppress(StoreError):  # else their leases run out
+                await self.engine.backend.release([m.id for m in in_hand], owner=self.owner)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def _store_answers(self) -> None:
+        if self._outage.failures:
+            unavailable_s = round(self._clock() - self._outage_since, 3)
+            logger.warning("the store answers again", extra={"unavailable_s": unavailable_s})
+            self._outage.succeeded()
 
     async def run_until_idle(self, *, max_messages: int | None = None) -> list[Run]:
         """Work until no message is deliverable now (messages waiting for a retry stay queued)."""
@@ -210,6 +234,8 @@ class Worker:
             # a sync handler refused the event: done, not retried; its effects dropped
             logger.info("message rejected", extra={"message_id": message.id, "error": exc.message})
             return _done_without_effects(uow), list(uow.runs)
+        except StoreError:
+            raise  # the store is away: not the message's failure, and no attempt is charged for it
         except FlowbusError as exc:
             permanent = exc.permanent or uow.permanent
             return self._failure(message, list(uow.runs), exc.message, permanent=permanent), list(uow.runs)
@@ -277,9 +303,11 @@ class Worker:
         while True:
             await asyncio.sleep(self.settings.lease_s / 3)
             if self._in_hand:
-                await self.engine.backend.extend_leases(
-                    [m.id for m in self._in_hand], owner=self.owner, lease_s=self.settings.lease_s
-                )
+                # a store outage is met, and said, by the loop: the heartbeat lives through it
+                with contextlib.suppress(StoreError):
+                    await self.engine.backend.extend_leases(
+                        [m.id for m in self._in_hand], owner=self.owner, lease_s=self.settings.lease_s
+                    )
 
     async def _follow_version(self) -> None:
         if not self.follow_versions:

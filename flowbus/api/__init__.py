@@ -30,12 +30,16 @@ logger = logging.getLogger(__name__)
 
 
 async def healthz(request: Request) -> Response:
-    """The process is up."""
+    """The process is up and serves requests.
+
+    It does not look at the store: a store that is away is waited out (the backend reconnects by
+    itself), which a restart would not do any sooner. ``/readyz`` says whether it answers now.
+    """
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
-    """The database answers."""
+    """The database answers now: 503 while it is away, 200 again once the backend has reconnected."""
     state: ApiState = request.app.state.flowbus
     try:
         await state.backend("default").active_version()

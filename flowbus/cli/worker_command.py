@@ -10,7 +10,10 @@ import click
 from flowbus.cli.message_commands import active_engine
 from flowbus.cli.options import closing, db_options, open_project, run_async, setting_option
 from flowbus.logs import setup_logging
-from flowbus.worker import Worker, WorkerSettings
+from flowbus.runtime.engine import Engine
+from flowbus.stores.backoff import Backoff
+from flowbus.stores.protocols import Backend, StoreError
+from flowbus.worker import Worker, WorkerSettings, logger
 
 
 @click.command()
@@ -38,7 +41,9 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
     backend = open_project(db, project)
 
     async def work() -> None:
-        engine = await active_engine(backend)
+        engine = await engine_when_the_store_answers(backend, stop_asked)
+        if engine is None:
+            return
         runner = Worker(engine, WorkerSettings(batch_size=batch_size, lease_s=lease_s), follow_versions=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -48,3 +53,17 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
         await runner.run()
 
     run_async(closing(backend, work()))
+
+
+async def engine_when_the_store_answers(backend: Backend, stop_asked: list[int]) -> Engine | None:
+    """The engine of the active version, once the store answers: a store that is away at start is
+    waited out as the worker waits out any outage (None: a stop was asked for meanwhile)."""
+    backoff = Backoff()
+    while not stop_asked:
+        try:
+            return await active_engine(backend)
+        except StoreError as exc:
+            if not backoff.failures:
+                logger.error("the store is unavailable; retrying until it answers", extra={"error": exc.message})
+            await asyncio.sleep(backoff.failed())
+    return None

@@ -16,6 +16,7 @@ from flowbus.queue import QueuedMessage
 from flowbus.runtime.bounds import bounded_steps, compact_after, cut_count
 from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.stores.protocols import StoreError
 
 if TYPE_CHECKING:
     from flowbus.runtime.engine import RuntimeLimits
@@ -148,6 +149,9 @@ class RunContext:
             await self.run_steps(self.flow.steps, self.scope, "")
         except Rejected as exc:
             status, error = RunStatus.REJECTED, exc.message
+        except StoreError:
+            # the store is away, which says nothing of the run: no record, the message runs again
+            raise
         except FlowbusError as exc:
             # caught here, so the worker learns it from the unit of work, not from the exception
             self.uow.permanent |= exc.permanent

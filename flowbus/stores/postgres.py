@@ -6,6 +6,10 @@ when no earlier one is open, which every claimer sees). ``NOTIFY`` tells idle wo
 work or a new config version is there. Every driver error is translated here: callers see
 :class:`StoreError` or :class:`Conflict`, never a psycopg exception.
 
+A connection the server dropped is opened again by the next statement, paced by a backoff
+while the server cannot be reached: a store outage fails the statements that meet it, and
+passes without a restart.
+
 Install with ``pip install 'flowbus[postgres]'`` (psycopg 3).
 """
 
@@ -26,6 +30,7 @@ from flowbus.keys import ApiKey
 from flowbus.queue import DEFAULT_DEDUP_WINDOW_S, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.records import Run
 from flowbus.stores import rows
+from flowbus.stores.backoff import Backoff
 from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
@@ -111,16 +116,45 @@ class PostgresBackend:
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
         self._connecting = asyncio.Lock()
+        self._migrated = False
+        #: paces reconnects while the server cannot be reached
+        self._reconnects = Backoff()
+        self._unreachable = ""
 
     async def connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None:
-            async with self._connecting, translated_errors():
-                if self._conn is not None:
-                    return self._conn
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, row_factory=dict_row)
-                await migrate(conn)
-                self._conn = conn
-        return self._conn
+        """The connection, opened again when the server dropped it (a restart, a failover, a
+        terminated backend): the statement that met the drop fails, the next one reconnects."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            return conn
+        async with self._connecting:
+            if self._conn is not None and not self._conn.closed:
+                return self._conn
+            conn = await self._connect(row_factory=dict_row)
+            if not self._migrated:
+                try:
+                    await migrate(conn)
+                except StoreError:
+                    await conn.close()
+                    raise
+                self._migrated = True
+            self._conn = conn
+        return conn
+
+    async def _connect(self, **options: Any) -> psycopg.AsyncConnection[Any]:
+        """A new connection, or a :class:`StoreError` at once while the last try's backoff lasts."""
+        wait_s = self._reconnects.remaining_s()
+        if wait_s:
+            raise StoreError(f"PostgreSQL cannot be reached ({self._unreachable}); trying again in {wait_s:.1f} s")
+        try:
+            async with translated_errors():
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, **options)
+        except StoreError as exc:
+            self._reconnects.failed()
+            self._unreachable = exc.message
+            raise
+        self._reconnects.succeeded()
+        return conn
 
     async def migrate(self) -> list[int]:
         return await migrate(await self.connection())
@@ -151,15 +185,31 @@ class PostgresBackend:
         return bool(await self._all_write("revoke_key", id=key_id))
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
-        """Wait on ``LISTEN flowbus`` (a connection of its own) for this project's announcements."""
-        async with translated_errors():
-            if self._listener is None:
-                self._listener = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                await self._listener.execute(f"LISTEN {CHANNEL}")
-            async for notice in self._listener.notifies(timeout=timeout_s):
-                reason, _, project = notice.payload.partition(" ")
-                if project == self.project:
-                    return reason
+        """Wait on ``LISTEN flowbus`` (a connection of its own) for this project's announcements.
+
+        A dropped listener ends the wait as if it had timed out (the worker's next claim, which
+        it makes after every wait, finds what was announced meanwhile, or meets the outage and
+        says so), and is replaced on the next wait, which listens again.
+        """
+        listener = self._listener
+        if listener is None or listener.closed:
+            listener = await self._connect()
+            try:
+                async with translated_errors():
+                    await listener.execute(f"LISTEN {CHANNEL}")
+            except StoreError:
+                await listener.close()
+                raise
+            self._listener = listener
+        try:
+            async with translated_errors():
+                async for notice in listener.notifies(timeout=timeout_s):
+                    reason, _, project = notice.payload.partition(" ")
+                    if project == self.project:
+                        return reason
+        except StoreError:
+            if not listener.closed:
+                raise
         return None
 
     @contextlib.asynccontextmanager
@@ -169,15 +219,17 @@ class PostgresBackend:
         One connection serves the worker's batch and its heartbeat, two tasks: the lock keeps
         their statements from landing inside each other's transactions.
         """
-        conn = await self.connection()
-        async with self._lock, translated_errors(), conn.transaction():
-            yield conn
+        async with self._lock:
+            conn = await self.connection()
+            async with translated_errors(), conn.transaction():
+                yield conn
 
     async def _all(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        conn = await self.connection()
-        async with self._lock, translated_errors():
-            cursor = await conn.execute(Q[query], {"project": self.project, **params})
-            return await cursor.fetchall()
+        async with self._lock:
+            conn = await self.connection()
+            async with translated_errors():
+                cursor = await conn.execute(Q[query], {"project": self.project, **params})
+                return await cursor.fetchall()
 
     async def _one(self, query: str, **params: Any) -> dict[str, Any] | None:
         found = await self._all(query, **params)
