@@ -15,8 +15,8 @@ from typing import Any
 
 from flowbus.events.instance import EventInstance
 from flowbus.queue import QueuedMessage
-from flowbus.runtime.records import Run, StepRun, Trigger
-from flowbus.runtime.trace import TraceNode, trace_event, trace_message, trace_run
+from flowbus.runtime.records import Run, Trigger
+from flowbus.runtime.trace import TraceNode, UnmatchedMessage, trace_event, trace_message, trace_run
 from flowbus.stores.protocols import Backend
 
 #: the longest chain of parents climbed to find the top run
@@ -123,8 +123,11 @@ def _walk(
         for child in node.children:
             cursor = _walk(child, depth + 1, None, cursor, rows, chosen)
         return at
-    assert isinstance(record, StepRun)
-    start = at or dt.datetime.now(dt.UTC)
+    if isinstance(record, UnmatchedMessage):  # a message that no flow took: said, with no bar
+        rows.append(Row(depth, "message", f"message {record.message_id}", "unmatched", at or _now(), 0.0,
+                        note=record.describe()))  # fmt: skip
+        return at
+    start = at or _now()
     rows.append(Row(depth, "step", f"{record.key} ({record.action})", str(record.status), start, record.duration_s,
                     detail={"input": record.input, "output": record.output, "error": record.error}))  # fmt: skip
     cursor = start
@@ -162,3 +165,7 @@ def _place(rows: list[Row]) -> float:
         row.wait_x = (offset - row.wait_s) / span * SCALE
         row.wait_width = row.wait_s / span * SCALE
     return span
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
