@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -20,6 +21,7 @@ class JsonError(FlowbusError):
 
 #: the most digits of a JSON integer (Python's own guard against quadratic conversion)
 MAX_INT_DIGITS = 4300
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class NotUnicode(JsonError):
@@ -57,9 +59,9 @@ def loads(text: str | bytes) -> Any:
     except ValueError as exc:
         raise JsonError(f"not valid JSON: {exc}") from None
     _check_depth(value)
-    # otherwise a lone surrogate can only come from a \u escape: walk the value only then, so
-    # that ordinary text pays nothing
-    if raw_surrogates or "\\u" in text:
+    # otherwise a lone surrogate can only come from a \uD800-\uDFFF escape: walk the value only
+    # then, so that ordinary text (escaped accents included) pays nothing
+    if raw_surrogates or _SURROGATE_ESCAPE.search(text):
         where = lone_surrogate(value)
         if where is not None:
             raise NotUnicode(f"{where} holds a lone surrogate, which is not a character")

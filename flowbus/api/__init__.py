@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,13 +13,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
 
 from flowbus.api import admin, openapi, reads
 from flowbus.api.dashboard import mount as dashboard
 from flowbus.api.errors import ApiError
 from flowbus.api.ingest import ingest_cloudevents, ingest_source
-from flowbus.api.state import ApiState
+from flowbus.api.state import DEFAULT_PROJECT, ApiState
 from flowbus.errors import FlowbusError
 from flowbus.metrics import PROCESS
 from flowbus.publishing import VersionNotFound
@@ -42,7 +43,7 @@ async def readyz(request: Request) -> Response:
     """The database answers now: 503 while it is away, 200 again once the backend has reconnected."""
     state: ApiState = request.app.state.flowbus
     try:
-        await state.backend("default").active_version()
+        await state.backend(DEFAULT_PROJECT).active_version()
     except FlowbusError as exc:
         return JSONResponse({"status": "unavailable", "error": exc.message}, status_code=503)
     return JSONResponse({"status": "ready"})
@@ -71,12 +72,19 @@ def _allowed_methods(request: Request) -> list[str]:
     by two routes (the ingest route and a read, such as ``/events``) takes the methods of both.
     Asked of the router method by method: only a 405 pays for it.
     """
-    routes = request.app.router.routes
-    return [
-        method
-        for method in _METHODS
-        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
-    ]
+    return [method for method in _METHODS if _routed(request.app.router.routes, {**request.scope, "method": method})]
+
+
+def _routed(routes: Sequence[BaseRoute], scope: Scope) -> bool:
+    """Whether a route takes the request ``scope`` describes; a mount (the dashboard) takes it
+    only when one of its own routes does, since a mount matches by path alone."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is not Match.FULL:
+            continue
+        if not isinstance(route, Mount) or _routed(route.routes, {**scope, **child}):
+            return True
+    return False
 
 
 def _said(error: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from flowbus.api.errors import ApiError
-from flowbus.api.state import ApiState
+from flowbus.api.state import DEFAULT_PROJECT, ApiState
 from flowbus.keys import ApiKey, InvalidApiKey, Scope, parse_token, verifies
 
 #: one answer for an unknown key id and a wrong secret, so that key ids cannot be enumerated
@@ -24,7 +24,7 @@ async def require(state: ApiState, request: Request, project: str, scope: Scope)
         raise ApiError(401, exc.message) from None
     key = await state.key(project, key_id)
     if key is None:
-        elsewhere = await state.backend(project).find_key(key_id)
+        elsewhere = await state.backend(DEFAULT_PROJECT).find_key(key_id)
         if elsewhere is not None and verifies(elsewhere, secret):
             raise ApiError(403, f"this API key belongs to another project, not to {project!r}")
         raise ApiError(401, NOT_VALID)

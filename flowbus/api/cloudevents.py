@@ -92,6 +92,6 @@ def _version(value: Any, where: str) -> int | None:
     if value is None:
         return None
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or int(text) < 1 or len(text) > 9:
-        raise ApiError(422, f"event{where}: {VERSION} must be a whole number from 1, got {value!r}")
+    if not isinstance(text, str) or len(text) > 9 or not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ApiError(422, f"event{where}: {VERSION} must be a whole number from 1, got {str(value)[:20]!r}")
     return int(text)

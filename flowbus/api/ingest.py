@@ -56,9 +56,8 @@ def check_json_media(request: Request) -> None:
             raise ApiError(415, f"JSON is read as UTF-8; the charset {charset[:40]!r} is not supported")
 
 
-async def read_json(request: Request, limit: int) -> object:
-    """The request body as JSON, refused past ``limit`` bytes (413), when it is not UTF-8 text
-    (400, naming where) or when it is not JSON (422)."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) past ``limit`` bytes before more than that is read."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the body is {int(declared):,} bytes; the limit is {limit:,}")
@@ -67,8 +66,15 @@ async def read_json(request: Request, limit: int) -> object:
         body += chunk
         if len(body) > limit:
             raise ApiError(413, f"the body is over the limit of {limit:,} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int) -> object:
+    """The request body as JSON, refused past ``limit`` bytes (413), when it is not UTF-8 text
+    (400, naming where) or when it is not JSON (422)."""
+    body = await read_body(request, limit)
     try:
-        return jsonio.loads(bytes(body))
+        return jsonio.loads(body)
     except jsonio.NotUnicode as exc:
         raise ApiError(400, exc.message) from None
     except jsonio.JsonError as exc:

@@ -21,6 +21,8 @@ ENGINE_TTL_S = 1.0
 KEY_TTL_S = 1.0
 #: the most key records kept; past it, the cache starts again empty
 MAX_CACHED_KEYS = 10_000
+#: the project whose backend answers questions about every project (readiness, keys by id)
+DEFAULT_PROJECT = "default"
 
 
 @dataclass
@@ -52,6 +54,13 @@ class ApiState:
         cached = self._keys.get((project, key_id))
         if cached is not None and now - cached[0] < KEY_TTL_S:
             return cached[1]
+        if project not in self._backends:
+            # a project this process has not opened yet is opened for one of its own keys only
+            # (the SQL stores find a key in any project), so that requests or cookies naming
+            # made-up projects open no database connection and fill no cache
+            found = await self.backend(DEFAULT_PROJECT).find_key(key_id)
+            if found is None or found.project != project:
+                return None
         key = await self.backend(project).get_key(key_id)
         if key is not None:
             if len(self._keys) >= MAX_CACHED_KEYS:

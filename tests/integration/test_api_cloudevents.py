@@ -200,3 +200,12 @@ async def test_an_eventversion_the_event_does_not_have_or_that_is_no_number_is_a
         garbled = await client.post(URL, json=with_version(event("e"), "two"), headers={**auth, **STRUCTURED})
         assert garbled.status_code == 422
         assert "eventversion must be a whole number from 1, got 'two'" in garbled.json()["error"]
+
+
+async def test_an_eventversion_of_thousands_of_digits_is_a_422_not_a_500(api):
+    client, auth, store = api
+    body = {"specversion": "1.0", "id": "1", "source": "s", "type": "OrderPlaced", "eventversion": "9" * 5000}
+    response = await client.post(URL, json=body, headers={**auth, "content-type": "application/cloudevents+json"})
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("event: eventversion must be a whole number from 1, got '99999")
+    assert await store.queue_depth() == {}

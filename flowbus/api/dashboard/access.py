@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from flowbus.api.dashboard.render import html
 from flowbus.api.dashboard.session import Session, csrf_holds, current
+from flowbus.api.ingest import read_body
 from flowbus.api.state import ApiState
 
 Page = Callable[[Request, Session], Awaitable[Response]]
@@ -20,7 +21,9 @@ Form = dict[str, list[str]]
 Action = Callable[[Request, Session, Form], Awaitable[Response]]
 
 #: the largest form the dashboard reads (a dry-run payload is the biggest)
-MAX_FORM_BYTES = 256 * 1024
+#: the largest form of a signed-in session: a config draft of up to MAX_DRAFT_CHARS, url-encoded
+#: (up to three bytes a character); the sign-in form, which anyone may send, has a small limit
+MAX_FORM_BYTES = 16 * 1024 * 1024
 
 
 def refused(request: Request, session: Session | None, status: int, message: str) -> Response:
@@ -53,11 +56,10 @@ def page(handler: Page) -> Endpoint:
     return endpoint
 
 
-async def read_form(request: Request) -> Form:
-    """The url-encoded form of a POST, bounded in size."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return {}
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> Form:
+    """The url-encoded form of a POST, refused (413) past ``limit`` bytes before more than that
+    is read."""
+    body = await read_body(request, limit)
     return parse_qs(body.decode(errors="replace"), keep_blank_values=True)
 
 

@@ -6,8 +6,6 @@ primary key, as the API's entity list), filtered by ``FIELD=VALUE`` lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,20 +16,14 @@ from flowbus.api.dashboard.session import Session
 from flowbus.api.errors import ApiError
 from flowbus.api.state import ApiState
 from flowbus.config.model import Config, StoreTarget
-from flowbus.config.steps import BaseStep, EntityStep, child_blocks
+from flowbus.config.references import walk_steps
+from flowbus.config.steps import EntityStep
 
 PAGE_SIZE = 100
 
 
-def _steps(steps: Iterable[BaseStep]) -> Iterable[BaseStep]:
-    for step in steps:
-        yield step
-        for _path, block in child_blocks(step):
-            yield from _steps(block)
-
-
 def entity_names(config: Config) -> list[str]:
-    names = {s.entity for flow in config.flows for s in _steps(flow.steps) if isinstance(s, EntityStep)}
+    names = {s.entity for flow in config.flows for s, _ in walk_steps(flow.steps, ()) if isinstance(s, EntityStep)}
     names |= {entity for t in config.targets if isinstance(t, StoreTarget) for entity in t.keys}
     return sorted(names)
 

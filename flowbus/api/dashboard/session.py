@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from typing import NamedTuple
 
 from starlette.requests import Request
 
-from flowbus.api.state import ApiState
+from flowbus import jsonio
+from flowbus.api.state import DEFAULT_PROJECT, ApiState
 from flowbus.keys import ApiKey, InvalidApiKey, Scope, parse_token, verifies
 
 COOKIE = "flowbus_session"
@@ -74,14 +74,14 @@ async def sign_in(state: ApiState, token: str) -> tuple[Session, str]:
     if Scope.READ not in key.scopes and Scope.ADMIN not in key.scopes:
         raise SignInRefused(f"this API key has the {', '.join(key.scopes)} scope; the dashboard needs read or admin")
     session = Session(key, secrets.token_urlsafe(16))
-    payload = _b64(json.dumps([key.project, key.id, session.nonce, int(time.time()) + SESSION_S]).encode())
+    payload = _b64(jsonio.dumps([key.project, key.id, session.nonce, int(time.time()) + SESSION_S]).encode())
     return session, f"{payload}.{_sign(key, payload)}"
 
 
 async def _find(state: ApiState, key_id: str) -> ApiKey | None:
     """A key by id in any project: the SQL backends look across projects; a memory backend holds
     one project, so each one opened so far is asked."""
-    found = await state.backend("default").find_key(key_id)
+    found = await state.backend(DEFAULT_PROJECT).find_key(key_id)
     for backend in state.backends().values():
         found = found or await backend.find_key(key_id)
     return found
@@ -92,8 +92,8 @@ async def current(state: ApiState, request: Request) -> Session | None:
     cookie = request.cookies.get(COOKIE, "")
     payload, _, signature = cookie.partition(".")
     try:
-        project, key_id, nonce, expires = json.loads(_unb64(payload))
-    except (ValueError, TypeError):
+        project, key_id, nonce, expires = jsonio.loads(_unb64(payload))  # bounded: the cookie is untrusted
+    except (ValueError, TypeError, jsonio.JsonError):
         return None
     if not all(isinstance(v, str) for v in (project, key_id, nonce)) or not isinstance(expires, int):
         return None

@@ -10,6 +10,9 @@ from flowbus.api.dashboard.render import html
 from flowbus.api.dashboard.session import COOKIE, SESSION_S, Session, SignInRefused, current, sign_in
 from flowbus.api.state import ApiState
 
+#: the sign-in form holds a key: anyone may send it, so it is read only this far
+SIGN_IN_FORM_BYTES = 16 * 1024
+
 
 def _home(project: str) -> str:
     return f"/p/{project}/"
@@ -31,7 +34,7 @@ async def signin_page(request: Request) -> Response:
 
 async def signin(request: Request) -> Response:
     state: ApiState = request.app.state.flowbus
-    form = await read_form(request)
+    form = await read_form(request, SIGN_IN_FORM_BYTES)
     try:
         session, cookie = await sign_in(state, first(form, "key"))
     except SignInRefused as exc:
