@@ -40,7 +40,7 @@ from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
 from flowbus.runtime.routing import Unmatched
 from flowbus.stores.backoff import Backoff
-from flowbus.stores.protocols import Ack, Changeset, Conflict, Retry, StoreError
+from flowbus.stores.protocols import Ack, Changeset, Conflict, Retry, StoreError, StoreUnavailable
 from flowbus.stores.unit_of_work import Overlay, UnitOfWork
 
 logger = logging.getLogger("flowbus.worker")
@@ -108,7 +108,7 @@ class Worker:
                     idle_s = min(self.settings.idle_poll_s, max(idle_s * 2, 0.005))
                     if await self._idle(idle_s) == "version":
                         self._checked_version_at = float("-inf")
-                except StoreError as exc:
+                except StoreError as exc:  # claims and version checks: waited out whatever the cause
                     await self._wait_out_store(exc)
         finally:
             heartbeat.cancel()
@@ -188,7 +188,7 @@ class Worker:
                 changeset, message_runs = Changeset(acks=[Ack(message.id, self.owner, MessageState.UNMATCHED)]), []
             changesets.append(changeset)
             handled.append((message, message_runs, unmatched))
-        results = await self.engine.backend.apply_many(changesets) if changesets else []
+        results = await self._apply(changesets, [message for message, _, _ in handled])
         await asyncio.sleep(0)  # the commit of a batch and the claim of the next are long enough apart
         # looked up once a batch: building a run's log fields costs more than the check
         log_runs = logger.isEnabledFor(logging.INFO)
@@ -225,6 +225,45 @@ class Worker:
             },
         )  # fmt: skip
 
+    async def _apply(self, changesets: list[Changeset], messages: list[QueuedMessage]) -> list[Conflict | None]:
+        """Commit a batch's changesets together. When the store refuses the batch for what one of
+        them holds (not an outage), each is committed alone, and the one refused is charged as a
+        failed attempt: otherwise the same batch would be claimed, run and refused for ever."""
+        if not changesets:
+            return []
+        try:
+            return await self.engine.backend.apply_many(changesets)
+        except StoreUnavailable:
+            raise
+        except StoreError:
+            pass
+        results: list[Conflict | None] = []
+        for message, changeset in zip(messages, changesets, strict=True):
+            try:
+                [conflict] = await self.engine.backend.apply_many([changeset])
+            except StoreUnavailable:
+                raise
+            except StoreError as exc:
+                await self._charge_refused(message, changeset.runs, exc)
+                conflict = None
+            results.append(conflict)
+        return results
+
+    async def _charge_refused(self, message: QueuedMessage, runs: list[Run], exc: StoreError) -> None:
+        """A failed attempt for a message whose writes the store refused; kept with its runs when
+        the store takes them, else without (they may be what it refused)."""
+        error = f"the store refused the run's writes: {exc.message}"
+        for kept in (runs, []):
+            try:
+                await self.engine.backend.apply(self._failure(message, kept, error))
+            except Conflict:  # the lease is gone: whoever holds it now runs it
+                return
+            except StoreUnavailable:
+                raise
+            except StoreError:
+                continue
+            return
+
     async def _process(self, message: QueuedMessage, overlay: Overlay) -> tuple[Changeset, list[Run]]:
         uow = UnitOfWork(self.engine.backend, overlay=overlay)
         uow.ack(message.id, self.owner)
@@ -234,7 +273,7 @@ class Worker:
             # a sync handler refused the event: done, not retried; its effects dropped
             logger.info("message rejected", extra={"message_id": message.id, "error": exc.message})
             return _done_without_effects(uow), list(uow.runs)
-        except StoreError:
+        except StoreUnavailable:
             raise  # the store is away: not the message's failure, and no attempt is charged for it
         except FlowbusError as exc:
             permanent = exc.permanent or uow.permanent

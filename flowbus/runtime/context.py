@@ -16,7 +16,7 @@ from flowbus.queue import QueuedMessage
 from flowbus.runtime.bounds import bounded_steps, compact_after, cut_count
 from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
-from flowbus.stores.protocols import StoreError
+from flowbus.stores.protocols import StoreUnavailable
 
 if TYPE_CHECKING:
     from flowbus.runtime.engine import RuntimeLimits
@@ -149,7 +149,7 @@ class RunContext:
             await self.run_steps(self.flow.steps, self.scope, "")
         except Rejected as exc:
             status, error = RunStatus.REJECTED, exc.message
-        except StoreError:
+        except StoreUnavailable:
             # the store is away, which says nothing of the run: no record, the message runs again
             raise
         except FlowbusError as exc:

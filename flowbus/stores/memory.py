@@ -351,7 +351,7 @@ class MemoryBackend:
     async def queue_stats(self) -> list[QueueStat]:
         stats: dict[tuple[QueueName, MessageState], QueueStat] = {}
         for m in self._messages.values():
-            if m.state is not MessageState.DONE:
+            if m.state in (MessageState.READY, MessageState.LEASED, MessageState.DEAD):  # open, or dead
                 seen = stats.get((m.queue, m.state))
                 count, oldest = (seen.messages, min(seen.oldest, m.created_at)) if seen else (0, m.created_at)
                 stats[(m.queue, m.state)] = QueueStat(m.queue, m.state, count + 1, oldest)

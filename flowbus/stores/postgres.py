@@ -50,6 +50,7 @@ from flowbus.stores.protocols import (
     RunFilter,
     RunPoint,
     StoreError,
+    StoreUnavailable,
     Versioned,
     apply_each,
 )
@@ -81,6 +82,8 @@ async def translated_errors() -> AsyncIterator[None]:
         yield
     except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
         raise Conflict(f"PostgreSQL: {str(exc).strip().splitlines()[0]}") from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:  # the server, not the statement
+        raise StoreUnavailable(f"PostgreSQL: {str(exc).strip()}") from exc
     except psycopg.Error as exc:
         raise StoreError(f"PostgreSQL: {str(exc).strip()}") from exc
 
@@ -145,7 +148,9 @@ class PostgresBackend:
         """A new connection, or a :class:`StoreError` at once while the last try's backoff lasts."""
         wait_s = self._reconnects.remaining_s()
         if wait_s:
-            raise StoreError(f"PostgreSQL cannot be reached ({self._unreachable}); trying again in {wait_s:.1f} s")
+            raise StoreUnavailable(
+                f"PostgreSQL cannot be reached ({self._unreachable}); trying again in {wait_s:.1f} s"
+            )
         try:
             async with translated_errors():
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, **options)

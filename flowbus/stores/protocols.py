@@ -37,6 +37,12 @@ class StoreError(FlowbusError):
     """The store failed (a database error, translated at the backend boundary)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now (a dropped connection, a server that refuses, a locked
+    file): waited out, and never charged to a message. Any other :class:`StoreError` is about
+    what was asked (data the database refuses), and asking again would fail again."""
+
+
 class Versioned(NamedTuple):
     """A committed entity record and its version (1 for a new record, +1 per write)."""
 

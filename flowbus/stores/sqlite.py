@@ -52,6 +52,7 @@ from flowbus.stores.protocols import (
     RunFilter,
     RunPoint,
     StoreError,
+    StoreUnavailable,
     Versioned,
     apply_each,
 )
@@ -65,8 +66,16 @@ def translated_errors() -> Iterator[None]:
     """sqlite3 errors become flowbus errors at this boundary."""
     try:
         yield
+    except sqlite3.OperationalError as exc:
+        if any(sign in str(exc) for sign in _AWAY):
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        raise StoreError(f"SQLite: {exc}") from exc
     except (sqlite3.Error, OverflowError) as exc:  # the driver's OverflowError: an integer SQLite cannot hold
         raise StoreError(f"SQLite: {exc}") from exc
+
+
+#: what SQLite says when the file, not the statement, is the trouble: it may pass
+_AWAY = ("database is locked", "database table is locked", "disk I/O error", "unable to open database file")
 
 
 def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:

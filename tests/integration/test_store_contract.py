@@ -619,12 +619,14 @@ async def test_queue_stats_count_open_and_dead_messages_with_the_oldest_and_leav
     claimed = {m.id: m for m in await backend.claim([OUT], limit=3, owner="w1", lease_s=30)}
     now = dt.datetime.now(dt.UTC)
     await backend.apply(Changeset(retries=[Retry(first, "w1", AttemptError(1, "bad", now), now, dead=True)]))
-    done = next(m for i, m in claimed.items() if i != first)
+    done, unmatched = (m for i, m in claimed.items() if i != first)
     await ack(backend, done)
+    await backend.apply(Changeset(acks=[Ack(unmatched.id, "w1", MessageState.UNMATCHED)]))  # finished too
+    await backend.send([job(4)])
     stats = {(s.queue, s.state): s for s in await backend.queue_stats()}
     assert {k: s.messages for k, s in stats.items()} == {
         (OUT, MessageState.DEAD): 1,
-        (OUT, MessageState.LEASED): 1,
+        (OUT, MessageState.READY): 1,
         (QueueName.INBOUND, MessageState.READY): 1,
     }
     assert all(before <= s.oldest <= dt.datetime.now(dt.UTC) for s in stats.values())

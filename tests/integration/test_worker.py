@@ -6,6 +6,8 @@ import asyncio
 import logging
 import textwrap
 
+import pytest
+
 from flowbus.config import load_config_text
 from flowbus.events.frozen import freeze
 from flowbus.metrics import PROCESS
@@ -365,3 +367,19 @@ async def test_the_worker_logs_one_line_per_finished_run(backend, caplog):
     ]
     assert [r.duration_ms for r in lines] == [round(run.duration_s * 1000, 3) for run in runs]
     assert (getattr(lines[0], "error", None), lines[1].error) == (None, "too much")
+
+
+async def test_writes_the_store_refuses_charge_their_own_message_and_the_batch_goes_on(backend):
+    """A key PostgreSQL cannot store (NUL in text) refuses the batch's commit: each message is then
+    committed alone, the refused one is charged an attempt, the others are done."""
+    if backend.__class__.__name__ != "PostgresBackend":
+        pytest.skip("SQLite and memory store a NUL in a key: nothing refuses it")
+    engine = engine_on(backend)
+    for key in ("ok1", "bad\x00key", "ok2"):
+        await engine.publish("Paid", {"Id": key, "Amount": 10})
+    worker = Worker(engine, fast())
+    await keep_working(worker, until=backend.dead_letters)
+    [dead] = await backend.dead_letters()
+    assert dead.attempts == 3 and all("the store refused the run's writes" in e.error for e in dead.errors)
+    for key in ("ok1", "ok2"):
+        assert (await backend.read_entity("Booking", key)).record["id"] == key

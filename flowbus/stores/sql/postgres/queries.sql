@@ -219,7 +219,7 @@ SELECT * FROM (
 SELECT m.queue, m.group_key, count(*) AS n, min(m.created_at) AS oldest,
        (SELECT h.id FROM messages AS h
         WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
-          AND h.state <> 'done' AND h.state = 'dead' AND h.blocking = true
+          AND h.state NOT IN ('done', 'unmatched') AND h.state = 'dead' AND h.blocking = true
         ORDER BY h.seq LIMIT 1) AS blocked_by
 FROM messages AS m
 WHERE m.project = %(project)s AND m.state IN ('ready', 'leased') AND m.group_key IS NOT NULL
