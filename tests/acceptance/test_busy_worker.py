@@ -192,8 +192,15 @@ def test_the_heartbeat_extends_the_leases_of_a_batch_that_outlasts_them(tmp_path
     async def work() -> int:
         await backend.send([engine.source_message("feed", "job", {"n": f"j{n}"}) for n in range(500)])
         worker = Worker(engine, WorkerSettings(batch_size=64, lease_s=0.3))
-        asyncio.get_running_loop().call_later(2.0, worker.stop)
-        await worker.run()
+
+        async def stop_after_two_batches() -> None:  # a condition, not a time: a loaded machine is slower
+            while worker.processed <= 64:
+                await asyncio.sleep(0.05)
+            worker.stop()
+
+        stopper = asyncio.create_task(stop_after_two_batches())
+        await asyncio.wait_for(worker.run(), timeout=120)
+        await stopper
         return worker.processed
 
     observer = threading.Thread(target=observe)
