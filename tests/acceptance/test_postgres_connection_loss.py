@@ -149,10 +149,14 @@ async def test_a_backend_waits_out_a_database_that_refuses_connections_and_answe
     await shop.queue_depth()
     with database_away(admin, postgres_url):
         deadline = time.monotonic() + 0.5
+        calls = 0
         while time.monotonic() < deadline:  # paced: tried again after a backoff, refused at once meanwhile
             with pytest.raises(StoreError, match="PostgreSQL"):
                 await shop.queue_depth()
+            calls += 1
             await asyncio.sleep(0.02)
+        # 50 ms doubling: a handful of real connects in half a second, however often it was asked
+        assert calls >= 10 and shop._reconnects.failures <= 6, (calls, shop._reconnects.failures)
     _, _, took_s = await first_answer(shop.queue_depth)
     assert took_s < 3.0  # the backoff is bounded at 2 s
 
