@@ -81,6 +81,10 @@ class Engine:
         # event instances never change, and an event's async handlers are usually queued (and
         # claimed) together: a small cache saves reading the same event once per handler
         self._recent_events: dict[str, EventInstance] = {}
+        # a source that sends a type nobody handles sends it again and again: the nearest pairs
+        # (difflib over every route) are worked out once a pair; the pairs come from outside, so
+        # the memo is bounded
+        self._unmatched: dict[tuple[str, str], Unmatched] = {}
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
@@ -119,7 +123,12 @@ class Engine:
         pair = (message.body["source"], message.body["type"])
         if pair in self.plan.routes:
             return None
-        return unmatched(self.plan.routes, *pair)
+        found = self._unmatched.get(pair)
+        if found is None:
+            if len(self._unmatched) >= _RECENT_EVENTS:
+                self._unmatched.clear()
+            found = self._unmatched[pair] = unmatched(self.plan.routes, *pair)
+        return found
 
     def event_type_of(self, source: str, payload: Any) -> str | None:
         """The event type of a raw payload, by its source's ``event_type_from`` path."""
