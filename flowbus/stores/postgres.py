@@ -276,10 +276,12 @@ class PostgresBackend:
         return results
 
     async def _lock_rows(self, conn: psycopg.AsyncConnection[Any], changesets: Sequence[Changeset]) -> None:
-        """Lock the existing entity rows the changesets write, in one sorted order.
+        """Lock the existing entity rows the changesets write, and the chain counters they raise,
+        each in one sorted order.
 
         Two workers whose batches write the same rows in different orders would otherwise
-        deadlock; taking every lock up front, sorted, makes them queue instead.
+        deadlock; taking every lock up front, sorted, makes them queue instead. A counter is
+        locked by adding 0 to it (its row made if it is new).
         """
         addresses = sorted({address for c in changesets for address in c.writes})
         if addresses:
@@ -287,6 +289,13 @@ class PostgresBackend:
                 Q["lock_entities"],
                 {"project": self.project, "entities": [a[0] for a in addresses], "keys": [a[1] for a in addresses]},
             )
+        counted = rows.chain_count_rows(self.project, [e for c in changesets for e in c.events])
+        roots = sorted({row["correlation_id"] for row in counted})
+        if roots:
+            async with conn.cursor() as cursor:
+                await cursor.executemany(
+                    Q["count_in_chain"], [{"project": self.project, "correlation_id": r, "events": 0} for r in roots]
+                )
 
     async def _notify(self, conn: psycopg.AsyncConnection[Any], changesets: Sequence[Changeset]) -> None:
         if any(c.messages or c.retries for c in changesets):
