@@ -80,10 +80,13 @@ def db_options(fn: F) -> F:
 
 
 def open_project(db: str, project: str) -> Backend:
-    """The backend of ``project``, or of the database's only project when none is named."""
-    if not project:
-        project = _only_project(db)
-    return open_backend(db, project)
+    """The backend of ``project``, or of the database's only project when none is named; a database
+    that cannot be used is a message on stderr and exit code 5, not a traceback."""
+    try:
+        return open_backend(db, project or _only_project(db))
+    except FlowbusError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(ExitCode.FAILED)
 
 
 def _only_project(db: str) -> str:

@@ -17,7 +17,6 @@ from flowbus.cli.options import (
     run_async,
 )
 from flowbus.publishing import PublishResult, active_number, diff_versions, no_config, publish_config, rollback
-from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
 
 
@@ -39,7 +38,7 @@ def publish(file: str, as_json: bool, db: str, project: str) -> None:
     """
     text = Path(file).read_text()
     loaded = load_or_exit(file)  # the config names its project, and must be valid
-    backend = open_backend(db, project or loaded.config.project.name)
+    backend = open_project(db, project or loaded.config.project.name)
 
     async def work() -> PublishResult:
         return await publish_config(backend, text, file=file)

@@ -270,3 +270,33 @@ def test_the_trace_of_a_message_no_flow_takes_says_so_and_names_the_nearest_pair
         "matched no flow when it was processed; version 2 now routes (compass_inbound, upsert_compnay) "
         "to compass_company_upsert\n"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs",),
+        ("runs", "--project", "compass"),
+        ("versions",),
+        ("dlq", "list"),
+        ("keys", "list"),
+        ("db", "migrate"),
+        ("publish", str(COMPASS)),
+        ("send", "--event", "Ping", "--data", "{}"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_an_error_line_and_exit_code_5_not_a_traceback(tmp_path, monkeypatch, args):
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("not a database\n" * 100)
+    monkeypatch.setenv("FLOWBUS_DB", f"sqlite:///{not_a_database}")
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 5, result.output
+    assert result.stderr == "error: SQLite: file is not a database\n"
+
+
+def test_an_unreachable_postgres_is_an_error_line_and_exit_code_5():
+    pytest.importorskip("psycopg")
+    result = CliRunner().invoke(main, ["runs", "--db", "postgresql://nobody@127.0.0.1:1/x"])
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith("error: PostgreSQL: ")
+    assert "Traceback" not in result.output
