@@ -108,3 +108,27 @@ def _wait_for(log_path: Path, process: subprocess.Popen[bytes], text: str, *, ti
         assert process.poll() is None, f"the main-job command ended with {process.returncode}:\n{out}"
         time.sleep(0.2)
     raise AssertionError(f"no {text!r} within {timeout_s:.0f} s:\n{log_path.read_text()}")
+
+
+def test_the_on_a_database_block_runs_as_written_from_the_first_publish_on(tmp_path):
+    """Each line of the block in order, in bash, on a fresh directory; the worker runs in the
+    background as written, and before the reads the test waits until it has run the message."""
+    [block] = re.findall(r"## On a database, with workers\n.*?```bash\n(.*?)```", README, re.S)
+    lines = block.strip().splitlines()
+    assert "flowbus worker &" in lines[1], lines
+    assert lines[2].startswith("id=$(flowbus send "), lines
+    wait_for_the_run = "for _ in $(seq 300); do flowbus runs | grep -q succeeded && break; sleep 0.1; done; flowbus runs | grep -q succeeded"
+    script = "\n".join([
+        "set -euo pipefail",
+        lines[0], lines[1], "worker=$!", "trap 'kill -INT $worker; wait $worker' EXIT", lines[2], wait_for_the_run,
+        *(line.replace("<message id>", "$id") for line in lines[3:]),
+    ])  # fmt: skip
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    env = {key: value for key, value in os.environ.items() if key != "FLOWBUS_DB"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "nothing -> v1: sources: 1 added; flows: 1 added" in result.stdout
+    assert "redrove 0 messages" in result.stderr
