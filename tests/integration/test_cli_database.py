@@ -104,7 +104,12 @@ def test_send_trace_and_the_dead_letter_queue(cli, tmp_path):
     redriven = cli("dlq", "redrive", "--all", "--current-version", part="result")
     assert redriven.stderr == "redrove 1 message\n"
     assert redriven.stdout == f"{message_id}\n"  # the ids put back, bare, one a line
-    assert cli("dlq", "redrive", "nope", code=1, part="stderr") == "redrove 0 messages\n"
+    not_dead = cli("dlq", "redrive", "nope", message_id, code=5, part="stderr")
+    assert not_dead == f"redrove 0 messages\nnot dead letters: nope, {message_id}\n"
+    work_once(tmp_path)  # dead again
+    mixed = cli("dlq", "redrive", message_id, "nope", code=5, part="result")
+    assert mixed.stdout == f"{message_id}\n"
+    assert mixed.stderr == "redrove 1 message\nnot dead letters: nope\n"
     assert "no event, message or run 'nothing'" in cli("trace", "nothing", code=2)
 
 
