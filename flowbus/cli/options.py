@@ -127,11 +127,14 @@ def exit_invalid(exc: ConfigError) -> NoReturn:
 
 
 def load_or_exit(file: str) -> LoadedConfig:
-    """The loaded config of ``file``, or its issues printed and exit code 1."""
+    """The loaded config of ``file`` (its warnings printed on stderr), or its issues printed and exit code 1."""
     try:
-        return config.load_config(file)  # the loader is imported here, on first use
+        loaded = config.load_config(file)  # the loader is imported here, on first use
     except ConfigError as exc:
         exit_invalid(exc)
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
+    return loaded
 
 
 def run_async(work: Awaitable[T]) -> T:

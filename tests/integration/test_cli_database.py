@@ -305,3 +305,11 @@ def test_an_unreachable_postgres_is_an_error_line_and_exit_code_5():
     assert result.exit_code == 5, result.output
     assert result.stderr.startswith("error: PostgreSQL: ")
     assert "Traceback" not in result.output
+
+
+def test_publish_prints_the_warnings_of_a_flow_that_never_runs_on_stderr_and_still_publishes(cli, tmp_path):
+    path = tmp_path / "lost.yaml"
+    path.write_text("project: {name: lost}\nflows:\n  - {name: lost, steps: [{id: a, action: log, message: hi}]}\n")
+    published = cli("publish", str(path), part="result")
+    assert published.stdout == "1\n"
+    assert f"{path}:3: flows[0].name: warning: flow 'lost' never runs" in published.stderr
