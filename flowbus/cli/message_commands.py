@@ -101,9 +101,11 @@ async def _send_message(
             f"source {source!r} is not in config version {manifest.version} of project {backend.project}"
             f" (its sources: {known})"
         )
-    resolved = event_type or _event_type_in(sources[source], data)
+    path = sources[source]
+    resolved = event_type or _event_type_in(path, data)
     if resolved is None:
-        raise click.UsageError(f"no --type given, and source {source!r} has no event_type_from that finds one")
+        looked = f"the source's event_type_from {path} found nothing" if path else "the source has no event_type_from"
+        raise click.UsageError(f"no event type for source {source!r}: {looked}; give --type")
     [message_id] = await backend.send([source_message(source, resolved, data, group, dedup_id, manifest.version)])
     return {
         "kind": "message", "id": message_id, "source": source, "type": resolved, "group": group,

@@ -91,7 +91,9 @@ def test_send_trace_and_the_dead_letter_queue(cli, tmp_path):
     )
     message_id = sent.strip()
     assert sent == f"{message_id}\n" and len(message_id) == 36
-    assert cli("send", "--source", "compass_inbound", "--data", "{}", code=2).count("no --type given") == 1
+    no_type = cli("send", "--source", "compass_inbound", "--data", "[1]", code=2, part="stderr")
+    expected = "no event type for source 'compass_inbound': the source's event_type_from $.event found nothing"
+    assert no_type.count(f"{expected}; give --type") == 1
     assert "no dead letters" in cli("dlq", "list")
 
     work_once(tmp_path)
@@ -164,7 +166,9 @@ def test_send_finds_the_type_by_any_jsonpath_the_source_declares(cli, pings, tmp
     for source in ("pinger", "bracketed"):
         message_id = cli("send", "--source", source, "--data", '{"meta": {"kind": "pong"}}', part="stdout").strip()
         assert stored(tmp_path, lambda b, i=message_id: b.get_message(i)).body["type"] == "pong"
-    assert "no --type given" in cli("send", "--source", "bracketed", "--data", '{"meta": {}}', code=2)
+    assert "event_type_from $['meta']['kind'] found nothing; give --type" in cli(
+        "send", "--source", "bracketed", "--data", '{"meta": {}}', code=2
+    )
 
 
 def test_send_refuses_a_source_the_active_config_does_not_have(cli, pings):
@@ -313,3 +317,11 @@ def test_publish_prints_the_warnings_of_a_flow_that_never_runs_on_stderr_and_sti
     published = cli("publish", str(path), part="result")
     assert published.stdout == "1\n"
     assert f"{path}:3: flows[0].name: warning: flow 'lost' never runs" in published.stderr
+
+
+def test_send_to_a_source_without_event_type_from_asks_for_type(cli, tmp_path):
+    path = tmp_path / "untyped.yaml"
+    path.write_text(PINGS.replace("{name: bracketed, event_type_from: \"$['meta']['kind']\"}", "{name: storefront}"))
+    cli("publish", str(path))
+    refused = cli("send", "--source", "storefront", "--data", "{}", code=2, part="stderr")
+    assert "no event type for source 'storefront': the source has no event_type_from; give --type" in refused
