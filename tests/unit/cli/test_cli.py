@@ -209,3 +209,9 @@ def test_worker_run_and_serve_share_one_log_level_option_that_refuses_other_leve
         assert "--log-level [debug|info|warning|error]" in help_text and "FLOWBUS_LOG_LEVEL" in help_text
     refused = run("worker", "--log-level", "chatty")
     assert refused.exit_code == ExitCode.USAGE and "'chatty' is not one of 'debug', 'info'" in refused.output
+
+
+def test_schema_of_events_of_a_missing_file_is_a_usage_error_like_every_other_file_argument(tmp_path):
+    result = run("schema", "--events", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == ExitCode.USAGE == 2
+    assert "does not exist" in result.output
