@@ -78,9 +78,10 @@ def main() -> None:
 
     \b
     On a database (default sqlite:///.flowbus/flowbus.db, or FLOWBUS_DB):
-      flowbus publish examples/shop/flowbus.yaml
+      flowbus publish examples/compass/flowbus.yaml
       flowbus worker &
-      flowbus send --event OrderPlaced --data @order-placed.json
-      flowbus trace <event id>
+      flowbus send --source compass_inbound \\
+          --data '{"event": "upsert_company", "payload": {"domain": "acme.example", "name": "Acme"}}'
+      flowbus trace <message id>
       flowbus versions; flowbus diff; flowbus rollback 1; flowbus dlq list
     """

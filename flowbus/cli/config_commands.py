@@ -55,7 +55,7 @@ def _count(items: Sized, noun: str) -> str:
 @click.option(
     "--events",
     "config_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(exists=True, dir_okay=False),
     help="Print the JSON Schema of every event version this config defines instead.",
 )
 def schema(config_file: str | None) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from flowbus.cli.options import closing, run_async, setting_option
-from flowbus.stores import open_backend
+from flowbus.cli.options import closing, open_project, run_async, setting_option
 
 
 @click.group()
@@ -25,7 +24,7 @@ def migrate(db: str) -> None:
     Example:
       flowbus db migrate --db postgresql://flowbus@db.internal/flowbus
     """
-    backend = open_backend(db)
+    backend = open_project(db, "default")
 
     async def work() -> list[int]:
         return await backend.migrate()

@@ -7,6 +7,7 @@ import shlex
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import get_args
 
 import click
 
@@ -59,6 +60,12 @@ def init(directory: str, force: bool, as_json: bool) -> None:
 
 
 def _project_name(root: Path) -> str:
-    """The directory's name made a project name: ``my project`` -> ``my_project``."""
+    """The directory's name made a project name: ``my project`` -> ``my_project``; ``starter`` when
+    that is still no name (it starts with a digit, or is too long)."""
+    # the config's own rule, imported when init runs: pydantic is no import of flowbus --help
+    from flowbus.config.base import NAME_PATTERN, Name  # noqa: PLC0415
+
     name = _NOT_IN_NAME.sub("_", root.resolve().name)
-    return name if name[:1].isalpha() or name[:1] == "_" else _DEFAULT_PROJECT
+    _, constraints = get_args(Name)
+    fits = re.fullmatch(NAME_PATTERN, name) and len(name) <= constraints.max_length
+    return name if fits else _DEFAULT_PROJECT

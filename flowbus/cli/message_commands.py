@@ -11,6 +11,7 @@ import click
 
 from flowbus import jsonio
 from flowbus.active_version import active_manifest, active_number, no_config
+from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import closing, db_options, json_option, open_project, print_created, read_data, run_async
 from flowbus.queue import MessageState, QueuedMessage, QueueName, source_message
 from flowbus.runtime.trace import TraceNode, render, to_data, trace_chain, trace_message, trace_run
@@ -100,9 +101,11 @@ async def _send_message(
             f"source {source!r} is not in config version {manifest.version} of project {backend.project}"
             f" (its sources: {known})"
         )
-    resolved = event_type or _event_type_in(sources[source], data)
+    path = sources[source]
+    resolved = event_type or _event_type_in(path, data)
     if resolved is None:
-        raise click.UsageError(f"no --type given, and source {source!r} has no event_type_from that finds one")
+        looked = f"the source's event_type_from {path} found nothing" if path else "the source has no event_type_from"
+        raise click.UsageError(f"no event type for source {source!r}: {looked}; give --type")
     [message_id] = await backend.send([source_message(source, resolved, data, group, dedup_id, manifest.version)])
     return {
         "kind": "message", "id": message_id, "source": source, "type": resolved, "group": group,
@@ -266,8 +269,10 @@ def dlq_redrive(
     ids, count, version = run_async(closing(backend, work()))
     human = [f"redrove {count} message{'s' if count != 1 else ''}"]
     print_created(ids, human=human, answer={"redriven": ids, "config_version": version}, as_json=as_json)
-    if count == 0 and message_ids:
-        raise click.exceptions.Exit(1)
+    skipped = [i for i in dict.fromkeys(message_ids) if i not in ids]
+    if skipped:
+        click.echo(f"not dead letters: {', '.join(skipped)}", err=True)
+        raise click.exceptions.Exit(ExitCode.FAILED)
 
 
 async def _is_dead(backend: Backend, message_id: str) -> bool:

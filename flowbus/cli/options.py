@@ -80,10 +80,13 @@ def db_options(fn: F) -> F:
 
 
 def open_project(db: str, project: str) -> Backend:
-    """The backend of ``project``, or of the database's only project when none is named."""
-    if not project:
-        project = _only_project(db)
-    return open_backend(db, project)
+    """The backend of ``project``, or of the database's only project when none is named; a database
+    that cannot be used is a message on stderr and exit code 5, not a traceback."""
+    try:
+        return open_backend(db, project or _only_project(db))
+    except FlowbusError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(ExitCode.FAILED)
 
 
 def _only_project(db: str) -> str:
@@ -124,11 +127,14 @@ def exit_invalid(exc: ConfigError) -> NoReturn:
 
 
 def load_or_exit(file: str) -> LoadedConfig:
-    """The loaded config of ``file``, or its issues printed and exit code 1."""
+    """The loaded config of ``file`` (its warnings printed on stderr), or its issues printed and exit code 1."""
     try:
-        return config.load_config(file)  # the loader is imported here, on first use
+        loaded = config.load_config(file)  # the loader is imported here, on first use
     except ConfigError as exc:
         exit_invalid(exc)
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
+    return loaded
 
 
 def run_async(work: Awaitable[T]) -> T:

@@ -46,9 +46,7 @@ def _time(text: str | None, flag: str) -> dt.datetime | None:
     try:
         return utc_time(text)
     except ValueError as exc:
-        raise click.BadParameter(
-            f"{text!r} is {exc}; write an ISO 8601 time such as 2026-11-22T10:00:00Z", param_hint=flag
-        ) from None
+        raise click.BadParameter(str(exc), param_hint=flag) from None  # it names the value and the format
 
 
 def _when(value: Any) -> str:

@@ -9,13 +9,20 @@ from pathlib import Path
 import click
 
 from flowbus import jsonio
-from flowbus.cli.options import closing, load_or_exit, run_async, server_options, server_parts, setting_option
+from flowbus.cli.options import (
+    closing,
+    load_or_exit,
+    open_project,
+    run_async,
+    server_options,
+    server_parts,
+    setting_option,
+)
 from flowbus.config.loader import LoadedConfig
 from flowbus.keys import Scope, new_key
 from flowbus.logs import quieter, setup_logging
 from flowbus.publishing import publish_config
 from flowbus.runtime.engine import Engine
-from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
 from flowbus.worker import Worker, WorkerSettings
 
@@ -42,7 +49,7 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
     sock = serving.listen(host, port)
     setup_logging(log_format, log_level)
     project = loaded.config.project.name
-    backend = open_backend(db, project)
+    backend = open_project(db, project)
 
     async def main() -> None:
         result = await publish_config(backend, Path(file).read_text(), file=file)

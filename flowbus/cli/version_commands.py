@@ -16,8 +16,18 @@ from flowbus.cli.options import (
     print_created,
     run_async,
 )
-from flowbus.publishing import PublishResult, active_number, diff_versions, no_config, publish_config, rollback
-from flowbus.stores import open_backend
+from flowbus.config.diff import ConfigDiff, diff_configs
+from flowbus.config.loader import load_config_text
+from flowbus.config.model import Config
+from flowbus.publishing import (
+    PublishResult,
+    VersionNotFound,
+    active_number,
+    diff_versions,
+    no_config,
+    publish_config,
+    rollback,
+)
 from flowbus.stores.protocols import Backend
 
 
@@ -39,7 +49,7 @@ def publish(file: str, as_json: bool, db: str, project: str) -> None:
     """
     text = Path(file).read_text()
     loaded = load_or_exit(file)  # the config names its project, and must be valid
-    backend = open_backend(db, project or loaded.config.project.name)
+    backend = open_project(db, project or loaded.config.project.name)
 
     async def work() -> PublishResult:
         return await publish_config(backend, text, file=file)
@@ -78,7 +88,7 @@ def diff(old: int | None, new: int | None, as_json: bool, db: str, project: str)
 
     \b
     Examples:
-      flowbus diff                  # the active version against the one before it
+      flowbus diff                  # the active version against the one before it (v1: against nothing)
       flowbus diff --from 2 --to 5
     """
     backend = open_project(db, project)
@@ -86,11 +96,12 @@ def diff(old: int | None, new: int | None, as_json: bool, db: str, project: str)
     async def work() -> None:
         to = new if new is not None else await _active_or_fail(backend)
         start = old if old is not None else to - 1
-        result = await diff_versions(backend, start, to)
+        # version 1 has none before it: against nothing, everything in it was added
+        result = await diff_versions(backend, start, to) if start > 0 or old is not None else await _first(backend, to)
         if as_json:
-            click.echo(jsonio.dumps({"from": start, "to": to, **result.to_data()}, indent=2))
+            click.echo(jsonio.dumps({"from": start or None, "to": to, **result.to_data()}, indent=2))
             return
-        click.echo(f"v{start} -> v{to}: {result.summary()}")
+        click.echo(f"{f'v{start}' if start else 'nothing'} -> v{to}: {result.summary()}")
         for line in result.lines():
             click.echo(f"  {line}")
 
@@ -130,6 +141,15 @@ def _report(result: PublishResult, as_json: bool, *, unchanged: str, published: 
         "created_at": version.created_at, **result.diff.to_data(),
     }  # fmt: skip
     print_created([str(version.number)], human=human, answer=answer, as_json=as_json)
+
+
+async def _first(backend: Backend, number: int) -> ConfigDiff:
+    """What version ``number`` holds, against an empty config of its project."""
+    version = await backend.get_version(number)
+    if version is None:
+        raise VersionNotFound(f"there is no config version {number}")
+    loaded = load_config_text(version.text, file=version.file).config
+    return diff_configs(Config(project=loaded.project), loaded)
 
 
 async def _active_or_fail(backend: Backend) -> int:

@@ -108,3 +108,45 @@ def _wait_for(log_path: Path, process: subprocess.Popen[bytes], text: str, *, ti
         assert process.poll() is None, f"the main-job command ended with {process.returncode}:\n{out}"
         time.sleep(0.2)
     raise AssertionError(f"no {text!r} within {timeout_s:.0f} s:\n{log_path.read_text()}")
+
+
+def test_the_on_a_database_block_runs_as_written_from_the_first_publish_on(tmp_path):
+    [block] = re.findall(r"## On a database, with workers\n.*?```bash\n(.*?)```", README, re.S)
+    out = run_database_block(block.strip().splitlines(), tmp_path)
+    assert "nothing -> v1: sources: 1 added; flows: 1 added" in out
+
+
+def test_the_on_a_database_example_of_flowbus_help_runs_as_written(tmp_path):
+    from flowbus.cli import main
+
+    assert main.help is not None
+    block = main.help.split("On a database", 1)[1].split("\n", 1)[1]
+    lines = [line.strip() for line in block.replace("\\\n", " ").strip().splitlines()]
+    out = run_database_block(lines, tmp_path)
+    assert "run compass_company_upsert [succeeded]" in out
+
+
+def run_database_block(lines: list[str], cwd: Path) -> str:
+    """Each line in order, in bash with -e, in ``cwd`` (the examples linked in): the worker runs in
+    the background as written, and the test waits until it has run the message the send sent before
+    the next line; ``<message id>`` is the id the send printed. Its stdout and stderr."""
+    assert "flowbus worker &" in lines[1], lines
+    assert lines[2].startswith(("id=$(flowbus send ", "flowbus send ")), lines
+    send = lines[2] if lines[2].startswith("id=$(") else f"id=$({lines[2]})"
+    wait_for_the_run = (
+        "for _ in $(seq 300); do flowbus runs | grep -q succeeded && break; sleep 0.1; done; "
+        "flowbus runs | grep -q succeeded"
+    )
+    script = "\n".join([
+        "set -euo pipefail",
+        lines[0], lines[1], "worker=$!", "trap 'kill $worker; wait $worker' EXIT", send, wait_for_the_run,
+        *(line.replace("<message id>", '"$id"') for line in lines[3:]),
+    ])  # fmt: skip
+    (cwd / "examples").symlink_to(ROOT / "examples")
+    env = {key: value for key, value in os.environ.items() if key != "FLOWBUS_DB"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, script + "\n" + result.stdout + result.stderr
+    return result.stdout + result.stderr

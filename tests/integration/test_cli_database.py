@@ -91,7 +91,9 @@ def test_send_trace_and_the_dead_letter_queue(cli, tmp_path):
     )
     message_id = sent.strip()
     assert sent == f"{message_id}\n" and len(message_id) == 36
-    assert cli("send", "--source", "compass_inbound", "--data", "{}", code=2).count("no --type given") == 1
+    no_type = cli("send", "--source", "compass_inbound", "--data", "[1]", code=2, part="stderr")
+    expected = "no event type for source 'compass_inbound': the source's event_type_from $.event found nothing"
+    assert no_type.count(f"{expected}; give --type") == 1
     assert "no dead letters" in cli("dlq", "list")
 
     work_once(tmp_path)
@@ -104,7 +106,12 @@ def test_send_trace_and_the_dead_letter_queue(cli, tmp_path):
     redriven = cli("dlq", "redrive", "--all", "--current-version", part="result")
     assert redriven.stderr == "redrove 1 message\n"
     assert redriven.stdout == f"{message_id}\n"  # the ids put back, bare, one a line
-    assert cli("dlq", "redrive", "nope", code=1, part="stderr") == "redrove 0 messages\n"
+    not_dead = cli("dlq", "redrive", "nope", message_id, code=5, part="stderr")
+    assert not_dead == f"redrove 0 messages\nnot dead letters: nope, {message_id}\n"
+    work_once(tmp_path)  # dead again
+    mixed = cli("dlq", "redrive", message_id, "nope", code=5, part="result")
+    assert mixed.stdout == f"{message_id}\n"
+    assert mixed.stderr == "redrove 1 message\nnot dead letters: nope\n"
     assert "no event, message or run 'nothing'" in cli("trace", "nothing", code=2)
 
 
@@ -159,7 +166,9 @@ def test_send_finds_the_type_by_any_jsonpath_the_source_declares(cli, pings, tmp
     for source in ("pinger", "bracketed"):
         message_id = cli("send", "--source", source, "--data", '{"meta": {"kind": "pong"}}', part="stdout").strip()
         assert stored(tmp_path, lambda b, i=message_id: b.get_message(i)).body["type"] == "pong"
-    assert "no --type given" in cli("send", "--source", "bracketed", "--data", '{"meta": {}}', code=2)
+    assert "event_type_from $['meta']['kind'] found nothing; give --type" in cli(
+        "send", "--source", "bracketed", "--data", '{"meta": {}}', code=2
+    )
 
 
 def test_send_refuses_a_source_the_active_config_does_not_have(cli, pings):
@@ -270,3 +279,49 @@ def test_the_trace_of_a_message_no_flow_takes_says_so_and_names_the_nearest_pair
         "matched no flow when it was processed; version 2 now routes (compass_inbound, upsert_compnay) "
         "to compass_company_upsert\n"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs",),
+        ("runs", "--project", "compass"),
+        ("versions",),
+        ("dlq", "list"),
+        ("keys", "list"),
+        ("db", "migrate"),
+        ("publish", str(COMPASS)),
+        ("send", "--event", "Ping", "--data", "{}"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_an_error_line_and_exit_code_5_not_a_traceback(tmp_path, monkeypatch, args):
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("not a database\n" * 100)
+    monkeypatch.setenv("FLOWBUS_DB", f"sqlite:///{not_a_database}")
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 5, result.output
+    assert result.stderr == "error: SQLite: file is not a database\n"
+
+
+def test_an_unreachable_postgres_is_an_error_line_and_exit_code_5():
+    pytest.importorskip("psycopg")
+    result = CliRunner().invoke(main, ["runs", "--db", "postgresql://nobody@127.0.0.1:1/x"])
+    assert result.exit_code == 5, result.output
+    assert result.stderr.startswith("error: PostgreSQL: ")
+    assert "Traceback" not in result.output
+
+
+def test_publish_prints_the_warnings_of_a_flow_that_never_runs_on_stderr_and_still_publishes(cli, tmp_path):
+    path = tmp_path / "lost.yaml"
+    path.write_text("project: {name: lost}\nflows:\n  - {name: lost, steps: [{id: a, action: log, message: hi}]}\n")
+    published = cli("publish", str(path), part="result")
+    assert published.stdout == "1\n"
+    assert f"{path}:3: flows[0].name: warning: flow 'lost' never runs" in published.stderr
+
+
+def test_send_to_a_source_without_event_type_from_asks_for_type(cli, tmp_path):
+    path = tmp_path / "untyped.yaml"
+    path.write_text(PINGS.replace("{name: bracketed, event_type_from: \"$['meta']['kind']\"}", "{name: storefront}"))
+    cli("publish", str(path))
+    refused = cli("send", "--source", "storefront", "--data", "{}", code=2, part="stderr")
+    assert "no event type for source 'storefront': the source has no event_type_from; give --type" in refused

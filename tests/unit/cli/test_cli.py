@@ -203,9 +203,25 @@ def test_init_names_the_project_after_its_directory(tmp_path):
     assert "  name: starter\n" in (tmp_path / "2026" / "flowbus.yaml").read_text()
 
 
+def test_init_in_a_directory_whose_name_is_too_long_for_a_project_names_it_starter_and_validates(tmp_path):
+    directory = tmp_path / ("d" * 140)
+    assert run("init", str(directory)).exit_code == 0
+    assert "  name: starter\n" in (directory / "flowbus.yaml").read_text()
+    assert run("validate", str(directory / "flowbus.yaml")).exit_code == 0
+    exact = tmp_path / ("e" * 128)
+    assert run("init", str(exact)).exit_code == 0
+    assert f"  name: {'e' * 128}\n" in (exact / "flowbus.yaml").read_text()
+
+
 def test_worker_run_and_serve_share_one_log_level_option_that_refuses_other_levels():
     for command in ("worker", "run", "serve"):
         help_text = run(command, "--help").output
         assert "--log-level [debug|info|warning|error]" in help_text and "FLOWBUS_LOG_LEVEL" in help_text
     refused = run("worker", "--log-level", "chatty")
     assert refused.exit_code == ExitCode.USAGE and "'chatty' is not one of 'debug', 'info'" in refused.output
+
+
+def test_schema_of_events_of_a_missing_file_is_a_usage_error_like_every_other_file_argument(tmp_path):
+    result = run("schema", "--events", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == ExitCode.USAGE == 2
+    assert "does not exist" in result.output
