@@ -53,7 +53,8 @@ def send(
     \b
     Examples:
       flowbus send --source compass_inbound --data @examples/compass/upsert_company.json
-      flowbus send --event OrderPlaced --data @order-placed.json
+      flowbus send --source compass_inbound --type upsert_company --data '{"payload": {"domain": "a.example"}}'
+      id=$(flowbus send --event NAME --data @properties.json) && flowbus trace "$id"
     """
     if (source is None) == (event is None):
         raise click.UsageError("give exactly one of --source or --event")
