@@ -17,6 +17,8 @@ import time
 
 #: sorts after every id in every collation: the start of a newest-first page of ids
 MAX_ID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+#: the text of an id (a cursor of a list is one): checked before it reaches a query
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 _COUNTER_BITS = 42
 _COUNTER_MASK = (1 << _COUNTER_BITS) - 1

@@ -60,11 +60,17 @@ def field_filters(pairs: Iterable[str]) -> dict[str, str]:
     return where
 
 
-def page(found: Sequence[T], limit: int, item: Callable[[T], Any], cursor: Callable[[T], str]) -> dict[str, Any]:
-    """A page of a list fetched with ``limit + 1`` items."""
+def split_page(found: Sequence[T], limit: int, cursor: Callable[[T], str]) -> tuple[Sequence[T], str | None]:
+    """The items of a list fetched with ``limit + 1`` (the extra one only says another page
+    follows), and the cursor of the next page, if one follows."""
     shown = found[:limit]
-    following = len(found) > limit
-    return {"items": [item(x) for x in shown], "next_cursor": cursor(shown[-1]) if following else None}
+    return shown, cursor(shown[-1]) if len(found) > limit else None
+
+
+def page(found: Sequence[T], limit: int, item: Callable[[T], Any], cursor: Callable[[T], str]) -> dict[str, Any]:
+    """A page of a list fetched with ``limit + 1`` items, as the API and ``--json`` give it."""
+    shown, next_cursor = split_page(found, limit, cursor)
+    return {"items": [item(x) for x in shown], "next_cursor": next_cursor}
 
 
 def record_data(key: str, stored: Versioned | KeyedRecord) -> dict[str, Any]:

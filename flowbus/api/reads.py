@@ -17,6 +17,7 @@ from flowbus.api.auth import require
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.state import ApiState
 from flowbus.config.base import IDENTIFIER_PATTERN
+from flowbus.ids import ID_PATTERN
 from flowbus.keys import Scope
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.records import RunStatus, Trigger
@@ -66,7 +67,7 @@ Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
 Cursor = Annotated[
     str | None,
     Query(
-        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        pattern=ID_PATTERN,
         description="the next_cursor of the previous page",
     ),
 ]

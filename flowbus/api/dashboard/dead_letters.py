@@ -8,6 +8,7 @@ from typing import NamedTuple
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from flowbus import reads
 from flowbus.api.dashboard.access import Form, action, first, page, refused
 from flowbus.api.dashboard.render import html
 from flowbus.api.dashboard.runs import ID_PATTERN
@@ -77,9 +78,9 @@ async def dead_letters_page(request: Request, session: Session) -> Response:
     found = await backend.dead_letters(
         where, after=after if after and ID_PATTERN.match(after) else None, limit=PAGE + 1
     )
-    shown = found[:PAGE]
+    shown, next_after = reads.split_page(found, PAGE, lambda m: m.id)
     return html(request, "dead_letters.html", session, nav="dead", messages=shown, fields=fields,
-                next_after=shown[-1].id if len(found) > PAGE else None, name_of=name_of, queues=list(QueueName),
+                next_after=next_after, name_of=name_of, queues=list(QueueName),
                 redriven=request.query_params.get("redriven", ""), active=await active_number(backend))  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from flowbus import jsonio
+from flowbus import jsonio, reads
 from flowbus.api.dashboard import matching
 from flowbus.api.dashboard.access import Form, action, page, refused
 from flowbus.api.dashboard.render import html
@@ -45,10 +45,10 @@ async def events_page(request: Request, session: Session) -> Response:
     found = await state.backend(session.project).list_events(
         where, before=cursor if ID_PATTERN.match(cursor) else MAX_ID, limit=PAGE + 1
     )
-    shown = found[:PAGE]
+    shown, next_cursor = reads.split_page(found, PAGE, lambda e: e.id)
     kept = {k: v for k, v in fields.items() if v}
     return html(request, "events.html", session, nav="events", events=shown, fields=kept, problems=problems,
-                next_cursor=shown[-1].id if len(found) > PAGE else None)  # fmt: skip
+                next_cursor=next_cursor)  # fmt: skip
 
 
 async def _dedup_verdict(backend: Backend, event: EventInstance) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from flowbus import ids, reads
 from flowbus.api.dashboard.access import Form, action, page, refused
 from flowbus.api.dashboard.render import html
 from flowbus.api.dashboard.session import Session
@@ -23,7 +24,7 @@ from flowbus.stores.protocols import RunFilter
 
 PAGE = 50
 #: a UUIDv7 id as flowbus writes it (runs, events, messages)
-ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ID_PATTERN = re.compile(ids.ID_PATTERN)
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 
@@ -89,8 +90,8 @@ async def _page(state: ApiState, project: str, query: RunQuery) -> tuple[list[Ru
     found = await state.backend(project).list_runs(query.where, before=before, limit=PAGE + 1)
     if query.since is not None:
         found = [r for r in found if r.id >= query.since]
-    shown = found[:PAGE]
-    return shown, shown[-1].id if len(found) > PAGE else None
+    shown, next_cursor = reads.split_page(found, PAGE, lambda r: r.id)
+    return list(shown), next_cursor
 
 
 @page
