@@ -28,9 +28,10 @@ from flowbus.events.frozen import freeze
 from flowbus.ids import floor_id
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import publish_config
+from flowbus.runtime.changes import Changeset
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores import open_backend
-from flowbus.stores.protocols import Backend, Changeset
+from flowbus.stores.protocols import Backend
 
 CONFIG = (Path(__file__).resolve().parents[1] / "examples" / "compass" / "flowbus.yaml").read_text()
 LAST_HOUR = 3600

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from flowbus.config import load_config_text
-from flowbus.runtime.engine import Engine
+from flowbus.engine import Engine
 from flowbus.stores.memory import MemoryBackend
 
 HANDLERS = [("Reserve", "sync"), ("Confirm", "async"), ("Notify", "async"), ("Count", "async")]

@@ -32,8 +32,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from flowbus.engine import Engine
 from flowbus.publishing import active_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
 
 BARE = """

@@ -22,7 +22,8 @@ import textwrap
 from pathlib import Path
 
 from flowbus.config import load_config_text
-from flowbus.runtime.engine import Engine, RuntimeLimits
+from flowbus.engine import Engine
+from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.stores.sqlite import SqliteBackend
 from flowbus.worker import Worker, WorkerSettings
 

@@ -18,11 +18,11 @@ import uuid
 import psycopg
 from bench_w1_sqlite import CONFIG, HANDLERS, WHEN, payload
 
+from flowbus.codec import encode
+from flowbus.engine import Engine
 from flowbus.events.frozen import freeze
 from flowbus.ids import new_id
 from flowbus.publishing import active_config, publish_config
-from flowbus.runtime.engine import Engine
-from flowbus.stores.codec import encode
 from flowbus.stores.postgres import PostgresBackend
 
 

@@ -21,11 +21,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from flowbus.codec import encode
+from flowbus.engine import Engine
 from flowbus.events.frozen import freeze
 from flowbus.ids import new_id
 from flowbus.publishing import active_config, publish_config
-from flowbus.runtime.engine import Engine
-from flowbus.stores.codec import encode
 from flowbus.stores.sqlite import SqliteBackend, connect
 
 HANDLERS = ("Confirm", "Notify", "Count")

@@ -28,9 +28,10 @@ from flowbus.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from flowbus.config import ConfigError, LoadedConfig, load_config, load_config_text
+    from flowbus.engine import Engine
     from flowbus.events.instance import EventInstance
+    from flowbus.runtime.bounds import RuntimeLimits
     from flowbus.runtime.context import StepContext
-    from flowbus.runtime.engine import Engine, RuntimeLimits
     from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus
 
 # The engine and the config models are imported when first used, not by ``import flowbus``:
@@ -39,7 +40,8 @@ __getattr__ = lazy_attributes(__name__, {
     **dict.fromkeys(("ConfigError", "LoadedConfig", "load_config", "load_config_text"), "flowbus.config"),
     "EventInstance": "flowbus.events.instance",
     "StepContext": "flowbus.runtime.context",
-    **dict.fromkeys(("Engine", "RuntimeLimits"), "flowbus.runtime.engine"),
+    "Engine": "flowbus.engine",
+    "RuntimeLimits": "flowbus.runtime.bounds",
     **dict.fromkeys(("Run", "RunStatus", "StepRun", "StepStatus"), "flowbus.runtime.records"),
 })  # fmt: skip
 

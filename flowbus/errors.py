@@ -8,7 +8,7 @@
     │   ├── ExpressionSyntaxError
     │   ├── ExpressionRuntimeError
     │   └── ExpressionLimitError
-    ├── PathNotFound                (flowbus.runtime.values) a `$` path matched nothing
+    ├── PathNotFound                (flowbus.config.values) a `$` path matched nothing
     ├── EventValidationError        properties or inputs do not match their declarations
     ├── UnknownNameError            a flow, event, source, handler or action that is not defined
     └── RunError                    a run did not succeed
@@ -81,3 +81,13 @@ class RunFailed(RunError):
     def __init__(self, message: str, *, run: object | None = None) -> None:
         self.run = run
         super().__init__(message)
+
+
+class StoreError(FlowbusError):
+    """The store failed (a database error, translated at the backend boundary)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now (a dropped connection, a server that refuses, a locked
+    file): waited out, and never charged to a message. Any other :class:`StoreError` is about
+    what was asked (data the database refuses), and asking again would fail again."""

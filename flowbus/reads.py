@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from flowbus.events.frozen import thaw
-from flowbus.runtime.trace import run_summary
-from flowbus.stores.protocols import MAX_FIELD_FILTERS, Backend, EventFilter, KeyedRecord, RunFilter, Versioned
+from flowbus.runtime.changes import Versioned
+from flowbus.stores.protocols import MAX_FIELD_FILTERS, Backend, EventFilter, KeyedRecord, RunFilter
+from flowbus.trace import run_summary
 
 T = TypeVar("T")
 

@@ -19,11 +19,12 @@ from typing import Any
 
 from flowbus.config.loader import LoadedConfig, load_config
 from flowbus.config.model import StoreTarget
+from flowbus.config.plan import DEFAULT_KEY
+from flowbus.engine import Engine
 from flowbus.errors import FlowbusError
-from flowbus.runtime.engine import Engine, RuntimeLimits
-from flowbus.runtime.plan import DEFAULT_KEY
+from flowbus.runtime.bounds import RuntimeLimits
+from flowbus.runtime.changes import Record
 from flowbus.stores.memory import MemoryBackend
-from flowbus.stores.protocols import Record
 
 __all__ = ["MemoryBackend", "entities", "memory_engine", "seed_entities"]
 

@@ -27,21 +27,22 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flowbus.config.loader import load_config_text
-from flowbus.errors import FlowbusError, Rejected
+from flowbus.errors import FlowbusError, Rejected, StoreError, StoreUnavailable
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
 from flowbus.publishing import active_number
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, MessageState, QueuedMessage, QueueName
 from flowbus.runtime.bounds import retried_attempt
-from flowbus.runtime.engine import Engine
+from flowbus.runtime.changes import Ack, Changeset, Conflict, Retry
 from flowbus.runtime.records import Run, RunStatus
 from flowbus.runtime.routing import Unmatched
+from flowbus.runtime.runner import Runner
+from flowbus.runtime.unit_of_work import Overlay, UnitOfWork
 from flowbus.stores.backoff import Backoff
-from flowbus.stores.protocols import Ack, Changeset, Conflict, Retry, StoreError, StoreUnavailable
-from flowbus.stores.unit_of_work import Overlay, UnitOfWork
+from flowbus.stores.protocols import Backend
 
 logger = logging.getLogger("flowbus.worker")
 
@@ -62,10 +63,18 @@ class WorkerSettings:
     retry_failures: bool = True
 
 
+class WorkSource(Protocol):
+    """What a worker works through: the store, and the runner of the config version in force
+    (an :class:`~flowbus.engine.Engine` is one). A version switch replaces the runner."""
+
+    backend: Backend
+    runner: Runner
+
+
 class Worker:
     def __init__(
         self,
-        engine: Engine,
+        engine: WorkSource,
         settings: WorkerSettings | None = None,
         *,
         follow_versions: bool = False,
@@ -92,7 +101,7 @@ class Worker:
 
     async def run(self) -> None:
         """Work until :meth:`stop` is called."""
-        logger.info("worker started", extra={"owner": self.owner, "config_version": self.engine.config_version})
+        logger.info("worker started", extra={"owner": self.owner, "config_version": self.engine.runner.config_version})
         idle_s = 0.0
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
@@ -181,7 +190,7 @@ class Worker:
             await asyncio.sleep(0)
             if self._stopping.is_set():
                 break
-            unmatched = self.engine.unmatched(message)
+            unmatched = self.engine.runner.unmatched(message)
             if unmatched is None:
                 changeset, message_runs = await self._process(message, overlay)
             else:  # nothing to run: finished, as unmatched so that it shows (and reported once committed)
@@ -221,7 +230,7 @@ class Worker:
             f"message {unmatched.describe()}",
             extra={
                 "message_id": message.id, "source": unmatched.source, "event_type": unmatched.event_type,
-                "config_version": self.engine.config_version,
+                "config_version": self.engine.runner.config_version,
             },
         )  # fmt: skip
 
@@ -268,7 +277,7 @@ class Worker:
         uow = UnitOfWork(self.engine.backend, overlay=overlay)
         uow.ack(message.id, self.owner)
         try:
-            runs = await self.engine.process(message, uow)
+            runs = await self.engine.runner.process(message, uow)
         except Rejected as exc:
             # a sync handler refused the event: done, not retried; its effects dropped
             logger.info("message rejected", extra={"message_id": message.id, "error": exc.message})
@@ -292,7 +301,7 @@ class Worker:
     def _failure(
         self, message: QueuedMessage, runs: list[Run], error: str, *, conflict: bool = False, permanent: bool = False
     ) -> Changeset:
-        policy = self.engine.retry_policy(message)
+        policy = self.engine.runner.retry_policy(message)
         attempt = message.attempts + 1
         now = dt.datetime.now(dt.UTC)
         if conflict:
@@ -304,7 +313,7 @@ class Worker:
             # a permanent failure (a chain limit, values that do not validate) would only repeat
             dead = permanent or attempt >= policy.max_attempts or not self.settings.retry_failures
             delay = 0.0 if dead else policy.delay_s(attempt)
-        record = AttemptError(attempt, error, now, self.engine.config_version)
+        record = AttemptError(attempt, error, now, self.engine.runner.config_version)
         log = logger.warning if dead else (logger.debug if conflict else logger.info)
         fields = {"message_id": message.id, "attempt": attempt, "error": error, "retry_in_s": round(delay, 3)}
         if permanent:
@@ -357,18 +366,14 @@ class Worker:
         self._checked_version_at = now
         backend = self.engine.backend
         active = await active_number(backend)
-        if active is None or active == self.engine.config_version:
+        if active is None or active == self.engine.runner.config_version:
             return
         version = await backend.get_version(active)
         if version is None:
             return
-        loaded = load_config_text(version.text, file=version.file)
-        old = self.engine
-        engine = Engine(loaded, backend=backend, limits=old.limits, config_version=active)
-        for name, fn in old.actions.items():
-            if name not in engine.actions:
-                engine.register_action(name, fn)
-        self.engine = engine
+        old = self.engine.runner
+        # a new runner over the same store and actions: the engine in hand is kept
+        self.engine.runner = old.switched(load_config_text(version.text, file=version.file).plan, active)
         logger.info("switched config version", extra={"from": old.config_version, "to": active})
 
 

@@ -21,11 +21,10 @@ from flowbus.api.dashboard import mount as dashboard
 from flowbus.api.errors import ApiError
 from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import DEFAULT_PROJECT, ApiState
-from flowbus.errors import FlowbusError
+from flowbus.errors import FlowbusError, StoreError
 from flowbus.metrics import PROCESS
 from flowbus.publishing import VersionNotFound
 from flowbus.queue import MessageState
-from flowbus.stores.protocols import StoreError
 
 logger = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from flowbus.api import cloudevents
 from flowbus.api.auth import require
 from flowbus.api.errors import ApiError
 from flowbus.api.state import ApiState
+from flowbus.engine import Engine
 from flowbus.errors import EventValidationError, UnknownNameError
 from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
 from flowbus.queue import OutgoingMessage
-from flowbus.runtime.engine import Engine
 
 #: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes),
 #: and of an event type found in a body

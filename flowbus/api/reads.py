@@ -21,8 +21,8 @@ from flowbus.ids import ID_PATTERN
 from flowbus.keys import Scope
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.records import RunStatus, Trigger
-from flowbus.runtime.trace import to_data, trace_chain, trace_message, trace_run
 from flowbus.stores.protocols import MAX_FIELD_FILTERS, Backend, EventFilter, RunFilter
+from flowbus.trace import to_data, trace_chain, trace_message, trace_run
 
 
 async def _require_read(project: str, request: Request) -> None:

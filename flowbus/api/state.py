@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from flowbus.api.batching import SendBatcher
 from flowbus.api.errors import ApiError
+from flowbus.engine import Engine
 from flowbus.keys import ApiKey
 from flowbus.publishing import active_config, no_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
 

@@ -12,7 +12,7 @@ from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import load_or_exit, print_issues
 from flowbus.config import ConfigError, load_config
 from flowbus.config.model import Config
-from flowbus.events.schema import event_json_schema
+from flowbus.config.schema import event_json_schema
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

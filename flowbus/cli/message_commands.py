@@ -14,17 +14,17 @@ from flowbus.active_version import active_manifest, active_number, no_config
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import closing, db_options, json_option, open_project, print_created, read_data, run_async
 from flowbus.queue import MessageState, QueuedMessage, QueueName, source_message
-from flowbus.runtime.trace import TraceNode, render, to_data, trace_chain, trace_message, trace_run
 from flowbus.stores.protocols import Backend, DeadLetterFilter, Manifest
+from flowbus.trace import TraceNode, render, to_data, trace_chain, trace_message, trace_run
 
 if TYPE_CHECKING:
-    from flowbus.runtime.engine import Engine
+    from flowbus.engine import Engine
 
 
 async def active_engine(backend: Backend) -> Engine:
     """An engine on the project's active config version (compiles it: import and compile take a second)."""
+    from flowbus.engine import Engine  # noqa: PLC0415
     from flowbus.publishing import active_config  # noqa: PLC0415 - the config models and the engine, on use
-    from flowbus.runtime.engine import Engine  # noqa: PLC0415
 
     found = await active_config(backend)
     if found is None:

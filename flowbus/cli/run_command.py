@@ -19,10 +19,10 @@ from flowbus.cli.options import (
     setting_option,
 )
 from flowbus.config.loader import LoadedConfig
+from flowbus.engine import Engine
 from flowbus.keys import Scope, new_key
 from flowbus.logs import quieter, setup_logging
 from flowbus.publishing import publish_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores.protocols import Backend
 from flowbus.worker import Worker, WorkerSettings
 

@@ -12,12 +12,12 @@ import click
 from flowbus import jsonio
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import load_or_exit, read_data
+from flowbus.engine import Engine
 from flowbus.errors import EventValidationError, Rejected, RunFailed, UnknownNameError
-from flowbus.runtime.engine import Engine
 from flowbus.runtime.records import Run, RunStatus
-from flowbus.runtime.trace import TraceNode, render, run_summary, to_data, trace_event, trace_run
 from flowbus.stores.memory import MemoryBackend
 from flowbus.testing import seed_entities
+from flowbus.trace import TraceNode, render, run_summary, to_data, trace_event, trace_run
 
 
 @click.command("try")

@@ -9,10 +9,11 @@ import click
 
 from flowbus.cli.message_commands import active_engine
 from flowbus.cli.options import closing, db_options, open_project, run_async, setting_option
+from flowbus.engine import Engine
+from flowbus.errors import StoreError
 from flowbus.logs import setup_logging
-from flowbus.runtime.engine import Engine
 from flowbus.stores.backoff import Backoff
-from flowbus.stores.protocols import Backend, StoreError
+from flowbus.stores.protocols import Backend
 from flowbus.worker import Worker, WorkerSettings, logger
 
 

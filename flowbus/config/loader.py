@@ -13,9 +13,9 @@ from flowbus.config.base import IDENTIFIER_PATTERN, NAME_PATTERN
 from flowbus.config.document import Document, FieldPath, parse_file, parse_text
 from flowbus.config.issues import ConfigError, Issue, Severity
 from flowbus.config.model import URL_PATTERN, Config
+from flowbus.config.plan import Plan, StepCompileError, compile_plan
 from flowbus.config.references import ReferenceChecker
 from flowbus.expr import DEFAULT_LIMITS, Limits
-from flowbus.runtime.plan import Plan, StepCompileError, compile_plan
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,7 +1,7 @@
 """The step models of a flow: one model per built-in action, and one for custom actions.
 
 A step's value fields (``data``, ``properties``, ``condition``...) hold raw config values:
-``$``-paths, ``=``-expressions or literals. They are compiled by :mod:`flowbus.runtime.plan`.
+``$``-paths, ``=``-expressions or literals. They are compiled by :mod:`flowbus.config.plan`.
 """
 
 from __future__ import annotations

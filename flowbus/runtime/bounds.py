@@ -19,15 +19,30 @@ own record (status, error, timings, attempt) is never cut.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from flowbus.codec import CodecError, encode
 from flowbus.events.frozen import FrozenDict
 from flowbus.runtime.records import Run, StepRun, StepStatus
-from flowbus.stores.codec import CodecError, encode
 
-if TYPE_CHECKING:
-    from flowbus.runtime.engine import RuntimeLimits
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeLimits:
+    """Bounds on what one run may do, so no config or payload can run away."""
+
+    max_chain_depth: int = 16
+    #: events one root (a source message or a root event) may cause, all its chain's generations together
+    max_chain_events: int = 5_000
+    max_call_depth: int = 8
+    max_foreach_items: int = 10_000
+    max_step_runs: int = 100_000
+    #: step runs a run's trace keeps: the first tenth and the rest from the end (flowbus.runtime.bounds)
+    max_trace_steps: int = 1_000
+    #: bytes of JSON a step's input or output keeps in a trace; a longer one is replaced by a marker
+    max_trace_value_bytes: int = 16 * 1024
+
 
 #: the key a marker value is told apart by (``{"$cut": "value", ...}``, ``{"$cut": "steps", ...}``)
 CUT = "$cut"

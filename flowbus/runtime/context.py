@@ -3,38 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from flowbus.config.plan import CompiledFlow, CompiledStep
 from flowbus.config.steps import BUILTIN_STEPS
-from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed
+from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed, StoreUnavailable
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.bounds import bounded_steps, compact_after, cut_count
-from flowbus.runtime.plan import CompiledFlow, CompiledStep, StepFn
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
-from flowbus.stores.protocols import StoreUnavailable
 
 if TYPE_CHECKING:
-    from flowbus.runtime.engine import RuntimeLimits
-    from flowbus.runtime.plan import Plan
-    from flowbus.runtime.values import Value
-    from flowbus.stores.protocols import Backend
-    from flowbus.stores.unit_of_work import UnitOfWork
+    from flowbus.config.plan import Plan
+    from flowbus.config.values import Value
+    from flowbus.runtime.bounds import RuntimeLimits
+    from flowbus.runtime.changes import RunStore
+    from flowbus.runtime.unit_of_work import UnitOfWork
 
 
 _NO_OUTPUTS = FrozenDict()
 
+#: the one callable type every step action has: evaluated params in, the step's output out
+StepFn = Callable[["StepContext", dict[str, Any]], Awaitable[Any]]
+
 
 class RunHost(Protocol):
-    """What a running flow needs from the engine that started it."""
+    """What a running flow needs from the runner that started it."""
 
-    plan: Plan
-    limits: RuntimeLimits
-    backend: Backend
+    @property
+    def plan(self) -> Plan: ...
+
+    @property
+    def limits(self) -> RuntimeLimits: ...
+
+    @property
+    def store(self) -> RunStore:
+        """Where a step with an external effect is journaled the moment it finishes."""
 
     @property
     def actions(self) -> Mapping[str, StepFn]:
@@ -201,14 +209,14 @@ class RunContext:
         try:
             params = step.params.evaluate(scope)
             if journal is not None:
-                done, output = await self.host.backend.journaled_output(journal, key)
+                done, output = await self.host.store.journaled_output(journal, key)
                 if done:
                     self._replayed(step, key, params, output, start)
                     return
             action = self.actions.get(step.action) or self.host.action(step.action)
             output = await action(StepContext(self, step, scope, key), params)
             if journal is not None:
-                await self.host.backend.journal_step(journal, key, output)
+                await self.host.store.journal_step(journal, key, output)
         except FlowbusError as exc:
             status = StepStatus.REJECTED if isinstance(exc, Rejected) else StepStatus.FAILED
             self.step_runs.append(

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flowbus.runtime.plan import Plan
+from flowbus.config.plan import Plan
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -28,14 +28,13 @@ from flowbus.queue import (
     QueuedMessage,
     QueueName,
 )
+from flowbus.runtime.changes import Changeset, Conflict, Record, Versioned, caused_events
 from flowbus.runtime.records import Run
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
     ANY_EVENT,
     ANY_RECORD,
     ANY_RUN,
-    Changeset,
-    Conflict,
     DeadLetterFilter,
     EventFilter,
     FieldFilter,
@@ -43,12 +42,9 @@ from flowbus.stores.protocols import (
     KeyedRecord,
     Manifest,
     QueueStat,
-    Record,
     RunFilter,
     RunPoint,
-    Versioned,
     apply_each,
-    caused_events,
     field_text,
 )
 

@@ -22,23 +22,23 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from flowbus.codec import decode, encode
 from flowbus.config.versions import ConfigVersion
+from flowbus.errors import StoreError, StoreUnavailable
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
 from flowbus.queue import DEFAULT_DEDUP_WINDOW_S, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.runtime.changes import Changeset, Conflict, Record, Versioned
 from flowbus.runtime.records import Run
 from flowbus.stores import rows
 from flowbus.stores.backoff import Backoff
-from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
     ANY_EVENT,
     ANY_RECORD,
     ANY_RUN,
-    Changeset,
-    Conflict,
     DeadLetterFilter,
     EventFilter,
     FieldFilter,
@@ -46,12 +46,8 @@ from flowbus.stores.protocols import (
     KeyedRecord,
     Manifest,
     QueueStat,
-    Record,
     RunFilter,
     RunPoint,
-    StoreError,
-    StoreUnavailable,
-    Versioned,
     apply_each,
 )
 from flowbus.stores.sql_files import load_migrations, load_queries

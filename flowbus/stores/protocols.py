@@ -1,93 +1,24 @@
 """The contracts a storage backend fulfils: small protocols, one module per backend.
 
-A run reads committed state through the backend and collects everything it changes in a
-:class:`~flowbus.stores.unit_of_work.UnitOfWork`: entity writes, published event instances,
-queued messages, run records, and the acknowledgement of the message it ran for. The backend
-applies such a :class:`Changeset` atomically with :meth:`Backend.apply`, or not at all.
-
-Concurrency is optimistic: every entity read remembers the record's version, and ``apply``
-refuses a changeset (with :class:`Conflict`) whose reads another writer has since changed, or
-whose message lease was lost. The worker then retries the run.
+What a run hands over (a :class:`~flowbus.runtime.changes.Changeset`) and the few methods it
+calls (:class:`~flowbus.runtime.changes.RunStore`) are the runtime's; a :class:`Backend` is
+that and the rest: the queue, the reads of the API and the CLI, config versions and keys.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from flowbus.config.versions import ConfigVersion
-from flowbus.errors import FlowbusError
 from flowbus.events.instance import EventInstance
 from flowbus.keys import ApiKey
-from flowbus.queue import AttemptError, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.queue import MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.runtime.changes import Changeset, Conflict, Record, Versioned
 from flowbus.runtime.records import Run, RunStatus, Trigger
-
-Record = Mapping[str, Any]
-
-
-class Conflict(FlowbusError):
-    """The changeset cannot apply: a record it read has changed, or its message lease was lost."""
-
-
-class StoreError(FlowbusError):
-    """The store failed (a database error, translated at the backend boundary)."""
-
-
-class StoreUnavailable(StoreError):
-    """The store cannot be reached now (a dropped connection, a server that refuses, a locked
-    file): waited out, and never charged to a message. Any other :class:`StoreError` is about
-    what was asked (data the database refuses), and asking again would fail again."""
-
-
-class Versioned(NamedTuple):
-    """A committed entity record and its version (1 for a new record, +1 per write)."""
-
-    record: Record
-    version: int
-
-
-class EntityWrite(NamedTuple):
-    """``record`` None deletes. ``expected_version``: the version read (0: read as absent; None: not read)."""
-
-    record: Record | None
-    expected_version: int | None
-
-
-class Ack(NamedTuple):
-    """Mark a leased message finished (``done``, or ``unmatched``), if the lease is still ``owner``'s."""
-
-    message_id: str
-    owner: str
-    state: MessageState = MessageState.DONE
-
-
-class Retry(NamedTuple):
-    """Give a leased message back: ready again at ``available_at``, or dead when ``dead``."""
-
-    message_id: str
-    owner: str
-    error: AttemptError
-    available_at: dt.datetime
-    dead: bool = False
-    blocking: bool = False
-
-
-@dataclass(kw_only=True)
-class Changeset:
-    """Everything one unit of work changes, applied all together or not at all."""
-
-    writes: dict[tuple[str, str], EntityWrite] = field(default_factory=dict)
-    events: list[EventInstance] = field(default_factory=list)
-    messages: list[OutgoingMessage] = field(default_factory=list)
-    runs: list[Run] = field(default_factory=list)
-    acks: list[Ack] = field(default_factory=list)
-    retries: list[Retry] = field(default_factory=list)
-    #: changesets of the same batch whose writes this one read: refused with them
-    after: list[Changeset] = field(default_factory=list)
 
 
 async def apply_each(
@@ -114,19 +45,6 @@ async def apply_each(
             refused.add(id(changeset))
         results.append(conflict)
     return results
-
-
-def caused_events(events: Sequence[EventInstance]) -> dict[str, int]:
-    """Events that count against their chain's root, by ``correlation_id``, in sorted order:
-    every one but a root event (depth 0), which its root is, not causes.
-
-    Sorted, so that writers raising the same counters take their row locks in one order.
-    """
-    counts: dict[str, int] = {}
-    for instance in events:
-        if instance.depth:
-            counts[instance.correlation_id] = counts.get(instance.correlation_id, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 class Manifest(NamedTuple):

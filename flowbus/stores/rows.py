@@ -10,16 +10,16 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from flowbus.codec import decode, encode
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import MAX_ID
 from flowbus.keys import ApiKey, Scope
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.runtime.changes import Ack, Retry, Versioned, caused_events
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
-from flowbus.stores.codec import decode, encode
 from flowbus.stores.protocols import (
-    Ack,
     DeadLetterFilter,
     EventFilter,
     FieldFilter,
@@ -27,11 +27,8 @@ from flowbus.stores.protocols import (
     KeyedRecord,
     Manifest,
     QueueStat,
-    Retry,
     RunFilter,
     RunPoint,
-    Versioned,
-    caused_events,
 )
 
 

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from flowbus.config import load_config_text
+from flowbus.engine import Engine
 from flowbus.publishing import active_config, publish_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
 from flowbus.stores.sqlite import SqliteBackend
 from flowbus.worker import Worker, WorkerSettings

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from flowbus.config.document import parse_file
+from flowbus.engine import Engine
 from flowbus.publishing import active_config, publish_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
 from flowbus.testing import seed_entities
 

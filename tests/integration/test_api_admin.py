@@ -149,8 +149,8 @@ async def test_dead_letters_are_listed_paged_shown_and_redriven(api, tmp_path):
             headers=auth(tokens[Scope.INGEST]),
         )
         sent.append(answer.json()["message_id"])
+    from flowbus.engine import Engine
     from flowbus.publishing import active_config
-    from flowbus.runtime.engine import Engine
 
     store = SqliteBackend(tmp_path / "flowbus.db", "compass")
     number, loaded = await active_config(store)

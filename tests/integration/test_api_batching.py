@@ -14,10 +14,10 @@ pytest.importorskip("fastapi", reason="the server extra is not installed")
 
 from flowbus.api import create_app
 from flowbus.api.batching import SendBatcher
+from flowbus.errors import StoreError
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import publish_config
 from flowbus.queue import MessageKind, OutgoingMessage, QueueName
-from flowbus.stores.protocols import StoreError
 from flowbus.stores.sqlite import SqliteBackend
 
 COMPASS = Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml"

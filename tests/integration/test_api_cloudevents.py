@@ -18,9 +18,9 @@ from cloudevents.core.v1.event import CloudEvent
 
 from flowbus.api import create_app
 from flowbus.api.cloudevents import MAX_BATCH
+from flowbus.engine import Engine
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import active_config, publish_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores.sqlite import SqliteBackend
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop" / "flowbus.yaml"

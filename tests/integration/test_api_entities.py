@@ -13,9 +13,9 @@ pytest.importorskip("fastapi", reason="the server extra is not installed")
 
 from flowbus import jsonio
 from flowbus.api import create_app
+from flowbus.engine import Engine
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import active_config, publish_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores import open_backend
 
 COMPASS = (Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml").read_text()

@@ -12,9 +12,9 @@ pytest.importorskip("fastapi", reason="the server extra is not installed")
 import itertools
 
 from flowbus.api import create_app
+from flowbus.engine import Engine
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import active_config, publish_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores.sqlite import SqliteBackend
 
 CONFIG = textwrap.dedent("""

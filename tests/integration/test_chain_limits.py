@@ -7,8 +7,9 @@ import asyncio
 import textwrap
 
 from flowbus.config import load_config_text
+from flowbus.engine import Engine
 from flowbus.queue import MessageState
-from flowbus.runtime.engine import Engine, RuntimeLimits
+from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.records import RunStatus
 from flowbus.worker import Worker, WorkerSettings
 

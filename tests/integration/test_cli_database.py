@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from flowbus.cli import main
+from flowbus.engine import Engine
 from flowbus.publishing import active_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores.sqlite import SqliteBackend
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -223,8 +223,9 @@ def test_keys_create_prints_the_token_alone_on_stdout(cli, pings):
 def test_trace_shows_a_chain_of_a_hundred_events_each_once_and_as_json(cli, tmp_path):
     import asyncio
 
+    from flowbus.engine import Engine
     from flowbus.publishing import active_config
-    from flowbus.runtime.engine import Engine, RuntimeLimits
+    from flowbus.runtime.bounds import RuntimeLimits
     from flowbus.stores.sqlite import SqliteBackend
     from tests.unit.cli.test_event_chains import CHAIN
 

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from flowbus.cli import main
+from flowbus.engine import Engine
 from flowbus.publishing import active_config
-from flowbus.runtime.engine import Engine
 from flowbus.stores.sqlite import SqliteBackend
 
 COMPASS = Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml"

@@ -20,8 +20,8 @@ from flowbus.ids import floor_id
 from flowbus.keys import Scope, new_key, parse_token
 from flowbus.publishing import publish_config
 from flowbus.queue import QueueName
+from flowbus.runtime.changes import Changeset
 from flowbus.runtime.records import Run, RunStatus, Trigger
-from flowbus.stores.protocols import Changeset
 from flowbus.stores.sqlite import SqliteBackend
 
 COMPASS = (Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml").read_text()
@@ -215,7 +215,7 @@ async def test_the_runs_list_keeps_to_a_time_window_given_in_the_viewers_zone(da
 async def test_a_run_page_draws_the_chain_from_its_message_with_queue_wait_apart(dash):
     store, tokens, client = dash
     from flowbus.config import load_config_text
-    from flowbus.runtime.engine import Engine
+    from flowbus.engine import Engine
     from flowbus.worker import Worker, WorkerSettings
 
     engine = Engine(load_config_text(COMPASS, file="flowbus.yaml"), backend=store, config_version=1)
@@ -238,7 +238,7 @@ async def test_a_run_page_draws_the_chain_from_its_message_with_queue_wait_apart
 async def dead_letters(store, count: int) -> list[str]:
     """``count`` compass messages, dead after one attempt each, sent on version 1."""
     from flowbus.queue import AttemptError, MessageKind, OutgoingMessage, QueueName
-    from flowbus.stores.protocols import Retry
+    from flowbus.runtime.changes import Retry
 
     body = {"source": "compass_inbound", "type": "upsert_company", "data": {"event": "upsert_company"}}
     sent = await store.send([OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, config_version=1)] * count)
@@ -356,7 +356,7 @@ handlers:
 async def pinged(store, payload: dict, *, dedup: str | None = None) -> str:
     """Publish ``PINGS`` as version 2 and run one pings message through a worker; its message id."""
     from flowbus.config import load_config_text
-    from flowbus.runtime.engine import Engine
+    from flowbus.engine import Engine
     from flowbus.worker import Worker, WorkerSettings
 
     result = await publish_config(store, PINGS, file="pings.yaml")
@@ -440,7 +440,7 @@ async def test_the_dry_run_says_which_flows_a_payload_would_run_and_why_the_othe
 async def test_the_queues_page_shows_depth_per_queue_and_blocked_groups_with_their_blocker(dash):
     store, tokens, client = dash
     from flowbus.queue import AttemptError, MessageKind, OutgoingMessage
-    from flowbus.stores.protocols import Retry
+    from flowbus.runtime.changes import Retry
 
     out = QueueName.OUTBOUND
     head, _next = await store.send(
@@ -504,7 +504,7 @@ async def test_the_runs_list_filters_by_source_event_type_and_config_version(das
 
 async def test_the_entities_page_lists_an_entitys_keys_and_reads_a_record_by_key(dash):
     store, tokens, client = dash
-    from flowbus.stores.protocols import EntityWrite
+    from flowbus.runtime.changes import EntityWrite
 
     writes = {("company", f"c{n:03}.example"): EntityWrite({"name": f"<C{n}>"}, None) for n in range(105)}
     await store.apply(Changeset(writes=writes))

@@ -4,7 +4,7 @@ a worker as the version it was checked against."""
 from __future__ import annotations
 
 from flowbus.config import load_config_text
-from flowbus.runtime.engine import Engine
+from flowbus.engine import Engine
 
 #: Ping v1 and v2 side by side, each with one handler saving what it got
 VERSIONED = """

@@ -12,7 +12,7 @@ import pytest
 
 import flowbus.runtime.actions.http as http_action
 from flowbus.config import load_config_text
-from flowbus.runtime.engine import Engine
+from flowbus.engine import Engine
 from flowbus.runtime.records import RunStatus
 
 

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
+from flowbus.runtime.changes import Changeset
 from flowbus.stores.memory import MemoryBackend
-from flowbus.stores.protocols import Changeset, EventFilter
+from flowbus.stores.protocols import EventFilter
 from flowbus.stores.sqlite import SqliteBackend
 
 START = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)

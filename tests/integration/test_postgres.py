@@ -10,7 +10,7 @@ psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not insta
 
 from flowbus.stores import open_backend  # noqa: E402
 from flowbus.stores.postgres import PostgresBackend, migrate  # noqa: E402
-from flowbus.stores.protocols import StoreError  # noqa: E402
+from flowbus.errors import StoreError  # noqa: E402
 from flowbus.stores.sql_files import load_schema  # noqa: E402
 
 SCHEMA_QUERY = """

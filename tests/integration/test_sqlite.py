@@ -6,9 +6,10 @@ import sqlite3
 
 import pytest
 
+from flowbus.errors import StoreError
 from flowbus.events.frozen import freeze
+from flowbus.runtime.changes import Changeset, EntityWrite
 from flowbus.stores import DatabaseUrlError, open_backend
-from flowbus.stores.protocols import Changeset, EntityWrite, StoreError
 from flowbus.stores.sql_files import load_schema
 from flowbus.stores.sqlite import SqliteBackend, _statements, migrate
 

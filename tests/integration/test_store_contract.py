@@ -8,28 +8,17 @@ from decimal import Decimal
 
 import pytest
 
+from flowbus.codec import encode
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, new_id, time_of
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueueName
-from flowbus.runtime.bounds import bounded_steps, retried_attempt, steps_marker
-from flowbus.runtime.engine import RuntimeLimits
+from flowbus.runtime.bounds import RuntimeLimits, bounded_steps, retried_attempt, steps_marker
+from flowbus.runtime.changes import Ack, Changeset, Conflict, EntityWrite, Retry
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
-from flowbus.stores.codec import encode
-from flowbus.stores.protocols import (
-    Ack,
-    Changeset,
-    Conflict,
-    DeadLetterFilter,
-    EntityWrite,
-    EventFilter,
-    Manifest,
-    Retry,
-    RunFilter,
-    RunPoint,
-)
-from flowbus.stores.unit_of_work import UnitOfWork
+from flowbus.runtime.unit_of_work import UnitOfWork
+from flowbus.stores.protocols import DeadLetterFilter, EventFilter, Manifest, RunFilter, RunPoint
 
 NOW = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 OUT = QueueName.OUTBOUND
@@ -546,7 +535,7 @@ async def test_a_draft_is_kept_per_project(backend):
 
 
 async def test_a_run_that_read_a_refused_write_of_its_batch_is_refused_too(backend):
-    from flowbus.stores.unit_of_work import Overlay
+    from flowbus.runtime.unit_of_work import Overlay
 
     await backend.apply(Changeset(writes={("Day", "d"): EntityWrite(freeze({"n": 0}), None)}))
     overlay = Overlay()

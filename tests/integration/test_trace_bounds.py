@@ -6,9 +6,10 @@ from __future__ import annotations
 import textwrap
 
 from flowbus.config import load_config_text
-from flowbus.runtime.engine import Engine, RuntimeLimits
+from flowbus.engine import Engine
+from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.records import RunStatus, StepStatus
-from flowbus.runtime.trace import render, to_data, trace_run
+from flowbus.trace import render, to_data, trace_run
 
 LOOP = """
 flows:

@@ -9,13 +9,13 @@ import textwrap
 import pytest
 
 from flowbus.config import load_config_text
+from flowbus.engine import Engine
 from flowbus.events.frozen import freeze
 from flowbus.metrics import PROCESS
 from flowbus.publishing import active_config, publish_config
 from flowbus.queue import MessageState, QueueName
-from flowbus.runtime.engine import Engine
+from flowbus.runtime.changes import Changeset, EntityWrite
 from flowbus.runtime.records import RunStatus, StepStatus
-from flowbus.stores.protocols import Changeset, EntityWrite
 from flowbus.worker import Worker, WorkerSettings
 
 CONFIG = """

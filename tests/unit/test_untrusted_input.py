@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowbus.config import ConfigError, load_config_text
+from flowbus.engine import Engine
 from flowbus.errors import FlowbusError
-from flowbus.runtime.engine import Engine, RuntimeLimits
+from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.records import RunStatus
 from flowbus.stores.memory import MemoryBackend
 

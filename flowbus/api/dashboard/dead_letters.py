@@ -16,8 +16,8 @@ from flowbus.api.dashboard.session import Session
 from flowbus.config import LoadedConfig, load_config_text
 from flowbus.publishing import active_number
 from flowbus.queue import MessageKind, MessageState, QueuedMessage, QueueName
-from flowbus.runtime.trace import trace_message
 from flowbus.stores.protocols import Backend, DeadLetterFilter
+from flowbus.trace import trace_message
 
 PAGE = 50
 #: the most dead letters one redrive takes (as the API's)

@@ -7,8 +7,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from flowbus.engine import Engine
 from flowbus.errors import EventValidationError, FlowbusError
-from flowbus.runtime.engine import Engine
 from flowbus.runtime.routing import match, match_event
 
 #: near misses listed at most

@@ -16,8 +16,8 @@ from typing import Any
 from flowbus.events.instance import EventInstance
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.records import Run, Trigger
-from flowbus.runtime.trace import TraceNode, UnmatchedMessage, trace_event, trace_message, trace_run
 from flowbus.stores.protocols import Backend
+from flowbus.trace import TraceNode, UnmatchedMessage, trace_event, trace_message, trace_run
 
 #: the longest chain of parents climbed to find the top run
 MAX_CLIMB = 64

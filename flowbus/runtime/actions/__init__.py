@@ -1,9 +1,9 @@
-"""The built-in step actions, one module per family. Each is a :data:`flowbus.runtime.plan.StepFn`."""
+"""The built-in step actions, one module per family. Each is a :data:`flowbus.config.plan.StepFn`."""
 
 from __future__ import annotations
 
 from flowbus.runtime.actions import control, data, entities, events, http
-from flowbus.runtime.plan import StepFn
+from flowbus.runtime.context import StepFn
 
 BUILTIN_ACTIONS: dict[str, StepFn] = {
     "set": data.set_vars,

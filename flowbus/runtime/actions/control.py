@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 from flowbus.config.steps import ForeachStep
+from flowbus.config.values import type_name
 from flowbus.errors import LimitExceeded, Rejected, StepFailed
 from flowbus.events.frozen import freeze
 from flowbus.runtime.context import StepContext
 from flowbus.runtime.records import RunStatus
-from flowbus.runtime.values import type_name
 
 
 async def if_(ctx: StepContext, params: dict[str, Any]) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flowbus.config.values import type_name
 from flowbus.errors import Rejected, StepFailed
 from flowbus.runtime.context import StepContext
-from flowbus.runtime.values import type_name
 
 logger = logging.getLogger("flowbus.flow")
 

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowbus.config.steps import EntityStep
+from flowbus.config.values import type_name
 from flowbus.errors import StepFailed
 from flowbus.ids import new_id
 from flowbus.runtime.context import StepContext
-from flowbus.runtime.values import type_name
 
 
 def _model(ctx: StepContext) -> EntityStep:

@@ -17,9 +17,9 @@ from typing import Any
 from flowbus import jsonio
 from flowbus.config.model import HttpTarget
 from flowbus.config.steps import HttpStep
+from flowbus.config.values import type_name
 from flowbus.errors import StepFailed
 from flowbus.runtime.context import StepContext
-from flowbus.runtime.values import type_name
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

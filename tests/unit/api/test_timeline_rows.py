@@ -8,7 +8,7 @@ pytest.importorskip("jinja2", reason="the server extra is not installed")
 
 from flowbus.api.dashboard.timeline import Row, _walk
 from flowbus.runtime.routing import Unmatched
-from flowbus.runtime.trace import TraceNode, UnmatchedMessage
+from flowbus.trace import TraceNode, UnmatchedMessage
 
 
 def test_an_unmatched_message_in_a_trace_is_a_row_saying_it_matched_no_flow():

@@ -11,7 +11,7 @@ from flowbus.cli import COMMANDS, main
 from flowbus.cli.lazy_group import load_command
 
 #: modules that take most of a second to import: the engine, the config models, the JSONPath library
-HEAVY = ("flowbus.runtime.engine", "flowbus.config.model", "flowbus.config.loader", "pydantic", "jsonpath")
+HEAVY = ("flowbus.engine", "flowbus.config.model", "flowbus.config.loader", "pydantic", "jsonpath")
 
 
 def imported_after(code: str) -> list[str]:
@@ -45,4 +45,4 @@ def test_a_command_runs_once_its_module_is_loaded_on_demand():
 
 def test_importing_flowbus_leaves_the_engine_until_it_is_used():
     assert imported_after("import flowbus") == []
-    assert "flowbus.runtime.engine" in imported_after("import flowbus\nflowbus.Engine")
+    assert "flowbus.engine" in imported_after("import flowbus\nflowbus.Engine")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowbus.config import load_config_text
-from flowbus.runtime.engine import Engine
+from flowbus.engine import Engine
 from flowbus.runtime.records import RunStatus
 from flowbus.stores.memory import MemoryBackend
 from flowbus.testing import entities

@@ -5,7 +5,8 @@ import textwrap
 import pytest
 
 from flowbus.config import load_config_text
-from flowbus.runtime.engine import Engine, RuntimeLimits
+from flowbus.engine import Engine
+from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.stores.memory import MemoryBackend
 
 

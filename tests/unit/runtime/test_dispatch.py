@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowbus.errors import EventValidationError, Rejected, RunFailed, UnknownNameError
-from flowbus.runtime.engine import RuntimeLimits
+from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.records import RunStatus, Trigger
 from flowbus.testing import entities
 

@@ -7,8 +7,8 @@ import pytest
 
 from flowbus.errors import EventValidationError, UnknownNameError
 from flowbus.runtime.routing import match_event
-from flowbus.runtime.trace import render, trace_event
 from flowbus.testing import entities
+from flowbus.trace import render, trace_event
 
 VERSIONED = """
 events:

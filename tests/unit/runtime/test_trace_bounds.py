@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flowbus.runtime.bounds import bounded_steps
-from flowbus.runtime.engine import RuntimeLimits
+from flowbus.runtime.bounds import RuntimeLimits, bounded_steps
 from flowbus.runtime.records import StepRun, StepStatus
 
 WATCHED = """

@@ -9,17 +9,12 @@ No database transaction is held open while a flow runs, so a slow step never blo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.queue import MessageState, OutgoingMessage
+from flowbus.runtime.changes import Ack, Changeset, EntityWrite, Record, RunStore, Versioned, caused_events
 from flowbus.runtime.records import Run
-from flowbus.stores.protocols import Ack, Changeset, EntityWrite, Record, Versioned, caused_events
-
-if TYPE_CHECKING:
-    from flowbus.stores.protocols import Backend
-
 
 #: the version of a record written without reading it first: whatever the store makes it
 UNKNOWN_VERSION = -1
@@ -61,7 +56,7 @@ class UnitOfWork:
 
     __slots__ = ("_backend", "_caused", "_done", "_overlay", "_versions", "changeset", "permanent")
 
-    def __init__(self, backend: Backend, *, overlay: Overlay | None = None) -> None:
+    def __init__(self, backend: RunStore, *, overlay: Overlay | None = None) -> None:
         self._backend = backend
         self._overlay = overlay
         self._versions: dict[tuple[str, str], int] = {}

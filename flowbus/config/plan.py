@@ -1,4 +1,4 @@
-"""A loaded config compiled for running: flows with compiled steps, and the dispatch index.
+"""A config compiled for running: flows with compiled steps, and the dispatch index.
 
 Everything that can be worked out once per config version is worked out here, so that the
 per-message path is dict lookups and closure calls (design §4).
@@ -6,12 +6,13 @@ per-message path is dict lookups and closure calls (design §4).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, StoreTarget
+from flowbus.config.schema import PropertySchema
 from flowbus.config.steps import (
     BaseStep,
     CallStep,
@@ -34,20 +35,13 @@ from flowbus.config.steps import (
     ValidateStep,
     child_blocks,
 )
+from flowbus.config.values import InvalidValue, Value, compile_value
 from flowbus.errors import EventValidationError
 from flowbus.events.frozen import freeze
-from flowbus.events.schema import PropertySchema
 from flowbus.expr import DEFAULT_LIMITS, ExpressionError, JsonPath, Limits, compile_path
-from flowbus.runtime.values import InvalidValue, Value, compile_value
 
 #: the field that keys an entity's records when its target does not say
 DEFAULT_KEY = "id"
-
-if TYPE_CHECKING:
-    from flowbus.runtime.context import StepContext
-
-#: the one callable type every step action has: evaluated params in, the step's output out
-StepFn = Callable[["StepContext", dict[str, Any]], Awaitable[Any]]
 
 Path = tuple[str | int, ...]
 

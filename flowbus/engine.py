@@ -1,0 +1,203 @@
+"""The engine: flowbus from Python. Publish events, send messages, run flows, drain the queue.
+
+::
+
+    engine = Engine.from_file("flowbus.yaml")          # in memory; backend= for a database
+    event = await engine.publish("OrderPlaced", {...})  # sync handlers run now, async ones queue
+    await engine.drain()                                # run the queued work here
+
+The engine is a facade over the layers below it: a :class:`~flowbus.runtime.runner.Runner` runs
+the compiled config into units of work, which it commits or rolls back here, on its backend;
+:meth:`drain` runs a :class:`~flowbus.worker.Worker` in this process. Workers, the HTTP ingress
+and the runner itself never go through it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flowbus.config.loader import LoadedConfig, load_config
+from flowbus.config.plan import Plan
+from flowbus.errors import FlowbusError
+from flowbus.events.frozen import freeze
+from flowbus.events.instance import EventInstance
+from flowbus.ids import new_id
+from flowbus.queue import MessageKind, OutgoingMessage, QueueName, source_message
+from flowbus.runtime.bounds import RuntimeLimits
+from flowbus.runtime.context import RunSource, StepFn
+from flowbus.runtime.records import Message, Run
+from flowbus.runtime.registry import ActionRegistry
+from flowbus.runtime.routing import Match, match
+from flowbus.runtime.runner import Runner
+from flowbus.runtime.unit_of_work import UnitOfWork
+from flowbus.stores.memory import MemoryBackend
+from flowbus.stores.protocols import Backend
+from flowbus.worker import Worker, WorkerSettings
+
+
+class Engine:
+    """Runs one loaded config against one backend (in memory unless given)."""
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        *,
+        backend: Backend | None = None,
+        limits: RuntimeLimits | None = None,
+        actions: Mapping[str, StepFn] | None = None,
+        config_version: int | None = None,
+    ) -> None:
+        self.backend: Backend = backend if backend is not None else MemoryBackend(config.config.project.name)
+        #: swapped by a worker that follows the published versions (:meth:`Runner.switched`)
+        self.runner = Runner(
+            config.plan,
+            store=self.backend,
+            actions=ActionRegistry(actions),
+            limits=limits,
+            config_version=config_version,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
+        return cls(load_config(path), **kwargs)
+
+    @property
+    def plan(self) -> Plan:
+        return self.runner.plan
+
+    @property
+    def config_version(self) -> int | None:
+        return self.runner.config_version
+
+    @property
+    def limits(self) -> RuntimeLimits:
+        return self.runner.limits
+
+    def begin(self) -> UnitOfWork:
+        return UnitOfWork(self.backend)
+
+    def register_action(self, name: str, fn: StepFn) -> None:
+        """Make ``fn`` the action of every step with ``action: <name>``."""
+        self.runner.registry.register(name, fn)
+
+    def match(self, source: str, event_type: str) -> Match:
+        """Which trigger flows a message would run, without running anything."""
+        return match(self.runner.plan, source, event_type)
+
+    async def handle(self, source: str, event_type: str, data: Any, *, message_id: str | None = None) -> list[Run]:
+        """Run every enabled trigger flow of ``(source, event_type)`` now, each in its own unit of work."""
+        message = Message(id=message_id or new_id(), source=source, type=event_type, data=freeze(data), time=_now())
+        runs = []
+        for flow in self.runner.plan.routes.get((source, event_type), ()):
+            uow = self.begin()
+            runs.append(await _finish(uow, await self.runner.run_trigger(uow, flow, message, RunSource())))
+        return runs
+
+    async def send(
+        self,
+        source: str,
+        event_type: str,
+        data: Any,
+        *,
+        group_key: str | None = None,
+        dedup_id: str | None = None,
+    ) -> str:
+        """Queue a raw message on the inbound queue for workers; returns its message id."""
+        [message_id] = await self.backend.send([self.source_message(source, event_type, data, group_key, dedup_id)])
+        return message_id
+
+    def source_message(
+        self, source: str, event_type: str, data: Any, group_key: str | None = None, dedup_id: str | None = None
+    ) -> OutgoingMessage:
+        """The inbound message :meth:`send` queues (for callers that queue many at once)."""
+        return source_message(source, event_type, data, group_key, dedup_id, self.config_version)
+
+    def event_type_of(self, source: str, payload: Any) -> str | None:
+        """The event type of a raw payload, by its source's ``event_type_from`` path."""
+        path = self.plan.type_paths.get(source)
+        if path is None:
+            return None
+        found = path.find_one(payload)
+        return found if isinstance(found, str) else None
+
+    async def send_event(
+        self,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        source: str,
+        group_key: str | None = None,
+        dedup_id: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        """Queue an event to be published by a worker; its properties are checked now, against
+        ``version`` (default: the latest), which the worker then publishes.
+
+        Raises :class:`EventValidationError` naming each bad property, before anything is queued.
+        """
+        message = self.event_message(event, properties, source, group_key, dedup_id, version)
+        [message_id] = await self.backend.send([message])
+        return message_id
+
+    def event_message(
+        self,
+        event: str,
+        properties: Mapping[str, Any],
+        source: str,
+        group_key: str | None = None,
+        dedup_id: str | None = None,
+        version: int | None = None,
+    ) -> OutgoingMessage:
+        """The checked inbound message :meth:`send_event` queues; raises as it does."""
+        compiled = self.runner.compiled_event(event, version)
+        compiled.schema.validate(properties)
+        # the version checked now is the one published, whatever config is active by then
+        body = {"event": event, "properties": properties, "source": source, "version": compiled.definition.version}
+        return OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
+
+    async def publish(
+        self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus", version: int | None = None
+    ) -> EventInstance:
+        """Publish ``version`` of an event (default: the latest) from Python; raises
+        :class:`RunFailed` when a sync handler fails."""
+        uow = self.begin()
+        try:
+            instance = await self.runner.publish(
+                uow, event, properties, origin=None, source=source, parent=None, version=version
+            )
+        except FlowbusError:
+            await uow.rollback()
+            raise
+        await uow.commit()
+        return instance
+
+    async def run_flow(self, name: str, inputs: Mapping[str, Any] | None = None) -> Run:
+        """Run a logic flow with typed inputs in its own unit of work and return its run."""
+        self.runner.flow(name)  # an unknown flow is refused before anything begins
+        uow = self.begin()
+        return await _finish(uow, await self.runner.run_flow(uow, name, inputs or {}))
+
+    async def drain(self, *, retry: bool = False, max_messages: int | None = None) -> list[Run]:
+        """Run queued work in this process until nothing is deliverable; returns the runs.
+
+        With ``retry=False`` (tests, ``flowbus try``) a failing message is dead-lettered at once
+        instead of waiting out its backoff; with ``retry=True`` it follows its retry policy and
+        stays queued while it waits.
+        """
+        worker = Worker(self, WorkerSettings(retry_failures=retry))
+        return await worker.run_until_idle(max_messages=max_messages)
+
+
+async def _finish(uow: UnitOfWork, run: Run) -> Run:
+    if run.succeeded:
+        await uow.commit()
+    else:
+        await uow.rollback()
+    return run
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

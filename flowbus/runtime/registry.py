@@ -1,0 +1,44 @@
+"""Step actions by name: the built-ins and the ones a project registers.
+
+One registry is handed to whoever runs steps (a :class:`~flowbus.runtime.runner.Runner`); a
+worker that switches to a new config version keeps it, so custom actions carry over as they are.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+
+from flowbus.errors import FlowbusError, UnknownNameError
+from flowbus.runtime.actions import BUILTIN_ACTIONS
+from flowbus.runtime.context import StepFn
+
+
+class ActionRegistry:
+    """The action of every ``action:`` name a step may use."""
+
+    __slots__ = ("by_name",)
+
+    def __init__(self, custom: Mapping[str, StepFn] | None = None) -> None:
+        #: read directly on the per-step path: a dict lookup, no method call
+        self.by_name: dict[str, StepFn] = dict(BUILTIN_ACTIONS)
+        for name, fn in (custom or {}).items():
+            self.register(name, fn)
+
+    def register(self, name: str, fn: StepFn) -> None:
+        """Make ``fn`` the action of every step with ``action: <name>``."""
+        if name in BUILTIN_ACTIONS:
+            raise FlowbusError(f"{name!r} is a built-in action and cannot be replaced")
+        self.by_name[name] = fn
+
+    def get(self, name: str) -> StepFn:
+        """The action named ``name``; raises a clear error naming the nearest ones when none is registered."""
+        fn = self.by_name.get(name)
+        if fn is None:
+            near = difflib.get_close_matches(name, list(self.by_name), n=3)
+            hint = f"; did you mean: {', '.join(near)}?" if near else ""
+            raise UnknownNameError(f"no action {name!r} is registered (use Engine.register_action){hint}")
+        return fn
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.by_name

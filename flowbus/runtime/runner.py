@@ -1,0 +1,401 @@
+"""The runner: runs one compiled config version's flows, handlers and publishes into units of work.
+
+Sync handlers run inside the publisher's unit of work, in registration order, and async handlers
+are queued in it as outbound messages: if the publisher rolls back, no handler effect and no
+queued message survives (design §4, transactional outbox). Queued work is run by
+:mod:`flowbus.worker`, which hands each claimed message to :meth:`Runner.process`.
+
+A runner holds a plan, the action registry, the limits and the store runs read from; it commits
+nothing itself (its callers do). A new config version is a new runner over the same registry
+and store (:meth:`Runner.switched`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from flowbus.config.event_versions import EventVersions
+from flowbus.config.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan
+from flowbus.errors import ChainLimitExceeded, LimitExceeded, Rejected, RunFailed, StepFailed, UnknownNameError
+from flowbus.events.frozen import FrozenDict, freeze
+from flowbus.events.instance import EventInstance
+from flowbus.ids import new_id
+from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
+from flowbus.runtime.bounds import RuntimeLimits
+from flowbus.runtime.changes import RunStore
+from flowbus.runtime.context import Origin, RunContext, RunSource, StepFn
+from flowbus.runtime.records import Message, Run, RunStatus, Trigger
+from flowbus.runtime.registry import ActionRegistry
+from flowbus.runtime.routing import Unmatched, unmatched
+from flowbus.runtime.unit_of_work import UnitOfWork
+
+#: event instances and unmatched pairs kept by a runner (both come from outside: bounded)
+_MEMO_SIZE = 256
+
+
+class Runner:
+    """Runs the flows of one plan; the :class:`~flowbus.runtime.context.RunHost` of its runs."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        store: RunStore,
+        actions: ActionRegistry | None = None,
+        limits: RuntimeLimits | None = None,
+        config_version: int | None = None,
+    ) -> None:
+        self._plan = plan
+        self._store = store
+        self.registry = actions if actions is not None else ActionRegistry()
+        self._limits = limits or RuntimeLimits()
+        self.config_version = config_version
+        # event instances never change, and an event's async handlers are usually queued (and
+        # claimed) together: a small memo saves reading the same event once per handler
+        self._recent_events: dict[str, EventInstance] = {}
+        # a source that sends a type nobody handles sends it again and again: the nearest pairs
+        # (difflib over every route) are worked out once a pair
+        self._unmatched: dict[tuple[str, str], Unmatched] = {}
+
+    def switched(self, plan: Plan, config_version: int | None) -> Runner:
+        """A runner of another config version, with the same store, actions and limits."""
+        return Runner(
+            plan, store=self._store, actions=self.registry, limits=self._limits, config_version=config_version
+        )
+
+    # -- RunHost -------------------------------------------------------------------------
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    @property
+    def limits(self) -> RuntimeLimits:
+        return self._limits
+
+    @property
+    def store(self) -> RunStore:
+        return self._store
+
+    @property
+    def actions(self) -> Mapping[str, StepFn]:
+        return self.registry.by_name
+
+    def action(self, name: str) -> StepFn:
+        return self.registry.get(name)
+
+    async def publish_from(
+        self,
+        run: RunContext,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        step_key: str,
+        version: int | None = None,
+    ) -> EventInstance:
+        return await self.publish(
+            run.uow,
+            event,
+            properties,
+            origin=run.origin,
+            source=f"flow/{run.flow.name}",
+            parent=run,
+            parent_source=run.source.nested(step_key),
+            version=version,
+        )
+
+    async def call_from(self, run: RunContext, flow_name: str, inputs: Mapping[str, Any], *, step_key: str) -> Run:
+        if run.call_depth >= self._limits.max_call_depth:
+            raise LimitExceeded(f"calls nest deeper than {self._limits.max_call_depth} (max_call_depth)")
+        flow = self.flow(flow_name)
+        values = {**flow.input_defaults, **flow.inputs.validate(inputs)}
+        ctx = RunContext(
+            self,
+            run.uow,
+            flow,
+            trigger=Trigger.CALL,
+            data=freeze(values),
+            origin=run.origin,
+            envelope=run.scope["event"],
+            parent_run_id=run.id,
+            call_depth=run.call_depth + 1,
+            # the calling step's key (with its loop index) keeps each call's journal apart
+            source=run.source.nested(step_key).nested(flow.name),
+        )
+        return await ctx.execute()
+
+    # -- what a message, a publisher or a caller asks for -------------------------------
+
+    async def process(self, message: QueuedMessage, uow: UnitOfWork) -> list[Run]:
+        """Run what a claimed message asks for, into ``uow``; the caller commits or retries.
+
+        A source message runs all its trigger flows in the one unit of work, so that a retry
+        never repeats a flow whose effects were already committed.
+        """
+        source = RunSource(message=message, config_version=self.config_version)
+        body = message.body
+        if message.kind is MessageKind.HANDLER:
+            handler = self._plan.handlers.get(body["handler"])
+            instance = await self._event(body["event_id"])
+            if handler is None or instance is None:
+                raise StepFailed(
+                    f"message {message.id} names handler {body['handler']!r} and event {body['event_id']!r}; "
+                    "the active config or the event store has no such thing"
+                )
+            return [await self._run_handler(uow, handler, instance, _envelope(instance), None, source)]
+        if message.kind is MessageKind.EVENT:
+            await self.publish(
+                uow, body["event"], body["properties"], origin=None, source=body["source"], parent=None,
+                parent_source=source, version=body.get("version"),
+            )  # fmt: skip
+            return list(uow.runs)
+        incoming = Message(
+            id=message.id, source=body["source"], type=body["type"], data=freeze(body["data"]), time=message.created_at
+        )
+        return [
+            await self.run_trigger(uow, flow, incoming, source)
+            for flow in self._plan.routes.get((incoming.source, incoming.type), ())
+        ]
+
+    async def run_trigger(self, uow: UnitOfWork, flow: CompiledFlow, message: Message, source: RunSource) -> Run:
+        """Run a trigger flow for a source message."""
+        envelope = FrozenDict(id=message.id, source=message.source, type=message.type, time=message.time)
+        ctx = RunContext(
+            self,
+            uow,
+            flow,
+            trigger=Trigger.MESSAGE,
+            data=message.data,
+            origin=message,
+            envelope=envelope,
+            source=source.nested(flow.name),
+        )
+        return await ctx.execute()
+
+    async def run_flow(self, uow: UnitOfWork, name: str, inputs: Mapping[str, Any]) -> Run:
+        """Run a logic flow with typed inputs (checked here) into ``uow``."""
+        flow = self.flow(name)
+        values = {**flow.input_defaults, **flow.inputs.validate(inputs)}
+        ctx = RunContext(
+            self, uow, flow, trigger=Trigger.DIRECT, data=freeze(values), origin=None, envelope=FrozenDict()
+        )
+        return await ctx.execute()
+
+    async def publish(
+        self,
+        uow: UnitOfWork,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        origin: Origin,
+        source: str,
+        parent: RunContext | None,
+        parent_source: RunSource | None = None,
+        version: int | None = None,
+    ) -> EventInstance:
+        """Publish ``version`` of ``event`` (the latest when None) into ``uow``: its sync handlers
+        run now, its async handlers are queued. Raises :class:`Rejected` or :class:`RunFailed`
+        when a sync handler refuses or fails (the caller rolls back)."""
+        compiled = self.compiled_event(event, version)
+        definition = compiled.definition
+        instance_id = new_id()
+        correlation_id, causation_id, depth = self._chain(instance_id, definition.name, origin)
+        if depth:
+            await self._count_in_chain(uow, correlation_id, definition.name, origin)
+        instance = EventInstance(
+            id=instance_id,
+            type=definition.name,
+            version=definition.version,
+            source=source,
+            time=_now(),
+            data=freeze(compiled.schema.validate(properties)),
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            depth=depth,
+        )
+        uow.add_event(instance)
+        # only the handlers of the version published
+        subscribers = compiled.subscribers
+        run_source = parent_source or RunSource(config_version=self.config_version)
+        parent_run_id = parent.id if parent is not None else None
+        if subscribers.sync:
+            envelope = _envelope(instance)
+            for handler in subscribers.sync:
+                run = await self._run_handler(uow, handler, instance, envelope, parent_run_id, run_source)
+                if run.status is RunStatus.REJECTED:
+                    # a sync handler's refusal is the publisher's refusal: not retried either
+                    raise Rejected(f"sync handler {handler.name!r} rejected {event}: {run.error}")
+                if not run.succeeded:
+                    raise RunFailed(f"sync handler {handler.name!r} of {event} failed: {run.error}", run=run)
+        group_key = run_source.group_key
+        for handler in subscribers.async_:
+            # one message per (event, handler): its dedup id says so, so a retried publisher cannot double it
+            body = {"handler": handler.name, "event_id": instance.id}
+            uow.enqueue(
+                OutgoingMessage(
+                    QueueName.OUTBOUND,
+                    MessageKind.HANDLER,
+                    body,
+                    group_key,
+                    f"{instance.id}/{handler.name}",
+                    self.config_version,
+                )
+            )
+        return instance
+
+    # -- what the worker asks about a message -------------------------------------------
+
+    def unmatched(self, message: QueuedMessage) -> Unmatched | None:
+        """Why a source message would run nothing: its pair has no enabled trigger flow. None when it
+        has one, and for handler and event messages (an event without subscribers is normal)."""
+        if message.kind is not MessageKind.SOURCE:
+            return None
+        pair = (message.body["source"], message.body["type"])
+        if pair in self._plan.routes:
+            return None
+        found = self._unmatched.get(pair)
+        if found is None:
+            if len(self._unmatched) >= _MEMO_SIZE:
+                self._unmatched.clear()
+            found = self._unmatched[pair] = unmatched(self._plan.routes, *pair)
+        return found
+
+    def retry_policy(self, message: QueuedMessage) -> RetryPolicy:
+        """The policy of the handler or flows a message runs (the strictest when several)."""
+        body = message.body
+        if message.kind is MessageKind.HANDLER:
+            handler = self._plan.handlers.get(body.get("handler", ""))
+            if handler is None:
+                return RetryPolicy()
+            flow = handler.flow.model
+            return _policy(handler.model.retry or flow.retry, flow.on_failure)
+        flows = self._plan.routes.get((body.get("source", ""), body.get("type", "")), ())
+        policies = [_policy(f.model.retry, f.model.on_failure) for f in flows] or [RetryPolicy()]
+        return max(policies, key=lambda p: (p.on_failure == "block", p.max_attempts))
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def compiled_event(self, name: str, version: int | None = None) -> CompiledEvent:
+        """``version`` of the event ``name``; the latest when ``version`` is None."""
+        compiled = self._plan.events.get(name)
+        if compiled is None:
+            raise UnknownNameError(f"no event {name!r} is defined{_near(name, self._plan.events)}")
+        if version is None or version == compiled.definition.version:
+            return compiled
+        older = self._plan.versions.get((name, version))
+        if older is None:
+            raise UnknownNameError(EventVersions(self._plan.config.events).missing_version(name, version))
+        return older
+
+    def flow(self, name: str) -> CompiledFlow:
+        flow = self._plan.flows.get(name)
+        if flow is None:
+            raise UnknownNameError(f"no flow {name!r} is defined{_near(name, self._plan.flows)}")
+        return flow
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _event(self, event_id: str) -> EventInstance | None:
+        instance = self._recent_events.get(event_id)
+        if instance is None:
+            instance = await self._store.get_event(event_id)
+            if instance is not None:
+                if len(self._recent_events) >= _MEMO_SIZE:
+                    del self._recent_events[next(iter(self._recent_events))]
+                self._recent_events[event_id] = instance
+        return instance
+
+    def _chain(self, instance_id: str, name: str, origin: Origin) -> tuple[str, str | None, int]:
+        """``(correlation_id, causation_id, depth)`` of a new instance published because of ``origin``."""
+        if origin is None:
+            return instance_id, None, 0
+        if isinstance(origin, EventInstance):
+            correlation_id, depth = origin.correlation_id, origin.depth + 1
+        else:
+            correlation_id, depth = origin.id, 1
+        if depth > self._limits.max_chain_depth:
+            raise ChainLimitExceeded(
+                f"publishing {name} would make an event chain {depth} deep; the limit is "
+                f"{self._limits.max_chain_depth} (max_chain_depth). Does a handler publish the event that triggers it?"
+            )
+        return correlation_id, origin.id, depth
+
+    async def _count_in_chain(self, uow: UnitOfWork, correlation_id: str, name: str, origin: Origin) -> None:
+        """Refuse an event past the events its root may cause: a fan-out grows in breadth as well
+        as in depth, and a chain within its depth may still be thousands of events wide."""
+        # a chain caused by a source message begins in this unit of work: nothing of it is stored yet
+        caused = await uow.caused(correlation_id, stored=isinstance(origin, EventInstance))
+        if caused >= self._limits.max_chain_events:
+            raise ChainLimitExceeded(
+                f"publishing {name} would make root {correlation_id} cause more than "
+                f"{self._limits.max_chain_events:,} events (max_chain_events). Does a handler publish more "
+                "than one event that leads back to it?"
+            )
+
+    async def _run_handler(
+        self,
+        uow: UnitOfWork,
+        handler: CompiledHandler,
+        instance: EventInstance,
+        envelope: Mapping[str, Any],
+        parent_run_id: str | None,
+        source: RunSource,
+    ) -> Run:
+        # bindings were type-checked against the event definition when the config loaded, and the
+        # instance's data was validated when it was published: only defaults remain to apply
+        data = instance.data
+        inputs = dict(handler.flow.input_defaults)
+        for prop, name in handler.bindings:
+            value = data.get(prop)
+            if value is not None:
+                inputs[name] = value
+        ctx = RunContext(
+            self,
+            uow,
+            handler.flow,
+            trigger=Trigger.HANDLER,
+            data=FrozenDict(inputs),
+            origin=instance,
+            envelope=envelope,
+            handler=handler.name,
+            parent_run_id=parent_run_id,
+            source=source.nested(handler.name),
+        )
+        return await ctx.execute()
+
+
+def _policy(retry: Any, on_failure: Any) -> RetryPolicy:
+    if retry is None:
+        return RetryPolicy(on_failure=on_failure)
+    return RetryPolicy(
+        max_attempts=retry.max_attempts,
+        backoff_s=retry.backoff_s,
+        max_backoff_s=retry.max_backoff_s,
+        on_failure=on_failure,
+    )
+
+
+def _envelope(instance: EventInstance) -> FrozenDict:
+    return FrozenDict(
+        id=instance.id,
+        type=instance.type,
+        version=instance.version,
+        source=instance.source,
+        time=instance.time,
+        data=instance.data,
+        correlation_id=instance.correlation_id,
+        causation_id=instance.causation_id,
+        depth=instance.depth,
+    )
+
+
+def _near(name: str, names: Mapping[str, Any]) -> str:
+    near = difflib.get_close_matches(name, list(names), n=3)
+    return f"; did you mean: {', '.join(near)}?" if near else ""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
