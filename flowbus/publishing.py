@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from flowbus.active_version import active_number, no_config
 from flowbus.config.diff import ConfigDiff, diff_configs
 from flowbus.config.issues import ConfigError, Issue
-from flowbus.config.loader import LoadedConfig, load_config_text
+from flowbus.config.loader import LoadedConfig, load_config_text, parse_config
 from flowbus.config.model import Config
 from flowbus.config.versions import ConfigVersion, content_hash
 from flowbus.errors import FlowbusError
@@ -83,7 +83,7 @@ async def publish_config(backend: Backend, text: str, *, file: str, note: str = 
     digest = content_hash(loaded.config)
     if active is not None and active.content_hash == digest:
         return PublishResult(version=active, diff=ConfigDiff(), unchanged=True)
-    previous = load_config_text(active.text, file=active.file).config if active is not None else None
+    previous = config_of(active) if active is not None else None
     diff = diff_configs(previous, loaded.config) if previous is not None else _everything(loaded)
     summary = f"{note}{diff.summary()}" if note else diff.summary()
     draft = ConfigVersion(
@@ -108,7 +108,7 @@ async def diff_versions(backend: Backend, old: int, new: int) -> ConfigDiff:
         version = await backend.get_version(number)
         if version is None:
             raise VersionNotFound(f"there is no config version {number}")
-        configs.append(load_config_text(version.text, file=version.file).config)
+        configs.append(config_of(version))
     return diff_configs(configs[0], configs[1])
 
 
@@ -123,6 +123,12 @@ async def active_config(backend: Backend) -> tuple[int, LoadedConfig] | None:
 async def _active(backend: Backend) -> ConfigVersion | None:
     number = await active_number(backend)
     return await backend.get_version(number) if number is not None else None
+
+
+def config_of(version: ConfigVersion) -> Config:
+    """A stored version's structure, for a diff: only parsed, since it passed every check when it
+    was published and a diff needs no compiled steps."""
+    return parse_config(version.text, file=version.file)
 
 
 def _everything(loaded: LoadedConfig) -> ConfigDiff:

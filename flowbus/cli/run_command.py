@@ -52,7 +52,8 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
     backend = open_project(db, project)
 
     async def main() -> None:
-        result = await publish_config(backend, Path(file).read_text(), file=file)
+        # the bytes it loaded, so that publishing finds them compiled
+        result = await publish_config(backend, Path(file).read_bytes().decode(), file=file)
         if result.unchanged:
             click.echo(f"project {project}: version {result.version.number} is current")
         else:

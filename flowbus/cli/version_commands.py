@@ -47,8 +47,8 @@ def publish(file: str, as_json: bool, db: str, project: str) -> None:
     Example:
       flowbus publish examples/shop/flowbus.yaml --db sqlite:///shop.db
     """
-    text = Path(file).read_text()
     loaded = load_or_exit(file)  # the config names its project, and must be valid
+    text = Path(file).read_bytes().decode()  # what it loaded: publishing finds it compiled
     backend = open_project(db, project or loaded.config.project.name)
 
     async def work() -> PublishResult:

@@ -54,12 +54,16 @@ class Document:
 
 def parse_file(path: str | Path) -> Document:
     """Read and parse one config file: JSON when its name ends in ``.json``, YAML otherwise."""
-    file = str(path)
+    return parse_text(read_file(path), file=str(path))
+
+
+def read_file(path: str | Path) -> bytes:
+    """A config file's bytes; a file that cannot be read is a :class:`ConfigError` naming it."""
     try:
-        raw = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError([Issue.error(Location(file=file, line=0), f"cannot read file: {exc.strerror}")]) from None
-    return parse_text(raw, file=file)
+        issue = Issue.error(Location(file=str(path), line=0), f"cannot read file: {exc.strerror}")
+        raise ConfigError([issue]) from None
 
 
 def parse_text(raw: bytes | str, *, file: str = "<config>") -> Document:

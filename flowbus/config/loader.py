@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from flowbus.config.base import IDENTIFIER_PATTERN, NAME_PATTERN
-from flowbus.config.document import Document, FieldPath, parse_file, parse_text
+from flowbus.config.document import Document, FieldPath, parse_text, read_file
 from flowbus.config.issues import ConfigError, Issue, Severity
 from flowbus.config.model import URL_PATTERN, Config
 from flowbus.config.plan import Plan, StepCompileError, compile_plan
@@ -29,20 +31,40 @@ class LoadedConfig:
     warnings: Sequence[Issue] = ()
 
 
+#: configs compiled in this process, by their text's digest, file name and limits: the same text
+#: is compiled once whoever asks (the CLI and the publisher, a worker switching, each API project)
+_COMPILED: OrderedDict[tuple[bytes, str, Limits], LoadedConfig] = OrderedDict()
+_COMPILED_KEPT = 16
+
+
 def load_config(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
     """Load one config file; raises :class:`ConfigError` listing every error found."""
-    return load_document(parse_file(path), limits=limits)
+    return load_config_text(read_file(path), file=str(path), limits=limits)
 
 
 def load_config_text(text: str | bytes, *, file: str = "<config>", limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
-    return load_document(parse_text(text, file=file), limits=limits)
+    """Load config text already in memory (``file`` names it in messages); a text loaded before
+    in this process is not compiled again: the loaded config is shared, so never change one."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    key = (hashlib.sha256(raw).digest(), file, limits)
+    loaded = _COMPILED.get(key)
+    if loaded is not None:
+        _COMPILED.move_to_end(key)
+        return loaded
+    loaded = _COMPILED[key] = load_document(parse_text(text, file=file), limits=limits)
+    if len(_COMPILED) > _COMPILED_KEPT:
+        _COMPILED.popitem(last=False)
+    return loaded
+
+
+def parse_config(text: str | bytes, *, file: str) -> Config:
+    """The structure of config text known to be valid (a stored version, for a diff): parsed into
+    the models, neither checked nor compiled again."""
+    return _models(parse_text(text, file=file))
 
 
 def load_document(document: Document, *, limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
-    try:
-        config = Config.model_validate(document.data)
-    except ValidationError as exc:
-        raise ConfigError(_field_issues(document, exc)) from None
+    config = _models(document)
     issues = ReferenceChecker(config, document).check()
     errors = [i for i in issues if i.severity is Severity.ERROR]
     if errors:
@@ -52,6 +74,13 @@ def load_document(document: Document, *, limits: Limits = DEFAULT_LIMITS) -> Loa
     except StepCompileError as exc:
         raise ConfigError([*issues, Issue.error(document.location(exc.path), exc.message)]) from None
     return LoadedConfig(file=document.file, document=document, config=config, plan=plan, warnings=tuple(issues))
+
+
+def _models(document: Document) -> Config:
+    try:
+        return Config.model_validate(document.data)
+    except ValidationError as exc:
+        raise ConfigError(_field_issues(document, exc)) from None
 
 
 def _field_issues(document: Document, exc: ValidationError) -> list[Issue]:

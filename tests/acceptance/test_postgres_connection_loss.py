@@ -25,10 +25,10 @@ import pytest
 psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
 
 from flowbus.engine import Engine  # noqa: E402
+from flowbus.errors import StoreError  # noqa: E402
 from flowbus.publishing import active_config, publish_config  # noqa: E402
 from flowbus.queue import MessageState, QueuedMessage  # noqa: E402
 from flowbus.stores.postgres import PostgresBackend  # noqa: E402
-from flowbus.errors import StoreError  # noqa: E402
 from flowbus.worker import Worker, WorkerSettings  # noqa: E402
 
 CONFIG = """

@@ -8,9 +8,9 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
 
+from flowbus.errors import StoreError  # noqa: E402
 from flowbus.stores import open_backend  # noqa: E402
 from flowbus.stores.postgres import PostgresBackend, migrate  # noqa: E402
-from flowbus.errors import StoreError  # noqa: E402
 from flowbus.stores.sql_files import load_schema  # noqa: E402
 
 SCHEMA_QUERY = """
