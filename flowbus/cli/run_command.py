@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from flowbus import jsonio
+from flowbus.cli.custom_actions import actions_option, load_actions, register_actions
 from flowbus.cli.options import (
     closing,
     load_or_exit,
@@ -33,7 +34,17 @@ from flowbus.worker import Worker, WorkerSettings
 @server_options
 @setting_option("log_format")
 @setting_option("log_level")
-def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format: str, log_level: str) -> None:
+@actions_option
+def run(
+    file: str,
+    db: str,
+    host: str,
+    port: int,
+    max_body_kib: int,
+    log_format: str,
+    log_level: str,
+    action_specs: tuple[str, ...],
+) -> None:
     """Run FILE: publish it when it changed, serve the HTTP API and run a worker, in one process.
 
     On first start it creates an admin API key and prints it with a curl command that sends an
@@ -43,9 +54,11 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
     \b
     Example:
       flowbus run examples/compass/flowbus.yaml
+      flowbus run shop.yaml --actions shop_actions:ACTIONS   # with the config's Python steps
     """
     serving = server_parts()
     loaded = load_or_exit(file)
+    actions = load_actions(action_specs)
     sock = serving.listen(host, port)
     setup_logging(log_format, log_level)
     project = loaded.config.project.name
@@ -62,6 +75,7 @@ def run(file: str, db: str, host: str, port: int, max_body_kib: int, log_format:
         who = "the admin key above" if created else f"an API key of project {project} (read or admin scope)"
         click.echo(f"open the dashboard: http://{host}:{port}/ and sign in with {who}")
         engine = Engine(loaded, backend=backend, config_version=result.version.number)
+        register_actions(engine, actions)
         worker = Worker(engine, WorkerSettings(), follow_versions=True)
         # the server's access log would drown the worker's lines: warnings at least
         server = serving.api_server(db, host, port, max_body_kib=max_body_kib, log_level=quieter(log_level, "warning"))

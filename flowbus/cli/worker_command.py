@@ -7,6 +7,7 @@ import signal
 
 import click
 
+from flowbus.cli.custom_actions import actions_option, load_actions, register_actions
 from flowbus.cli.message_commands import active_engine
 from flowbus.cli.options import closing, db_options, open_project, run_async, setting_option
 from flowbus.engine import Engine
@@ -23,7 +24,16 @@ from flowbus.worker import Worker, WorkerSettings, logger
 @setting_option("lease_s")
 @setting_option("log_format")
 @setting_option("log_level")
-def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: str, log_level: str) -> None:
+@actions_option
+def worker(
+    db: str,
+    project: str,
+    batch_size: int,
+    lease_s: float,
+    log_format: str,
+    log_level: str,
+    action_specs: tuple[str, ...],
+) -> None:
     """Claim and run queued messages of the project, following newly published config versions.
 
     On SIGTERM or Ctrl-C it stops claiming, finishes the run in hand, gives back the rest of
@@ -33,7 +43,9 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
     Example:
       flowbus worker --db sqlite:///shop.db --log-format json
       flowbus worker --log-level warning      # no line per run
+      flowbus worker --actions shop_actions:ACTIONS   # the Python steps of the config
     """
+    actions = load_actions(action_specs)
     # a stop asked for while starting up is kept, not fatal: the worker then exits at once, cleanly
     stop_asked: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -45,6 +57,7 @@ def worker(db: str, project: str, batch_size: int, lease_s: float, log_format: s
         engine = await engine_when_the_store_answers(backend, stop_asked)
         if engine is None:
             return
+        register_actions(engine, actions)
         runner = Worker(engine, WorkerSettings(batch_size=batch_size, lease_s=lease_s), follow_versions=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
