@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import textwrap
-from pathlib import Path
 
 import click
 import pytest
@@ -28,12 +27,12 @@ flows:
 handlers: [{name: stamp, event: Paid, flow: Stamp, mode: async, bindings: {Id: Id}}]
 """
 
-ACTIONS = '''
+ACTIONS = """
 async def stamp(ctx, params):
     return {"by": "stamp-" + params["with"]["id"]}
 
 ACTIONS = {"stamp": stamp}
-'''
+"""
 
 
 def test_the_worker_runs_the_python_actions_it_is_given(tmp_path):
@@ -72,7 +71,9 @@ def test_a_worker_without_them_warns_at_start_and_its_run_fails(tmp_path):
     ],
 )
 def test_a_spec_that_gives_no_actions_is_refused_naming_it(tmp_path, monkeypatch, spec, says):
-    (tmp_path / "stamp_actions.py").write_text(ACTIONS + "\ndef plain(ctx, params):\n    return 1\n\nNUMBERED = {1: stamp}\n")
+    (tmp_path / "stamp_actions.py").write_text(
+        ACTIONS + "\ndef plain(ctx, params):\n    return 1\n\nNUMBERED = {1: stamp}\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(click.BadParameter) as refused:
@@ -81,7 +82,8 @@ def test_a_spec_that_gives_no_actions_is_refused_naming_it(tmp_path, monkeypatch
 
 
 def test_actions_used_inside_blocks_count_as_used():
-    loaded = load_config_text(textwrap.dedent("""
+    loaded = load_config_text(
+        textwrap.dedent("""
         flows:
           - name: F
             steps:
@@ -90,5 +92,6 @@ def test_actions_used_inside_blocks_count_as_used():
                 condition: "=true"
                 then: [{id: inner, action: tally}]
               - {id: say, action: log, message: hi}
-    """))
+    """)
+    )
     assert missing_actions(loaded.plan, {"if", "log"}) == ["tally"]
