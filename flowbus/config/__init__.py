@@ -1,4 +1,4 @@
-"""The config format: model, loading with ``FILE:LINE`` errors, cross-reference validation."""
+"""The config format: model, loading with ``FILE:LINE`` errors, cross-reference checks, and the compiled plan."""
 
 from typing import TYPE_CHECKING
 

@@ -1,1 +1,1 @@
-"""Event definitions as validators, and immutable event instances."""
+"""Event instances (immutable, deeply frozen) and the property types events and inputs are declared with."""
