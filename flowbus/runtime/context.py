@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from flowbus.config.steps import BUILTIN_STEPS
 from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
@@ -58,10 +57,6 @@ class RunHost(Protocol):
 
 #: what caused a run: the event instance a handler runs for, or a source message
 Origin = EventInstance | Message | None
-
-#: actions whose effects live in the run's unit of work; the others (http, custom actions)
-#: reach outside it and are journaled the moment they finish (durable steps, design §4)
-INTERNAL_ACTIONS = frozenset(BUILTIN_STEPS) - {"http"}
 
 
 class RunSource(NamedTuple):
@@ -197,7 +192,9 @@ class RunContext:
         key = prefix + step.id if prefix else step.id
         start = perf_counter()
         params: Any = None
-        journal = self.source.execution_key if step.action not in INTERNAL_ACTIONS else None
+        # a step whose effects reach outside the unit of work (http, custom actions) is journaled the
+        # moment it finishes (durable steps, design §4); the others' effects are in the changeset
+        journal = self.source.execution_key if step.journaled else None
         try:
             params = step.params.evaluate(scope)
             if journal is not None:

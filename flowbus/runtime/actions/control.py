@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from flowbus.config.steps import ForeachStep
+from flowbus.config.steps import CallStep, ForeachStep, IfStep, SwitchStep
 from flowbus.errors import LimitExceeded, Rejected, StepFailed
 from flowbus.events.frozen import freeze
+from flowbus.runtime.actions.registry import builtin_action
 from flowbus.runtime.context import StepContext
+from flowbus.runtime.plan import SwitchCases
 from flowbus.runtime.records import RunStatus
 from flowbus.runtime.values import type_name
 
 
+@builtin_action(IfStep)
 async def if_(ctx: StepContext, params: dict[str, Any]) -> Any:
     condition = params["condition"]
     if not isinstance(condition, bool):
@@ -23,9 +26,10 @@ async def if_(ctx: StepContext, params: dict[str, Any]) -> Any:
     return {"branch": branch}
 
 
+@builtin_action(SwitchStep)
 async def switch(ctx: StepContext, params: dict[str, Any]) -> Any:
     value = freeze(params["value"])
-    for index, equals in enumerate(ctx.step.extra):
+    for index, equals in enumerate(ctx.step.extra_as(SwitchCases).equals):
         if _kind(value) is _kind(equals) and value == equals:
             await ctx.run_block(f"cases.{index}.steps")
             return {"case": index}
@@ -42,6 +46,7 @@ def _kind(value: Any) -> type:
     return type(value)
 
 
+@builtin_action(ForeachStep)
 async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
     items = params["items"]
     if isinstance(items, Mapping) or not isinstance(items, list | tuple):
@@ -57,6 +62,7 @@ async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
     return {"count": len(items)}
 
 
+@builtin_action(CallStep)
 async def call(ctx: StepContext, params: dict[str, Any]) -> Any:
     flow = getattr(ctx.step.model, "flow", "")
     run = await ctx.call(flow, params["inputs"])

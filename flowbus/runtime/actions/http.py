@@ -18,6 +18,7 @@ from flowbus import jsonio
 from flowbus.config.model import HttpTarget
 from flowbus.config.steps import HttpStep
 from flowbus.errors import StepFailed
+from flowbus.runtime.actions.registry import builtin_action
 from flowbus.runtime.context import StepContext
 from flowbus.runtime.values import type_name
 
@@ -30,6 +31,7 @@ class _Transient(Exception):
     """A failure worth another attempt."""
 
 
+@builtin_action(HttpStep)
 async def http(ctx: StepContext, params: dict[str, Any]) -> Any:
     step = ctx.step.model
     target = ctx.run.host.plan.targets.get(getattr(step, "target", ""))
