@@ -90,11 +90,12 @@ BUILTIN_STEPS: dict[str, type[BaseStep]] = {}
 S = TypeVar("S", bound=BaseStep)
 
 
-def builtin_step(*values: str, journaled: bool = False, refers: Refers | None = None) -> Callable[[type[S]], type[S]]:
+def builtin_step(*values: str, journaled: bool, refers: Refers | None = None) -> Callable[[type[S]], type[S]]:
     """Declare a model as the built-in step of the action its ``action`` Literal names.
 
     ``values`` are its value fields (by attribute name); ``refers`` the field that names a target,
-    an event or a flow; ``journaled`` whether its effects live outside the run's unit of work.
+    an event or a flow; ``journaled`` whether its effects live outside the run's unit of work (no
+    default: a wrong guess either repeats a request on retry or replays a write that never happened).
     """
 
     def declare(model: type[S]) -> type[S]:
@@ -114,7 +115,7 @@ def builtin_step(*values: str, journaled: bool = False, refers: Refers | None = 
 STORE_TARGET = Refers("store", "target")
 
 
-@builtin_step("vars")
+@builtin_step("vars", journaled=False)
 class SetStep(BaseStep):
     """Set run variables, readable as `vars.<name>`."""
 
@@ -127,7 +128,7 @@ class Rule(Model):
     message: Value = Field(description="why the input is refused when the check is false (may be an expression)")
 
 
-@builtin_step()
+@builtin_step(journaled=False)
 class ValidateStep(BaseStep):
     """Check rules; the first false one ends the run as rejected (never retried)."""
 
@@ -135,7 +136,7 @@ class ValidateStep(BaseStep):
     rules: list[Rule] = Field(min_length=1)
 
 
-@builtin_step("condition")
+@builtin_step("condition", journaled=False)
 class IfStep(BaseStep):
     action: Literal["if"]
     condition: Value
@@ -148,7 +149,7 @@ class Case(Model):
     steps: Steps
 
 
-@builtin_step("value")
+@builtin_step("value", journaled=False)
 class SwitchStep(BaseStep):
     action: Literal["switch"]
     value: Value
@@ -156,7 +157,7 @@ class SwitchStep(BaseStep):
     default: Steps = Field(default_factory=list)
 
 
-@builtin_step("items")
+@builtin_step("items", journaled=False)
 class ForeachStep(BaseStep):
     """Run nested steps once per item, with `item` and `index` bound."""
 
@@ -171,7 +172,7 @@ class EntityStep(BaseStep):
     entity: Identifier
 
 
-@builtin_step("data", refers=STORE_TARGET)
+@builtin_step("data", journaled=False, refers=STORE_TARGET)
 class SaveStep(EntityStep):
     """Create or replace an entity record."""
 
@@ -180,7 +181,7 @@ class SaveStep(EntityStep):
     key: Identifier | None = Field(default=None, description="the field of `data` that identifies the record")
 
 
-@builtin_step("data", refers=STORE_TARGET)
+@builtin_step("data", journaled=False, refers=STORE_TARGET)
 class UpsertStep(EntityStep):
     """Merge `data` into the record with the same key, creating it when absent."""
 
@@ -189,7 +190,7 @@ class UpsertStep(EntityStep):
     key: Identifier | None = None
 
 
-@builtin_step("record_id", "data", refers=STORE_TARGET)
+@builtin_step("record_id", "data", journaled=False, refers=STORE_TARGET)
 class UpdateStep(EntityStep):
     """Merge `data` into an existing record; fails when there is none."""
 
@@ -198,13 +199,13 @@ class UpdateStep(EntityStep):
     data: Value
 
 
-@builtin_step("record_id", refers=STORE_TARGET)
+@builtin_step("record_id", journaled=False, refers=STORE_TARGET)
 class DeleteStep(EntityStep):
     action: Literal["delete"]
     record_id: Value = Field(description="the key value of the record")
 
 
-@builtin_step("record_id", refers=STORE_TARGET)
+@builtin_step("record_id", journaled=False, refers=STORE_TARGET)
 class GetStep(EntityStep):
     action: Literal["get"]
     record_id: Value = Field(description="the key value of the record")
@@ -224,7 +225,9 @@ class HttpStep(BaseStep):
     body: Value = None
 
 
-@builtin_step("properties", refers=Refers("event", "event", version="event_version", given="properties"))
+@builtin_step(
+    "properties", journaled=False, refers=Refers("event", "event", version="event_version", given="properties")
+)
 class PublishStep(BaseStep):
     """Publish an event instance of a defined event."""
 
@@ -236,7 +239,7 @@ class PublishStep(BaseStep):
     properties: dict[Identifier, Value] = Field(default_factory=dict)
 
 
-@builtin_step("inputs", refers=Refers("flow", "flow", given="inputs"))
+@builtin_step("inputs", journaled=False, refers=Refers("flow", "flow", given="inputs"))
 class CallStep(BaseStep):
     """Run a logic flow and take its outputs."""
 
@@ -245,7 +248,7 @@ class CallStep(BaseStep):
     inputs: dict[Identifier, Value] = Field(default_factory=dict)
 
 
-@builtin_step("values")
+@builtin_step("values", journaled=False)
 class OutputStep(BaseStep):
     """Set outputs of the run (Set Output)."""
 
@@ -253,14 +256,14 @@ class OutputStep(BaseStep):
     values: dict[Identifier, Value]
 
 
-@builtin_step("message")
+@builtin_step("message", journaled=False)
 class LogStep(BaseStep):
     action: Literal["log"]
     message: Value
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-@builtin_step("message")
+@builtin_step("message", journaled=False)
 class FailStep(BaseStep):
     action: Literal["fail"]
     message: Value

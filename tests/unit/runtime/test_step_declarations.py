@@ -65,9 +65,9 @@ def test_a_declared_field_the_model_does_not_have_is_refused_on_import():
         data: Any
 
     with pytest.raises(TypeError, match=r"MisspeltStep declares fields it does not have: dta"):
-        builtin_step("dta")(MisspeltStep)
+        builtin_step("dta", journaled=False)(MisspeltStep)
     with pytest.raises(TypeError, match=r"does not have: flow"):
-        builtin_step("data", refers=Refers("flow", "flow"))(MisspeltStep)
+        builtin_step("data", journaled=False, refers=Refers("flow", "flow"))(MisspeltStep)
     assert "misspelt" not in BUILTIN_STEPS
 
 
@@ -76,7 +76,7 @@ def test_a_second_model_for_a_builtin_action_is_refused():
         action: Literal["set"]
 
     with pytest.raises(TypeError, match=r"two built-in steps for action 'set'"):
-        builtin_step()(AnotherSet)
+        builtin_step(journaled=False)(AnotherSet)
     assert BUILTIN_STEPS["set"].__name__ == "SetStep"
 
 
