@@ -80,6 +80,7 @@ class PublishedVersion:
 #: the extra data of a step, by the action that reads it
 StepExtra = ValidateRules | SwitchCases | EntityKey | PublishedVersion
 E = TypeVar("E", ValidateRules, SwitchCases, EntityKey, PublishedVersion)
+M = TypeVar("M", bound=BaseStep)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -101,6 +102,13 @@ class CompiledStep:
         if not isinstance(extra, kind):
             raise TypeError(f"step {self.id!r} ({self.action}) has no {kind.__name__}")
         return extra
+
+    def model_as(self, kind: type[M]) -> M:
+        """The step's model, which is a ``kind`` for the action registered for ``kind``."""
+        model = self.model
+        if not isinstance(model, kind):
+            raise TypeError(f"step {self.id!r} ({self.action}) is not a {kind.__name__}")
+        return model
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

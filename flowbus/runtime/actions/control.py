@@ -51,10 +51,10 @@ async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
     items = params["items"]
     if isinstance(items, Mapping) or not isinstance(items, list | tuple):
         raise StepFailed(f"items must be a list, got {type_name(items)}")
-    model = ctx.step.model
+    max_items = ctx.step.model_as(ForeachStep).max_items
     limit = ctx.limits.max_foreach_items
-    if isinstance(model, ForeachStep) and model.max_items is not None:
-        limit = min(limit, model.max_items)
+    if max_items is not None:
+        limit = min(limit, max_items)
     if len(items) > limit:
         raise LimitExceeded(f"foreach got {len(items):,} items; at most {limit:,} are allowed")
     for index, item in enumerate(items):
@@ -64,7 +64,7 @@ async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
 
 @builtin_action(CallStep)
 async def call(ctx: StepContext, params: dict[str, Any]) -> Any:
-    flow = getattr(ctx.step.model, "flow", "")
+    flow = ctx.step.model_as(CallStep).flow
     run = await ctx.call(flow, params["inputs"])
     if run.status is RunStatus.REJECTED:
         # a refusal stays a refusal up the call chain: rejected runs are not retried

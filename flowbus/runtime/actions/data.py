@@ -51,7 +51,7 @@ async def output(ctx: StepContext, params: dict[str, Any]) -> Any:
 @builtin_action(LogStep)
 async def log(ctx: StepContext, params: dict[str, Any]) -> Any:
     message = params["message"]
-    level = _LEVELS[getattr(ctx.step.model, "level", "info")]
+    level = _LEVELS[ctx.step.model_as(LogStep).level]
     logger.log(
         level,
         "%s",

@@ -12,7 +12,7 @@ from flowbus.runtime.plan import PublishedVersion
 
 @builtin_action(PublishStep)
 async def publish(ctx: StepContext, params: dict[str, Any]) -> Any:
-    event = getattr(ctx.step.model, "event", "")
+    event = ctx.step.model_as(PublishStep).event
     # the plan fixed the version the step publishes: the one it names, or the config's latest
     version = ctx.step.extra_as(PublishedVersion).version
     instance = await ctx.publish(event, params["properties"], version=version)
