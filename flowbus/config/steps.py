@@ -23,6 +23,8 @@ from flowbus.config.base import Identifier, Model, Name
 
 Value = Annotated[Any, Field(description="a literal, a `$` JSONPath or an `=` expression")]
 Steps = list["Step"]
+#: a nested step list of a control step, with its field path relative to the step
+Block = tuple[tuple[str | int, ...], list["BaseStep"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,10 @@ class BaseStep(Model):
 
     #: set by @builtin_step (and on CustomStep); every step model that can be parsed has one
     spec: ClassVar[StepSpec]
+
+    def blocks(self) -> list[Block]:
+        """The nested step lists of a control step (which overrides this); none for the others."""
+        return []
 
 
 #: action name -> model of every built-in step, in the order they are declared (by @builtin_step)
@@ -143,6 +149,9 @@ class IfStep(BaseStep):
     then: Steps = Field(default_factory=list)
     else_: Steps = Field(default_factory=list, alias="else")
 
+    def blocks(self) -> list[Block]:
+        return [(("then",), list(self.then)), (("else",), list(self.else_))]
+
 
 class Case(Model):
     equals: Value = Field(description="a literal compared with the switch value")
@@ -156,6 +165,10 @@ class SwitchStep(BaseStep):
     cases: list[Case] = Field(min_length=1)
     default: Steps = Field(default_factory=list)
 
+    def blocks(self) -> list[Block]:
+        cases: list[Block] = [(("cases", i, "steps"), list(case.steps)) for i, case in enumerate(self.cases)]
+        return [*cases, (("default",), list(self.default))]
+
 
 @builtin_step("items", journaled=False)
 class ForeachStep(BaseStep):
@@ -165,6 +178,9 @@ class ForeachStep(BaseStep):
     items: Value
     steps: Steps = Field(min_length=1)
     max_items: int | None = Field(default=None, ge=1, description="refuse lists longer than this")
+
+    def blocks(self) -> list[Block]:
+        return [(("steps",), list(self.steps))]
 
 
 class EntityStep(BaseStep):
@@ -317,18 +333,9 @@ else:
     ]
 
 
-def child_blocks(step: BaseStep) -> list[tuple[tuple[str | int, ...], list[BaseStep]]]:
+def child_blocks(step: BaseStep) -> list[Block]:
     """The nested step lists of a control step, with their field path relative to the step."""
-    if isinstance(step, IfStep):
-        return [(("then",), list(step.then)), (("else",), list(step.else_))]
-    if isinstance(step, SwitchStep):
-        blocks: list[tuple[tuple[str | int, ...], list[BaseStep]]] = [
-            (("cases", i, "steps"), list(case.steps)) for i, case in enumerate(step.cases)
-        ]
-        return [*blocks, (("default",), list(step.default))]
-    if isinstance(step, ForeachStep):
-        return [(("steps",), list(step.steps))]
-    return []
+    return step.blocks()
 
 
 for _model in (IfStep, Case, SwitchStep, ForeachStep):
