@@ -29,7 +29,7 @@ from flowbus.queue import MessageKind, OutgoingMessage, QueueName, source_messag
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.context import RunSource, StepFn
 from flowbus.runtime.records import Message, Run
-from flowbus.runtime.registry import ActionRegistry
+from flowbus.runtime.registry import ActionRegistry, Effects
 from flowbus.runtime.routing import Match, match
 from flowbus.runtime.runner import Runner
 from flowbus.runtime.unit_of_work import UnitOfWork
@@ -79,9 +79,11 @@ class Engine:
     def begin(self) -> UnitOfWork:
         return UnitOfWork(self.backend)
 
-    def register_action(self, name: str, fn: StepFn) -> None:
-        """Make ``fn`` the action of every step with ``action: <name>``."""
-        self.runner.registry.register(name, fn)
+    def register_action(self, name: str, fn: StepFn, *, effects: Effects = "external") -> None:
+        """Make ``fn`` the action of every step with ``action: <name>``. ``effects="none"``: it only
+        computes, so its output needs no journal (a retry calls it again); by default its effects
+        are external, and a retry replays its journaled output instead."""
+        self.runner.registry.register(name, fn, effects=effects)
 
     def match(self, source: str, event_type: str) -> Match:
         """Which trigger flows a message would run, without running anything."""

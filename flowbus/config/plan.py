@@ -8,29 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, StoreTarget
 from flowbus.config.schema import PropertySchema
 from flowbus.config.steps import (
     BaseStep,
-    CallStep,
-    CustomStep,
-    DeleteStep,
     EntityStep,
-    FailStep,
-    ForeachStep,
-    GetStep,
-    HttpStep,
-    IfStep,
-    LogStep,
-    OutputStep,
     PublishStep,
     SaveStep,
-    SetStep,
     SwitchStep,
-    UpdateStep,
     UpsertStep,
     ValidateStep,
     child_blocks,
@@ -46,6 +34,49 @@ DEFAULT_KEY = "id"
 Path = tuple[str | int, ...]
 
 
+# -- what the plan fixes for an action when the config loads (a step's ``extra``) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    check: Value
+    message: Value
+
+
+@dataclass(frozen=True, slots=True)
+class ValidateRules:
+    """A validate step's rules, evaluated one by one when the step runs."""
+
+    rules: tuple[CompiledRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchCases:
+    """The value of each case of a switch step, frozen, as data read in a run is."""
+
+    equals: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EntityKey:
+    """The field that keys an entity step's records: the step's ``key``, its target's, or ``id``."""
+
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedVersion:
+    """The version a publish step publishes: the one it names, or the latest of this config."""
+
+    version: int | None
+
+
+#: the extra data of a step, by the action that reads it
+StepExtra = ValidateRules | SwitchCases | EntityKey | PublishedVersion
+E = TypeVar("E", ValidateRules, SwitchCases, EntityKey, PublishedVersion)
+M = TypeVar("M", bound=BaseStep)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledStep:
     id: str
@@ -54,8 +85,24 @@ class CompiledStep:
     #: evaluated before the action runs; what it evaluates to is the step's recorded input
     params: Value
     blocks: Mapping[str, tuple[CompiledStep, ...]] = field(default_factory=dict)
-    #: action-specific compiled values (validate rules, switch cases)
-    extra: tuple[Any, ...] = ()
+    #: what the plan fixed for the action when the config loaded (validate rules, switch cases...)
+    extra: StepExtra | None = None
+    #: the step's model declares its effects outside the run's unit of work: see ``StepSpec.journaled``
+    journaled: bool = False
+
+    def extra_as(self, kind: type[E]) -> E:
+        """The step's extra data, which the plan made a ``kind`` for this step's action."""
+        extra = self.extra
+        if not isinstance(extra, kind):
+            raise TypeError(f"step {self.id!r} ({self.action}) has no {kind.__name__}")
+        return extra
+
+    def model_as(self, kind: type[M]) -> M:
+        """The step's model, which is a ``kind`` for the action registered for ``kind``."""
+        model = self.model
+        if not isinstance(model, kind):
+            raise TypeError(f"step {self.id!r} ({self.action}) is not a {kind.__name__}")
+        return model
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -233,8 +280,9 @@ class _StepCompiler:
         return tuple(self.step(step, (*where, index)) for index, step in enumerate(steps))
 
     def step(self, step: BaseStep, where: Path) -> CompiledStep:
+        spec = type(step).spec
         try:
-            params = compile_value(_params(step), limits=self.limits)
+            params = compile_value(spec.params(step), limits=self.limits)
             extra = self.extra(step)
         except InvalidValue as exc:
             raise StepCompileError((*where, *exc.path), exc.message) from None
@@ -243,21 +291,30 @@ class _StepCompiler:
         blocks = {
             ".".join(str(p) for p in path): self.steps(block, (*where, *path)) for path, block in child_blocks(step)
         }
-        return CompiledStep(id=step.id, action=step.action, model=step, params=params, blocks=blocks, extra=extra)
+        return CompiledStep(
+            id=step.id,
+            action=step.action,
+            model=step,
+            params=params,
+            blocks=blocks,
+            extra=extra,
+            journaled=spec.journaled,
+        )
 
-    def extra(self, step: BaseStep) -> tuple[Any, ...]:
+    def extra(self, step: BaseStep) -> StepExtra | None:
         if isinstance(step, ValidateStep):
-            return tuple(self.rule(index, rule.check, rule.message) for index, rule in enumerate(step.rules))
+            return ValidateRules(
+                tuple(self.rule(index, rule.check, rule.message) for index, rule in enumerate(step.rules))
+            )
         if isinstance(step, SwitchStep):
-            return tuple(freeze(case.equals) for case in step.cases)  # frozen, as data read in a run is
+            return SwitchCases(tuple(freeze(case.equals) for case in step.cases))
         if isinstance(step, EntityStep):
-            # the field that keys the entity's records, fixed per step when the config loads
-            return (step.key if isinstance(step, SaveStep | UpsertStep) and step.key else self.key_field(step),)
+            return EntityKey(step.key if isinstance(step, SaveStep | UpsertStep) and step.key else self.key_field(step))
         if isinstance(step, PublishStep):
-            # the version it publishes, fixed when the config loads: "the latest" means of this config
+            # "the latest" means the latest of this config, not of whatever config runs it later
             published = self.events.resolve(step.event, step.event_version)
-            return (published.version,) if published is not None else ()
-        return ()
+            return PublishedVersion(published.version if published is not None else None)
+        return None
 
     def key_field(self, step: EntityStep) -> str:
         return self.keys.get(step.target, {}).get(step.entity, DEFAULT_KEY)
@@ -283,48 +340,11 @@ class _StepCompiler:
             "(or give this step `key:`)",
         )
 
-    def rule(self, index: int, check: Any, message: Any) -> tuple[Value, Value]:
+    def rule(self, index: int, check: Any, message: Any) -> CompiledRule:
         compiled = []
         for name, raw in (("check", check), ("message", message)):
             try:
                 compiled.append(compile_value(raw, limits=self.limits))
             except InvalidValue as exc:
                 raise InvalidValue(("rules", index, name, *exc.path), exc.error) from None
-        return compiled[0], compiled[1]
-
-
-def _params(step: BaseStep) -> dict[str, Any]:
-    """The value fields of a step, keyed as they are in the config (so error paths match)."""
-    match step:
-        case SetStep():
-            return {"vars": step.vars}
-        case IfStep():
-            return {"condition": step.condition}
-        case SwitchStep():
-            return {"value": step.value}
-        case ForeachStep():
-            return {"items": step.items}
-        case SaveStep() | UpsertStep():
-            return {"data": step.data}
-        case UpdateStep():
-            return {"record_id": step.record_id, "data": step.data}
-        case DeleteStep() | GetStep():
-            return {"record_id": step.record_id}
-        case HttpStep():
-            return {
-                "path": step.path,
-                "query": step.query,
-                "headers": step.headers,
-                "body": step.body,
-            }
-        case PublishStep():
-            return {"properties": step.properties}
-        case CallStep():
-            return {"inputs": step.inputs}
-        case OutputStep():
-            return {"values": step.values}
-        case LogStep() | FailStep():
-            return {"message": step.message}
-        case CustomStep():
-            return {"with": step.with_}
-    return {}
+        return CompiledRule(compiled[0], compiled[1])

@@ -21,15 +21,7 @@ from flowbus.config.model import (
     Property,
     StoreTarget,
 )
-from flowbus.config.steps import (
-    ENTITY_ACTIONS,
-    BaseStep,
-    CallStep,
-    HttpStep,
-    OutputStep,
-    PublishStep,
-    child_blocks,
-)
+from flowbus.config.steps import BaseStep, OutputStep, Refers, child_blocks
 from flowbus.events.types import assignable
 
 #: the built-in entity store; always there, whether or not `targets` names it
@@ -43,6 +35,20 @@ def walk_steps(steps: Iterable[BaseStep], where: FieldPath) -> Iterator[tuple[Ba
         yield step, path
         for block_path, block in child_blocks(step):
             yield from walk_steps(block, (*path, *block_path))
+
+
+def reference(step: BaseStep) -> tuple[Refers, str] | None:
+    """What ``step`` refers to, as its model declares it, and the name it gives; None when nothing."""
+    refers = type(step).spec.refers
+    if refers is None:
+        return None
+    name: str = getattr(step, refers.field)
+    return refers, name
+
+
+def _version(step: BaseStep, refers: Refers) -> int | None:
+    version: int | None = getattr(step, refers.version) if refers.version is not None else None
+    return version
 
 
 class ReferenceChecker:
@@ -173,43 +179,40 @@ class ReferenceChecker:
             self._step(step, path)
 
     def _step(self, step: BaseStep, path: FieldPath) -> None:
-        if step.action in ENTITY_ACTIONS:
-            target_name = getattr(step, "target", DEFAULT_TARGET)
-            target = self.targets.get(target_name)
-            if target_name == DEFAULT_TARGET or (target is None and not self.targets):
+        # what a step refers to is declared on its model (`refers`): one check per kind of thing named
+        found = reference(step)
+        if found is None:
+            return
+        refers, name = found
+        where = (*path, refers.field)
+        given: Mapping[str, Any] = getattr(step, refers.given) if refers.given is not None else {}
+        if refers.kind in {"store", "http"}:
+            self._target(step.action, refers.kind, name, where)
+        elif refers.kind == "event":
+            if not self._resolve(where, "event", name, self.events):
                 return
-            if self._resolve((*path, "target"), "target", target_name, self.targets) and not isinstance(
-                target, StoreTarget
-            ):
-                self.error(
-                    (*path, "target"),
-                    f"{step.action} needs a target of type store; {target_name!r} is an http target",
-                )
-        elif isinstance(step, HttpStep):
-            target = self.targets.get(step.target)
-            if self._resolve((*path, "target"), "target", step.target, self.targets) and not isinstance(
-                target, HttpTarget
-            ):
-                self.error(
-                    (*path, "target"),
-                    f"http needs a target of type http; {step.target!r} is a store target",
-                )
-        elif isinstance(step, PublishStep):
-            if not self._resolve((*path, "event"), "event", step.event, self.events):
-                return
-            event = self._event_version((*path, "event_version"), step.event, step.event_version)
-            if event is not None:
+            event = self._event_version((*path, refers.version or refers.field), name, _version(step, refers))
+            if event is not None and refers.given is not None:
                 owner = f"event {self.versions.label(event)!r}"
-                self._given(path, "properties", step.properties, event.properties, owner, "property")
-        elif isinstance(step, CallStep) and self._resolve((*path, "flow"), "flow", step.flow, self.flows):
-            called = self.flows[step.flow]
+                self._given(path, refers.given, given, event.properties, owner, "property")
+        elif self._resolve(where, "flow", name, self.flows):
+            called = self.flows[name]
             if called.is_trigger:
-                self.error(
-                    (*path, "flow"),
-                    f"flow {step.flow!r} is a trigger flow; only logic flows can be called",
-                )
-            else:
-                self._given(path, "inputs", step.inputs, called.inputs, f"flow {step.flow!r}", "input")
+                self.error(where, f"flow {name!r} is a trigger flow; only logic flows can be called")
+            elif refers.given is not None:
+                self._given(path, refers.given, given, called.inputs, f"flow {name!r}", "input")
+
+    def _target(self, action: str, kind: str, name: str, where: FieldPath) -> None:
+        target = self.targets.get(name)
+        # the built-in store is always there, and without any declared target every store name is
+        if kind == "store" and (name == DEFAULT_TARGET or (target is None and not self.targets)):
+            return
+        if not self._resolve(where, "target", name, self.targets):
+            return
+        if kind == "store" and not isinstance(target, StoreTarget):
+            self.error(where, f"{action} needs a target of type store; {name!r} is an http target")
+        elif kind == "http" and not isinstance(target, HttpTarget):
+            self.error(where, f"{action} needs a target of type http; {name!r} is a store target")
 
     def _given(
         self,
@@ -342,11 +345,12 @@ class ReferenceChecker:
                 handlers_of.setdefault(key, []).append((handler.flow, handler.mode == "sync"))
         for flow in self.config.flows:
             for step, _ in walk_steps(flow.steps, ()):
-                if isinstance(step, CallStep) and step.flow in self.flows and not self.flows[step.flow].is_trigger:
-                    edges[flow.name].append((step.flow, True))
-                elif isinstance(step, PublishStep) and (
-                    published := self.versions.resolve(step.event, step.event_version)
-                ):
+                if (found := reference(step)) is None:
+                    continue
+                refers, name = found
+                if refers.kind == "flow" and name in self.flows and not self.flows[name].is_trigger:
+                    edges[flow.name].append((name, True))
+                elif refers.kind == "event" and (published := self.versions.resolve(name, _version(step, refers))):
                     reached = handlers_of.get((published.name, published.version), [])
                     edges[flow.name].extend((t, s) for t, s in reached if t in self.flows)
         index = {f.name: i for i, f in enumerate(self.config.flows)}
@@ -370,7 +374,9 @@ class ReferenceChecker:
         """A flow nothing in the config runs, and that gives no outputs to a Python caller, never runs."""
         reached = {h.flow for h in self.config.handlers}
         for flow in self.config.flows:
-            reached.update(step.flow for step, _ in walk_steps(flow.steps, ()) if isinstance(step, CallStep))
+            for step, _ in walk_steps(flow.steps, ()):
+                if (found := reference(step)) is not None and found[0].kind == "flow":
+                    reached.add(found[1])
         for index, flow in enumerate(self.config.flows):
             if flow.is_trigger or flow.name in reached:
                 continue

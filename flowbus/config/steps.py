@@ -2,12 +2,20 @@
 
 A step's value fields (``data``, ``properties``, ``condition``...) hold raw config values:
 ``$``-paths, ``=``-expressions or literals. They are compiled by :mod:`flowbus.config.plan`.
+
+A built-in step is declared once, by :func:`builtin_step` on its model: which fields are value
+fields, which field names something the config defines, whether it is journaled. The step union,
+the plan's params, the reference checks and the runtime's choice of journal all read that
+declaration; the action itself is registered next to its function, in
+:mod:`flowbus.runtime.actions`.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
@@ -15,6 +23,56 @@ from flowbus.config.base import Identifier, Model, Name
 
 Value = Annotated[Any, Field(description="a literal, a `$` JSONPath or an `=` expression")]
 Steps = list["Step"]
+#: a nested step list of a control step, with its field path relative to the step
+Block = tuple[tuple[str | int, ...], list["BaseStep"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Refers:
+    """A field of a step that names something the config defines, checked when the config loads."""
+
+    #: what it names: a store target, an http target, an event or a flow
+    kind: Literal["store", "http", "event", "flow"]
+    field: str
+    #: the field giving the version of the event it names
+    version: str | None = None
+    #: a map field whose keys must be properties of the event (or inputs of the flow) it names
+    given: str | None = None
+
+    def fields(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.field, self.version, self.given) if f is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """What the rest of flowbus needs to know of a step model, declared beside it."""
+
+    #: its tag in the step union: the action name of a built-in step, ``custom`` for the others
+    tag: str
+    #: (config key, model attribute) of each value field: compiled into the step's params, under the
+    #: key the config uses, so that an error in a value points at the field the user wrote
+    values: tuple[tuple[str, str], ...]
+    #: its effects live outside the run's unit of work (a request, a custom action's own doing), so
+    #: a run for a queued message journals its output the moment it finishes and a later attempt
+    #: replays it; the other actions' effects are in the changeset, applied once or not at all
+    journaled: bool
+    refers: Refers | None
+
+    @classmethod
+    def of(
+        cls, model: type[BaseStep], tag: str, values: tuple[str, ...], *, journaled: bool, refers: Refers | None
+    ) -> StepSpec:
+        """The spec of ``model``; refuses a field the model does not have, so a typo fails on import."""
+        fields = model.model_fields
+        unknown = [f for f in (*values, *(refers.fields() if refers else ())) if f not in fields]
+        if unknown:
+            raise TypeError(f"{model.__name__} declares fields it does not have: {', '.join(unknown)}")
+        keyed = tuple((fields[name].alias or name, name) for name in values)
+        return cls(tag=tag, values=keyed, journaled=journaled, refers=refers)
+
+    def params(self, step: BaseStep) -> dict[str, Any]:
+        """The raw value fields of ``step``, keyed as they are in the config."""
+        return {key: getattr(step, name) for key, name in self.values}
 
 
 class BaseStep(Model):
@@ -24,7 +82,46 @@ class BaseStep(Model):
     # every concrete step narrows this to its Literal; CustomStep keeps any identifier
     action: str
 
+    #: set by @builtin_step (and on CustomStep); every step model that can be parsed has one
+    spec: ClassVar[StepSpec]
 
+    def blocks(self) -> list[Block]:
+        """The nested step lists of a control step (which overrides this); none for the others."""
+        return []
+
+
+#: action name -> model of every built-in step, in the order they are declared (by @builtin_step)
+BUILTIN_STEPS: dict[str, type[BaseStep]] = {}
+
+S = TypeVar("S", bound=BaseStep)
+
+
+def builtin_step(*values: str, journaled: bool, refers: Refers | None = None) -> Callable[[type[S]], type[S]]:
+    """Declare a model as the built-in step of the action its ``action`` Literal names.
+
+    ``values`` are its value fields (by attribute name); ``refers`` the field that names a target,
+    an event or a flow; ``journaled`` whether its effects live outside the run's unit of work (no
+    default: a wrong guess either repeats a request on retry or replays a write that never happened).
+    """
+
+    def declare(model: type[S]) -> type[S]:
+        (action,) = get_args(model.model_fields["action"].annotation)
+        if action in BUILTIN_STEPS:
+            raise TypeError(
+                f"two built-in steps for action {action!r}: {BUILTIN_STEPS[action].__name__}, {model.__name__}"
+            )
+        model.spec = StepSpec.of(model, action, values, journaled=journaled, refers=refers)
+        BUILTIN_STEPS[action] = model
+        return model
+
+    return declare
+
+
+#: where an entity step's records live
+STORE_TARGET = Refers("store", "target")
+
+
+@builtin_step("vars", journaled=False)
 class SetStep(BaseStep):
     """Set run variables, readable as `vars.<name>`."""
 
@@ -37,6 +134,7 @@ class Rule(Model):
     message: Value = Field(description="why the input is refused when the check is false (may be an expression)")
 
 
+@builtin_step(journaled=False)
 class ValidateStep(BaseStep):
     """Check rules; the first false one ends the run as rejected (never retried)."""
 
@@ -44,11 +142,15 @@ class ValidateStep(BaseStep):
     rules: list[Rule] = Field(min_length=1)
 
 
+@builtin_step("condition", journaled=False)
 class IfStep(BaseStep):
     action: Literal["if"]
     condition: Value
     then: Steps = Field(default_factory=list)
     else_: Steps = Field(default_factory=list, alias="else")
+
+    def blocks(self) -> list[Block]:
+        return [(("then",), list(self.then)), (("else",), list(self.else_))]
 
 
 class Case(Model):
@@ -56,13 +158,19 @@ class Case(Model):
     steps: Steps
 
 
+@builtin_step("value", journaled=False)
 class SwitchStep(BaseStep):
     action: Literal["switch"]
     value: Value
     cases: list[Case] = Field(min_length=1)
     default: Steps = Field(default_factory=list)
 
+    def blocks(self) -> list[Block]:
+        cases: list[Block] = [(("cases", i, "steps"), list(case.steps)) for i, case in enumerate(self.cases)]
+        return [*cases, (("default",), list(self.default))]
 
+
+@builtin_step("items", journaled=False)
 class ForeachStep(BaseStep):
     """Run nested steps once per item, with `item` and `index` bound."""
 
@@ -71,12 +179,16 @@ class ForeachStep(BaseStep):
     steps: Steps = Field(min_length=1)
     max_items: int | None = Field(default=None, ge=1, description="refuse lists longer than this")
 
+    def blocks(self) -> list[Block]:
+        return [(("steps",), list(self.steps))]
+
 
 class EntityStep(BaseStep):
     target: Name = Field(default="store", description="a target of type store")
     entity: Identifier
 
 
+@builtin_step("data", journaled=False, refers=STORE_TARGET)
 class SaveStep(EntityStep):
     """Create or replace an entity record."""
 
@@ -85,6 +197,7 @@ class SaveStep(EntityStep):
     key: Identifier | None = Field(default=None, description="the field of `data` that identifies the record")
 
 
+@builtin_step("data", journaled=False, refers=STORE_TARGET)
 class UpsertStep(EntityStep):
     """Merge `data` into the record with the same key, creating it when absent."""
 
@@ -93,6 +206,7 @@ class UpsertStep(EntityStep):
     key: Identifier | None = None
 
 
+@builtin_step("record_id", "data", journaled=False, refers=STORE_TARGET)
 class UpdateStep(EntityStep):
     """Merge `data` into an existing record; fails when there is none."""
 
@@ -101,17 +215,20 @@ class UpdateStep(EntityStep):
     data: Value
 
 
+@builtin_step("record_id", journaled=False, refers=STORE_TARGET)
 class DeleteStep(EntityStep):
     action: Literal["delete"]
     record_id: Value = Field(description="the key value of the record")
 
 
+@builtin_step("record_id", journaled=False, refers=STORE_TARGET)
 class GetStep(EntityStep):
     action: Literal["get"]
     record_id: Value = Field(description="the key value of the record")
     required: bool = Field(default=False, description="fail the step when the record does not exist")
 
 
+@builtin_step("path", "query", "headers", "body", journaled=True, refers=Refers("http", "target"))
 class HttpStep(BaseStep):
     """Send a request to an HTTP target, with retries and an idempotency key."""
 
@@ -124,6 +241,9 @@ class HttpStep(BaseStep):
     body: Value = None
 
 
+@builtin_step(
+    "properties", journaled=False, refers=Refers("event", "event", version="event_version", given="properties")
+)
 class PublishStep(BaseStep):
     """Publish an event instance of a defined event."""
 
@@ -135,6 +255,7 @@ class PublishStep(BaseStep):
     properties: dict[Identifier, Value] = Field(default_factory=dict)
 
 
+@builtin_step("inputs", journaled=False, refers=Refers("flow", "flow", given="inputs"))
 class CallStep(BaseStep):
     """Run a logic flow and take its outputs."""
 
@@ -143,6 +264,7 @@ class CallStep(BaseStep):
     inputs: dict[Identifier, Value] = Field(default_factory=dict)
 
 
+@builtin_step("values", journaled=False)
 class OutputStep(BaseStep):
     """Set outputs of the run (Set Output)."""
 
@@ -150,12 +272,14 @@ class OutputStep(BaseStep):
     values: dict[Identifier, Value]
 
 
+@builtin_step("message", journaled=False)
 class LogStep(BaseStep):
     action: Literal["log"]
     message: Value
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+@builtin_step("message", journaled=False)
 class FailStep(BaseStep):
     action: Literal["fail"]
     message: Value
@@ -184,68 +308,34 @@ class CustomStep(BaseStep):
         return data
 
 
-BUILTIN_STEPS: dict[str, type[BaseStep]] = {
-    "set": SetStep,
-    "validate": ValidateStep,
-    "if": IfStep,
-    "switch": SwitchStep,
-    "foreach": ForeachStep,
-    "save": SaveStep,
-    "upsert": UpsertStep,
-    "update": UpdateStep,
-    "delete": DeleteStep,
-    "get": GetStep,
-    "http": HttpStep,
-    "publish": PublishStep,
-    "call": CallStep,
-    "output": OutputStep,
-    "log": LogStep,
-    "fail": FailStep,
-}
-ENTITY_ACTIONS = frozenset({"save", "upsert", "update", "delete", "get"})
+CustomStep.spec = StepSpec.of(CustomStep, "custom", ("with_",), journaled=True, refers=None)
 
 
 def _step_kind(value: Any) -> str:
     action = value.get("action") if isinstance(value, dict) else getattr(value, "action", None)
     if isinstance(action, str) and action in BUILTIN_STEPS:
         return action
-    return "custom"
+    return CustomStep.spec.tag
 
 
-Step = Annotated[
-    Annotated[SetStep, Tag("set")]
-    | Annotated[ValidateStep, Tag("validate")]
-    | Annotated[IfStep, Tag("if")]
-    | Annotated[SwitchStep, Tag("switch")]
-    | Annotated[ForeachStep, Tag("foreach")]
-    | Annotated[SaveStep, Tag("save")]
-    | Annotated[UpsertStep, Tag("upsert")]
-    | Annotated[UpdateStep, Tag("update")]
-    | Annotated[DeleteStep, Tag("delete")]
-    | Annotated[GetStep, Tag("get")]
-    | Annotated[HttpStep, Tag("http")]
-    | Annotated[PublishStep, Tag("publish")]
-    | Annotated[CallStep, Tag("call")]
-    | Annotated[OutputStep, Tag("output")]
-    | Annotated[LogStep, Tag("log")]
-    | Annotated[FailStep, Tag("fail")]
-    | Annotated[CustomStep, Tag("custom")],
-    Discriminator(_step_kind),
-]
+if TYPE_CHECKING:
+    Step = BaseStep
+else:
+    # one tagged member per built-in step, in declaration order, and custom steps last
+    Step = Annotated[
+        Union[  # a union of a tuple of members, which `|` cannot spell
+            (
+                *(Annotated[model, Tag(action)] for action, model in BUILTIN_STEPS.items()),
+                Annotated[CustomStep, Tag(CustomStep.spec.tag)],
+            )
+        ],
+        Discriminator(_step_kind),
+    ]
 
 
-def child_blocks(step: BaseStep) -> list[tuple[tuple[str | int, ...], list[BaseStep]]]:
+def child_blocks(step: BaseStep) -> list[Block]:
     """The nested step lists of a control step, with their field path relative to the step."""
-    if isinstance(step, IfStep):
-        return [(("then",), list(step.then)), (("else",), list(step.else_))]
-    if isinstance(step, SwitchStep):
-        blocks: list[tuple[tuple[str | int, ...], list[BaseStep]]] = [
-            (("cases", i, "steps"), list(case.steps)) for i, case in enumerate(step.cases)
-        ]
-        return [*blocks, (("default",), list(step.default))]
-    if isinstance(step, ForeachStep):
-        return [(("steps",), list(step.steps))]
-    return []
+    return step.blocks()
 
 
 for _model in (IfStep, Case, SwitchStep, ForeachStep):

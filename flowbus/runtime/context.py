@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Set
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from flowbus.config.plan import CompiledFlow, CompiledStep
-from flowbus.config.steps import BUILTIN_STEPS
 from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed, StoreUnavailable
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
@@ -51,6 +50,10 @@ class RunHost(Protocol):
     def action(self, name: str) -> StepFn:
         """The action named ``name``; raises a clear error when none is registered."""
 
+    @property
+    def unjournaled(self) -> Set[str]:
+        """Custom actions that only compute (registered with ``effects="none"``): not journaled."""
+
     async def publish_from(
         self,
         run: RunContext,
@@ -66,10 +69,6 @@ class RunHost(Protocol):
 
 #: what caused a run: the event instance a handler runs for, or a source message
 Origin = EventInstance | Message | None
-
-#: actions whose effects live in the run's unit of work; the others (http, custom actions)
-#: reach outside it and are journaled the moment they finish (durable steps, design §4)
-INTERNAL_ACTIONS = frozenset(BUILTIN_STEPS) - {"http"}
 
 
 class RunSource(NamedTuple):
@@ -99,7 +98,8 @@ class RunContext:
 
     __slots__ = (
         "actions", "call_depth", "check_at", "data", "flow", "handler", "host", "id", "max_step_runs", "origin",
-        "outputs", "parent_run_id", "scope", "source", "step_count", "step_runs", "steps", "trigger", "uow", "vars",
+        "outputs", "parent_run_id", "scope", "source", "step_count", "step_runs", "steps", "trigger", "unjournaled",
+        "uow", "vars",
     )  # fmt: skip
 
     def __init__(
@@ -137,6 +137,7 @@ class RunContext:
         # the step count at which the journal is next cut down to its bound (or the run stops)
         self.check_at = min(self.max_step_runs, compact_after(host.limits))
         self.actions = host.actions
+        self.unjournaled = host.unjournaled
         inputs = data if trigger is not Trigger.MESSAGE else FrozenDict()
         self.scope: dict[str, Any] = {
             "data": data, "event": envelope, "inputs": inputs, "steps": self.steps, "vars": self.vars,
@@ -205,7 +206,9 @@ class RunContext:
         key = prefix + step.id if prefix else step.id
         start = perf_counter()
         params: Any = None
-        journal = self.source.execution_key if step.action not in INTERNAL_ACTIONS else None
+        # a step whose effects reach outside the unit of work (http, custom actions) is journaled the
+        # moment it finishes (durable steps, design §4); the others' effects are in the changeset
+        journal = self.source.execution_key if step.journaled and step.action not in self.unjournaled else None
         try:
             params = step.params.evaluate(scope)
             if journal is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 from flowbus.config.event_versions import EventVersions
@@ -86,6 +86,10 @@ class Runner:
 
     def action(self, name: str) -> StepFn:
         return self.registry.get(name)
+
+    @property
+    def unjournaled(self) -> Set[str]:
+        return self.registry.computing
 
     async def publish_from(
         self,

@@ -161,6 +161,28 @@ async def test_a_finished_external_step_is_not_repeated_on_retry(backend):
     assert tally_step.status is StepStatus.REPLAYED and tally_step.output == {"tallied": "b1"}
 
 
+async def test_an_action_that_only_computes_is_not_journaled_and_runs_again_on_retry(backend):
+    text = CONFIG.replace(
+        '      - {id: tally, action: custom_tally, with: {id: "=inputs.Id"}}',
+        '      - {id: tally, action: custom_tally, with: {id: "=inputs.Id"}}\n'
+        '      - {id: after, action: fail, message: "=vars.x"}',
+    )
+    engine = Engine(load_config_text(textwrap.dedent(text)), backend=backend, config_version=1)
+    engine.register_action("custom_tally", tally, effects="none")
+    await engine.publish("Paid", {"Id": "b1", "Amount": 10})
+    worker = Worker(engine, fast())
+    [first] = await worker.run_until_idle(max_messages=1)
+    assert first.status is RunStatus.FAILED and calls == ["b1"]
+    fixed = Engine(load_config_text(textwrap.dedent(CONFIG)), backend=backend, config_version=1)
+    fixed.register_action("custom_tally", tally, effects="none")
+    worker.engine = fixed
+    [second] = await keep_working(worker)
+    assert second.status is RunStatus.SUCCEEDED and second.attempt == 2
+    assert calls == ["b1", "b1"]  # nothing journaled: called again
+    tally_step = next(s for s in second.steps if s.step_id == "tally")
+    assert tally_step.status is StepStatus.SUCCEEDED
+
+
 async def test_a_write_conflict_is_retried_on_fresh_data(backend):
     text = """
     events: [{name: Hit, properties: {n: {type: Integer, required: true}}}]

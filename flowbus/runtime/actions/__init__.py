@@ -1,25 +1,12 @@
-"""The built-in step actions, one module per family. Each is a :data:`flowbus.config.plan.StepFn`."""
+"""The built-in step actions, one module per family. Each is a :data:`flowbus.runtime.context.StepFn`,
+registered for its step model by :func:`~flowbus.runtime.actions.builtins.builtin_action`."""
 
 from __future__ import annotations
 
-from flowbus.runtime.actions import control, data, entities, events, http
+# importing a family registers its actions
+from flowbus.runtime.actions import control, data, entities, events, http  # noqa: F401
+from flowbus.runtime.actions.builtins import ACTIONS_BY_MODEL, by_action_name
 from flowbus.runtime.context import StepFn
 
-BUILTIN_ACTIONS: dict[str, StepFn] = {
-    "set": data.set_vars,
-    "validate": data.validate,
-    "output": data.output,
-    "log": data.log,
-    "fail": data.fail,
-    "if": control.if_,
-    "switch": control.switch,
-    "foreach": control.foreach,
-    "call": control.call,
-    "save": entities.save,
-    "upsert": entities.upsert,
-    "update": entities.update,
-    "delete": entities.delete,
-    "get": entities.get,
-    "publish": events.publish,
-    "http": http.http,
-}
+#: action name -> action of every built-in step
+BUILTIN_ACTIONS: dict[str, StepFn] = by_action_name(ACTIONS_BY_MODEL)

@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from flowbus.config.steps import ForeachStep
+from flowbus.config.plan import SwitchCases
+from flowbus.config.steps import CallStep, ForeachStep, IfStep, SwitchStep
 from flowbus.config.values import type_name
 from flowbus.errors import LimitExceeded, Rejected, StepFailed
 from flowbus.events.frozen import freeze
+from flowbus.runtime.actions.builtins import builtin_action
 from flowbus.runtime.context import StepContext
 from flowbus.runtime.records import RunStatus
 
 
+@builtin_action(IfStep)
 async def if_(ctx: StepContext, params: dict[str, Any]) -> Any:
     condition = params["condition"]
     if not isinstance(condition, bool):
@@ -23,9 +26,10 @@ async def if_(ctx: StepContext, params: dict[str, Any]) -> Any:
     return {"branch": branch}
 
 
+@builtin_action(SwitchStep)
 async def switch(ctx: StepContext, params: dict[str, Any]) -> Any:
     value = freeze(params["value"])
-    for index, equals in enumerate(ctx.step.extra):
+    for index, equals in enumerate(ctx.step.extra_as(SwitchCases).equals):
         if _kind(value) is _kind(equals) and value == equals:
             await ctx.run_block(f"cases.{index}.steps")
             return {"case": index}
@@ -42,14 +46,15 @@ def _kind(value: Any) -> type:
     return type(value)
 
 
+@builtin_action(ForeachStep)
 async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
     items = params["items"]
     if isinstance(items, Mapping) or not isinstance(items, list | tuple):
         raise StepFailed(f"items must be a list, got {type_name(items)}")
-    model = ctx.step.model
+    max_items = ctx.step.model_as(ForeachStep).max_items
     limit = ctx.limits.max_foreach_items
-    if isinstance(model, ForeachStep) and model.max_items is not None:
-        limit = min(limit, model.max_items)
+    if max_items is not None:
+        limit = min(limit, max_items)
     if len(items) > limit:
         raise LimitExceeded(f"foreach got {len(items):,} items; at most {limit:,} are allowed")
     for index, item in enumerate(items):
@@ -57,8 +62,9 @@ async def foreach(ctx: StepContext, params: dict[str, Any]) -> Any:
     return {"count": len(items)}
 
 
+@builtin_action(CallStep)
 async def call(ctx: StepContext, params: dict[str, Any]) -> Any:
-    flow = getattr(ctx.step.model, "flow", "")
+    flow = ctx.step.model_as(CallStep).flow
     run = await ctx.call(flow, params["inputs"])
     if run.status is RunStatus.REJECTED:
         # a refusal stays a refusal up the call chain: rejected runs are not retried

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flowbus.config.steps import EntityStep
+from flowbus.config.plan import EntityKey
+from flowbus.config.steps import DeleteStep, EntityStep, GetStep, SaveStep, UpdateStep, UpsertStep
 from flowbus.config.values import type_name
 from flowbus.errors import StepFailed
 from flowbus.ids import new_id
+from flowbus.runtime.actions.builtins import builtin_action
 from flowbus.runtime.context import StepContext
 
 
@@ -20,8 +22,7 @@ def _model(ctx: StepContext) -> EntityStep:
 
 
 def _key_field(ctx: StepContext) -> str:
-    field: str = ctx.step.extra[0]
-    return field
+    return ctx.step.extra_as(EntityKey).field
 
 
 def _record_data(params: dict[str, Any]) -> Mapping[str, Any]:
@@ -37,6 +38,7 @@ def _key_text(value: Any, what: str) -> str:
     return str(value)
 
 
+@builtin_action(SaveStep)
 async def save(ctx: StepContext, params: dict[str, Any]) -> Any:
     """Create or replace; a record without its key field gets a new id."""
     model = _model(ctx)
@@ -52,6 +54,7 @@ async def save(ctx: StepContext, params: dict[str, Any]) -> Any:
     return record
 
 
+@builtin_action(UpsertStep)
 async def upsert(ctx: StepContext, params: dict[str, Any]) -> Any:
     """Merge into the record with the same key, or create it."""
     model = _model(ctx)
@@ -67,6 +70,7 @@ async def upsert(ctx: StepContext, params: dict[str, Any]) -> Any:
     return record
 
 
+@builtin_action(UpdateStep)
 async def update(ctx: StepContext, params: dict[str, Any]) -> Any:
     """Merge into an existing record; a missing record fails the step."""
     model = _model(ctx)
@@ -80,12 +84,14 @@ async def update(ctx: StepContext, params: dict[str, Any]) -> Any:
     return record
 
 
+@builtin_action(DeleteStep)
 async def delete(ctx: StepContext, params: dict[str, Any]) -> Any:
     model = _model(ctx)
     key = _key_text(params["record_id"], "record_id")
     return {"deleted": await ctx.entities.delete(model.entity, key)}
 
 
+@builtin_action(GetStep)
 async def get(ctx: StepContext, params: dict[str, Any]) -> Any:
     model = _model(ctx)
     key = _key_text(params["record_id"], "record_id")

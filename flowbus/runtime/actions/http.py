@@ -19,6 +19,7 @@ from flowbus.config.model import HttpTarget
 from flowbus.config.steps import HttpStep
 from flowbus.config.values import type_name
 from flowbus.errors import StepFailed
+from flowbus.runtime.actions.builtins import builtin_action
 from flowbus.runtime.context import StepContext
 
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -30,6 +31,7 @@ class _Transient(Exception):
     """A failure worth another attempt."""
 
 
+@builtin_action(HttpStep)
 async def http(ctx: StepContext, params: dict[str, Any]) -> Any:
     step = ctx.step.model
     target = ctx.run.host.plan.targets.get(getattr(step, "target", ""))

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from flowbus.config import ConfigError, Severity, load_config_text
+from flowbus.config.plan import EntityKey
 from flowbus.publishing import manifest_of
 
 
@@ -602,7 +603,7 @@ def test_an_upsert_keyed_by_the_step_the_target_or_a_visible_id_field_loads():
               - {id: by_step, action: upsert, target: crm, entity: person, key: email, data: "$.person"}
               - {id: by_id, action: upsert, entity: Counter, data: {id: total, n: 1}}
     """)
-    keys = [step.extra[0] for step in loaded.plan.flows["f"].steps]
+    keys = [step.extra_as(EntityKey).field for step in loaded.plan.flows["f"].steps]
     assert keys == ["domain", "email", "id"]
 
 
