@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowbus.config.event_versions import EventVersions
 from flowbus.config.loader import LoadedConfig, load_config
 from flowbus.errors import (
     ChainLimitExceeded,
@@ -29,7 +28,8 @@ from flowbus.errors import (
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
-from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy, source_message
+from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
+from flowbus.runtime import inbound
 from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import Origin, RunContext, RunSource
 from flowbus.runtime.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan, StepFn
@@ -132,11 +132,7 @@ class Engine:
 
     def event_type_of(self, source: str, payload: Any) -> str | None:
         """The event type of a raw payload, by its source's ``event_type_from`` path."""
-        path = self.plan.type_paths.get(source)
-        if path is None:
-            return None
-        found = path.find_one(payload)
-        return found if isinstance(found, str) else None
+        return inbound.event_type_of(self.plan, source, payload)
 
     # -- entry points --------------------------------------------------------------------
 
@@ -166,7 +162,7 @@ class Engine:
         self, source: str, event_type: str, data: Any, group_key: str | None = None, dedup_id: str | None = None
     ) -> OutgoingMessage:
         """The inbound message :meth:`send` queues (for callers that queue many at once)."""
-        return source_message(source, event_type, data, group_key, dedup_id, self.config_version)
+        return inbound.source_message(source, event_type, data, group_key, dedup_id, self.config_version)
 
     async def send_event(
         self,
@@ -197,11 +193,9 @@ class Engine:
         version: int | None = None,
     ) -> OutgoingMessage:
         """The checked inbound message :meth:`send_event` queues; raises as it does."""
-        compiled = self._compiled_event(event, version)
-        compiled.schema.validate(properties)
-        # the version checked now is the one published, whatever config is active by then
-        body = {"event": event, "properties": properties, "source": source, "version": compiled.definition.version}
-        return OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
+        return inbound.event_message(
+            self.plan, event, properties, source, group_key, dedup_id, version, config_version=self.config_version
+        )
 
     async def publish(
         self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus", version: int | None = None
@@ -474,15 +468,7 @@ class Engine:
 
     def _compiled_event(self, name: str, version: int | None = None) -> CompiledEvent:
         """``version`` of the event ``name``; the latest when ``version`` is None."""
-        compiled = self.plan.events.get(name)
-        if compiled is None:
-            raise UnknownNameError(f"no event {name!r} is defined{_near(name, self.plan.events)}")
-        if version is None or version == compiled.definition.version:
-            return compiled
-        older = self.plan.versions.get((name, version))
-        if older is None:
-            raise UnknownNameError(EventVersions(self.plan.config.events).missing_version(name, version))
-        return older
+        return inbound.compiled_event(self.plan, name, version)
 
     def _flow(self, name: str) -> CompiledFlow:
         flow = self.plan.flows.get(name)
