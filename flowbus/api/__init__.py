@@ -156,12 +156,13 @@ def _api(state: ApiState) -> FastAPI:
     """Reads, admin, health and the dashboard; and, for its document, the ingest operations."""
     app = FastAPI(title="flowbus", version="1", docs_url="/docs", redoc_url=None, exception_handlers=EXCEPTION_HANDLERS)
     app.state.flowbus = state
-    app.include_router(ingest_operations.router)
-    app.include_router(reads.router)
-    app.include_router(admin.router)
+    # first: probes come often, and each router passed costs a path match
     app.add_route("/healthz", healthz, methods=["GET"])
     app.add_route("/readyz", readyz, methods=["GET"])
     app.add_route("/metrics", metrics, methods=["GET"])
+    app.include_router(ingest_operations.router)
+    app.include_router(reads.router)
+    app.include_router(admin.router)
     # last: it answers every path, so the API's routes must be tried before it
     app.router.routes.append(dashboard())
     return app
