@@ -32,8 +32,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from flowbus.engine import Engine
 from flowbus.publishing import active_config
+from flowbus.runtime.inbound import source_message
 from flowbus.stores import open_backend
 
 BARE = """
@@ -147,10 +147,11 @@ def queue_backlog(db: str, n: int) -> None:
 
     async def go() -> None:
         backend = open_backend(db, "compass")
-        number, loaded = await active_config(backend)
-        engine = Engine(loaded, backend=backend, config_version=number)
+        number, _ = await active_config(backend)
         body = {"event": "upsert_company", "payload": {"domain": "acme.example", "name": "Acme"}}
-        await backend.send([engine.source_message("compass_inbound", "upsert_company", body) for _ in range(n)])
+        await backend.send(
+            [source_message("compass_inbound", "upsert_company", body, None, None, number) for _ in range(n)]
+        )
         await backend.close()
 
     asyncio.run(go())

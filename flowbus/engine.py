@@ -25,9 +25,10 @@ from flowbus.errors import FlowbusError
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
-from flowbus.queue import MessageKind, OutgoingMessage, QueueName, source_message
+from flowbus.queue import OutgoingMessage
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.context import RunSource, StepFn
+from flowbus.runtime.inbound import event_message, event_type_of, source_message
 from flowbus.runtime.records import Message, Run
 from flowbus.runtime.registry import ActionRegistry, Effects
 from flowbus.runtime.routing import Match, match
@@ -119,11 +120,7 @@ class Engine:
 
     def event_type_of(self, source: str, payload: Any) -> str | None:
         """The event type of a raw payload, by its source's ``event_type_from`` path."""
-        path = self.plan.type_paths.get(source)
-        if path is None:
-            return None
-        found = path.find_one(payload)
-        return found if isinstance(found, str) else None
+        return event_type_of(self.plan, source, payload)
 
     async def send_event(
         self,
@@ -154,11 +151,9 @@ class Engine:
         version: int | None = None,
     ) -> OutgoingMessage:
         """The checked inbound message :meth:`send_event` queues; raises as it does."""
-        compiled = self.runner.compiled_event(event, version)
-        compiled.schema.validate(properties)
-        # the version checked now is the one published, whatever config is active by then
-        body = {"event": event, "properties": properties, "source": source, "version": compiled.definition.version}
-        return OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, self.config_version)
+        return event_message(
+            self.plan, event, properties, source, group_key, dedup_id, version, config_version=self.config_version
+        )
 
     async def publish(
         self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus", version: int | None = None

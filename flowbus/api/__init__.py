@@ -1,25 +1,27 @@
-"""The HTTP API: ingress, health, and the dashboard. An ASGI app built by :func:`create_app`."""
+"""The HTTP API: ingress, reads, admin, health, and the dashboard. An ASGI app built by
+:func:`create_app`: the ingest app (:mod:`flowbus.api.ingest`, plain Starlette, the hot path) in
+front, and behind it the FastAPI app of everything else."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Scope
 
-from flowbus.api import admin, openapi, reads
+from flowbus.api import admin, ingest, ingest_operations, reads
 from flowbus.api.dashboard import mount as dashboard
 from flowbus.api.errors import ApiError
-from flowbus.api.ingest import ingest_cloudevents, ingest_source
 from flowbus.api.state import DEFAULT_PROJECT, ApiState
 from flowbus.errors import FlowbusError, StoreError
 from flowbus.metrics import PROCESS
@@ -93,62 +95,73 @@ def _said(error: Any) -> str:
     return str(error["msg"])
 
 
-def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> FastAPI:
+async def api_error(request: Request, exc: ApiError) -> Response:
+    return exc.response()
+
+
+async def store_error(request: Request, exc: StoreError) -> Response:
+    # the database is down or refused: the client may retry; the details are for the log
+    logger.warning("store error on %s %s: %s", request.method, request.url.path, exc.message)
+    return ApiError(503, "the store is unavailable; retry later", headers={"Retry-After": "1"}).response()
+
+
+async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    # nobody is left to answer: say so in one line, not with a traceback
+    logger.warning("the client went away before its request was read: %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
+async def version_not_found(request: Request, exc: VersionNotFound) -> Response:
+    return ApiError(404, exc.message).response()
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return ApiError(exc.status_code, str(exc.detail), headers=headers).response()
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    # one shape for every refusal, FastAPI's own checks included
+    issues = [{"where": ".".join(str(p) for p in e["loc"]), "message": _said(e)} for e in exc.errors()]
+    return ApiError(422, "the request is not valid", issues=issues).response()
+
+
+#: how each app answers what it raises: one shape for every refusal, in front and behind
+EXCEPTION_HANDLERS: dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
+    ApiError: api_error,
+    StoreError: store_error,
+    ClientDisconnect: client_gone,
+    VersionNotFound: version_not_found,
+    StarletteHTTPException: http_error,
+    RequestValidationError: invalid_request,
+}
+
+
+def create_app(db: str, *, max_body_bytes: int = 256 * 1024) -> Starlette:
+    """The whole HTTP API of the database ``db``: the ingest app, the FastAPI app behind it."""
     state = ApiState(db=db, max_body_bytes=max_body_bytes)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await state.close()
 
-    app = FastAPI(title="flowbus", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    return ingest.create_app(state, behind=_api(state), lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+
+
+def _api(state: ApiState) -> FastAPI:
+    """Reads, admin, health and the dashboard; and, for its document, the ingest operations."""
+    app = FastAPI(title="flowbus", version="1", docs_url="/docs", redoc_url=None, exception_handlers=EXCEPTION_HANDLERS)
     app.state.flowbus = state
+    # first: probes come often, and each router passed costs a path match
+    app.add_route("/healthz", healthz, methods=["GET"])
+    app.add_route("/readyz", readyz, methods=["GET"])
+    app.add_route("/metrics", metrics, methods=["GET"])
+    app.include_router(ingest_operations.router)
     app.include_router(reads.router)
     app.include_router(admin.router)
-    openapi.install(app)
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> Response:
-        return exc.response()
-
-    @app.exception_handler(StoreError)
-    async def store_error(request: Request, exc: StoreError) -> Response:
-        # the database is down or refused: the client may retry; the details are for the log
-        logger.warning("store error on %s %s: %s", request.method, request.url.path, exc.message)
-        return ApiError(503, "the store is unavailable; retry later", headers={"Retry-After": "1"}).response()
-
-    @app.exception_handler(ClientDisconnect)
-    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
-        # nobody is left to answer: say so in one line, not with a traceback
-        logger.warning("the client went away before its request was read: %s %s", request.method, request.url.path)
-        return Response(status_code=400)
-
-    @app.exception_handler(VersionNotFound)
-    async def version_not_found(request: Request, exc: VersionNotFound) -> Response:
-        return ApiError(404, exc.message).response()
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = ", ".join(_allowed_methods(request))
-        return ApiError(exc.status_code, str(exc.detail), headers=headers).response()
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        # one shape for every refusal, FastAPI's own checks included
-        issues = [{"where": ".".join(str(p) for p in e["loc"]), "message": _said(e)} for e in exc.errors()]
-        return ApiError(422, "the request is not valid", issues=issues).response()
-
-    # first in the table: routing tries routes in order, and the ingest routes are the hot path
-    # (after the routers, matching them cost a quarter of each ingest request)
-    app.router.routes[:0] = [
-        Route("/v1/projects/{project}/sources/{source}/events", ingest_source, methods=["POST"]),
-        Route("/v1/projects/{project}/events", ingest_cloudevents, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-    ]
     # last: it answers every path, so the API's routes must be tried before it
     app.router.routes.append(dashboard())
     return app

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
 from flowbus import jsonio
-from flowbus.api.auth import require
+from flowbus.api.auth import needs
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.reads import Cursor, Limit, Name, backend_of, json_response, message_data, page
 from flowbus.api.state import ApiState
@@ -18,18 +18,12 @@ from flowbus.config import ConfigError, load_config_text
 from flowbus.keys import Scope
 from flowbus.publishing import PublishResult, active_number, check_project, diff_versions, publish_config, rollback
 from flowbus.queue import MessageState, QueueName
-from flowbus.runtime.routing import match_event
+from flowbus.runtime.inbound import event_type_of
+from flowbus.runtime.routing import match, match_event
 from flowbus.stores.protocols import DeadLetterFilter
 
-
-async def _require_admin(project: str, request: Request) -> None:
-    # a router dependency: checked before the body is read, so an unauthorised request is a
-    # 401/403 whatever its body
-    await require(request.app.state.flowbus, request, project, Scope.ADMIN)
-
-
 router = APIRouter(
-    prefix="/v1/projects/{project}", tags=["admin"], responses=ERROR_RESPONSES, dependencies=[Depends(_require_admin)]
+    prefix="/v1/projects/{project}", tags=["admin"], responses=ERROR_RESPONSES, dependencies=[needs(Scope.ADMIN)]
 )
 
 
@@ -186,10 +180,10 @@ async def redrive(project: str, request: Request, body: RedriveBody) -> Response
 @router.post("/match", summary="Which flows and handlers a message or event would run, without running it")
 async def post_match(project: str, request: Request, body: MatchBody) -> Response:
     state: ApiState = request.app.state.flowbus
-    engine = await state.engine(project)
+    plan = (await state.active(project)).plan
     if body.event is not None:
-        found = match_event(engine.plan, body.event)
-        subscribers = engine.plan.subscribers.get(body.event)
+        found = match_event(plan, body.event)
+        subscribers = plan.subscribers.get(body.event)
         handlers = (*subscribers.sync, *subscribers.async_) if subscribers is not None else ()
         data = body.data if isinstance(body.data, dict) else {}
         inputs = {h.name: {name: data.get(prop) for prop, name in h.bindings} for h in handlers}
@@ -198,8 +192,8 @@ async def post_match(project: str, request: Request, body: MatchBody) -> Respons
         )
     if body.source is None:
         raise ApiError(422, "give `source` (with `event_type` or `data`), or `event`")
-    resolved = body.event_type or engine.event_type_of(body.source, body.data)
+    resolved = body.event_type or event_type_of(plan, body.source, body.data)
     if resolved is None:
         raise ApiError(422, f"no event_type given, and source {body.source!r} finds none in data")
-    flows = list(engine.match(body.source, resolved).flows)
+    flows = list(match(plan, body.source, resolved).flows)
     return json_response({"source": body.source, "event_type": resolved, "flows": flows})

@@ -1,7 +1,15 @@
-"""Bearer API keys: 401 without a valid key, 403 for a key of another scope or project."""
+"""Bearer API keys: 401 without a valid key, 403 for a key of another scope or project.
+
+One check, :func:`require`, for every route: the ingest app calls it first thing, and the FastAPI
+routers take it as a dependency (:func:`needs`), which runs before the body is read, so that an
+unauthorised request is a 401 or 403 whatever its body.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import Depends
 from starlette.requests import Request
 
 from flowbus.api.errors import ApiError
@@ -12,8 +20,9 @@ from flowbus.keys import ApiKey, InvalidApiKey, Scope, parse_token, verifies
 NOT_VALID = "the API key is not valid (unknown, revoked, or a wrong secret)"
 
 
-async def require(state: ApiState, request: Request, project: str, scope: Scope) -> ApiKey:
+async def require(request: Request, project: str, scope: Scope) -> ApiKey:
     """The key of the request, when it may do ``scope`` on ``project``."""
+    state: ApiState = request.app.state.flowbus
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -33,3 +42,12 @@ async def require(state: ApiState, request: Request, project: str, scope: Scope)
     if scope not in key.scopes and Scope.ADMIN not in key.scopes:
         raise ApiError(403, f"this API key lacks the {scope} scope (it has: {', '.join(key.scopes) or 'none'})")
     return key
+
+
+def needs(scope: Scope) -> Any:
+    """:func:`require` as a FastAPI dependency of the routes under ``/v1/projects/{project}``."""
+
+    async def required(project: str, request: Request) -> None:
+        await require(request, project, scope)
+
+    return Depends(required)

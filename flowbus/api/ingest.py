@@ -1,23 +1,38 @@
-"""Ingress: raw JSON payloads from a source, queued for workers (a plain Starlette route: the
-hot path skips FastAPI's body handling, as measured in dependencies)."""
+"""Ingress: raw JSON payloads from a source, and CloudEvents, queued for workers.
+
+The hot path, so an app of its own: a plain Starlette app whose two POST routes are tried first,
+with the FastAPI app (reads, admin, health, the dashboard) mounted behind them for every other
+request. An ingest request meets no FastAPI machinery: its body is read raw (measured faster
+than FastAPI's body handling), and routing it costs two path matches.
+
+The FastAPI app declares the same two operations (:mod:`flowbus.api.ingest_operations`), so
+that its OpenAPI document describes them and its 405s name their methods; the POSTs themselves
+never reach it.
+"""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from flowbus import jsonio
 from flowbus.api import cloudevents
 from flowbus.api.auth import require
 from flowbus.api.errors import ApiError
-from flowbus.api.state import ApiState
-from flowbus.engine import Engine
+from flowbus.api.state import ActivePlan, ApiState
 from flowbus.errors import EventValidationError, UnknownNameError
 from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
 from flowbus.queue import OutgoingMessage
+from flowbus.runtime.inbound import event_message, event_type_of, source_message
 
 #: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes),
 #: and of an event type found in a body
@@ -88,37 +103,44 @@ def bounded(value: str, what: str) -> str:
     return value
 
 
+SOURCE_PATH = "/v1/projects/{project}/sources/{source}/events"
+CLOUDEVENTS_PATH = "/v1/projects/{project}/events"
+
+
 async def ingest_source(request: Request) -> Response:
+    """A raw JSON payload from a source: its event type from the source's ``event_type_from``
+    path, else from ``X-Event-Type``; queued as one message."""
     state: ApiState = request.app.state.flowbus
     project = request.path_params["project"]
     source = request.path_params["source"]
     try:
-        await require(state, request, project, Scope.INGEST)
+        await require(request, project, Scope.INGEST)
         check_headers(request)
         check_json_media(request)
         payload = await read_json(request, state.max_body_bytes)
-        engine = await state.engine(project)
-        known = engine.plan.sources
+        active = await state.active(project)
+        known = active.plan.sources
         if source not in known:
             # a typo in the URL would otherwise be queued and never run: refuse it at the door
             near = difflib.get_close_matches(source, list(known), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise ApiError(404, f"project {project!r} has no source {source!r}{hint}", sources=sorted(known))
-        found = engine.event_type_of(source, payload)
+        found = event_type_of(active.plan, source, payload)
         if found:
             event_type: str | None = bounded(found, "the event type found in the body")
         else:
             event_type = request.headers.get("x-event-type")
         if not event_type:
-            path = engine.plan.type_paths.get(source)
+            path = active.plan.type_paths.get(source)
             looked = f"the source's event_type_from {path.source} found nothing, and " if path else ""
             raise ApiError(422, f"no event type: {looked}no X-Event-Type header was sent")
-        message = engine.source_message(
+        message = source_message(
             source,
             event_type,
             payload,
-            group_key=request.headers.get("x-group-key"),
-            dedup_id=request.headers.get("idempotency-key"),
+            request.headers.get("x-group-key"),
+            request.headers.get("idempotency-key"),
+            active.version,
         )
         [message_id] = await state.sender(project).send([message])
     except ApiError as exc:
@@ -135,12 +157,12 @@ async def ingest_cloudevents(request: Request) -> Response:
     state: ApiState = request.app.state.flowbus
     project = request.path_params["project"]
     try:
-        await require(state, request, project, Scope.INGEST)
+        await require(request, project, Scope.INGEST)
         check_headers(request)
         body = await read_json(request, state.max_body_bytes)
         events = cloudevents.parse(request.headers.get("content-type", ""), request.headers, body)
-        engine = await state.engine(project)
-        messages, problems = _messages(engine, events, request.headers.get("x-group-key"))
+        active = await state.active(project)
+        messages, problems = _messages(active, events, request.headers.get("x-group-key"))
         if problems:
             raise ApiError(422, "some events do not match their definitions", events=problems)
         message_ids = await state.sender(project).send(messages)
@@ -152,25 +174,26 @@ async def ingest_cloudevents(request: Request) -> Response:
 
 
 def _messages(
-    engine: Engine, events: list[cloudevents.Envelope], group_key: str | None
+    active: ActivePlan, events: list[cloudevents.Envelope], group_key: str | None
 ) -> tuple[list[OutgoingMessage], list[dict[str, object]]]:
     """The checked message of each event, and one entry per refused event (naming each bad
     property); the CloudEvent's subject is its group unless the request names one."""
+    plan = active.plan
     messages: list[OutgoingMessage] = []
     problems: list[dict[str, object]] = []
     for index, event in enumerate(events):
         refused: dict[str, object] = {"index": index, "id": event.id}
-        if event.type not in engine.plan.events:
-            defined = ", ".join(sorted(engine.plan.events)) or "none"
+        if event.type not in plan.events:
+            defined = ", ".join(sorted(plan.events)) or "none"
             problems.append({**refused, "error": f"no event {event.type!r} is defined (defined: {defined})"})
         elif not isinstance(event.data, dict):
             problems.append({**refused, "error": "data must be a JSON object of the event's properties"})
         else:
             try:
                 messages.append(
-                    engine.event_message(
-                        event.type, event.data, event.source, group_key or event.subject, f"{event.source}/{event.id}",
-                        event.version,
+                    event_message(
+                        plan, event.type, event.data, event.source, group_key or event.subject,
+                        f"{event.source}/{event.id}", event.version, config_version=active.version,
                     )
                 )  # fmt: skip
             except EventValidationError as exc:
@@ -178,3 +201,25 @@ def _messages(
             except UnknownNameError as exc:  # a version the event does not have
                 problems.append({**refused, "error": str(exc)})
     return messages, problems
+
+
+def create_app(
+    state: ApiState,
+    *,
+    behind: ASGIApp,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+    exception_handlers: Mapping[Any, Callable[..., Any]],
+) -> Starlette:
+    """The ingest app over ``state``, with ``behind`` mounted after its routes: a request that is
+    not an ingest POST (a GET of ``/events`` included) passes to it unchanged."""
+    app = Starlette(
+        routes=[
+            Route(SOURCE_PATH, ingest_source, methods=["POST"]),
+            Route(CLOUDEVENTS_PATH, ingest_cloudevents, methods=["POST"]),
+            Mount("", app=behind),
+        ],
+        exception_handlers=dict(exception_handlers),
+        lifespan=lifespan,
+    )
+    app.state.flowbus = state
+    return app

@@ -8,12 +8,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import StringConstraints
 from starlette.responses import Response
 
 from flowbus import jsonio, reads
-from flowbus.api.auth import require
+from flowbus.api.auth import needs
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.state import ApiState
 from flowbus.config.base import IDENTIFIER_PATTERN
@@ -24,13 +24,8 @@ from flowbus.runtime.records import RunStatus, Trigger
 from flowbus.stores.protocols import MAX_FIELD_FILTERS, Backend, EventFilter, RunFilter
 from flowbus.trace import to_data, trace_chain, trace_message, trace_run
 
-
-async def _require_read(project: str, request: Request) -> None:
-    await require(request.app.state.flowbus, request, project, Scope.READ)
-
-
 router = APIRouter(
-    prefix="/v1/projects/{project}", tags=["reads"], responses=ERROR_RESPONSES, dependencies=[Depends(_require_read)]
+    prefix="/v1/projects/{project}", tags=["reads"], responses=ERROR_RESPONSES, dependencies=[needs(Scope.READ)]
 )
 
 

@@ -1,5 +1,8 @@
-"""What the HTTP API keeps between requests: one backend per project, its active engine, its
-ingress batcher, and the API key records it read last."""
+"""What the HTTP API keeps between requests: one backend per project, the compiled plan of its
+active config version, its ingress batcher, and the API key records it read last.
+
+The API shapes messages and queues them; workers run them. So it holds a plan and a queue per
+project (:mod:`flowbus.runtime.inbound` shapes a message from a plan), never an engine."""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ from dataclasses import dataclass, field
 
 from flowbus.api.batching import SendBatcher
 from flowbus.api.errors import ApiError
-from flowbus.engine import Engine
+from flowbus.config.plan import Plan
 from flowbus.keys import ApiKey
 from flowbus.publishing import active_config, no_config
 from flowbus.stores import open_backend
 from flowbus.stores.protocols import Backend
 
-#: how long an engine is used before the active config version is looked up again
-ENGINE_TTL_S = 1.0
+#: how long a plan is used before the active config version is looked up again
+PLAN_TTL_S = 1.0
 #: how long a key record read from the store is used again (the secret is still checked on every
 #: request): a revoked key stops working within this time on every server
 KEY_TTL_S = 1.0
@@ -25,12 +28,21 @@ MAX_CACHED_KEYS = 10_000
 DEFAULT_PROJECT = "default"
 
 
+@dataclass(frozen=True, slots=True)
+class ActivePlan:
+    """A project's active config version, compiled: what its messages are checked against."""
+
+    plan: Plan
+    #: the version number, which the messages shaped from ``plan`` carry
+    version: int
+
+
 @dataclass
 class ApiState:
     db: str
     max_body_bytes: int = 256 * 1024
     _backends: dict[str, Backend] = field(default_factory=dict)
-    _engines: dict[str, tuple[float, Engine]] = field(default_factory=dict)
+    _plans: dict[str, tuple[float, ActivePlan]] = field(default_factory=dict)
     _senders: dict[str, SendBatcher] = field(default_factory=dict)
     _keys: dict[tuple[str, str], tuple[float, ApiKey]] = field(default_factory=dict)
 
@@ -72,30 +84,30 @@ class ApiState:
         """The backends opened so far, by project."""
         return dict(self._backends)
 
-    async def engine(self, project: str) -> Engine:
-        """The engine of the project's active config version (looked up again every second);
-        a 409 when the project has none."""
-        cached = self._engines.get(project)
+    async def active(self, project: str) -> ActivePlan:
+        """The plan of the project's active config version (looked up again every second); a 409
+        when the project has none."""
+        cached = self._plans.get(project)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < ENGINE_TTL_S:
+        if cached is not None and now - cached[0] < PLAN_TTL_S:
             return cached[1]
         backend = self.backend(project)
-        active = await backend.active_version()
-        if cached is not None and active == cached[1].config_version:
-            self._engines[project] = (now, cached[1])
+        number = await backend.active_version()
+        if cached is not None and number == cached[1].version:
+            self._plans[project] = (now, cached[1])
             return cached[1]
         found = await active_config(backend)
         if found is None:
             raise ApiError(409, no_config(project))
         number, loaded = found
-        engine = Engine(loaded, backend=backend, config_version=number)
-        self._engines[project] = (now, engine)
-        return engine
+        active = ActivePlan(loaded.plan, number)
+        self._plans[project] = (now, active)
+        return active
 
     async def close(self) -> None:
         for backend in self._backends.values():
             await backend.close()
         self._backends.clear()
-        self._engines.clear()
+        self._plans.clear()
         self._senders.clear()
         self._keys.clear()

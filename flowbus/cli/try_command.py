@@ -14,6 +14,7 @@ from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import load_or_exit, read_data
 from flowbus.engine import Engine
 from flowbus.errors import EventValidationError, Rejected, RunFailed, UnknownNameError
+from flowbus.runtime.inbound import event_type_of
 from flowbus.runtime.records import Run, RunStatus
 from flowbus.stores.memory import MemoryBackend
 from flowbus.testing import seed_entities
@@ -118,7 +119,7 @@ async def _start(
     data: Any,
 ) -> tuple[Sequence[Any], str | None]:
     if source is not None:
-        resolved = event_type or engine.event_type_of(source, data)
+        resolved = event_type or event_type_of(engine.plan, source, data)
         if resolved is None:
             raise click.UsageError(
                 f"no --type given, and source {source!r} has no event_type_from that finds a type in the data"

@@ -17,7 +17,6 @@ import difflib
 from collections.abc import Mapping, Set
 from typing import Any
 
-from flowbus.config.event_versions import EventVersions
 from flowbus.config.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan
 from flowbus.errors import ChainLimitExceeded, LimitExceeded, Rejected, RunFailed, StepFailed, UnknownNameError
 from flowbus.events.frozen import FrozenDict, freeze
@@ -27,6 +26,7 @@ from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.changes import RunStore
 from flowbus.runtime.context import Origin, RunContext, RunSource, StepFn
+from flowbus.runtime.inbound import compiled_event
 from flowbus.runtime.records import Message, Run, RunStatus, Trigger
 from flowbus.runtime.registry import ActionRegistry
 from flowbus.runtime.routing import Unmatched, unmatched
@@ -284,15 +284,7 @@ class Runner:
 
     def compiled_event(self, name: str, version: int | None = None) -> CompiledEvent:
         """``version`` of the event ``name``; the latest when ``version`` is None."""
-        compiled = self._plan.events.get(name)
-        if compiled is None:
-            raise UnknownNameError(f"no event {name!r} is defined{_near(name, self._plan.events)}")
-        if version is None or version == compiled.definition.version:
-            return compiled
-        older = self._plan.versions.get((name, version))
-        if older is None:
-            raise UnknownNameError(EventVersions(self._plan.config.events).missing_version(name, version))
-        return older
+        return compiled_event(self._plan, name, version)
 
     def flow(self, name: str) -> CompiledFlow:
         flow = self._plan.flows.get(name)

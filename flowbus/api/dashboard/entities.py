@@ -33,7 +33,7 @@ async def entities_page(request: Request, session: Session) -> Response:
     state: ApiState = request.app.state.flowbus
     backend = state.backend(session.project)
     try:
-        names = entity_names((await state.engine(session.project)).plan.config)
+        names = entity_names((await state.active(session.project)).plan.config)
     except ApiError:
         names = []
     query = request.query_params

@@ -21,6 +21,7 @@ from flowbus.errors import FlowbusError
 from flowbus.events.frozen import thaw
 from flowbus.events.instance import EventInstance
 from flowbus.ids import MAX_ID
+from flowbus.runtime.inbound import event_message
 from flowbus.stores.protocols import Backend, EventFilter
 
 PAGE = 50
@@ -74,7 +75,7 @@ async def event_page(request: Request, session: Session) -> Response:
     runs = await backend.runs_for_event(event.id)
     data = thaw(event.data)
     try:
-        answer = matching.for_event(await state.engine(session.project), event.type, data)
+        answer = matching.for_event((await state.active(session.project)).plan, event.type, data)
     except ApiError as exc:
         answer = matching.Answer(event.type, [], [], [exc.message])
     return html(request, "event.html", session, nav="events", event=event, runs=runs, answer=answer,
@@ -89,9 +90,9 @@ async def send_again(request: Request, session: Session, form: Form) -> Response
     event = await state.backend(session.project).get_event(event_id)
     if event is None:
         return refused(request, session, 404, f"no event {event_id!r} in project {session.project!r}")
-    engine = await state.engine(session.project)
+    active = await state.active(session.project)
     try:
-        message = engine.event_message(event.type, thaw(event.data), event.source)
+        message = event_message(active.plan, event.type, thaw(event.data), event.source, config_version=active.version)
     except FlowbusError as exc:
         return refused(request, session, 422, f"the active config refuses it: {exc.message}")
     [message_id] = await state.sender(session.project).send([message])
@@ -114,13 +115,13 @@ async def match_page(request: Request, session: Session) -> Response:
             problem = f"the payload is not JSON: {exc.message}"
         else:
             try:
-                engine = await state.engine(session.project)
+                plan = (await state.active(session.project)).plan
             except ApiError as exc:
                 return refused(request, session, 409, exc.message)
             if fields["mode"] == "event":
                 data = payload if isinstance(payload, Mapping) else {}
-                answer = matching.for_event(engine, fields["event"], data)
+                answer = matching.for_event(plan, fields["event"], data)
             else:
-                answer = matching.for_message(engine, fields["source"], fields["event_type"] or None, payload)
+                answer = matching.for_message(plan, fields["source"], fields["event_type"] or None, payload)
     return html(request, "match.html", session, nav="events", fields=fields, answer=answer, problem=problem,
                 version=await state.backend(session.project).active_version())  # fmt: skip

@@ -7,8 +7,9 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from flowbus.engine import Engine
+from flowbus.config.plan import Plan
 from flowbus.errors import EventValidationError, FlowbusError
+from flowbus.runtime.inbound import event_message, event_type_of
 from flowbus.runtime.routing import match, match_event
 
 #: near misses listed at most
@@ -39,14 +40,13 @@ def _near(name: str, known: Any) -> str:
     return f"; did you mean {found[0]!r}?" if found else ""
 
 
-def for_message(engine: Engine, source: str, event_type: str | None, payload: Any) -> Answer:
+def for_message(plan: Plan, source: str, event_type: str | None, payload: Any) -> Answer:
     """The trigger flows a raw payload from ``source`` runs; near misses: flows of the source for
     another type, flows of the type from another source, disabled flows."""
-    plan = engine.plan
     problems: list[str] = []
     if source not in plan.sources:
         problems.append(f"there is no source {source!r}{_near(source, plan.sources)}")
-    resolved = event_type or engine.event_type_of(source, payload)
+    resolved = event_type or event_type_of(plan, source, payload)
     if not resolved:
         path = plan.type_paths.get(source)
         problems.append(
@@ -70,16 +70,15 @@ def for_message(engine: Engine, source: str, event_type: str | None, payload: An
     return Answer(f"{source} / {resolved}", hits, _closest(misses, resolved), problems)
 
 
-def for_event(engine: Engine, event: str, data: Mapping[str, Any]) -> Answer:
+def for_event(plan: Plan, event: str, data: Mapping[str, Any]) -> Answer:
     """The handlers an event runs (sync first) with the inputs each would get; near misses:
     handlers of a similar event, handlers of disabled flows, inputs the data lacks."""
-    plan = engine.plan
     problems: list[str] = []
     if event not in plan.events:
         problems.append(f"no event {event!r} is defined{_near(event, plan.events)}")
     else:
         try:
-            engine.event_message(event, data, "dashboard")
+            event_message(plan, event, data, "dashboard")
         except EventValidationError as exc:
             problems += [f"{name}: {reason}" for name, reason in exc.problems.items()]
         except FlowbusError as exc:
