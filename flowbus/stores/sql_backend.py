@@ -464,8 +464,8 @@ class SqlBackend:
         async with self.connector.transaction() as tx:
             if self.connector.locks_rows:
                 await tx.execute("lock_versions", {"project": project})  # one publisher numbers at a time
-            # coalesce(max(number), 0) + 1: always one row
-            number = int((await tx.fetch_one("next_version", {"project": project}) or {"number": 1})["number"])
+            found = await tx.fetch_one("next_version", {"project": project})  # coalesce(max) + 1: one row
+            number = int(found["number"]) if found is not None else 1
             stored = version._replace(number=number)
             await tx.execute(
                 "insert_version", {**stored._asdict(), "project": project, "created_at": self._stamp(stored.created_at)}
