@@ -32,7 +32,6 @@ class Database(NamedTuple):
 
 def database(url: str) -> Database:
     """The one place a URL chooses a backend; only the module of the backend in use is imported."""
-    # each backend module is imported only when its URL is used (hence PLC0415 below)
     if url.startswith("sqlite:///"):
         from flowbus.stores import sqlite  # noqa: PLC0415
 

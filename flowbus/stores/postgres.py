@@ -227,7 +227,7 @@ class PostgresTransaction:
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        # translated inside the savepoint's block, so that it is rolled back first
+        # translated outside the savepoint, so that it is rolled back first
         async with translated_errors(), self._conn.transaction():
             yield
 
@@ -245,9 +245,11 @@ class PostgresBackend(SqlBackend):
 
     @property
     def _reconnects(self) -> Backoff:
+        """The connector's reconnect pacing (how many tries failed in a row)."""
         return self._postgres.reconnects
 
     async def connection(self) -> psycopg.AsyncConnection[Any]:
+        """The statements' connection, opened again if the server dropped it."""
         return await self._postgres.connection()
 
 
