@@ -19,7 +19,7 @@ from flowbus.cli.exit_codes import ExitCode
 from flowbus.config.issues import ConfigError
 from flowbus.errors import FlowbusError
 from flowbus.settings import Settings
-from flowbus.stores import open_backend
+from flowbus.stores import open_backend, projects_in
 from flowbus.stores.protocols import Backend
 
 if TYPE_CHECKING:
@@ -90,15 +90,7 @@ def open_project(db: str, project: str) -> Backend:
 
 
 def _only_project(db: str) -> str:
-    found: list[str] = []
-    if db.startswith("sqlite:///"):
-        from flowbus.stores.sqlite import projects_in  # noqa: PLC0415
-
-        found = projects_in(db.removeprefix("sqlite:///"))
-    elif db.startswith(("postgresql://", "postgres://")):
-        from flowbus.stores.postgres import projects_in as postgres_projects  # noqa: PLC0415
-
-        found = postgres_projects(db)
+    found = projects_in(db)
     if len(found) == 1:
         return found[0]
     if len(found) > 1:

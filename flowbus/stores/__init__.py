@@ -1,6 +1,6 @@
 """Storage backends behind small protocols (:mod:`flowbus.stores.protocols`), one module each.
 
-:func:`open_backend` picks one from a database URL:
+:func:`database` picks one from a database URL, for :func:`open_backend` and :func:`projects_in`:
 
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: one file (the default);
 - ``postgresql://user@host:5432/dbname``: many workers on many machines (``flowbus[postgres]``);
@@ -8,6 +8,9 @@
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 from flowbus.errors import FlowbusError
 from flowbus.stores.protocols import Backend
@@ -19,28 +22,46 @@ class DatabaseUrlError(FlowbusError):
     """The database URL names no backend flowbus has."""
 
 
-def open_backend(url: str, project: str = "default") -> Backend:
+class Database(NamedTuple):
+    """The database a URL names: how to open one project's backend there, and how to list the
+    projects it holds (those with a published config)."""
+
+    open: Callable[[str], Backend]
+    projects: Callable[[], list[str]]
+
+
+def database(url: str) -> Database:
+    """The one place a URL chooses a backend; only the module of the backend in use is imported."""
     if url.startswith("sqlite:///"):
-        from flowbus.stores.sqlite import SqliteBackend  # noqa: PLC0415 - only the backend in use is imported
+        from flowbus.stores import sqlite  # noqa: PLC0415
 
         path = url.removeprefix("sqlite:///")
         if not path:
             raise DatabaseUrlError("a sqlite URL needs a file path: sqlite:///path/to/flowbus.db")
-        return SqliteBackend(path, project)
+        return Database(lambda project: sqlite.SqliteBackend(path, project), lambda: sqlite.projects_in(path))
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from flowbus.stores.postgres import PostgresBackend  # noqa: PLC0415
+            from flowbus.stores import postgres  # noqa: PLC0415
         except ImportError as exc:  # the extra is not installed
             raise DatabaseUrlError(
                 f"PostgreSQL URLs need the postgres extra: pip install 'flowbus[postgres]' ({exc})"
             ) from None
-        return PostgresBackend(url, project)
+        return Database(lambda project: postgres.PostgresBackend(url, project), lambda: postgres.projects_in(url))
     if url in ("memory://", "memory:"):
         from flowbus.stores.memory import MemoryBackend  # noqa: PLC0415
 
-        return MemoryBackend(project)
+        return Database(MemoryBackend, list)  # gone at exit: a new one holds no project
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise DatabaseUrlError(
         f"no backend for {scheme!r} URLs; use sqlite:///path/to/flowbus.db (the default: {DEFAULT_DB_URL}), "
         "postgresql://user@host/db or memory://"
     )
+
+
+def open_backend(url: str, project: str = "default") -> Backend:
+    return database(url).open(project)
+
+
+def projects_in(url: str) -> list[str]:
+    """The projects of the database at ``url`` (none when it does not exist yet)."""
+    return database(url).projects()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 
 import pytest
 
+from flowbus.config.versions import ConfigVersion
 from flowbus.errors import StoreError
 from flowbus.events.frozen import freeze
 from flowbus.runtime.changes import Changeset, EntityWrite
-from flowbus.stores import DatabaseUrlError, open_backend
+from flowbus.stores import DatabaseUrlError, open_backend, projects_in
+from flowbus.stores.protocols import Manifest
 from flowbus.stores.sql_files import load_schema
 from flowbus.stores.sqlite import SqliteBackend, _statements, migrate
 
@@ -76,3 +79,16 @@ def test_database_urls_pick_a_backend_or_say_what_exists(tmp_path):
     assert isinstance(backend, SqliteBackend) and backend.project == "p"
     with pytest.raises(DatabaseUrlError, match="no backend for 'mysql' URLs; use sqlite:///"):
         open_backend("mysql://x")
+
+
+async def test_a_database_url_lists_the_projects_with_a_published_config(tmp_path):
+    url = f"sqlite:///{tmp_path}/x.db"
+    assert projects_in(url) == []  # no file yet
+    for project in ("shop", "crm"):
+        backend = open_backend(url, project)
+        await backend.add_version(ConfigVersion(0, "t", "f.yaml", "h", dt.datetime.now(dt.UTC)), Manifest(0, {}, {}))
+        await backend.close()
+    assert projects_in(url) == ["crm", "shop"]
+    assert projects_in("memory://") == []
+    with pytest.raises(DatabaseUrlError, match="no backend for 'mysql' URLs; use sqlite:///"):
+        projects_in("mysql://x")

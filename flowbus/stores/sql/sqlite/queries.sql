@@ -34,7 +34,8 @@ INSERT INTO entities (project, entity, key, data, version) VALUES (:project, :en
 ON CONFLICT (project, entity, key) DO UPDATE SET data = excluded.data, version = entities.version + 1;
 
 -- name: insert_entity
-INSERT INTO entities (project, entity, key, data, version) VALUES (:project, :entity, :key, :data, 1);
+INSERT INTO entities (project, entity, key, data, version) VALUES (:project, :entity, :key, :data, 1)
+ON CONFLICT DO NOTHING;
 
 -- name: update_entity
 UPDATE entities SET data = :data, version = version + 1
@@ -80,7 +81,7 @@ WHERE project = :project AND id < :before
 ORDER BY id DESC LIMIT :limit;
 
 -- name: count_events
-SELECT count(*) FROM events WHERE project = :project;
+SELECT count(*) AS count FROM events WHERE project = :project;
 
 -- name: insert_run
 INSERT OR REPLACE INTO runs (project, id, flow, trigger, status, started_at, duration_s, inputs, outputs, steps,
@@ -236,7 +237,7 @@ ON CONFLICT (project) DO UPDATE SET text = excluded.text, file = excluded.file, 
 SELECT text, file FROM drafts WHERE project = :project;
 
 -- name: next_version
-SELECT coalesce(max(number), 0) + 1 FROM config_versions WHERE project = :project;
+SELECT coalesce(max(number), 0) + 1 AS number FROM config_versions WHERE project = :project;
 
 -- name: insert_version
 INSERT INTO config_versions (project, number, text, file, content_hash, created_at, summary)
@@ -256,6 +257,9 @@ WHERE project = :project ORDER BY number;
 SELECT number, text, file, content_hash, created_at, summary FROM config_versions
 WHERE project = :project AND number = :number;
 
+-- name: pending_outbox_peek
+SELECT 1 FROM config_outbox WHERE project = :project AND processed_at IS NULL LIMIT 1;
+
 -- name: pending_outbox
 SELECT id, version FROM config_outbox WHERE project = :project AND processed_at IS NULL ORDER BY id;
 
@@ -271,6 +275,9 @@ SELECT version FROM active_config WHERE project = :project;
 
 -- name: get_manifest
 SELECT version, routes, handlers FROM manifests WHERE project = :project AND version = :version;
+
+-- name: projects
+SELECT DISTINCT project FROM config_versions ORDER BY project;
 
 -- name: insert_key
 INSERT INTO api_keys (project, id, name, scopes, secret_hash, created_at)
