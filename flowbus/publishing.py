@@ -1,8 +1,9 @@
 """The config lifecycle (design §6): publish a config as an immutable version, diff, roll back.
 
 Publishing validates and compiles the config, then stores the numbered version, its manifest
-and an outbox record in one transaction; the dispatcher (``Backend.project_versions``) makes it
-the active version. Workers notice the new active version and switch without a restart.
+and an outbox record in one transaction; the dispatcher (``Backend.project_versions``, run here
+and by every worker) makes it the active version. Workers notice the new active version and
+switch without a restart.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from flowbus.active_version import active_number, no_config
+from flowbus.active_version import no_config
 from flowbus.config.diff import ConfigDiff, diff_configs
 from flowbus.config.issues import ConfigError, Issue
 from flowbus.config.loader import LoadedConfig, load_config_text, parse_config
@@ -23,7 +24,6 @@ __all__ = [
     "PublishResult",
     "VersionNotFound",
     "active_config",
-    "active_number",
     "diff_versions",
     "manifest_of",
     "no_config",
@@ -113,7 +113,7 @@ async def diff_versions(backend: Backend, old: int, new: int) -> ConfigDiff:
 
 
 async def active_config(backend: Backend) -> tuple[int, LoadedConfig] | None:
-    """The active version's number and its loaded config, once the dispatcher has caught up."""
+    """The active version's number and its loaded config (compiled once per process)."""
     version = await _active(backend)
     if version is None:
         return None
@@ -121,7 +121,7 @@ async def active_config(backend: Backend) -> tuple[int, LoadedConfig] | None:
 
 
 async def _active(backend: Backend) -> ConfigVersion | None:
-    number = await active_number(backend)
+    number = await backend.active_version()
     return await backend.get_version(number) if number is not None else None
 
 

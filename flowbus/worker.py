@@ -33,7 +33,6 @@ from flowbus.config.loader import load_config_text
 from flowbus.errors import FlowbusError, Rejected, StoreError, StoreUnavailable
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
-from flowbus.publishing import active_number
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, MessageState, QueuedMessage, QueueName
 from flowbus.runtime.bounds import retried_attempt
 from flowbus.runtime.changes import Ack, Changeset, Conflict, Retry
@@ -370,7 +369,9 @@ class Worker:
             return
         self._checked_version_at = now
         backend = self.engine.backend
-        active = await active_number(backend)
+        # the dispatcher runs here too: a publisher that died after storing its version is caught up
+        await backend.project_versions()
+        active = await backend.active_version()
         if active is None or active == self.engine.runner.config_version:
             return
         version = await backend.get_version(active)

@@ -16,7 +16,7 @@ from flowbus.api.reads import Cursor, Limit, Name, backend_of, json_response, me
 from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
 from flowbus.keys import Scope
-from flowbus.publishing import PublishResult, active_number, check_project, diff_versions, publish_config, rollback
+from flowbus.publishing import PublishResult, check_project, diff_versions, publish_config, rollback
 from flowbus.queue import MessageState, QueueName
 from flowbus.runtime.inbound import event_type_of
 from flowbus.runtime.routing import match, match_event
@@ -110,7 +110,7 @@ async def publish_draft(project: str, request: Request) -> Response:
 @router.get("/versions", summary="Config versions, oldest first")
 async def list_versions(project: str, request: Request) -> Response:
     backend = backend_of(request, project)
-    active = await active_number(backend)
+    active = await backend.active_version()
     return json_response([
         {"number": v.number, "created_at": v.created_at, "content_hash": v.content_hash, "summary": v.summary,
          "active": v.number == active}
@@ -173,7 +173,7 @@ async def get_dead_letter(project: str, message_id: str, request: Request) -> Re
 @router.post("/dead-letters/redrive", summary="Put dead letters back with fresh attempts")
 async def redrive(project: str, request: Request, body: RedriveBody) -> Response:
     backend = backend_of(request, project)
-    version = await active_number(backend) if body.current_version else None
+    version = await backend.active_version() if body.current_version else None
     return json_response({"redriven": await backend.redrive(body.ids, config_version=version)})
 
 

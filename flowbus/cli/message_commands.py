@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from flowbus import jsonio
-from flowbus.active_version import active_manifest, active_number, no_config
+from flowbus.active_version import catch_up, no_config
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import closing, db_options, json_option, open_project, print_created, read_data, run_async
 from flowbus.queue import MessageState, QueuedMessage, QueueName, source_message
@@ -26,6 +26,7 @@ async def active_engine(backend: Backend) -> Engine:
     from flowbus.engine import Engine  # noqa: PLC0415
     from flowbus.publishing import active_config  # noqa: PLC0415 - the config models and the engine, on use
 
+    await catch_up(backend)
     found = await active_config(backend)
     if found is None:
         raise click.UsageError(no_config(backend.project))
@@ -79,7 +80,8 @@ def send(
 
 async def _manifest_with_sources(backend: Backend) -> Manifest:
     """The active version's manifest: what ``send --source`` needs, without compiling the config."""
-    manifest = await active_manifest(backend)
+    await catch_up(backend)
+    manifest = await backend.manifest()
     if manifest is None:
         raise click.UsageError(no_config(backend.project))
     if manifest.sources is None:  # stored before manifests kept their sources: compile it once more
@@ -263,7 +265,8 @@ def dlq_redrive(
             ids = [m.id for m in await backend.dead_letters(where, limit=1_000_000)]
         else:  # only dead letters are put back: the ids of the others are not printed
             ids = [i for i in dict.fromkeys(message_ids) if await _is_dead(backend, i)]
-        version = await active_number(backend) if current_version else None
+        await catch_up(backend)
+        version = await backend.active_version() if current_version else None
         # fewer than asked only when another process put some back meanwhile: all are back then
         return ids, await backend.redrive(ids, config_version=version), version
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from flowbus import jsonio
+from flowbus.active_version import catch_up
 from flowbus.cli.options import (
     closing,
     db_options,
@@ -17,12 +18,11 @@ from flowbus.cli.options import (
     run_async,
 )
 from flowbus.config.diff import ConfigDiff, diff_configs
-from flowbus.config.loader import load_config_text
 from flowbus.config.model import Config
 from flowbus.publishing import (
     PublishResult,
     VersionNotFound,
-    active_number,
+    config_of,
     diff_versions,
     no_config,
     publish_config,
@@ -148,12 +148,13 @@ async def _first(backend: Backend, number: int) -> ConfigDiff:
     version = await backend.get_version(number)
     if version is None:
         raise VersionNotFound(f"there is no config version {number}")
-    loaded = load_config_text(version.text, file=version.file).config
-    return diff_configs(Config(project=loaded.project), loaded)
+    config = config_of(version)
+    return diff_configs(Config(project=config.project), config)
 
 
 async def _active_or_fail(backend: Backend) -> int:
-    active = await active_number(backend)
+    await catch_up(backend)
+    active = await backend.active_version()
     if active is None:
         raise click.UsageError(no_config(backend.project))
     return active

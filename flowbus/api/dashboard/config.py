@@ -12,7 +12,7 @@ from flowbus.api.dashboard.session import Session
 from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
 from flowbus.config.issues import Issue, Severity
-from flowbus.publishing import VersionNotFound, active_number, check_project, diff_versions, publish_config, rollback
+from flowbus.publishing import VersionNotFound, check_project, diff_versions, publish_config, rollback
 from flowbus.stores.protocols import Backend
 
 DRAFT_FILE = "draft.yaml"
@@ -33,7 +33,7 @@ def problems_of(text: str, project: str) -> list[Issue]:
 async def _page(request: Request, session: Session, *, text: str | None = None, problems: list[Issue] | None = None,
                 status: int = 200) -> Response:  # fmt: skip
     backend: Backend = request.app.state.flowbus.backend(session.project)
-    active = await active_number(backend)
+    active = await backend.active_version()
     versions = await backend.versions()
     draft = await backend.get_draft()
     if text is None:

@@ -14,7 +14,6 @@ from flowbus.api.dashboard.render import html
 from flowbus.api.dashboard.runs import ID_PATTERN
 from flowbus.api.dashboard.session import Session
 from flowbus.config import LoadedConfig, load_config_text
-from flowbus.publishing import active_number
 from flowbus.queue import MessageKind, MessageState, QueuedMessage, QueueName
 from flowbus.stores.protocols import Backend, DeadLetterFilter
 from flowbus.trace import trace_message
@@ -81,7 +80,7 @@ async def dead_letters_page(request: Request, session: Session) -> Response:
     shown, next_after = reads.split_page(found, PAGE, lambda m: m.id)
     return html(request, "dead_letters.html", session, nav="dead", messages=shown, fields=fields,
                 next_after=next_after, name_of=name_of, queues=list(QueueName),
-                redriven=request.query_params.get("redriven", ""), active=await active_number(backend))  # fmt: skip
+                redriven=request.query_params.get("redriven", ""), active=await backend.active_version())  # fmt: skip
 
 
 @page
@@ -93,7 +92,7 @@ async def dead_letter_page(request: Request, session: Session) -> Response:
         return refused(request, session, 404, f"no dead letter {message_id!r} in project {session.project!r}")
     runs = [tree.record for tree in await trace_message(backend, message.id)]
     return html(request, "dead_letter.html", session, nav="dead", message=message, runs=runs, name=name_of(message),
-                active=await active_number(backend))  # fmt: skip
+                active=await backend.active_version())  # fmt: skip
 
 
 @action
@@ -103,7 +102,7 @@ async def redrive(request: Request, session: Session, form: Form) -> Response:
     ids = [i for i in form.get("ids", []) if ID_PATTERN.match(i)][:MAX_REDRIVE]
     if not ids:
         return refused(request, session, 422, "choose at least one dead letter")
-    active = await active_number(backend)
+    active = await backend.active_version()
     on_active = first(form, "version") == "active"
     if first(form, "do") != "dry":
         count = await backend.redrive(ids, config_version=active if on_active else None)

@@ -17,7 +17,6 @@ from flowbus.api.dashboard.session import Session
 from flowbus.api.dashboard.timeline import timeline
 from flowbus.api.state import ApiState
 from flowbus.ids import MAX_ID, floor_id
-from flowbus.publishing import active_number
 from flowbus.queue import MessageState
 from flowbus.runtime.records import Run, RunStatus, Trigger
 from flowbus.stores.protocols import RunFilter
@@ -121,7 +120,7 @@ async def retry_runs(request: Request, session: Session, form: Form) -> Response
         message = await backend.get_message(run.message_id) if run is not None and run.message_id else None
         if message is not None and message.state is MessageState.DEAD:
             dead.add(message.id)
-    retried = await backend.redrive(sorted(dead), config_version=await active_number(backend)) if dead else 0
+    retried = await backend.redrive(sorted(dead), config_version=await backend.active_version()) if dead else 0
     query = urlencode({"retried": retried, "left": len(chosen) - len(dead)})
     return RedirectResponse(f"/p/{session.project}/runs?{query}", status_code=303)
 
