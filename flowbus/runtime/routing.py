@@ -9,8 +9,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flowbus.config.plan import Plan
+if TYPE_CHECKING:  # a trace reads Unmatched without loading the compiler and the config models
+    from flowbus.config.plan import Plan
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
