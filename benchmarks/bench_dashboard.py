@@ -146,7 +146,8 @@ def main() -> None:
             url = postgres_database(args.postgres, f"flowbus_bench_dashboard_{total}")
             rows.append(("postgres", total, asyncio.run(measure(url, total))))
     print(
-        f"{'store':<9} {'runs':>10} {'fill s':>8} {'overview ms':>12} {'runs ms':>8} {'page 2 ms':>10} {'failed ms':>10}"
+        f"{'store':<9} {'runs':>10} {'fill s':>8} {'overview ms':>12} {'runs ms':>8} {'page 2 ms':>10} {'failed ms':>10} "
+        f"{'no match ms':>12}"
     )
     for store, total, r in rows:
         print(
