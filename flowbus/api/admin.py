@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
 from flowbus import jsonio
+from flowbus.api import paths  # noqa: F401 - registers {message_id:dead_letter}, used below
 from flowbus.api.auth import needs
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
 from flowbus.api.reads import Cursor, Limit, Name, backend_of, json_response, message_data, page
 from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
+from flowbus.ids import ID_PATTERN
 from flowbus.keys import Scope
 from flowbus.publishing import PublishResult, check_project, diff_versions, publish_config, rollback
 from flowbus.queue import MessageState, QueueName
@@ -27,6 +29,8 @@ router = APIRouter(
 )
 
 
+#: a dead letter's id, as the document states it (the route takes any segment but redrive)
+MessageId = Annotated[str, Path(pattern=ID_PATTERN, description="the dead letter's message id")]
 #: a config version number, bounded so that no driver is handed an integer it cannot store
 VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -46,7 +50,11 @@ class Body(BaseModel):
 
 
 class DraftBody(Body):
-    text: str = Field(max_length=5 * 1024 * 1024, description="the config, YAML or JSON")
+    text: str = Field(
+        min_length=1,  # an empty file is no config; whether a text is one, the document cannot say
+        max_length=5 * 1024 * 1024,
+        description="the config, YAML or JSON; saved only if it is a valid config of the project",
+    )
 
 
 class RedriveBody(Body):
@@ -55,6 +63,18 @@ class RedriveBody(Body):
 
 
 class MatchBody(Body):
+    """A message from a source (its type given, or found in ``data`` as the ingress would), or
+    an event: a body naming neither is refused, and the document says so (``anyOf``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["source"], "properties": {"source": {"type": "string"}}},
+                {"required": ["event"], "properties": {"event": {"type": "string"}}},
+            ]
+        }
+    )
+
     source: str | None = None
     event_type: str | None = None
     event: str | None = None
@@ -161,8 +181,8 @@ async def list_dead_letters(
     return page(dead, limit, lambda m: m.to_dict())
 
 
-@router.get("/dead-letters/{message_id}", summary="A dead letter: every attempt's error and runs")
-async def get_dead_letter(project: str, message_id: str, request: Request) -> Response:
+@router.get("/dead-letters/{message_id:dead_letter}", summary="A dead letter: every attempt's error and runs")
+async def get_dead_letter(project: str, message_id: MessageId, request: Request) -> Response:
     backend = backend_of(request, project)
     message = await backend.get_message(message_id)
     if message is None or message.state is not MessageState.DEAD:
@@ -193,7 +213,8 @@ async def post_match(project: str, request: Request, body: MatchBody) -> Respons
     if body.source is None:
         raise ApiError(422, "give `source` (with `event_type` or `data`), or `event`")
     resolved = body.event_type or event_type_of(plan, body.source, body.data)
-    if resolved is None:
-        raise ApiError(422, f"no event_type given, and source {body.source!r} finds none in data")
-    flows = list(match(plan, body.source, resolved).flows)
+    # no type found: the ingress would refuse such a message, so nothing would run (an answer,
+    # not a refusal: whether a type is found in data depends on the config, which the document
+    # cannot say)
+    flows = list(match(plan, body.source, resolved).flows) if resolved else []
     return json_response({"source": body.source, "event_type": resolved, "flows": flows})

@@ -183,16 +183,18 @@ def _messages(
     problems: list[dict[str, object]] = []
     for index, event in enumerate(events):
         refused: dict[str, object] = {"index": index, "id": event.id}
+        # CloudEvents makes data optional, and so does the document: none is no properties
+        data: Any = {} if event.data is None else event.data
         if event.type not in plan.events:
             defined = ", ".join(sorted(plan.events)) or "none"
             problems.append({**refused, "error": f"no event {event.type!r} is defined (defined: {defined})"})
-        elif not isinstance(event.data, dict):
+        elif not isinstance(data, dict):
             problems.append({**refused, "error": "data must be a JSON object of the event's properties"})
         else:
             try:
                 messages.append(
                     event_message(
-                        plan, event.type, event.data, event.source, group_key or event.subject,
+                        plan, event.type, data, event.source, group_key or event.subject,
                         f"{event.source}/{event.id}", event.version, config_version=active.version,
                     )
                 )  # fmt: skip

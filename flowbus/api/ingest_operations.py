@@ -63,7 +63,7 @@ class CloudEvent(BaseModel):
     subject: str | None = Field(None, description="the FIFO group, unless X-Group-Key is sent")
     time: str | None = None
     datacontenttype: str | None = None
-    data: dict[str, Any] | None = Field(None, description="the event's properties")
+    data: dict[str, Any] | None = Field(None, description="the event's properties (none when absent or null)")
     eventversion: EventVersion | None = Field(
         None, description="the version of the event type it is (default: the latest the config defines)"
     )

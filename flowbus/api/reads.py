@@ -5,6 +5,7 @@ the runs it caused, an entity record."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -68,13 +69,41 @@ Cursor = Annotated[
 ]
 
 
+def _time_pattern() -> str:
+    """An ISO 8601 time (RFC 3339, the offset optional) of a real date: the form of
+    :data:`flowbus.reads.TIME_PATTERN`, with no day past its month's end (29 February in leap
+    years only), and an offset only where the time stays within the calendar in UTC: none ahead
+    of UTC on 0001-01-01, none behind it on 9999-12-31. Digits are [0-9], not \\d, which Python
+    reads as any Unicode digit."""
+    clock = r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?"
+    offset = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+    days_28 = r"(0[1-9]|1[0-9]|2[0-8])"
+    short = rf"(0[1-9]|1[0-2])-{days_28}|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31"
+    years = r"000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8]"
+    leap = r"[0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00"
+    first_year = rf"01-(0[2-9]|[12][0-9]|3[01])|02-{days_28}|(0[3-9]|1[0-2])-(0[1-9]|[12][0-9]|30)|(0[3578]|1[02])-31"
+    last_year = rf"(0[1-9]|1[0-2])-{days_28}|(0[13-9]|1[0-2])-(29|30)|(0[13578]|10)-31|12-30"
+    anywhere = f"(Z|[+-]{offset})?"
+    return "^(" + "|".join([
+        f"({years})-({short}){clock}{anywhere}",
+        f"({leap})-02-29{clock}{anywhere}",
+        f"0001-({first_year}){clock}{anywhere}",
+        f"9999-({last_year}){clock}{anywhere}",
+        f"0001-01-01{clock}(Z|-{offset}|\\+00:00)?",
+        f"9999-12-31{clock}(Z|\\+{offset}|-00:00)?",
+    ]) + ")$"  # fmt: skip
+
+
+#: the times the API takes, stated in its document and checked by :func:`_utc`
+TIME_PATTERN = _time_pattern()
+_TIME = re.compile(TIME_PATTERN)
+
 #: an ISO 8601 time (RFC 3339, the offset optional: without one it is UTC)
 Time = Annotated[
     str | None,
     Query(
-        # in the document only: the time is checked by reads.utc_time, which says what is wrong in
-        # flowbus's words rather than quoting the pattern
-        json_schema_extra={"pattern": reads.TIME_PATTERN},
+        # not Query(pattern=...): _utc says what is wrong in flowbus's words, not by quoting this
+        json_schema_extra={"pattern": TIME_PATTERN},
         description="an ISO 8601 time, such as 2026-11-22T10:00:00Z; without an offset it is UTC",
     ),
 ]
@@ -85,9 +114,13 @@ def _utc(text: str | None, name: str) -> dt.datetime | None:
     if text is None:
         return None
     try:
-        return reads.utc_time(text)
+        value = reads.utc_time(text)
     except ValueError as exc:
         raise ApiError(422, f"{name} is {exc}", issues=[{"where": f"query.{name}"}]) from None
+    if not _TIME.match(text):  # a real time, but on the calendar's first or last day, offset off it
+        said = "on the first or last day of the calendar, give the time in UTC"
+        raise ApiError(422, f"{name} is not a valid time: {text!r}; {said}", issues=[{"where": f"query.{name}"}])
+    return value
 
 
 def page(items: Sequence[Any], limit: int, item: Callable[[Any], Any]) -> Response:
@@ -102,10 +135,12 @@ Where = Annotated[
     list[Annotated[str, StringConstraints(pattern=r"^[^=]+=", max_length=1000)]] | None,
     Query(
         max_length=MAX_FIELD_FILTERS,
+        # a field filtered twice is refused: the document says as much as JSON Schema can
+        json_schema_extra={"uniqueItems": True},
         description=(
             "FIELD=VALUE, repeatable (all must hold): records whose top-level FIELD has the text VALUE. "
             "A string as it is, an integer in decimal, true or false, a decimal, time or date as stored "
-            "(19.90 is not 19.9); null, floats, lists and objects match nothing"
+            "(19.90 is not 19.9); null, floats, lists and objects match nothing. Each FIELD once"
         ),
     ),
 ]

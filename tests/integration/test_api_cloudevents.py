@@ -209,3 +209,18 @@ async def test_an_eventversion_of_thousands_of_digits_is_a_422_not_a_500(api):
     assert response.status_code == 422
     assert response.json()["error"].startswith("event: eventversion must be a whole number from 1, got '99999")
     assert await store.queue_depth() == {}
+
+
+@pytest.mark.parametrize("data", ["absent", None])
+async def test_an_event_without_data_is_one_without_properties_as_the_document_allows(api, data):
+    client, auth, _ = api
+    sent = {"specversion": "1.0", "id": "1", "source": "s", "type": "OrderPlaced"}
+    if data != "absent":
+        sent["data"] = data
+    response = await client.post(URL, json=sent, headers={**auth, "content-type": "application/cloudevents+json"})
+    assert response.status_code == 422, response.text
+    [entry] = response.json()["events"]  # checked as an event with no properties: each required one named
+    assert set(entry["properties"]) == {"OrderId", "CustomerId", "OrderNumber", "TotalAmount", "OrderDate"}
+    document = (await client.get("/openapi.json")).json()
+    content = document["paths"]["/v1/projects/{project}/events"]["post"]["requestBody"]["content"]
+    assert "data" not in content["application/cloudevents+json"]["schema"]["required"]

@@ -1,5 +1,7 @@
-"""schemathesis against the app's own OpenAPI: no 5xx and no response that breaks the schema,
-whatever the generated requests (with a valid admin key, so they reach the handlers)."""
+"""schemathesis against the app's own OpenAPI, every check: no 5xx, no response that breaks the
+schema, no request the document calls valid refused (but where the test says why), and a 405's
+Allow naming the methods the document lists, whatever the generated requests (with a valid admin
+key, so they reach the handlers)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ pytest.importorskip("fastapi", reason="the server extra is not installed")
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is a test dependency")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
-from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance  # noqa: E402
+from schemathesis.config import SchemathesisConfig  # noqa: E402
 
 from flowbus.api import create_app  # noqa: E402
 from flowbus.keys import Scope, new_key  # noqa: E402
@@ -36,7 +38,30 @@ def _prepared(path: Path) -> str:
 
 DB = Path(__import__("tempfile").mkdtemp()) / "flowbus.db"
 TOKEN = _prepared(DB)
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(f"sqlite:///{DB}"))
+
+#: where a request of the documented shape may yet be refused by design, for a reason no static
+#: document can state: it depends on the project's config (which event types a source's payloads
+#: name, which events are defined, whether a text is a valid config: 422), on two items of one
+#: list (a field filtered twice, with two values: 422), or on a header and the media type at once
+#: (a JSON body without the ce-* attributes of binary mode: 415). Everywhere else, valid data is
+#: accepted: the document says what the code refuses.
+REFUSED_BY_DESIGN = {
+    "POST /v1/projects/{project}/sources/{source}/events": [422],
+    "POST /v1/projects/{project}/events": [415, 422],
+    "PUT /v1/projects/{project}/draft": [422],
+    "GET /v1/projects/{project}/entities/{entity}": [422],
+}
+#: schemathesis's own default for the check
+ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "operations": [
+            {"include-name": name, "checks": {"positive_data_acceptance": {"expected-statuses": [*ACCEPTED, *also]}}}
+            for name, also in REFUSED_BY_DESIGN.items()
+        ]
+    }
+)
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(f"sqlite:///{DB}"), config=CONFIG)
 
 
 @schema.parametrize()
@@ -45,9 +70,4 @@ def test_the_api_keeps_its_own_schema_and_never_answers_5xx(case):
     case.path_parameters = {**(case.path_parameters or {}), "project": "compass"}
     if "source" in case.path_parameters:  # a declared source, so that bodies reach the ingress itself
         case.path_parameters["source"] = "compass_inbound"
-    # excluded: a body can be of the right shape yet mean nothing (an empty config, a match naming
-    # neither source nor event): a 422 then is the right answer, not a failure; and a 405's Allow
-    # names every method that routes, where the document cannot: GET /dead-letters/redrive is a
-    # GET of /dead-letters/{id} (a dead letter named 'redrive'), beside the POST of redrive
-    excluded = [allow_header_conformance, positive_data_acceptance]
-    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"})
