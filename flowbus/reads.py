@@ -27,7 +27,7 @@ TIME_PATTERN = (
     r"^(000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
     r"T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
 )
-_TIME = re.compile(TIME_PATTERN)
+_TIME = re.compile(TIME_PATTERN, re.ASCII)  # \d is any Unicode digit without it
 
 
 def utc_time(text: str) -> dt.datetime:
