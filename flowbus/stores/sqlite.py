@@ -5,6 +5,12 @@ call takes microseconds; a hop to a database thread costs more than that, so cal
 directly and a unit of work is one transaction. Several processes may share the file (WAL
 allows readers beside the one writer; writers queue on the lock with a busy timeout).
 
+SQLite cannot tell anyone of a commit, so a waiting worker hears of new work in two ways: a
+commit that queues work in this process wakes the waits on the same file at once (a process-wide
+registry of waits, :func:`_ring`), and a commit by another process shows as a change of the
+connection's ``PRAGMA data_version``, which a wait looks at every few milliseconds
+(:data:`COMMIT_POLL_MIN_S`, less often as the quiet lasts).
+
 This module connects, migrates, opens transactions, runs the named queries of
 ``sql/sqlite/queries.sql``, claims and translates errors (callers see :class:`StoreError` or
 :class:`Conflict`); the store operations themselves are :mod:`flowbus.stores.sql_backend`'s.
@@ -15,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -128,6 +136,75 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+#: how often a waiting worker looks for commits by other processes (a ``PRAGMA data_version``
+#: takes microseconds, but each look wakes the process: ~0.15 ms of CPU on a small VM): every
+#: 5 ms just after work, so that a steady trickle of sends from another process is noticed within
+#: 5 ms, then less often as the quiet lasts (a quarter of it), up to every 200 ms, the worker's
+#: longest idle sleep, so that a worker idle for long wakes no more often than its claims do
+#: (benchmarks/bench_light_load.py measures both)
+COMMIT_POLL_MIN_S = 0.005
+COMMIT_POLL_MAX_S = 0.2
+
+#: a database file (its device and inode: the same file whatever path opened it) and a project
+Doorbell = tuple[int, int, str]
+
+#: the waits for work in progress in this process, by the doorbell they wait at. A wait puts its
+#: future in and takes it out itself, so only waits in progress are held, however many backends
+#: open and close; the lock is for backends used from the event loops of other threads
+_WAITS: dict[Doorbell, set[asyncio.Future[str]]] = {}
+_WAITS_LOCK = threading.Lock()
+
+
+def waits_in_progress() -> int:
+    """How many waits for work of this process the registry holds now (for tests)."""
+    with _WAITS_LOCK:
+        return sum(len(waits) for waits in _WAITS.values())
+
+
+@contextlib.contextmanager
+def _waiting_at(doorbell: Doorbell, woken: asyncio.Future[str]) -> Iterator[None]:
+    with _WAITS_LOCK:
+        _WAITS.setdefault(doorbell, set()).add(woken)
+    try:
+        yield
+    finally:
+        with _WAITS_LOCK:
+            waits = _WAITS[doorbell]
+            waits.discard(woken)
+            if not waits:
+                del _WAITS[doorbell]
+
+
+def _ring(doorbell: Doorbell, reason: str) -> None:
+    """Wake every wait at ``doorbell`` with ``reason``: at once in this event loop, and through
+    ``call_soon_threadsafe`` in another (a future may only be settled from its own loop)."""
+    with _WAITS_LOCK:
+        waits = list(_WAITS.get(doorbell, ()))
+    here = asyncio.get_running_loop()
+    for woken in waits:
+        loop = woken.get_loop()
+        if loop is here:
+            _settle(woken, reason)
+        else:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits there any more
+                loop.call_soon_threadsafe(_settle, woken, reason)
+
+
+def _settle(woken: asyncio.Future[str], reason: str) -> None:
+    if not woken.done():  # a wait rung twice, or already over
+        woken.set_result(reason)
+
+
+def _doorbell(conn: sqlite3.Connection, project: str) -> Doorbell | None:
+    """Where the waits on ``conn``'s file for ``project`` are rung; None for a database without a
+    file (in memory, temporary), which no other connection can see."""
+    file = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not file:
+        return None
+    found = os.stat(file)
+    return found.st_dev, found.st_ino, project
+
+
 class SqliteConnector:
     """The SQL backend's way into one SQLite connection (see :mod:`flowbus.stores.sql_backend`).
 
@@ -138,8 +215,15 @@ class SqliteConnector:
     #: BEGIN IMMEDIATE takes the database's one write lock: nothing more to lock
     locks_rows = False
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, project: str) -> None:
         self._conn = conn
+        with translated_errors():
+            self._doorbell = _doorbell(conn, project)
+            #: the ``data_version`` as of the last claim: a different one means another connection
+            #: committed since, maybe work
+            self._data_version = self._read_data_version()
+        #: when (the loop's clock) this connector last found work or another connection's commit
+        self._busy_at = float("-inf")
 
     @staticmethod
     def stamp(value: dt.datetime) -> str:
@@ -152,7 +236,11 @@ class SqliteConnector:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         with transaction(self._conn) as conn:
-            yield SqliteTransaction(conn)
+            tx = SqliteTransaction(conn)
+            yield tx
+        # rung once committed, never before: a wait woken earlier might claim before the commit
+        if tx.announced is not None and self._doorbell is not None:
+            _ring(self._doorbell, tx.announced)
 
     async def fetch_all(self, query: str, params: Params) -> list[sqlite3.Row]:
         with translated_errors():
@@ -161,15 +249,48 @@ class SqliteConnector:
     async def claim(self, params: Params) -> list[sqlite3.Row]:
         # no UPDATE ... LIMIT in SQLite: find the messages, then lease them, in one transaction
         with transaction(self._conn) as conn:
+            # read under the write lock, so that any commit after this claim's look changes it
+            self._data_version = self._read_data_version()
             seqs = [row["seq"] for row in conn.execute(Q["claimable"], params)]
             if not seqs:
                 return []
+            self._busy_at = asyncio.get_running_loop().time()
             return conn.execute(Q["lease"], {**params, "seqs": encode(seqs)}).fetchall()
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
-        # SQLite cannot tell other processes about a commit: workers poll, with a short timeout
-        await asyncio.sleep(timeout_s)
-        return None
+        """Wait up to ``timeout_s`` for a commit, since the last claim, that may have queued work:
+        the reason a commit of this process announced (``work``, ``version``) as soon as it
+        commits; ``work`` within :data:`COMMIT_POLL_MIN_S` to :data:`COMMIT_POLL_MAX_S` of a
+        commit by another connection; None on timeout."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[str] = loop.create_future()
+        deadline = loop.time() + timeout_s
+        with contextlib.ExitStack() as registered:
+            if self._doorbell is not None:
+                registered.enter_context(_waiting_at(self._doorbell, woken))
+            # looked at once registered: a commit before this wait (a thread's, between the
+            # claim and here) shows here, one after it rings
+            while not self._committed_elsewhere():
+                now = loop.time()
+                if now >= deadline:
+                    return None
+                poll_s = min(COMMIT_POLL_MAX_S, max(COMMIT_POLL_MIN_S, (now - self._busy_at) / 4))
+                await asyncio.wait((woken,), timeout=min(deadline - now, poll_s))
+                if woken.done():
+                    self._busy_at = loop.time()
+                    return woken.result()
+            self._busy_at = loop.time()
+            return "work"
+
+    def _committed_elsewhere(self) -> bool:
+        with translated_errors():
+            version = self._read_data_version()
+        changed, self._data_version = version != self._data_version, version
+        return changed
+
+    def _read_data_version(self) -> int:
+        version: int = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return version
 
     async def migrate(self) -> list[int]:
         return migrate(self._conn)
@@ -185,6 +306,8 @@ class SqliteTransaction:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        #: the reason to ring the waits with once committed, if any
+        self.announced: str | None = None
 
     async def execute(self, query: str, params: Params) -> int:
         return self._conn.execute(Q[query], params).rowcount
@@ -211,7 +334,9 @@ class SqliteTransaction:
             self._conn.execute("RELEASE changeset")
 
     async def announce(self, reason: str) -> None:
-        """Nobody to tell: SQLite workers poll (see :meth:`SqliteConnector.wait_for_work`)."""
+        """Wake the waits of this process on the same file, once committed (the other processes'
+        see the commit change their ``data_version``: :meth:`SqliteConnector.wait_for_work`)."""
+        self.announced = reason
 
 
 class SqliteBackend(SqlBackend):
@@ -226,5 +351,5 @@ class SqliteBackend(SqlBackend):
         dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S,
     ) -> None:
         self.path = Path(path)
-        connector = SqliteConnector(connect(path, synchronous=synchronous))
+        connector = SqliteConnector(connect(path, synchronous=synchronous), project)
         super().__init__(connector, project, dedup_window_s=dedup_window_s)

@@ -1,0 +1,207 @@
+"""Light load on SQLite: events sent at a steady rate, and the time from each send returning to
+its handler run finishing (the run's ``started_at`` plus its duration), in two setups:
+
+- in process: a publisher and a worker in one event loop, each with a backend object of its
+  own on the same file, as ``flowbus run`` has its HTTP API and its worker;
+- between processes: a ``flowbus worker`` subprocess, and the publisher in this process.
+
+Each event goes the ingest path (``Engine.send_event``: an inbound message) and is handled by
+one async handler, so it is two hops: the worker publishes it, then runs the handler. Also the
+CPU (user + sys) an idle ``flowbus worker`` process uses over a few seconds.
+
+    python benchmarks/bench_light_load.py [--events 500] [--rate 50] [--idle-s 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from flowbus.engine import Engine
+from flowbus.publishing import active_config, publish_config
+from flowbus.stores.sqlite import SqliteBackend
+from flowbus.worker import Worker
+
+PROJECT = "light"
+CONFIG = """
+project: {name: light}
+events:
+  - name: Ping
+    properties:
+      Seq: {type: Integer, required: true}
+flows:
+  - name: Pong
+    inputs: {Seq: {type: Integer, required: true}}
+    steps:
+      - {id: write, action: save, entity: Pong, data: {id: "=string(inputs.Seq)", seq: "=inputs.Seq"}}
+handlers:
+  - {name: Pong, event: Ping, flow: Pong, mode: async, bindings: {Seq: Seq}}
+"""
+#: events sent, and handled, before the measured ones: the worker's start-up is not measured
+WARM_UP = 5
+
+
+async def open_engine(db: Path) -> Engine:
+    backend = SqliteBackend(db, PROJECT)
+    number, loaded = await active_config(backend)
+    return Engine(loaded, backend=backend, config_version=number)
+
+
+async def publish_steadily(engine: Engine, first: int, n: int, rate: float) -> dict[int, float]:
+    """Send events ``first`` .. ``first + n - 1`` at ``rate`` a second, on a fixed schedule (a late
+    send does not push back the next); the wall-clock time each send returned, by sequence number."""
+    sent: dict[int, float] = {}
+    start = time.monotonic()
+    for i in range(n):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await engine.send_event("Ping", {"Seq": first + i}, source="bench")
+        sent[first + i] = time.time()
+    return sent
+
+
+def handled_at(db: Path) -> dict[int, float]:
+    """The wall-clock time each handler run finished, by the event's sequence number."""
+    with sqlite3.connect(db) as conn:
+        found = conn.execute(
+            "SELECT inputs, started_at, duration_s FROM runs WHERE project = ? AND trigger = 'handler'", (PROJECT,)
+        ).fetchall()
+    return {json.loads(inputs)["Seq"]: dt.datetime.fromisoformat(at).timestamp() + s for inputs, at, s in found}
+
+
+async def wait_handled(db: Path, expected: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(handled_at(db)) < expected:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(handled_at(db))} of {expected} events handled in {timeout_s:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+def latencies_ms(sent: dict[int, float], db: Path) -> list[float]:
+    handled = handled_at(db)
+    return [(handled[seq] - at) * 1000 for seq, at in sent.items()]
+
+
+async def in_process(db: Path, n: int, rate: float) -> list[float]:
+    publisher, worked = await open_engine(db), await open_engine(db)
+    worker = Worker(worked, follow_versions=True)
+    working = asyncio.create_task(worker.run())
+    try:
+        await publish_steadily(publisher, 0, WARM_UP, rate)
+        await wait_handled(db, WARM_UP)
+        sent = await publish_steadily(publisher, WARM_UP, n, rate)
+        await wait_handled(db, WARM_UP + n)
+    finally:
+        worker.stop()
+        await working
+        await publisher.backend.close()
+        await worked.backend.close()
+    return latencies_ms(sent, db)
+
+
+def start_worker(db: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "flowbus", "worker", "--db", f"sqlite:///{db}", "--project", PROJECT],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+async def between_processes(db: Path, n: int, rate: float) -> list[float]:
+    publisher = await open_engine(db)
+    process = start_worker(db)
+    try:
+        await publish_steadily(publisher, 0, WARM_UP, rate)
+        await wait_handled(db, WARM_UP)
+        sent = await publish_steadily(publisher, WARM_UP, n, rate)
+        await wait_handled(db, WARM_UP + n)
+    finally:
+        stop_worker(process)
+        await publisher.backend.close()
+    return latencies_ms(sent, db)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def idle_worker_cpu_s(db: Path, idle_s: float) -> float:
+    """The CPU an idle ``flowbus worker`` uses over ``idle_s``, once it has handled one event."""
+    publisher = await open_engine(db)
+    process = start_worker(db)
+    try:
+        await publisher.send_event("Ping", {"Seq": 0}, source="bench")
+        await wait_handled(db, 1)
+        await asyncio.sleep(1.0)  # past the idle sleep's growth to its longest
+        before = cpu_s(process.pid)
+        await asyncio.sleep(idle_s)
+        return cpu_s(process.pid) - before
+    finally:
+        stop_worker(process)
+        await publisher.backend.close()
+
+
+async def fresh_database(folder: Path, name: str) -> Path:
+    db = folder / f"{name}.db"
+    backend = SqliteBackend(db, PROJECT)
+    await publish_config(backend, CONFIG, file="light.yaml")
+    await backend.close()
+    return db
+
+
+def percentile(sorted_ms: Sequence[float], p: float) -> float:
+    """The nearest-rank percentile."""
+    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(p / 100 * len(sorted_ms) + 0.5) - 1))]
+
+
+def row(label: str, ms: list[float]) -> str:
+    s = sorted(ms)
+    cells = [statistics.median(s), percentile(s, 95), percentile(s, 99), s[-1]]
+    return f"{label:22}" + "".join(f"{c:>10.1f}" for c in cells)
+
+
+async def main_async(n: int, rate: float, idle_s: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        local = await in_process(await fresh_database(folder, "in_process"), n, rate)
+        remote = await between_processes(await fresh_database(folder, "between"), n, rate)
+        idle_cpu = await idle_worker_cpu_s(await fresh_database(folder, "idle"), idle_s) if idle_s else None
+    print(f"light load on SQLite: {n} events at {rate:g}/s, send returned -> handler run finished (ms)")
+    print(f"{'':22}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
+    print(row("in process", local))
+    print(row("between processes", remote))
+    if idle_cpu is not None:
+        print(f"idle flowbus worker: {idle_cpu * 1000:.0f} ms CPU (user+sys) in {idle_s:g} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=50.0, help="events a second")
+    parser.add_argument("--idle-s", type=float, default=10.0, help="idle CPU measured over this long (0: not)")
+    args = parser.parse_args()
+    asyncio.run(main_async(args.events, args.rate, args.idle_s))
+
+
+if __name__ == "__main__":
+    main()
