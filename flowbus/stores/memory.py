@@ -257,31 +257,21 @@ class MemoryBackend:
 
     def _send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
         now = _now()
+        remembered_until = now + dt.timedelta(seconds=self.dedup_window_s)
         ids = []
         for outgoing in messages:
-            if outgoing.dedup_id is not None:
-                seen = self._dedup.get((outgoing.queue, outgoing.dedup_id))
+            queue, kind, body, group_key, dedup_id, config_version = outgoing
+            if dedup_id is not None:
+                seen = self._dedup.get((queue, dedup_id))
                 if seen is not None and seen[1] > now:
                     ids.append(seen[0])
                     continue
             message_id = new_id()
-            if outgoing.dedup_id is not None:
-                self._dedup[(outgoing.queue, outgoing.dedup_id)] = (
-                    message_id,
-                    now + dt.timedelta(seconds=self.dedup_window_s),
-                )
+            if dedup_id is not None:
+                self._dedup[(queue, dedup_id)] = (message_id, remembered_until)
+            # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
-                id=message_id,
-                queue=outgoing.queue,
-                kind=outgoing.kind,
-                body=outgoing.body,
-                group_key=outgoing.group_key,
-                dedup_id=outgoing.dedup_id,
-                state=MessageState.READY,
-                attempts=0,
-                config_version=outgoing.config_version,
-                created_at=now,
-                available_at=now,
+                message_id, queue, kind, body, group_key, dedup_id, MessageState.READY, 0, config_version, now, now
             )
             self._open[message_id] = None
             ids.append(message_id)
