@@ -35,10 +35,22 @@ def _tag(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_tag)
+# the C encoder that JSONEncoder.encode builds anew on every call, with the same settings, called
+# directly: several values are encoded per run, and the Python layers around it cost more than
+# encoding a small record. A fresh markers dict per call keeps the circular-reference check, and
+# keeps calls from several threads apart. None where the C accelerator is missing.
+_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 
 
 def encode(value: Any) -> str:
-    return _ENCODER.encode(value)
+    if _make_encoder is None or type(value) is str:
+        return _ENCODER.encode(value)
+    # the same positional settings JSONEncoder.iterencode passes (indent None: one line)
+    chunks = _make_encoder({}, _tag, _encode_str, None, ":", ",", False, False, True)(value, 0)
+    return "".join(chunks)
+
+
+_encode_str: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
 _DECODERS: dict[str, Any] = {
@@ -62,5 +74,11 @@ def _untag(obj: dict[str, Any]) -> Any:
     return obj
 
 
+#: built once: json.loads with a hook builds a decoder on every call
+_DECODER = json.JSONDecoder(object_hook=_untag)
+
+
 def decode(text: str | bytes) -> Any:
-    return json.loads(text, object_hook=_untag)
+    if not isinstance(text, str):  # bytes: json.loads detects their encoding
+        return json.loads(text, object_hook=_untag)
+    return _DECODER.decode(text)

@@ -47,6 +47,9 @@ logger = logging.getLogger("flowbus.worker")
 
 #: attempts a message may lose to write conflicts before it is dead-lettered (a livelock guard)
 CONFLICT_ATTEMPTS = 100
+#: the longest a batch runs messages without letting the event loop's other tasks in (signals,
+#: heartbeats, the API beside it in `flowbus run`)
+YIELD_EVERY_S = 0.002
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,10 +186,16 @@ class Worker:
         overlay = Overlay()
         changesets: list[Changeset] = []
         handled: list[tuple[QueuedMessage, list[Run], Unmatched | None]] = []
+        clock = time.perf_counter
+        yield_at = float("-inf")
         for message in batch:
             # every store call of SQLite returns without suspending, so without this a backlog
-            # would hold the event loop for good: no signal, heartbeat or API request got through
-            await asyncio.sleep(0)
+            # would hold the event loop for good: no signal, heartbeat or API request got through.
+            # Yielding costs a trip round the loop, more than a short run: so once a slice of time
+            # (and before the first message), not once a message
+            if clock() >= yield_at:
+                await asyncio.sleep(0)
+                yield_at = clock() + YIELD_EVERY_S
             if self._stopping.is_set():
                 break
             unmatched = self.engine.runner.unmatched(message)

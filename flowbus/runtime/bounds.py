@@ -55,6 +55,8 @@ RETRIED = "retried attempt"
 # an upper bound of the JSON of a value of a fixed-size type (a tagged decimal, time or duration)
 _FIXED = 64
 _FAILING = (StepStatus.FAILED, StepStatus.REJECTED)
+#: the exact types of fixed-size values (their subclasses take the general path)
+_FIXED_KINDS = frozenset({type(None), bool, float, dt.datetime, dt.date, dt.timedelta})
 
 
 def bounded_steps(steps: list[StepRun], limits: RuntimeLimits) -> tuple[StepRun, ...]:
@@ -157,8 +159,14 @@ def _bounded_by(value: Any, budget: int) -> bool:
         elif isinstance(item, dict):
             total += 2
             for key, child in item.items():
-                if type(child) is str:  # the most common value, counted without a trip round the loop
+                # the common scalars counted here, without a trip round the loop: a record's fields
+                child_kind = type(child)
+                if child_kind is str:
                     total += 6 * (len(key) + len(child)) + 6
+                elif child_kind is Decimal:
+                    total += 6 * len(key) + 4 + len(str(child)) + _FIXED
+                elif child_kind in _FIXED_KINDS:
+                    total += 6 * len(key) + 4 + _FIXED
                 else:
                     total += 6 * len(key) + 4
                     stack.append(child)

@@ -134,9 +134,10 @@ class RunContext:
         self.outputs: dict[str, Any] = {}
         self.step_runs: list[StepRun] = []
         self.step_count = 0
-        self.max_step_runs = host.limits.max_step_runs
+        limits = host.limits
+        self.max_step_runs = limits.max_step_runs
         # the step count at which the journal is next cut down to its bound (or the run stops)
-        self.check_at = min(self.max_step_runs, compact_after(host.limits))
+        self.check_at = min(self.max_step_runs, compact_after(limits))
         self.actions = host.actions
         self.unjournaled = host.unjournaled
         inputs = data if trigger is not Trigger.MESSAGE else FrozenDict()
@@ -156,7 +157,10 @@ class RunContext:
                 raise EventValidationError(
                     f"flow {self.flow.name} inputs", {missing: "required, but the event has no value for it"}
                 )
-            await self.run_steps(self.flow.steps, self.scope, "")
+            # the top-level steps run here rather than through run_steps: one coroutine less a run
+            scope = self.scope
+            for step in self.flow.steps:
+                await self._run_step(step, scope, "")
         except Rejected as exc:
             status, error = RunStatus.REJECTED, exc.message
         except StoreUnavailable:
@@ -169,23 +173,25 @@ class RunContext:
             failed = next((s for s in self.step_runs if s.status is StepStatus.FAILED), None)
             where = f"step {failed.key!r} ({failed.action}): " if failed is not None else ""
             status, error = RunStatus.FAILED, f"{where}{failed.error if failed is not None else exc.message}"
+        source = self.source
+        # positional, in Run's field order: a NamedTuple built from keywords costs more, on every run
         run = Run(
-            id=self.id,
-            flow=self.flow.name,
-            trigger=self.trigger,
-            status=status,
-            started_at=started_at,
-            duration_s=perf_counter() - start,
-            inputs=self.data,
-            outputs=freeze(self.outputs) if self.outputs else _NO_OUTPUTS,
-            steps=bounded_steps(self.step_runs, self.host.limits),
-            error=error,
-            handler=self.handler,
-            event_id=self.origin.id if isinstance(self.origin, EventInstance) else None,
-            message_id=self._message_id(),
-            parent_run_id=self.parent_run_id,
-            config_version=self.source.config_version,
-            attempt=self.source.message.attempts + 1 if self.source.message is not None else 1,
+            self.id,
+            self.flow.name,
+            self.trigger,
+            status,
+            started_at,
+            perf_counter() - start,
+            self.data,
+            freeze(self.outputs) if self.outputs else _NO_OUTPUTS,
+            bounded_steps(self.step_runs, self.host.limits),
+            error,
+            self.handler,
+            self.origin.id if isinstance(self.origin, EventInstance) else None,  # event_id
+            self._message_id(),
+            self.parent_run_id,
+            source.config_version,
+            source.message.attempts + 1 if source.message is not None else 1,  # attempt
         )
         self.uow.add_run(run)
         return run

@@ -55,7 +55,7 @@ class Runner:
         self.config_version = config_version
         # event instances never change, and an event's async handlers are usually queued (and
         # claimed) together: a small memo saves reading the same event once per handler
-        self._recent_events: dict[str, EventInstance] = {}
+        self._recent_events: dict[str, tuple[EventInstance, FrozenDict]] = {}
         # a source that sends a type nobody handles sends it again and again: the nearest pairs
         # (difflib over every route) are worked out once a pair
         self._unmatched: dict[tuple[str, str], Unmatched] = {}
@@ -143,13 +143,14 @@ class Runner:
         body = message.body
         if message.kind is MessageKind.HANDLER:
             handler = self._plan.handlers.get(body["handler"])
-            instance = await self._event(body["event_id"])
-            if handler is None or instance is None:
+            found = await self._event(body["event_id"])
+            if handler is None or found is None:
                 raise StepFailed(
                     f"message {message.id} names handler {body['handler']!r} and event {body['event_id']!r}; "
                     "the active config or the event store has no such thing"
                 )
-            return [await self._run_handler(uow, handler, instance, _envelope(instance), None, source)]
+            instance, envelope = found
+            return [await self._run_handler(uow, handler, instance, envelope, None, source)]
         if message.kind is MessageKind.EVENT:
             await self.publish(
                 uow, body["event"], body["properties"], origin=None, source=body["source"], parent=None,
@@ -294,15 +295,17 @@ class Runner:
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _event(self, event_id: str) -> EventInstance | None:
-        instance = self._recent_events.get(event_id)
-        if instance is None:
+    async def _event(self, event_id: str) -> tuple[EventInstance, FrozenDict] | None:
+        """The instance and its envelope (what a run's ``event`` reads), both kept in the memo."""
+        found = self._recent_events.get(event_id)
+        if found is None:
             instance = await self._store.get_event(event_id)
-            if instance is not None:
-                if len(self._recent_events) >= _MEMO_SIZE:
-                    del self._recent_events[next(iter(self._recent_events))]
-                self._recent_events[event_id] = instance
-        return instance
+            if instance is None:
+                return None
+            if len(self._recent_events) >= _MEMO_SIZE:
+                del self._recent_events[next(iter(self._recent_events))]
+            found = self._recent_events[event_id] = (instance, _envelope(instance))
+        return found
 
     def _chain(self, instance_id: str, name: str, origin: Origin) -> tuple[str, str | None, int]:
         """``(correlation_id, causation_id, depth)`` of a new instance published because of ``origin``."""

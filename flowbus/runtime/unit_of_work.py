@@ -40,8 +40,9 @@ class Overlay:
         return self._records.get((entity, key))
 
     def absorb(self, changeset: Changeset, versions: dict[tuple[str, str], int]) -> None:
-        for correlation_id, n in caused_events(changeset.events).items():
-            self.caused[correlation_id] = self.caused.get(correlation_id, 0) + n
+        if changeset.events:
+            for correlation_id, n in caused_events(changeset.events).items():
+                self.caused[correlation_id] = self.caused.get(correlation_id, 0) + n
         for address, write in changeset.writes.items():
             if write.record is None:
                 self._records[address] = (None, changeset)
