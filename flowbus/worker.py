@@ -83,6 +83,8 @@ class Worker:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
+        #: the store the worker claims from and commits to (the engine's, which a swap keeps)
+        self.backend: Backend = engine.backend
         self.settings = settings or WorkerSettings()
         self.follow_versions = follow_versions
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-8:]}"
@@ -135,7 +137,7 @@ class Worker:
         """
         if self._stopping.is_set():
             return None
-        return await self.engine.backend.wait_for_work(timeout_s)
+        return await self.backend.wait_for_work(timeout_s)
 
     async def _wait_out_store(self, exc: StoreError) -> None:
         """The database is away (a restart, a failover, a dropped connection): give back what was
@@ -150,7 +152,7 @@ class Worker:
         in_hand, self._in_hand = self._in_hand, []
         if in_hand:
             with contextlib.suppress(StoreError):  # else their leases run out
-                await self.engine.backend.release([m.id for m in in_hand], owner=self.owner)
+                await self.backend.release([m.id for m in in_hand], owner=self.owner)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)
 
@@ -177,7 +179,7 @@ class Worker:
         limit = self.settings.batch_size
         if max_messages is not None:
             limit = min(limit, max_messages - self.processed)
-        return await self.engine.backend.claim(
+        return await self.backend.claim(
             self.settings.queues, limit=limit, owner=self.owner, lease_s=self.settings.lease_s
         )
 
@@ -221,10 +223,10 @@ class Worker:
                 self._report_unmatched(message, unmatched)
         unstarted = [m.id for m in batch[len(handled) :]]
         if unstarted:
-            await self.engine.backend.release(unstarted, owner=self.owner)
+            await self.backend.release(unstarted, owner=self.owner)
         self._in_hand = []
         self.processed += len(handled)
-        project = self.engine.backend.project
+        project = self.backend.project
         runs = [run for _, message_runs, _ in handled for run in message_runs]
         # a metric's labelled child looked up once a batch, not once a run
         seconds = PROCESS.run_seconds.labels(project)
@@ -238,7 +240,7 @@ class Worker:
 
     def _report_unmatched(self, message: QueuedMessage, unmatched: Unmatched) -> None:
         """A warning and a count for a source message no flow took (committed as ``unmatched``)."""
-        PROCESS.messages_unmatched.labels(self.engine.backend.project, unmatched.source).inc()
+        PROCESS.messages_unmatched.labels(self.backend.project, unmatched.source).inc()
         logger.warning(
             f"message {unmatched.describe()}",
             extra={
@@ -254,7 +256,7 @@ class Worker:
         if not changesets:
             return []
         try:
-            return await self.engine.backend.apply_many(changesets)
+            return await self.backend.apply_many(changesets)
         except StoreUnavailable:
             raise
         except StoreError:
@@ -262,7 +264,7 @@ class Worker:
         results: list[Conflict | None] = []
         for message, changeset in zip(messages, changesets, strict=True):
             try:
-                [conflict] = await self.engine.backend.apply_many([changeset])
+                [conflict] = await self.backend.apply_many([changeset])
             except StoreUnavailable:
                 raise
             except StoreError as exc:
@@ -277,7 +279,7 @@ class Worker:
         error = f"the store refused the run's writes: {exc.message}"
         for kept in (runs, []):
             try:
-                await self.engine.backend.apply(self._failure(message, kept, error))
+                await self.backend.apply(self._failure(message, kept, error))
             except Conflict:  # the lease is gone: whoever holds it now runs it
                 return
             except StoreUnavailable:
@@ -287,7 +289,7 @@ class Worker:
             return
 
     async def _process(self, message: QueuedMessage, overlay: Overlay) -> tuple[Changeset, list[Run]]:
-        uow = UnitOfWork(self.engine.backend, overlay=overlay)
+        uow = UnitOfWork(self.backend, overlay=overlay)
         uow.ack(message.id, self.owner)
         try:
             runs = await self.engine.runner.process(message, uow)
@@ -355,7 +357,7 @@ class Worker:
         lost = [run._replace(status=RunStatus.FAILED, error=error) for run in runs]
         changeset = self._failure(message, lost, error, conflict=True)
         with contextlib.suppress(Conflict):  # the lease is gone: whoever holds it now will run it
-            await self.engine.backend.apply(changeset)
+            await self.backend.apply(changeset)
 
     # -- leases and versions -------------------------------------------------------------
 
@@ -366,7 +368,7 @@ class Worker:
             if self._in_hand:
                 # a store outage is met, and said, by the loop: the heartbeat lives through it
                 with contextlib.suppress(StoreError):
-                    await self.engine.backend.extend_leases(
+                    await self.backend.extend_leases(
                         [m.id for m in self._in_hand], owner=self.owner, lease_s=self.settings.lease_s
                     )
 
@@ -377,7 +379,7 @@ class Worker:
         if now - self._checked_version_at < self.settings.version_check_s:
             return
         self._checked_version_at = now
-        backend = self.engine.backend
+        backend = self.backend
         # the dispatcher runs here too: a publisher that died after storing its version is caught up
         await backend.project_versions()
         active = await backend.active_version()
