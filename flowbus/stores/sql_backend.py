@@ -190,19 +190,31 @@ class SqlBackend:
         """Write a whole batch with one ``execute_many`` per kind of statement: a handful of
         round trips per batch instead of several per changeset.
 
-        Any check that does not hold (a version, a lease, an insert that found a row) raises
-        :class:`Conflict`; the caller then rolls back and goes changeset by changeset.
+        Changesets keep their order: the collected ones are written before a changeset of a
+        rarer shape goes the one-by-one path, so that a later blind write of a key lands after
+        an earlier one, as committing one by one would have it. Any check that does not hold (a
+        version, a lease, an insert that found a row) raises :class:`Conflict`; the caller then
+        rolls back and goes changeset by changeset.
         """
+        collected: list[Changeset] = []
+        for changeset in changesets:
+            if changeset.messages or changeset.retries or any(w.record is None for w in changeset.writes.values()):
+                await self._write_collected(tx, collected)
+                collected = []
+                await self._write(tx, changeset)  # the rarer shapes keep the one-by-one path
+            else:
+                collected.append(changeset)
+        await self._write_collected(tx, collected)
+
+    async def _write_collected(self, tx: Transaction, changesets: Sequence[Changeset]) -> None:
+        """Changesets of entity writes, events, runs and acks, one ``execute_many`` per kind."""
+        if not changesets:
+            return
         project, stamp = self.project, self._stamp
         inserts: list[Params] = []
         upserts: list[Params] = []
         updates: list[Params] = []
-        simple: list[Changeset] = []
         for changeset in changesets:
-            if changeset.messages or changeset.retries or any(w.record is None for w in changeset.writes.values()):
-                await self._write(tx, changeset)  # the rarer shapes keep the one-by-one path
-                continue
-            simple.append(changeset)
             for (entity, key), write in changeset.writes.items():
                 row = {"project": project, "entity": entity, "key": key, "data": encode(write.record)}
                 if write.expected_version is None:
@@ -211,15 +223,15 @@ class SqlBackend:
                     inserts.append(row)
                 else:
                     updates.append({**row, "expected": write.expected_version})
-        events = [e for c in simple for e in c.events]
+        events = [e for c in changesets for e in c.events]
         for query, params, expect_all in (
             ("insert_entity", inserts, True),
             ("upsert_entity", upserts, False),
             ("update_entity", updates, True),
             ("insert_event", [rows.event_row(project, e, stamp) for e in events], False),
             ("count_in_chain", rows.chain_count_rows(project, events), False),
-            ("insert_run", [rows.run_row(project, r, stamp) for c in simple for r in c.runs], False),
-            ("ack", [rows.ack_row(project, a) for c in simple for a in c.acks], True),
+            ("insert_run", [rows.run_row(project, r, stamp) for c in changesets for r in c.runs], False),
+            ("ack", [rows.ack_row(project, a) for c in changesets for a in c.acks], True),
         ):
             if not params:
                 continue

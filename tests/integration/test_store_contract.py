@@ -554,6 +554,16 @@ async def test_a_run_that_read_a_refused_write_of_its_batch_is_refused_too(backe
     assert (await backend.read_entity("Day", "d")).record == {"n": 100}
 
 
+async def test_a_batch_writes_its_changesets_in_order_whatever_their_shape(backend):
+    # a blind write, then a blind write of the same key by a changeset that also queues a message
+    first = Changeset(writes={("Order", "1"): EntityWrite(freeze({"status": "first"}), None)})
+    second = Changeset(writes={("Order", "1"): EntityWrite(freeze({"status": "second"}), None)}, messages=[job(1)])
+    third = Changeset(writes={("Order", "2"): EntityWrite(freeze({"status": "third"}), None)})
+    assert await backend.apply_many([first, second, third]) == [None, None, None]
+    assert (await backend.read_entity("Order", "1")).record == {"status": "second"}  # as one by one
+    assert (await backend.read_entity("Order", "2")).record == {"status": "third"}
+
+
 # -- API keys ----------------------------------------------------------------------------------
 
 
