@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flowbus.publishing import active_config
-from flowbus.runtime.inbound import source_message
+from flowbus.queue import source_message
 from flowbus.stores import open_backend
 
 BARE = """

@@ -8,8 +8,9 @@
 
 The engine is a facade over the layers below it: a :class:`~flowbus.runtime.runner.Runner` runs
 the compiled config into units of work, which it commits or rolls back here, on its backend;
-:meth:`drain` runs a :class:`~flowbus.worker.Worker` in this process. Workers, the HTTP ingress
-and the runner itself never go through it.
+:meth:`drain` runs a :class:`~flowbus.worker.Worker` in this process. A worker given an engine
+takes only its backend and its runner from it (and swaps the runner on a version switch); the
+HTTP ingress and the runs themselves never go through it.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from flowbus.errors import FlowbusError
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
-from flowbus.queue import OutgoingMessage
+from flowbus.queue import OutgoingMessage, source_message
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.context import RunSource, StepFn
-from flowbus.runtime.inbound import event_message, event_type_of, source_message
+from flowbus.runtime.inbound import event_message, event_type_of
 from flowbus.runtime.records import Message, Run
 from flowbus.runtime.registry import ActionRegistry, Effects
 from flowbus.runtime.routing import Match, match

@@ -107,7 +107,7 @@ async def get_draft(project: str, request: Request) -> Response:
 async def put_draft(project: str, request: Request, body: DraftBody) -> Response:
     backend = backend_of(request, project)
     try:
-        check_project(load_config_text(body.text, file="draft.yaml"), project)
+        check_project(load_config_text(body.text, file="draft.yaml", keep=False), project)
     except ConfigError as exc:
         raise _config_error(exc) from None
     await backend.save_draft(body.text, file="draft.yaml")

@@ -31,8 +31,8 @@ from flowbus.api.state import ActivePlan, ApiState
 from flowbus.errors import EventValidationError, UnknownNameError
 from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
-from flowbus.queue import OutgoingMessage
-from flowbus.runtime.inbound import event_message, event_type_of, source_message
+from flowbus.queue import OutgoingMessage, source_message
+from flowbus.runtime.inbound import event_message, event_type_of
 
 #: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes),
 #: and of an event type found in a body

@@ -18,6 +18,7 @@ import click
 
 from flowbus.config.plan import CompiledStep, Plan
 from flowbus.engine import Engine
+from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import StepFn
 from flowbus.worker import logger
 
@@ -51,7 +52,7 @@ def load_actions(specs: Iterable[str]) -> dict[str, StepFn]:
 
 def register_actions(engine: Engine, actions: Mapping[str, StepFn]) -> None:
     """Register ``actions`` on ``engine``, and warn of the actions its config uses that none gives:
-    their runs would fail, and be retried until a worker that has them takes them."""
+    their runs would fail, and their messages be retried and then dead-lettered."""
     for name, fn in actions.items():
         engine.register_action(name, fn)
     missing = missing_actions(engine.plan, engine.runner.registry.by_name)
@@ -87,8 +88,8 @@ def _actions_of(spec: str) -> Mapping[str, StepFn]:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.BadParameter(f"{spec}: cannot import {module_name}: {exc}") from None
+    except Exception as exc:  # the user's module, whatever it raises while importing: said in one line
+        raise click.BadParameter(f"{spec}: cannot import {module_name}: {type(exc).__name__}: {exc}") from None
     found = getattr(module, attr, None)
     if found is None:
         raise click.BadParameter(f"{spec}: module {module_name} has no attribute {attr!r}")
@@ -96,6 +97,8 @@ def _actions_of(spec: str) -> Mapping[str, StepFn]:
     for name, fn in table.items():
         if not isinstance(name, str) or not name:
             raise click.BadParameter(f"{spec}: action names are strings; got {name!r}")
+        if name in BUILTIN_ACTIONS:
+            raise click.BadParameter(f"{spec}: {name!r} is a built-in action and cannot be replaced")
         if not inspect.iscoroutinefunction(fn):
             raise click.BadParameter(
                 f"{spec}: action {name!r} is not an async function (async def {name}(ctx, params))"

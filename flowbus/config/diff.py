@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, Source, StoreTarget
-from flowbus.config.steps import BaseStep, child_blocks
+from flowbus.config.steps import BaseStep
 
 Item = Source | EventDefinition | Flow | Handler | StoreTarget | HttpTarget
 _Item = TypeVar("_Item", bound=Item)
@@ -249,7 +249,7 @@ def _place_steps(
     """Every step of a flow in reading order, by id (the loader makes ids unique within a flow)."""
     for step in steps:
         data = _dump(step)
-        blocks = child_blocks(step)
+        blocks = step.blocks()
         for path, _ in blocks:
             _pop(data, path)  # nested steps are diffed by id, not as a field of their parent
         yield step.id, _Placed(block=block, data=data)

@@ -42,9 +42,14 @@ def load_config(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> LoadedC
     return load_config_text(read_file(path), file=str(path), limits=limits)
 
 
-def load_config_text(text: str | bytes, *, file: str = "<config>", limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
+def load_config_text(
+    text: str | bytes, *, file: str = "<config>", limits: Limits = DEFAULT_LIMITS, keep: bool = True
+) -> LoadedConfig:
     """Load config text already in memory (``file`` names it in messages); a text loaded before
-    in this process is not compiled again: the loaded config is shared, so never change one."""
+    in this process is not compiled again: the loaded config is shared, so never change one.
+    ``keep=False``: a text checked once (a draft) is neither looked up nor kept."""
+    if not keep:
+        return load_document(parse_text(text, file=file), limits=limits)
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     key = (hashlib.sha256(raw).digest(), file, limits)
     loaded = _COMPILED.get(key)

@@ -21,7 +21,6 @@ from flowbus.config.steps import (
     SwitchStep,
     UpsertStep,
     ValidateStep,
-    child_blocks,
 )
 from flowbus.config.values import InvalidValue, Value, compile_value
 from flowbus.errors import EventValidationError
@@ -84,11 +83,12 @@ class CompiledStep:
     model: BaseStep
     #: evaluated before the action runs; what it evaluates to is the step's recorded input
     params: Value
+    #: the step's model declares its effects outside the run's unit of work: see ``StepSpec.journaled``
+    #: (no default: either wrong guess is a bug, and a missed journal repeats an effect on retry)
+    journaled: bool
     blocks: Mapping[str, tuple[CompiledStep, ...]] = field(default_factory=dict)
     #: what the plan fixed for the action when the config loaded (validate rules, switch cases...)
     extra: StepExtra | None = None
-    #: the step's model declares its effects outside the run's unit of work: see ``StepSpec.journaled``
-    journaled: bool = False
 
     def extra_as(self, kind: type[E]) -> E:
         """The step's extra data, which the plan made a ``kind`` for this step's action."""
@@ -288,9 +288,7 @@ class _StepCompiler:
             raise StepCompileError((*where, *exc.path), exc.message) from None
         if isinstance(step, UpsertStep):
             self.upsert_key(step, where)
-        blocks = {
-            ".".join(str(p) for p in path): self.steps(block, (*where, *path)) for path, block in child_blocks(step)
-        }
+        blocks = {".".join(str(p) for p in path): self.steps(block, (*where, *path)) for path, block in step.blocks()}
         return CompiledStep(
             id=step.id,
             action=step.action,

@@ -21,7 +21,7 @@ from flowbus.config.model import (
     Property,
     StoreTarget,
 )
-from flowbus.config.steps import BaseStep, OutputStep, Refers, child_blocks
+from flowbus.config.steps import BaseStep, OutputStep, Refers
 from flowbus.events.types import assignable
 
 #: the built-in entity store; always there, whether or not `targets` names it
@@ -33,7 +33,7 @@ def walk_steps(steps: Iterable[BaseStep], where: FieldPath) -> Iterator[tuple[Ba
     for index, step in enumerate(steps):
         path = (*where, index)
         yield step, path
-        for block_path, block in child_blocks(step):
+        for block_path, block in step.blocks():
             yield from walk_steps(block, (*path, *block_path))
 
 

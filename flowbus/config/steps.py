@@ -333,10 +333,5 @@ else:
     ]
 
 
-def child_blocks(step: BaseStep) -> list[Block]:
-    """The nested step lists of a control step, with their field path relative to the step."""
-    return step.blocks()
-
-
 for _model in (IfStep, Case, SwitchStep, ForeachStep):
     _model.model_rebuild()

@@ -106,9 +106,6 @@ class RunStore(Protocol):
     async def journal_step(self, execution_key: str, step_key: str, output: Any) -> None:
         """Keep a step's output the moment it finishes, for a retry to replay instead of redoing it."""
 
-    async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
-        """Queue messages outside any unit of work; returns their ids."""
-
     async def apply(self, changeset: Changeset) -> None:
         """Apply a changeset atomically; raises :class:`Conflict` when a read is stale or a lease lost."""
 

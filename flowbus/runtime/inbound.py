@@ -16,7 +16,7 @@ from typing import Any
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.plan import CompiledEvent, Plan
 from flowbus.errors import UnknownNameError
-from flowbus.queue import MessageKind, OutgoingMessage, QueueName, source_message
+from flowbus.queue import MessageKind, OutgoingMessage, QueueName
 
 
 def event_type_of(plan: Plan, source: str, payload: Any) -> str | None:
@@ -68,6 +68,3 @@ def compiled_event(plan: Plan, name: str, version: int | None = None) -> Compile
 def _near(name: str, names: Mapping[str, Any]) -> str:
     near = difflib.get_close_matches(name, list(names), n=3)
     return f"; did you mean: {', '.join(near)}?" if near else ""
-
-
-__all__ = ["compiled_event", "event_message", "event_type_of", "source_message"]

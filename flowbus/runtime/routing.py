@@ -1,7 +1,7 @@
 """Matching as an explicit, pure result: which flows and handlers a message or event would run.
 
-Used by the engine to dispatch, and by the CLI (and later the API) to answer "what would
-this trigger?" without running anything.
+Used by the CLI, the API and the dashboard to answer "what would this trigger?" without running
+anything, and by the worker to say why a message ran nothing (:class:`Unmatched`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The unit of work every run writes into, shared by all backends.
+"""The unit of work every run writes into, whatever the backend.
 
 Reads go to committed state (or to an :class:`Overlay` of earlier runs of the same batch) and
 remember the version they saw; writes stay in the unit of work's :class:`Changeset` until
@@ -143,7 +143,7 @@ class UnitOfWork:
     # -- the end -------------------------------------------------------------------------
 
     async def commit(self) -> None:
-        """Apply everything atomically; raises :class:`~flowbus.stores.protocols.Conflict`."""
+        """Apply everything atomically; raises :class:`~flowbus.runtime.changes.Conflict`."""
         self._finish()
         await self._backend.apply(self.changeset)
 

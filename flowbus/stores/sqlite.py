@@ -208,8 +208,9 @@ def _doorbell(conn: sqlite3.Connection, project: str) -> Doorbell | None:
 class SqliteConnector:
     """The SQL backend's way into one SQLite connection (see :mod:`flowbus.stores.sql_backend`).
 
-    Its coroutines never suspend: a transaction runs from BEGIN to COMMIT without another task
-    of the loop slipping a statement into it, so the connection needs no lock.
+    Its coroutines never suspend (but for ``wait_for_work``): a transaction runs from BEGIN to
+    COMMIT without another task of the loop slipping a statement into it, so the connection needs
+    no lock.
     """
 
     #: BEGIN IMMEDIATE takes the database's one write lock: nothing more to lock

@@ -23,7 +23,7 @@ MAX_DRAFT_CHARS = 5 * 1024 * 1024
 def problems_of(text: str, project: str) -> list[Issue]:
     """The config's errors and warnings, none when it is valid."""
     try:
-        loaded = load_config_text(text, file=DRAFT_FILE)
+        loaded = load_config_text(text, file=DRAFT_FILE, keep=False)
         check_project(loaded, project)
     except ConfigError as exc:
         return list(exc.issues)

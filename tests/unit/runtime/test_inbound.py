@@ -7,7 +7,7 @@ import pytest
 
 from flowbus.config import load_config_text
 from flowbus.errors import EventValidationError, UnknownNameError
-from flowbus.queue import MessageKind, QueueName
+from flowbus.queue import MessageKind, QueueName, source_message
 from flowbus.runtime import inbound
 
 CONFIG = """
@@ -57,7 +57,7 @@ def test_an_unknown_event_or_version_is_refused_with_a_near_name(plan):
 
 
 def test_a_source_message_carries_the_payload_its_type_and_the_config_version():
-    message = inbound.source_message("shop", "placed", {"kind": "placed"}, None, "d", 3)
+    message = source_message("shop", "placed", {"kind": "placed"}, None, "d", 3)
     assert (message.queue, message.kind, message.dedup_id, message.config_version) == (
         QueueName.INBOUND, MessageKind.SOURCE, "d", 3,
     )  # fmt: skip
