@@ -120,13 +120,21 @@ def exit_invalid(exc: ConfigError) -> NoReturn:
 
 def load_or_exit(file: str) -> LoadedConfig:
     """The loaded config of ``file`` (its warnings printed on stderr), or its issues printed and exit code 1."""
+    return read_and_load_or_exit(file)[1]
+
+
+def read_and_load_or_exit(file: str) -> tuple[str, LoadedConfig]:
+    """The text of ``file`` as read once, and its loaded config: what is published is what was checked."""
+    from flowbus.config.document import read_file  # noqa: PLC0415 - the parser, on first use
+
     try:
-        loaded = config.load_config(file)  # the loader is imported here, on first use
+        raw = read_file(file)
+        loaded = config.load_config_text(raw, file=file)
     except ConfigError as exc:
         exit_invalid(exc)
     for warning in loaded.warnings:
         click.echo(str(warning), err=True)
-    return loaded
+    return raw.decode(), loaded  # loading it proved it UTF-8
 
 
 def run_async(work: Awaitable[T]) -> T:

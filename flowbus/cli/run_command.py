@@ -12,8 +12,8 @@ from flowbus import jsonio
 from flowbus.cli.custom_actions import actions_option, load_actions, register_actions
 from flowbus.cli.options import (
     closing,
-    load_or_exit,
     open_project,
+    read_and_load_or_exit,
     run_async,
     server_options,
     server_parts,
@@ -57,7 +57,7 @@ def run(
       flowbus run shop.yaml --actions shop_actions:ACTIONS   # with the config's Python steps
     """
     serving = server_parts()
-    loaded = load_or_exit(file)
+    text, loaded = read_and_load_or_exit(file)
     actions = load_actions(action_specs)
     sock = serving.listen(host, port)
     setup_logging(log_format, log_level)
@@ -65,8 +65,7 @@ def run(
     backend = open_project(db, project)
 
     async def main() -> None:
-        # the bytes it loaded, so that publishing finds them compiled
-        result = await publish_config(backend, Path(file).read_bytes().decode(), file=file)
+        result = await publish_config(backend, text, file=file)  # as checked, and found compiled
         if result.unchanged:
             click.echo(f"project {project}: version {result.version.number} is current")
         else:

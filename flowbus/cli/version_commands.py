@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from flowbus import jsonio
@@ -12,9 +10,9 @@ from flowbus.cli.options import (
     closing,
     db_options,
     json_option,
-    load_or_exit,
     open_project,
     print_created,
+    read_and_load_or_exit,
     run_async,
 )
 from flowbus.config.diff import ConfigDiff, diff_configs
@@ -47,8 +45,7 @@ def publish(file: str, as_json: bool, db: str, project: str) -> None:
     Example:
       flowbus publish examples/shop/flowbus.yaml --db sqlite:///shop.db
     """
-    loaded = load_or_exit(file)  # the config names its project, and must be valid
-    text = Path(file).read_bytes().decode()  # what it loaded: publishing finds it compiled
+    text, loaded = read_and_load_or_exit(file)  # the config names its project, and must be valid
     backend = open_project(db, project or loaded.config.project.name)
 
     async def work() -> PublishResult:
