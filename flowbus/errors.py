@@ -24,6 +24,9 @@ way on every attempt (its input does not change): the worker dead-letters its me
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class FlowbusError(Exception):
     """A flowbus operation failed."""
@@ -91,3 +94,9 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached now (a dropped connection, a server that refuses, a locked
     file): waited out, and never charged to a message. Any other :class:`StoreError` is about
     what was asked (data the database refuses), and asking again would fail again."""
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """``; did you mean: a, b?`` naming up to three of ``names`` close to ``name`` (difflib), or ``""``."""
+    near = difflib.get_close_matches(name, list(names), n=3)
+    return f"; did you mean: {', '.join(near)}?" if near else ""

@@ -9,13 +9,12 @@ API and the worker.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.plan import CompiledEvent, Plan
-from flowbus.errors import UnknownNameError
+from flowbus.errors import UnknownNameError, did_you_mean
 from flowbus.queue import MessageKind, OutgoingMessage, QueueName
 
 
@@ -56,15 +55,10 @@ def compiled_event(plan: Plan, name: str, version: int | None = None) -> Compile
     """``version`` of the event ``name``; the latest when ``version`` is None."""
     compiled = plan.events.get(name)
     if compiled is None:
-        raise UnknownNameError(f"no event {name!r} is defined{_near(name, plan.events)}")
+        raise UnknownNameError(f"no event {name!r} is defined{did_you_mean(name, plan.events)}")
     if version is None or version == compiled.definition.version:
         return compiled
     older = plan.versions.get((name, version))
     if older is None:
         raise UnknownNameError(EventVersions(plan.config.events).missing_version(name, version))
     return older
-
-
-def _near(name: str, names: Mapping[str, Any]) -> str:
-    near = difflib.get_close_matches(name, list(names), n=3)
-    return f"; did you mean: {', '.join(near)}?" if near else ""

@@ -6,11 +6,10 @@ worker that switches to a new config version keeps it, so custom actions carry o
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Literal
 
-from flowbus.errors import FlowbusError, UnknownNameError
+from flowbus.errors import FlowbusError, UnknownNameError, did_you_mean
 from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import StepFn
 
@@ -49,8 +48,7 @@ class ActionRegistry:
         """The action named ``name``; raises a clear error naming the nearest ones when none is registered."""
         fn = self.by_name.get(name)
         if fn is None:
-            near = difflib.get_close_matches(name, list(self.by_name), n=3)
-            hint = f"; did you mean: {', '.join(near)}?" if near else ""
+            hint = did_you_mean(name, self.by_name)
             raise UnknownNameError(f"no action {name!r} is registered (use Engine.register_action){hint}")
         return fn
 

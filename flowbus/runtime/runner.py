@@ -13,12 +13,19 @@ and store (:meth:`Runner.switched`).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Mapping, Set
 from typing import Any
 
 from flowbus.config.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan
-from flowbus.errors import ChainLimitExceeded, LimitExceeded, Rejected, RunFailed, StepFailed, UnknownNameError
+from flowbus.errors import (
+    ChainLimitExceeded,
+    LimitExceeded,
+    Rejected,
+    RunFailed,
+    StepFailed,
+    UnknownNameError,
+    did_you_mean,
+)
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
@@ -290,7 +297,7 @@ class Runner:
     def flow(self, name: str) -> CompiledFlow:
         flow = self._plan.flows.get(name)
         if flow is None:
-            raise UnknownNameError(f"no flow {name!r} is defined{_near(name, self._plan.flows)}")
+            raise UnknownNameError(f"no flow {name!r} is defined{did_you_mean(name, self._plan.flows)}")
         return flow
 
     # -- internals -----------------------------------------------------------------------
@@ -389,11 +396,6 @@ def _envelope(instance: EventInstance) -> FrozenDict:
         causation_id=instance.causation_id,
         depth=instance.depth,
     )
-
-
-def _near(name: str, names: Mapping[str, Any]) -> str:
-    near = difflib.get_close_matches(name, list(names), n=3)
-    return f"; did you mean: {', '.join(near)}?" if near else ""
 
 
 def _now() -> dt.datetime:
