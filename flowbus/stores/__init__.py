@@ -3,12 +3,15 @@
 :func:`database` picks one from a database URL, for :func:`open_backend` and :func:`projects_in`:
 
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: one file (the default);
+  ``?synchronous=full`` keeps every commit through a power loss too, at the price of an fsync
+  per commit (the default, ``normal``, keeps them through a crash of the process);
 - ``postgresql://user@host:5432/dbname``: many workers on many machines (``flowbus[postgres]``);
 - ``memory://``: this process only, gone at exit.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -35,10 +38,14 @@ def database(url: str) -> Database:
     if url.startswith("sqlite:///"):
         from flowbus.stores import sqlite  # noqa: PLC0415
 
-        path = url.removeprefix("sqlite:///")
+        path, _, query = url.removeprefix("sqlite:///").partition("?")
         if not path:
             raise DatabaseUrlError("a sqlite URL needs a file path: sqlite:///path/to/flowbus.db")
-        return Database(lambda project: sqlite.SqliteBackend(path, project), lambda: sqlite.projects_in(path))
+        synchronous = _sqlite_synchronous(query)
+        return Database(
+            lambda project: sqlite.SqliteBackend(path, project, synchronous=synchronous),
+            lambda: sqlite.projects_in(path),
+        )
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from flowbus.stores import postgres  # noqa: PLC0415
@@ -56,6 +63,18 @@ def database(url: str) -> Database:
         f"no backend for {scheme!r} URLs; use sqlite:///path/to/flowbus.db (the default: {DEFAULT_DB_URL}), "
         "postgresql://user@host/db or memory://"
     )
+
+
+def _sqlite_synchronous(query: str) -> str:
+    """The ``synchronous`` setting a SQLite URL's query asks for: ``normal`` (the default) or ``full``."""
+    options = urllib.parse.parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(options) - {"synchronous"})
+    if unknown:
+        raise DatabaseUrlError(f"a sqlite URL takes only ?synchronous=normal|full; not {', '.join(unknown)}")
+    [value] = options.get("synchronous", ["normal"])[-1:]
+    if value.lower() not in ("normal", "full"):
+        raise DatabaseUrlError(f"synchronous={value[:32]!r} in a sqlite URL: use normal (the default) or full")
+    return value.upper()
 
 
 def open_backend(url: str, project: str = "default") -> Backend:

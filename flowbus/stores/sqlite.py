@@ -61,6 +61,8 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
     ``synchronous=NORMAL`` in WAL mode keeps every committed transaction through a process
     crash (SIGKILL); ``FULL`` also through a power loss, at the cost of an fsync per commit.
     """
+    if synchronous not in ("NORMAL", "FULL"):  # it is written into the PRAGMA: never anything else
+        raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
     with translated_errors():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)

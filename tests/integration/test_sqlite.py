@@ -92,3 +92,23 @@ async def test_a_database_url_lists_the_projects_with_a_published_config(tmp_pat
     assert projects_in("memory://") == []
     with pytest.raises(DatabaseUrlError, match="no backend for 'mysql' URLs; use sqlite:///"):
         projects_in("mysql://x")
+
+
+async def test_a_sqlite_url_chooses_its_durability_knowingly(tmp_path):
+    async def synchronous(url: str) -> int:
+        backend = open_backend(url, "p")
+        try:  # a connection's own setting: read on the backend's connection
+            return backend.connector._conn.execute("PRAGMA synchronous").fetchone()[0]
+        finally:
+            await backend.close()
+
+    normal, full = 1, 2  # SQLite's numbers for the two settings
+    assert await synchronous(f"sqlite:///{tmp_path / 'a.db'}") == normal
+    assert await synchronous(f"sqlite:///{tmp_path / 'b.db'}?synchronous=full") == full
+    assert await synchronous(f"sqlite:///{tmp_path / 'c.db'}?synchronous=NORMAL") == normal
+    with pytest.raises(
+        DatabaseUrlError, match=r"synchronous='off' in a sqlite URL: use normal \(the default\) or full"
+    ):
+        open_backend(f"sqlite:///{tmp_path / 'd.db'}?synchronous=off")
+    with pytest.raises(DatabaseUrlError, match=r"takes only \?synchronous=normal\|full; not journal"):
+        open_backend(f"sqlite:///{tmp_path / 'e.db'}?journal=memory")
