@@ -2,7 +2,10 @@
 1 worker process. Prints events/s and handler runs/s end to end, beside the raw SQLite ceiling
 measured in the same run: the same rows appended in batched transactions on one connection.
 
-    python benchmarks/bench_w1_sqlite.py [--events 20000] [--batch-size 64]
+    python benchmarks/bench_w1_sqlite.py [--events 20000] [--batch-size 64] [--synchronous normal|full]
+
+``--synchronous full`` runs everything (the publisher, the worker, the ceiling) with SQLite's
+``synchronous=FULL``, an fsync per commit: what ``sqlite:///f.db?synchronous=full`` chooses.
 """
 
 from __future__ import annotations
@@ -60,8 +63,8 @@ def payload(i: int) -> dict[str, object]:
             "TotalAmount": Decimal("19.90"), "OrderDate": WHEN}  # fmt: skip
 
 
-async def publish_events(db: Path, n: int) -> float:
-    backend = SqliteBackend(db, "w1")
+async def publish_events(db: Path, n: int, synchronous: str) -> float:
+    backend = SqliteBackend(db, "w1", synchronous=synchronous.upper())
     await publish_config(backend, CONFIG, file="w1.yaml")
     number, loaded = await active_config(backend)
     engine = Engine(loaded, backend=backend, config_version=number)
@@ -73,13 +76,13 @@ async def publish_events(db: Path, n: int) -> float:
     return elapsed
 
 
-def drain_with_worker(db: Path, expected: int, batch_size: int) -> tuple[float, float]:
+def drain_with_worker(db: Path, expected: int, batch_size: int, synchronous: str) -> tuple[float, float]:
     """Run one `flowbus worker` process until every job is done: seconds from its first run to its
     last, and the CPU seconds the process used (its start-up included)."""
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
-        [sys.executable, "-m", "flowbus", "worker", "--db", f"sqlite:///{db}", "--project", "w1",
-         "--batch-size", str(batch_size)],
+        [sys.executable, "-m", "flowbus", "worker", "--db", f"sqlite:///{db}?synchronous={synchronous}",
+         "--project", "w1", "--batch-size", str(batch_size)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     conn = sqlite3.connect(db, timeout=60)
@@ -119,9 +122,9 @@ def startup_cpu(db: Path) -> float:
     return cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
 
 
-def ceiling(db: Path, n: int, batch_size: int) -> tuple[float, float]:
+def ceiling(db: Path, n: int, batch_size: int, synchronous: str) -> tuple[float, float]:
     """The same rows, appended with executemany in batched transactions: (publish s, handle s)."""
-    conn = connect(db)
+    conn = connect(db, synchronous=synchronous.upper())
     step = json.dumps([["write", "write", "save", "succeeded", {}, {}, None, 0.0]])
     events, messages = [], []
     for i in range(n):
@@ -167,17 +170,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--synchronous", choices=("normal", "full"), default="normal")
     args = parser.parse_args()
     n, runs = args.events, args.events * len(HANDLERS)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "w1.db"
-        publish_s = asyncio.run(publish_events(db, n))
-        drain_s, worker_cpu_s = drain_with_worker(db, runs, args.batch_size)
+        publish_s = asyncio.run(publish_events(db, n, args.synchronous))
+        drain_s, worker_cpu_s = drain_with_worker(db, runs, args.batch_size, args.synchronous)
         start_cpu_s = startup_cpu(db)
-        ceiling_publish_s, ceiling_handle_s = ceiling(Path(tmp) / "ceiling.db", n, args.batch_size)
+        ceiling_publish_s, ceiling_handle_s = ceiling(Path(tmp) / "ceiling.db", n, args.batch_size, args.synchronous)
     total_s = publish_s + drain_s
     ceiling_total_s = ceiling_publish_s + ceiling_handle_s
-    print(f"W1 on SQLite: {n:,} events x {len(HANDLERS)} async handlers, 1 worker process, batch {args.batch_size}")
+    print(
+        f"W1 on SQLite: {n:,} events x {len(HANDLERS)} async handlers, 1 worker process, batch {args.batch_size}, "
+        f"synchronous={args.synchronous}"
+    )
     print(f"{'':34}{'events/s':>12}{'handler runs/s':>16}{'of ceiling':>12}")
     print(f"{'publish (1 commit per event)':34}{n / publish_s:>12,.0f}{'':>16}{ceiling_publish_s / publish_s:>12.1%}")
     print(f"{'worker (handler runs)':34}{'':>12}{runs / drain_s:>16,.0f}{ceiling_handle_s / drain_s:>12.1%}")
