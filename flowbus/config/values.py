@@ -8,7 +8,6 @@ A compiled :class:`Value` evaluates against a run's *scope*: the variables ``dat
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
@@ -114,44 +113,6 @@ class ExpressionValue:
         self.evaluate = compile_expression(source[1:], limits=limits, variables=SCOPE_VARIABLES).evaluate
 
 
-#: ``=inputs.OrderId``: one field of one scope variable, the most common expression of all
-_FIELD_READ = re.compile(r"=([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
-#: the values a field read returns as they are (the compiled expression returns these unchanged too)
-_AS_THEY_ARE = frozenset({str, int, bool, type(None)})
-#: words the expression language reads as literals or operators, not as field names
-_RESERVED = frozenset({"true", "false", "null", "in"})
-
-
-class FieldValue:
-    """``=<variable>.<field>``, read straight from the scope: text, a whole number, a finite
-    decimal, a boolean or null is returned as it is, as the compiled expression returns it;
-    anything else (a missing field, another kind of value) goes to the compiled expression,
-    which gives the value, or the error, it always gives. Saves building the expression's
-    evaluation state, twice in a run of a typical save step."""
-
-    __slots__ = ("expression", "field", "source", "variable")
-    dynamic = True
-
-    def __init__(self, source: str, limits: Limits, variable: str, field: str) -> None:
-        self.source = source
-        self.expression = ExpressionValue(source, limits)  # compiled as any expression: same errors
-        self.variable = variable
-        self.field = field
-
-    def evaluate(self, scope: Scope) -> Any:
-        container = scope.get(self.variable)
-        if isinstance(container, dict):
-            try:
-                value = container[self.field]
-            except KeyError:
-                pass
-            else:
-                kind = type(value)
-                if kind in _AS_THEY_ARE or (kind is Decimal and value.is_finite()):
-                    return value
-        return self.expression.evaluate(scope)
-
-
 class MappingValue:
     __slots__ = ("items",)
     dynamic = True
@@ -188,9 +149,6 @@ def _compile(raw: Any, limits: Limits, path: tuple[str | int, ...]) -> Value:
             if raw.startswith("$"):
                 return PathValue(raw)
             if raw.startswith("="):
-                read = _FIELD_READ.fullmatch(raw)
-                if read is not None and read[1] in SCOPE_VARIABLES and read[2] not in _RESERVED:
-                    return FieldValue(raw, limits, read[1], read[2])
                 return ExpressionValue(raw, limits)
         except ExpressionError as exc:
             raise InvalidValue(path, exc) from None
