@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytest.importorskip("fastapi", reason="the server extra is not installed")
@@ -16,11 +14,9 @@ from cloudevents.core.bindings.http import to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from flowbus.api import create_app
 from flowbus.api.cloudevents import MAX_BATCH
 from flowbus.engine import Engine
-from flowbus.keys import Scope, new_key
-from flowbus.publishing import active_config, publish_config
+from flowbus.publishing import active_config
 from flowbus.stores.sqlite import SqliteBackend
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop" / "flowbus.yaml"
@@ -38,24 +34,9 @@ def event(event_id: str, **overrides) -> CloudEvent:
     return CloudEvent(attributes=attributes, data=data)
 
 
-@contextlib.asynccontextmanager
-async def serving(tmp_path, config: str):
-    """The API over a SQLite store whose active config is ``config``: a client, its auth headers, the store."""
-    db = tmp_path / "flowbus.db"
-    store = SqliteBackend(db, "shop")
-    await publish_config(store, config, file="flowbus.yaml")
-    key, token = new_key("shop", "storefront", (Scope.INGEST,))
-    await store.add_key(key)
-    app = create_app(f"sqlite:///{db}")
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://f") as client:
-        yield client, {"Authorization": f"Bearer {token}"}, store
-    await store.close()
-
-
 @pytest.fixture
-async def api(tmp_path):
-    async with serving(tmp_path, CONFIG) as served:
+async def api(serve_api):
+    async with serve_api("shop", CONFIG) as served:
         yield served
 
 
@@ -168,8 +149,8 @@ def with_version(cloud_event: CloudEvent, version: object) -> dict:
 STRUCTURED = {"content-type": "application/cloudevents+json"}
 
 
-async def test_an_eventversion_attribute_picks_the_version_checked_and_published(tmp_path):
-    async with serving(tmp_path, VERSIONED) as (client, auth, store):
+async def test_an_eventversion_attribute_picks_the_version_checked_and_published(serve_api):
+    async with serve_api("shop", VERSIONED) as (client, auth, store):
         structured = await client.post(URL, json=with_version(event("old"), 1), headers={**auth, **STRUCTURED})
         binary = to_binary(event("new", Channel="web"), JSONFormat())
         by_header = await client.post(
@@ -183,8 +164,8 @@ async def test_an_eventversion_attribute_picks_the_version_checked_and_published
         assert published == {"SO-old": 1, "SO-new": 2, "SO-latest": 2}
 
 
-async def test_properties_are_checked_against_the_version_the_eventversion_names(tmp_path):
-    async with serving(tmp_path, VERSIONED) as (client, auth, _):
+async def test_properties_are_checked_against_the_version_the_eventversion_names(serve_api):
+    async with serve_api("shop", VERSIONED) as (client, auth, _):
         response = await client.post(
             URL, json=with_version(event("e", Channel="web"), 1), headers={**auth, **STRUCTURED}
         )
@@ -192,8 +173,8 @@ async def test_properties_are_checked_against_the_version_the_eventversion_names
         assert response.json()["events"][0]["properties"] == {"Channel": "not a declared property"}
 
 
-async def test_an_eventversion_the_event_does_not_have_or_that_is_no_number_is_a_422(tmp_path):
-    async with serving(tmp_path, VERSIONED) as (client, auth, _):
+async def test_an_eventversion_the_event_does_not_have_or_that_is_no_number_is_a_422(serve_api):
+    async with serve_api("shop", VERSIONED) as (client, auth, _):
         unknown = await client.post(URL, json=with_version(event("e"), 3), headers={**auth, **STRUCTURED})
         assert unknown.status_code == 422
         assert unknown.json()["events"][0]["error"] == "event 'OrderPlaced' has no version 3; defined: 1, 2"

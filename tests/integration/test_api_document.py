@@ -8,7 +8,6 @@ import re
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytest.importorskip("fastapi", reason="the server extra is not installed")
@@ -19,27 +18,17 @@ from starlette.routing import Mount
 
 from flowbus.api import create_app
 from flowbus.api.reads import _utc
-from flowbus.keys import Scope, new_key
-from flowbus.publishing import publish_config
-from flowbus.stores.sqlite import SqliteBackend
+from flowbus.keys import Scope
 
 COMPASS = (Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml").read_text()
 PROJECT = "/v1/projects/{project}"
 
 
 @pytest.fixture
-async def api(tmp_path):
-    db = tmp_path / "flowbus.db"
-    store = SqliteBackend(db, "compass")
-    await publish_config(store, COMPASS, file="flowbus.yaml")
-    key, token = new_key("compass", "admin", (Scope.ADMIN, Scope.READ))
-    await store.add_key(key)
-    app = create_app(f"sqlite:///{db}")
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://f") as client:
+async def api(serve_api):
+    async with serve_api("compass", COMPASS, scopes=(Scope.ADMIN, Scope.READ)) as (client, auth, _):
         document = (await client.get("/openapi.json")).json()
-        yield client, {"Authorization": f"Bearer {token}"}, document
-    await store.close()
+        yield client, auth, document
 
 
 def documented_time_pattern() -> str:

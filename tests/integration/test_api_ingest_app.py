@@ -6,15 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 
-from flowbus.api import create_app
-from flowbus.keys import Scope, new_key
-from flowbus.publishing import publish_config
-from flowbus.stores.sqlite import SqliteBackend
 
 COMPASS = (Path(__file__).resolve().parents[2] / "examples" / "compass" / "flowbus.yaml").read_text()
 SOURCE_URL = "/v1/projects/compass/sources/compass_inbound/events"
@@ -22,19 +17,10 @@ PAYLOAD = {"event": "upsert_company", "payload": {"domain": "acme.example", "nam
 
 
 @pytest.fixture
-async def api(tmp_path):
-    db = tmp_path / "flowbus.db"
-    store = SqliteBackend(db, "compass")
-    await publish_config(store, COMPASS, file="flowbus.yaml")
+async def api(serve_api):
     # a second version, so that the version a message carries is not the first by chance
-    await publish_config(store, COMPASS.replace("Raw webhooks", "Raw hooks"), file="flowbus.yaml")
-    key, token = new_key("compass", "ingest", (Scope.INGEST,))
-    await store.add_key(key)
-    app = create_app(f"sqlite:///{db}")
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://f") as client:
-        yield client, {"Authorization": f"Bearer {token}"}, store
-    await store.close()
+    async with serve_api("compass", COMPASS, COMPASS.replace("Raw webhooks", "Raw hooks")) as served:
+        yield served
 
 
 async def test_a_source_message_carries_the_active_config_version(api):
