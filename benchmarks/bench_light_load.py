@@ -95,21 +95,26 @@ def latencies_ms(sent: dict[int, float], db: Path) -> list[float]:
     return [(handled[seq] - at) * 1000 for seq, at in sent.items()]
 
 
+async def measured(publisher: Engine, db: Path, n: int, rate: float) -> list[float]:
+    """Warm up, then send ``n`` events at ``rate``; each one's milliseconds from send to handled."""
+    await publish_steadily(publisher, 0, WARM_UP, rate)
+    await wait_handled(db, WARM_UP)
+    sent = await publish_steadily(publisher, WARM_UP, n, rate)
+    await wait_handled(db, WARM_UP + n)
+    return latencies_ms(sent, db)
+
+
 async def in_process(db: Path, n: int, rate: float) -> list[float]:
     publisher, worked = await open_engine(db), await open_engine(db)
     worker = Worker(worked, follow_versions=True)
     working = asyncio.create_task(worker.run())
     try:
-        await publish_steadily(publisher, 0, WARM_UP, rate)
-        await wait_handled(db, WARM_UP)
-        sent = await publish_steadily(publisher, WARM_UP, n, rate)
-        await wait_handled(db, WARM_UP + n)
+        return await measured(publisher, db, n, rate)
     finally:
         worker.stop()
         await working
         await publisher.backend.close()
         await worked.backend.close()
-    return latencies_ms(sent, db)
 
 
 def start_worker(db: Path) -> subprocess.Popen[bytes]:
@@ -129,14 +134,10 @@ async def between_processes(db: Path, n: int, rate: float) -> list[float]:
     publisher = await open_engine(db)
     process = start_worker(db)
     try:
-        await publish_steadily(publisher, 0, WARM_UP, rate)
-        await wait_handled(db, WARM_UP)
-        sent = await publish_steadily(publisher, WARM_UP, n, rate)
-        await wait_handled(db, WARM_UP + n)
+        return await measured(publisher, db, n, rate)
     finally:
         stop_worker(process)
         await publisher.backend.close()
-    return latencies_ms(sent, db)
 
 
 def cpu_s(pid: int) -> float:
