@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
-from flowbus.config.plan import CompiledStep, Plan
+from flowbus.config.plan import Plan
+from flowbus.config.references import walk_steps
 from flowbus.engine import Engine
 from flowbus.runtime.actions import BUILTIN_ACTIONS
 from flowbus.runtime.context import StepFn
@@ -66,18 +67,8 @@ def register_actions(engine: Engine, actions: Mapping[str, StepFn]) -> None:
 
 def missing_actions(plan: Plan, known: Iterable[str]) -> list[str]:
     """Actions the plan's steps use that are not among ``known``, sorted."""
-    names = set(known)
-    used: set[str] = set()
-
-    def walk(steps: Iterable[CompiledStep]) -> None:
-        for step in steps:
-            used.add(step.action)
-            for block in step.blocks.values():
-                walk(block)
-
-    for flow in plan.flows.values():
-        walk(flow.steps)
-    return sorted(used - names)
+    used = {step.action for flow in plan.config.flows for step, _ in walk_steps(flow.steps, ())}
+    return sorted(used - set(known))
 
 
 def _actions_of(spec: str) -> Mapping[str, StepFn]:

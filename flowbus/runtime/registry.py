@@ -22,13 +22,13 @@ Effects = Literal["none", "external"]
 class ActionRegistry:
     """The action of every ``action:`` name a step may use."""
 
-    __slots__ = ("by_name", "computing")
+    __slots__ = ("by_name", "unjournaled")
 
     def __init__(self, custom: Mapping[str, StepFn] | None = None) -> None:
         #: read directly on the per-step path: a dict lookup, no method call
         self.by_name: dict[str, StepFn] = dict(BUILTIN_ACTIONS)
         #: custom actions registered with ``effects="none"``: their steps are not journaled
-        self.computing: set[str] = set()
+        self.unjournaled: set[str] = set()
         for name, fn in (custom or {}).items():
             self.register(name, fn)
 
@@ -40,9 +40,9 @@ class ActionRegistry:
             raise FlowbusError(f"effects of action {name!r} must be 'none' or 'external', not {effects!r}")
         self.by_name[name] = fn
         if effects == "none":
-            self.computing.add(name)
+            self.unjournaled.add(name)
         else:
-            self.computing.discard(name)
+            self.unjournaled.discard(name)
 
     def get(self, name: str) -> StepFn:
         """The action named ``name``; raises a clear error naming the nearest ones when none is registered."""

@@ -96,7 +96,7 @@ class Runner:
 
     @property
     def unjournaled(self) -> Set[str]:
-        return self.registry.computing
+        return self.registry.unjournaled
 
     async def publish_from(
         self,

@@ -129,9 +129,9 @@ def test_a_custom_action_says_whether_its_effects_reach_outside():
 
     registry = ActionRegistry()
     registry.register("slugify", slugify, effects="none")
-    assert "slugify" in registry.computing
+    assert "slugify" in registry.unjournaled
     registry.register("slugify", slugify)  # registered again: external, the default
-    assert "slugify" not in registry.computing
+    assert "slugify" not in registry.unjournaled
     with pytest.raises(FlowbusError, match="must be 'none' or 'external', not 'some'"):
         registry.register("slugify", slugify, effects="some")  # type: ignore[arg-type]
     with pytest.raises(FlowbusError, match="'log' is a built-in action and cannot be replaced"):
