@@ -41,7 +41,7 @@ from flowbus.runtime.routing import Unmatched
 from flowbus.runtime.runner import Runner
 from flowbus.runtime.unit_of_work import Overlay, UnitOfWork
 from flowbus.stores.backoff import Backoff
-from flowbus.stores.protocols import Backend
+from flowbus.stores.protocols import Backend, refused_for_earlier
 
 logger = logging.getLogger("flowbus.worker")
 
@@ -262,14 +262,19 @@ class Worker:
         except StoreError:
             pass
         results: list[Conflict | None] = []
+        refused: set[int] = set()
         for message, changeset in zip(messages, changesets, strict=True):
-            try:
-                [conflict] = await self.backend.apply_many([changeset])
-            except StoreUnavailable:
-                raise
-            except StoreError as exc:
-                await self._charge_refused(message, changeset.runs, exc)
-                conflict = None
+            conflict = refused_for_earlier(changeset, refused)
+            if conflict is None:
+                try:
+                    [conflict] = await self.backend.apply_many([changeset])
+                except StoreUnavailable:
+                    raise
+                except StoreError as exc:
+                    await self._charge_refused(message, changeset.runs, exc)
+                    refused.add(id(changeset))
+            if conflict is not None:
+                refused.add(id(changeset))
             results.append(conflict)
         return results
 

@@ -33,10 +33,8 @@ async def apply_each(
     refused: set[int] = set()
     results: list[Conflict | None] = []
     for changeset in changesets:
-        conflict: Conflict | None = None
-        if any(id(earlier) in refused for earlier in changeset.after):
-            conflict = Conflict("it read a write of an earlier run of its batch, and that write was refused")
-        else:
+        conflict = refused_for_earlier(changeset, refused)
+        if conflict is None:
             try:
                 await apply_one(changeset)
             except Conflict as refusal:
@@ -45,6 +43,14 @@ async def apply_each(
             refused.add(id(changeset))
         results.append(conflict)
     return results
+
+
+def refused_for_earlier(changeset: Changeset, refused: set[int]) -> Conflict | None:
+    """The refusal of a changeset that read a write of one refused before it in its batch (by
+    ``id`` in ``refused``): committed, it would write on what never was."""
+    if any(id(earlier) in refused for earlier in changeset.after):
+        return Conflict("it read a write of an earlier run of its batch, and that write was refused")
+    return None
 
 
 class Manifest(NamedTuple):

@@ -405,3 +405,44 @@ async def test_writes_the_store_refuses_charge_their_own_message_and_the_batch_g
     assert dead.attempts == 3 and all("the store refused the run's writes" in e.error for e in dead.errors)
     for key in ("ok1", "ok2"):
         assert (await backend.read_entity("Booking", key)).record["id"] == key
+
+
+READ_AFTER_REFUSED = """
+project: {name: shop}
+events:
+  - {name: Marked, properties: {Key: {type: String, required: true}}}
+  - {name: Copied, properties: {Key: {type: String, required: true}}}
+flows:
+  - name: Mark
+    inputs: {Key: {type: String, required: true}}
+    retry: {max_attempts: 2, backoff_s: 0.01, max_backoff_s: 0.02}
+    steps:
+      - {id: mark, action: save, entity: Mark, data: {id: last, key: "=inputs.Key"}}
+      - {id: log, action: save, entity: Log, data: {id: "=inputs.Key", seen: null}}
+  - name: Copy
+    inputs: {Key: {type: String, required: true}}
+    steps:
+      - {id: mark, action: get, entity: Mark, record_id: last}
+      - {id: log, action: save, entity: Log, data: {id: "=inputs.Key", seen: "=steps.mark == null ? null : steps.mark.key"}}
+handlers:
+  - {name: mark, event: Marked, flow: Mark, mode: async, bindings: {Key: Key}}
+  - {name: copy, event: Copied, flow: Copy, mode: async, bindings: {Key: Key}}
+"""
+
+
+async def test_a_run_that_read_a_write_the_store_refused_is_not_committed_on_its_own(backend):
+    """Copy reads, within its batch, the Mark that a refused run wrote: when the batch's runs are
+    then committed one by one, Copy must not be, since what it read never was; run again, it reads
+    what the store holds."""
+    if backend.__class__.__name__ != "PostgresBackend":
+        pytest.skip("SQLite and memory store a NUL in a key: nothing refuses it")
+    engine = engine_on(backend, READ_AFTER_REFUSED)
+    await engine.publish("Marked", {"Key": "bad\x00key"})
+    await engine.publish("Copied", {"Key": "copy"})
+
+    async def both_finished() -> bool:
+        return bool(await backend.dead_letters()) and await backend.read_entity("Log", "copy") is not None
+
+    await keep_working(Worker(engine, fast()), until=both_finished)
+    assert await backend.read_entity("Mark", "last") is None
+    assert (await backend.read_entity("Log", "copy")).record == {"id": "copy", "seen": None}
