@@ -32,6 +32,7 @@ from flowbus.stores.sql_files import load_migrations, load_queries
 
 try:
     import psycopg
+    from psycopg.pq import TransactionStatus
     from psycopg.rows import dict_row
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(f"the PostgreSQL backend needs psycopg: pip install 'flowbus[postgres]' ({exc})") from exc
@@ -154,15 +155,45 @@ class PostgresConnector:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        """The connection, to this task alone, inside a transaction.
+        """The connection, to this task alone, inside a transaction sent as one pipeline.
+
+        BEGIN, the statements and COMMIT go out together, and only a statement whose answer is
+        read (a count checked, rows fetched) waits for the server: a publish or a batch whose
+        writes are all blind is one round trip. An error of a statement nobody waited for
+        surfaces at the next wait or at the commit, and fails the transaction all the same.
 
         One connection serves the worker's batch and its heartbeat, two tasks: the lock keeps
         their statements from landing inside each other's transactions.
         """
         async with self._lock:
             conn = await self.connection()
-            async with translated_errors(), conn.transaction():
-                yield PostgresTransaction(conn, self.project)
+            try:
+                async with translated_errors(), conn.pipeline() as pipeline:
+                    await conn.execute("BEGIN")
+                    try:
+                        yield PostgresTransaction(conn, pipeline, self.project)
+                    except Exception:
+                        await _roll_back(conn, pipeline, "ROLLBACK")
+                        raise
+                    await conn.execute("COMMIT")
+            except BaseException as failed:
+                await self._after_failed_transaction(conn, failed)
+                raise
+
+    async def _after_failed_transaction(self, conn: psycopg.AsyncConnection[Any], failed: BaseException) -> None:
+        """Leave the connection ready for the next transaction, or closed.
+
+        A statement that failed in the pipeline made the server skip the rest, the COMMIT or
+        ROLLBACK too, so the transaction may still be open (aborted): roll it back. Cancelled
+        half-way (a signal, a timeout), the connection's protocol state is unknown: close it,
+        and the next statement connects again.
+        """
+        if not isinstance(failed, Exception):
+            await conn.close()
+            return
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                await conn.execute("ROLLBACK")
 
     async def fetch_all(self, query: str, params: Params) -> list[dict[str, Any]]:
         async with self._lock:
@@ -205,19 +236,28 @@ class PostgresConnector:
 
 class PostgresTransaction:
     """Named queries inside a transaction of :meth:`PostgresConnector.transaction`, which
-    translates their errors."""
+    translates their errors; in pipeline mode, so only the statements whose answer is read
+    wait for the server."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], project: str) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline, project: str) -> None:
         self._conn = conn
+        self._pipeline = pipeline
         self._project = project
+        self._savepoints = 0
 
     async def execute(self, query: str, params: Params) -> int:
-        return (await self._conn.execute(Q[query], params)).rowcount
+        cursor = await self._conn.execute(Q[query], params)
+        await self._pipeline.sync()  # the count is the answer: wait for it
+        return cursor.rowcount
 
     async def execute_many(self, query: str, params: Sequence[Params]) -> int:
         async with self._conn.cursor() as cursor:
-            await cursor.executemany(Q[query], params)  # pipelined: one round trip
+            await cursor.executemany(Q[query], params)
+            await self._pipeline.sync()
             return cursor.rowcount  # summed over the parameter sets
+
+    async def write_many(self, query: str, params: Sequence[Params]) -> None:
+        await self._conn.cursor().executemany(Q[query], params)  # sent with the next wait
 
     async def fetch_one(self, query: str, params: Params) -> dict[str, Any] | None:
         row: dict[str, Any] | None = await (await self._conn.execute(Q[query], params)).fetchone()
@@ -228,12 +268,37 @@ class PostgresTransaction:
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        # translated outside the savepoint, so that it is rolled back first
-        async with translated_errors(), self._conn.transaction():
-            yield
+        """A savepoint whose statements' errors are its own: it waits for them before it ends,
+        so that a failure is not charged to the statements sent after it."""
+        self._savepoints += 1
+        name = f"changeset_{self._savepoints}"
+        async with translated_errors():
+            await self._conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+                await self._pipeline.sync()
+            except Exception:
+                await _roll_back(self._conn, self._pipeline, f"ROLLBACK TO SAVEPOINT {name}")
+                raise
+            await self._conn.execute(f"RELEASE SAVEPOINT {name}")
 
     async def announce(self, reason: str) -> None:
         await self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{reason} {self._project}"))
+
+
+async def _roll_back(conn: psycopg.AsyncConnection[Any], pipeline: psycopg.AsyncPipeline, rollback: str) -> None:
+    """Send ``rollback`` in a pipeline whose statements may have failed, and wait for it.
+
+    The statements sent since the last wait are heard out first: one that failed made the
+    server skip what follows it, the rollback too. And the rollback is waited for before
+    anything else is sent: on a rollback psycopg forgets the statements it prepared, and if
+    it learnt of it while sending the next statement it would prepare that one and then
+    deallocate it (the next use fails: "prepared statement does not exist").
+    """
+    with contextlib.suppress(psycopg.Error):
+        await pipeline.sync()
+    await conn.execute(rollback)
+    await pipeline.sync()
 
 
 class PostgresBackend(SqlBackend):

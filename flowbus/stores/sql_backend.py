@@ -60,6 +60,11 @@ class Transaction(Protocol):
         """Run a statement once per parameter set, in as few round trips as the driver can;
         the rows changed, all runs together."""
 
+    async def write_many(self, query: str, params: Sequence[Params]) -> None:
+        """Run a statement once per parameter set, wanting no answer back: a pipelining driver
+        sends it with the next statement that must answer, or with the commit. Its error, if
+        any, comes from that later call; use it where any error fails the whole transaction."""
+
     async def fetch_one(self, query: str, params: Params) -> rows.Row | None: ...
 
     async def fetch_all(self, query: str, params: Params) -> Sequence[rows.Row]: ...
@@ -69,7 +74,7 @@ class Transaction(Protocol):
 
     async def announce(self, reason: str) -> None:
         """Tell waiting workers, once this transaction commits, that ``reason`` (``work``,
-        ``version``) happened; a no-op where nobody can be told."""
+        ``version``) happened; a no-op where nobody can be told. Wants no answer back."""
 
 
 class Connector(Protocol):
@@ -139,7 +144,17 @@ class SqlBackend:
             raise conflict
 
     async def apply_many(self, changesets: Sequence[Changeset]) -> list[Conflict | None]:
-        if len(changesets) > 1:
+        if len(changesets) == 1:
+            # a refusal rolls the whole transaction back, which is all a savepoint would undo:
+            # one changeset (a publish, a run) is one transaction, and pipelines whole
+            try:
+                async with self.connector.transaction() as tx:
+                    await self._lock_rows(tx, changesets)
+                    await self._write(tx, changesets[0])
+                    await self._announce_work(tx, changesets)
+            except Conflict as refusal:
+                return [refusal]
+            return [None]
             # the common case: no conflict anywhere, so one transaction without savepoints; on a
             # conflict it is rolled back whole and the batch goes again, one savepoint per changeset
             try:
@@ -175,12 +190,12 @@ class SqlBackend:
         addresses = sorted({address for c in changesets for address in c.writes})
         if addresses:
             entities, keys = [a[0] for a in addresses], [a[1] for a in addresses]
-            await tx.execute("lock_entities", {"project": self.project, "entities": entities, "keys": keys})
+            await tx.write_many("lock_entities", [{"project": self.project, "entities": entities, "keys": keys}])
         counted = rows.chain_count_rows(self.project, [e for c in changesets for e in c.events])
         roots = sorted({row["correlation_id"] for row in counted})
         if roots:
             zeros = [{"project": self.project, "correlation_id": r, "events": 0} for r in roots]
-            await tx.execute_many("count_in_chain", zeros)
+            await tx.write_many("count_in_chain", zeros)
 
     async def _announce_work(self, tx: Transaction, changesets: Sequence[Changeset]) -> None:
         if any(c.messages or c.retries for c in changesets):
@@ -235,8 +250,11 @@ class SqlBackend:
         ):
             if not params:
                 continue
+            if not expect_all:
+                await tx.write_many(query, params)
+                continue
             changed = await tx.execute_many(query, params)
-            if expect_all and changed != len(params):
+            if changed != len(params):
                 raise Conflict(f"a batch check did not hold ({query}: {changed} of {len(params)} rows)")
 
     async def _write(self, tx: Transaction, changeset: Changeset) -> None:
@@ -244,10 +262,10 @@ class SqlBackend:
         for (entity, key), write in changeset.writes.items():
             await self._write_entity(tx, entity, key, write.record, write.expected_version)
         if changeset.events:
-            await tx.execute_many("insert_event", [rows.event_row(project, e, stamp) for e in changeset.events])
-            await tx.execute_many("count_in_chain", rows.chain_count_rows(project, changeset.events))
+            await tx.write_many("insert_event", [rows.event_row(project, e, stamp) for e in changeset.events])
+            await tx.write_many("count_in_chain", rows.chain_count_rows(project, changeset.events))
         if changeset.runs:
-            await tx.execute_many("insert_run", [rows.run_row(project, r, stamp) for r in changeset.runs])
+            await tx.write_many("insert_run", [rows.run_row(project, r, stamp) for r in changeset.runs])
         if changeset.messages:
             await self._send(tx, changeset.messages)
         for ack in changeset.acks:
@@ -263,7 +281,7 @@ class SqlBackend:
         params: dict[str, Any] = {"project": self.project, "entity": entity, "key": key, "expected": expected}
         if record is None:
             if expected is None:
-                await tx.execute("delete_entity", params)
+                await tx.write_many("delete_entity", [params])
             elif expected == 0:
                 if await tx.fetch_one("entity_exists", params) is not None:
                     raise Conflict(f"{entity} {key!r} was created since it was read as absent")
@@ -272,7 +290,7 @@ class SqlBackend:
             return
         params["data"] = encode(record)
         if expected is None:
-            await tx.execute("upsert_entity", params)
+            await tx.write_many("upsert_entity", [params])
         elif expected == 0:
             if await tx.execute("insert_entity", params) != 1:
                 raise Conflict(f"{entity} {key!r} was created since it was read as absent")
@@ -340,7 +358,7 @@ class SqlBackend:
 
     async def record_runs(self, runs: Sequence[Run]) -> None:
         async with self.connector.transaction() as tx:
-            await tx.execute_many("insert_run", [rows.run_row(self.project, r, self._stamp) for r in runs])
+            await tx.write_many("insert_run", [rows.run_row(self.project, r, self._stamp) for r in runs])
 
     async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
         row = await self._one("journaled_output", execution_key=execution_key, step_key=step_key)
@@ -355,42 +373,41 @@ class SqlBackend:
         async with self.connector.transaction() as tx:
             ids = await self._send(tx, messages)
             await tx.announce("work")
+            if any(m.dedup_id is not None for m in messages):
+                ids = await self._deduplicated(tx, messages, ids)
         return ids
 
     async def _send(self, tx: Transaction, messages: Sequence[OutgoingMessage]) -> list[str]:
+        """Queue ``messages`` in their order, each under a new id; the ids.
+
+        Two statements for any number of messages, neither read back: every de-duplication id
+        is remembered first (for its message, unless it still stands for an earlier one), then
+        each message is inserted unless its de-duplication id stands for another. So a batch,
+        dedup included, costs a pipelining driver no round trip of its own.
+        """
         now = _now()
-        stamp = now.timestamp()
-        ids = []
-        # runs of messages without a dedup id go in one execute_many (one round trip); a dedup
-        # id needs its own look-up first, and the run before it is written first, so that the
-        # messages keep their order (their seq) as sent
-        plain: list[Params] = []
-        for outgoing in messages:
-            base = {"project": self.project, "queue": outgoing.queue, "dedup_id": outgoing.dedup_id}
-            if outgoing.dedup_id is not None:
-                await self._insert_messages(tx, plain)
-                seen = await tx.fetch_one("find_dedup", {**base, "now": stamp})
-                if seen is not None:
-                    ids.append(seen["message_id"])
-                    continue
-            message_id = new_id()
-            row = rows.message_row(self.project, message_id, outgoing, now, self._stamp)
-            ids.append(message_id)
-            if outgoing.dedup_id is None:
-                plain.append(row)
-                continue
-            await self._insert_messages(tx, [row])
-            remembered = {**base, "message_id": message_id, "expires_at": stamp + self.dedup_window_s}
-            await tx.execute("remember_dedup", remembered)
-        await self._insert_messages(tx, plain)
+        expires_at = now.timestamp() + self.dedup_window_s
+        ids = [new_id() for _ in messages]
+        remembered = [
+            {"project": self.project, "queue": m.queue, "dedup_id": m.dedup_id, "message_id": message_id,
+             "expires_at": expires_at, "now": now.timestamp()}
+            for m, message_id in zip(messages, ids, strict=True) if m.dedup_id is not None
+        ]  # fmt: skip
+        if remembered:
+            await tx.write_many("remember_dedup", remembered)
+        inserted = [rows.message_row(self.project, i, m, now, self._stamp) for m, i in zip(messages, ids, strict=True)]
+        if inserted:
+            await tx.write_many("insert_message", inserted)
         return ids
 
-    @staticmethod
-    async def _insert_messages(tx: Transaction, rows_: list[Params]) -> None:
-        """Insert and forget ``rows_`` (emptied), in one round trip."""
-        if rows_:
-            await tx.execute_many("insert_message", rows_)
-            rows_.clear()
+    async def _deduplicated(self, tx: Transaction, messages: Sequence[OutgoingMessage], ids: list[str]) -> list[str]:
+        """``ids`` with each duplicate's replaced by the id of the message its dedup id stands for."""
+        dedup_ids = self.connector.array(sorted({m.dedup_id for m in messages if m.dedup_id is not None}))
+        found = await tx.fetch_all("dedup_messages", {"project": self.project, "dedup_ids": dedup_ids})
+        standing = {(row["queue"], row["dedup_id"]): row["message_id"] for row in found}
+        return [
+            i if m.dedup_id is None else standing[str(m.queue), m.dedup_id] for m, i in zip(messages, ids, strict=True)
+        ]
 
     async def claim(
         self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float

@@ -318,6 +318,9 @@ class SqliteTransaction:
     async def execute_many(self, query: str, params: Sequence[Params]) -> int:
         return self._conn.executemany(Q[query], params).rowcount  # summed over the parameter sets
 
+    async def write_many(self, query: str, params: Sequence[Params]) -> None:
+        self._conn.executemany(Q[query], params)
+
     async def fetch_one(self, query: str, params: Params) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._conn.execute(Q[query], params).fetchone()
         return row

@@ -401,6 +401,20 @@ async def test_duplicates_within_the_window_are_accepted_and_dropped(backend):
     assert later[0] != first[0]
 
 
+async def test_a_dedup_id_drops_duplicates_in_its_own_queue_only(backend):
+    inbound, outbound = await backend.send([source_message(1, dedup="order-1"), job(1, dedup="order-1")])
+    assert inbound != outbound
+    assert await backend.send([job(2, dedup="order-1"), source_message(2, dedup="order-1")]) == [outbound, inbound]
+    assert len(await claim(backend)) == 2
+
+
+async def test_a_changeset_queues_its_messages_with_the_same_de_duplication(backend):
+    [first] = await backend.send([job(1, dedup="order-1")])
+    await backend.apply(Changeset(messages=[job(1, dedup="order-1"), job(2, dedup="order-2"), job(3)]))
+    assert [m.body["event_id"] for m in await claim(backend)] == ["e1", "e2", "e3"]
+    assert (await backend.get_message(first)).body["event_id"] == "e1"
+
+
 def source_message(n: int, group: str | None = None, dedup: str | None = None) -> OutgoingMessage:
     body = {"source": "shop", "type": "order.placd", "data": {"n": n}}
     return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group, dedup)

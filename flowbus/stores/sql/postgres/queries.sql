@@ -142,20 +142,29 @@ INSERT INTO step_journal (project, execution_key, step_key, output)
 VALUES (%(project)s, %(execution_key)s, %(step_key)s, %(output)s)
 ON CONFLICT (project, execution_key, step_key) DO UPDATE SET output = excluded.output;
 
--- name: find_dedup
-SELECT message_id FROM dedup
-WHERE project = %(project)s AND queue = %(queue)s AND dedup_id = %(dedup_id)s AND expires_at > %(now)s;
-
 -- name: remember_dedup
+-- The message id a de-duplication id stands for, unless one it stood for is still in its window;
+-- insert_message then writes the message only if it won. Neither reads first, so a batch sends
+-- them without waiting for an answer.
 INSERT INTO dedup (project, queue, dedup_id, message_id, expires_at)
 VALUES (%(project)s, %(queue)s, %(dedup_id)s, %(message_id)s, %(expires_at)s)
-ON CONFLICT (project, queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at;
+ON CONFLICT (project, queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+WHERE dedup.expires_at <= %(now)s;
 
 -- name: insert_message
+-- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
                       created_at, available_at)
-VALUES (%(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, 'ready', 0,
-        %(config_version)s, %(created_at)s, %(available_at)s);
+SELECT %(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, 'ready', 0, %(config_version)s,
+       %(created_at)s, %(available_at)s
+WHERE CAST(%(dedup_id)s AS text) IS NULL
+   OR EXISTS (SELECT 1 FROM dedup AS d
+              WHERE d.project = %(project)s AND d.queue = %(queue)s AND d.dedup_id = %(dedup_id)s
+                AND d.message_id = %(id)s);
+
+-- name: dedup_messages
+-- The message each of these de-duplication ids stands for (rows of every queue: filter by queue).
+SELECT queue, dedup_id, message_id FROM dedup WHERE project = %(project)s AND dedup_id = ANY(%(dedup_ids)s);
 
 -- name: claim
 -- Deliverable messages, oldest first, skipping rows another worker has locked: ready and due, or

@@ -131,19 +131,29 @@ SELECT output FROM step_journal WHERE project = :project AND execution_key = :ex
 INSERT OR REPLACE INTO step_journal (project, execution_key, step_key, output)
 VALUES (:project, :execution_key, :step_key, :output);
 
--- name: find_dedup
-SELECT message_id FROM dedup
-WHERE project = :project AND queue = :queue AND dedup_id = :dedup_id AND expires_at > :now;
-
 -- name: remember_dedup
-INSERT OR REPLACE INTO dedup (project, queue, dedup_id, message_id, expires_at)
-VALUES (:project, :queue, :dedup_id, :message_id, :expires_at);
+-- The message id a de-duplication id stands for, unless one it stood for is still in its window;
+-- insert_message then writes the message only if it won. Neither reads first, so a batch sends
+-- them without waiting for an answer.
+INSERT INTO dedup (project, queue, dedup_id, message_id, expires_at)
+VALUES (:project, :queue, :dedup_id, :message_id, :expires_at)
+ON CONFLICT (project, queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+WHERE dedup.expires_at <= :now;
 
 -- name: insert_message
+-- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
                       created_at, available_at)
-VALUES (:project, :id, :queue, :kind, :body, :group_key, :dedup_id, 'ready', 0, :config_version,
-        :created_at, :available_at);
+SELECT :project, :id, :queue, :kind, :body, :group_key, :dedup_id, 'ready', 0, :config_version,
+       :created_at, :available_at
+WHERE CAST(:dedup_id AS text) IS NULL
+   OR EXISTS (SELECT 1 FROM dedup AS d
+              WHERE d.project = :project AND d.queue = :queue AND d.dedup_id = :dedup_id
+                AND d.message_id = :id);
+
+-- name: dedup_messages
+-- The message each of these de-duplication ids stands for (rows of every queue: filter by queue).
+SELECT queue, dedup_id, message_id FROM dedup WHERE project = :project AND dedup_id IN (SELECT value FROM json_each(:dedup_ids));
 
 -- name: claimable
 -- Deliverable messages, oldest first: ready and due, or leased by a worker whose lease ran out;

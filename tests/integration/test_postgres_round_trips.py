@@ -1,0 +1,98 @@
+"""How many times a PostgreSQL write waits for the server: counted in libpq's own trace of the
+connection, where every wait is the client's messages followed by the server's answers.
+
+A publish pipelines its whole transaction (BEGIN, the event, its queued messages with their
+de-duplication, the NOTIFY and COMMIT), so it waits once however many handlers it feeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+
+from flowbus.config import load_config_text  # noqa: E402
+from flowbus.engine import Engine  # noqa: E402
+from flowbus.queue import MessageKind, MessageState, OutgoingMessage, QueueName  # noqa: E402
+from flowbus.stores.postgres import PostgresBackend  # noqa: E402
+
+CONFIG = """
+project: {name: shop}
+events:
+  - name: OrderPlaced
+    properties: {OrderId: {type: String, required: true}}
+flows:
+  - name: Note
+    inputs: {OrderId: {type: String, required: true}}
+    steps:
+      - {id: note, action: save, entity: Note, data: {id: "=inputs.OrderId"}}
+handlers:
+  - {name: confirm, event: OrderPlaced, flow: Note, mode: async, bindings: {OrderId: OrderId}}
+  - {name: pick, event: OrderPlaced, flow: Note, mode: async, bindings: {OrderId: OrderId}}
+  - {name: count, event: OrderPlaced, flow: Note, mode: async, bindings: {OrderId: OrderId}}
+"""
+
+
+def round_trips(trace: str) -> int:
+    """The waits in a libpq trace: each run of client (``F``) lines after server (``B``) lines."""
+    waits, last = 0, "B"
+    for line in trace.splitlines():
+        direction = line.split("\t", 1)[0]
+        if direction == "F" and last == "B":
+            waits += 1
+        if direction in ("F", "B"):
+            last = direction
+    return waits
+
+
+@contextlib.asynccontextmanager
+async def counted(backend: PostgresBackend) -> AsyncIterator[Callable[[], int]]:
+    """Trace the backend's statement connection while the block runs; yields the count so far."""
+    conn = await backend.connection()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trace"
+        with path.open("w") as out:
+            conn.pgconn.trace(out.fileno())
+            conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
+            try:
+                yield lambda: round_trips(path.read_text())
+            finally:
+                conn.pgconn.untrace()
+
+
+def job(n: int, dedup: str | None = None) -> OutgoingMessage:
+    return OutgoingMessage(QueueName.OUTBOUND, MessageKind.HANDLER, {"handler": "h", "event_id": f"e{n}"}, None, dedup)
+
+
+@pytest.fixture
+async def backend(postgres_url):
+    backend = PostgresBackend(postgres_url, "shop")
+    yield backend
+    await backend.close()
+
+
+async def test_a_publish_feeding_three_handlers_waits_for_the_server_once(backend):
+    engine = Engine(load_config_text(CONFIG), backend=backend, config_version=1)
+    for n in range(8):  # past psycopg's threshold for preparing a statement: the steady state
+        await engine.publish("OrderPlaced", {"OrderId": f"o{n}"})
+    async with counted(backend) as waits:
+        await engine.publish("OrderPlaced", {"OrderId": "o-counted"})
+        assert waits() == 1
+    assert await backend.queue_depth() == {(QueueName.OUTBOUND, MessageState.READY): 27}
+
+
+async def test_sending_waits_once_and_once_more_to_learn_what_duplicates_stand_for(backend):
+    await backend.send([job(0, dedup="d0")])
+    async with counted(backend) as waits:
+        plain = await backend.send([job(n) for n in range(1, 20)])
+        assert waits() == 1
+        deduplicated = await backend.send([job(n, dedup=f"d{n}") for n in range(20)])
+        assert waits() == 1 + 2
+    assert len(set(plain)) == 19 and len(set(deduplicated)) == 20
+    [first] = await backend.send([job(0, dedup="d0")])
+    assert first == deduplicated[0]
