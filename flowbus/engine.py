@@ -16,7 +16,7 @@ HTTP ingress and the runs themselves never go through it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -161,16 +161,27 @@ class Engine:
     ) -> EventInstance:
         """Publish ``version`` of an event (default: the latest) from Python; raises
         :class:`RunFailed` when a sync handler fails."""
-        uow = self.begin()
+        [instance] = await self.publish_many([(event, properties)], source=source, version=version)
+        return instance
+
+    async def publish_many(
+        self, events: Iterable[tuple[str, Mapping[str, Any]]], *, source: str = "flowbus", version: int | None = None
+    ) -> list[EventInstance]:
+        """Publish ``(event, properties)`` pairs in one transaction: all of them, or none when one
+        is invalid or one's sync handler fails (the error raised is that one's). Their async
+        handlers' messages are queued together, in order; on PostgreSQL the whole batch waits
+        for the server once."""
+        uow, runner = self.begin(), self.runner
         try:
-            instance = await self.runner.publish(
-                uow, event, properties, origin=None, source=source, parent=None, version=version
-            )
+            instances = [
+                await runner.publish(uow, event, properties, origin=None, source=source, parent=None, version=version)
+                for event, properties in events
+            ]
         except FlowbusError:
             await uow.rollback()
             raise
         await uow.commit()
-        return instance
+        return instances
 
     async def run_flow(self, name: str, inputs: Mapping[str, Any] | None = None) -> Run:
         """Run a logic flow with typed inputs in its own unit of work and return its run."""

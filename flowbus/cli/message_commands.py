@@ -38,30 +38,49 @@ async def active_engine(backend: Backend) -> Engine:
 @click.option("--source", help="Send a raw message from this source (queued for workers).")
 @click.option("--type", "event_type", help="Its event type (default: from the source's event_type_from).")
 @click.option("--event", help="Publish an event: sync handlers run now, async ones are queued.")
-@click.option("--data", "data_arg", required=True, help="JSON text, or @path to a JSON or YAML file.")
+@click.option("--data", "data_arg", help="JSON text, or @path to a JSON or YAML file.")
+@click.option(
+    "--file", "file_arg", metavar="PATH",
+    help="JSON Lines (- for stdin): one message's data, or one event's properties, a line; sent in batches.",
+)  # fmt: skip
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True,
+    help="With --file: the lines sent in one transaction.",
+)  # fmt: skip
 @click.option("--group", help="FIFO group key: messages of one group are processed in order.")
 @click.option("--dedup-id", help="A message with the same id within the de-duplication window is dropped.")
 @json_option
 @db_options
 def send(
-    source: str | None, event_type: str | None, event: str | None, data_arg: str,
-    group: str | None, dedup_id: str | None, as_json: bool, db: str, project: str,
+    source: str | None, event_type: str | None, event: str | None, data_arg: str | None, file_arg: str | None,
+    batch_size: int, group: str | None, dedup_id: str | None, as_json: bool, db: str, project: str,
 ) -> None:  # fmt: skip
     """Send a message to the project's inbound queue, or publish an event; prints its id.
 
     The id alone goes to stdout, so that commands compose: flowbus trace $(flowbus send ...).
+    With --file, every line is sent, a batch of lines in one transaction, and the ids are printed
+    as their batches commit; a line that cannot be sent stops the command (exit code 2), naming
+    it and how far the file was sent.
 
     \b
     Examples:
       flowbus send --source compass_inbound --data @examples/compass/upsert_company.json
       flowbus send --source compass_inbound --type upsert_company --data '{"payload": {"domain": "a.example"}}'
       id=$(flowbus send --event NAME --data @properties.json) && flowbus trace "$id"
+      flowbus send --event OrderPlaced --file orders.jsonl
     """
     if (source is None) == (event is None):
         raise click.UsageError("give exactly one of --source or --event")
     if event is not None and (group or dedup_id or event_type):
         raise click.UsageError("--type, --group and --dedup-id go with --source")
-    data = read_data(data_arg)
+    if (data_arg is None) == (file_arg is None):
+        raise click.UsageError("give exactly one of --data or --file")
+    if file_arg is not None:
+        if dedup_id is not None:
+            raise click.UsageError("--dedup-id names one message: it does not go with --file")
+        _send_file(file_arg, source, event_type, event, group, batch_size, as_json, db, project)
+        return
+    data = read_data(data_arg or "")
     backend = open_project(db, project)
 
     async def work() -> dict[str, Any]:
@@ -76,6 +95,40 @@ def send(
     answer = run_async(closing(backend, work()))
     what = f"{answer['kind']} {answer['id']} ({answer['type']})"
     print_created([answer["id"]], human=[f"sent {what} to project {backend.project}"], answer=answer, as_json=as_json)
+
+
+def _send_file(
+    path: str, source: str | None, event_type: str | None, event: str | None, group: str | None,
+    batch_size: int, as_json: bool, db: str, project: str,
+) -> None:  # fmt: skip
+    from flowbus.cli import send_file  # noqa: PLC0415 - only for --file
+
+    name, stream = send_file.open_lines(path)
+    backend = open_project(db, project)
+    sent = send_file.Sent(keep_ids=as_json)
+
+    async def work() -> None:
+        if event is not None:
+            engine = await active_engine(backend)
+            await send_file.publish_file(engine, event, name, stream, batch_size=batch_size, sent=sent)
+            return
+        manifest = await _manifest_with_sources(backend)
+        path_of_type = _source_type_path(backend, manifest, source or "")
+        message_for = send_file.line_message(
+            name, source or "", lambda data: event_type or _event_type_in(path_of_type, data), group,
+            manifest.version, sent,
+        )  # fmt: skip
+        await send_file.send_file(backend, message_for, name, stream, batch_size=batch_size, sent=sent)
+
+    with stream:
+        run_async(closing(backend, work()))
+    kind = "events" if event is not None else "messages"
+    summary = f"sent {sent.count:,} {kind} from {name} to project {backend.project}"
+    if as_json:
+        answer = {"kind": kind, "count": sent.count, "ids": sent.ids}
+        print_created(sent.ids, human=[summary], answer=answer, as_json=True)
+    else:
+        click.echo(summary, err=True)
 
 
 async def _manifest_with_sources(backend: Backend) -> Manifest:
@@ -97,14 +150,7 @@ async def _send_message(
     backend: Backend, manifest: Manifest, source: str, event_type: str | None, data: Any,
     group: str | None, dedup_id: str | None,
 ) -> dict[str, Any]:  # fmt: skip
-    sources = manifest.sources or {}
-    if source not in sources:
-        known = ", ".join(sources) or "none"
-        raise click.UsageError(
-            f"source {source!r} is not in config version {manifest.version} of project {backend.project}"
-            f" (its sources: {known})"
-        )
-    path = sources[source]
+    path = _source_type_path(backend, manifest, source)
     resolved = event_type or _event_type_in(path, data)
     if resolved is None:
         looked = f"the source's event_type_from {path} found nothing" if path else "the source has no event_type_from"
@@ -114,6 +160,18 @@ async def _send_message(
         "kind": "message", "id": message_id, "source": source, "type": resolved, "group": group,
         "dedup_id": dedup_id, "config_version": manifest.version,
     }  # fmt: skip
+
+
+def _source_type_path(backend: Backend, manifest: Manifest, source: str) -> str | None:
+    """The source's ``event_type_from`` path (None: it has none); a usage error for an unknown source."""
+    sources = manifest.sources or {}
+    if source not in sources:
+        known = ", ".join(sources) or "none"
+        raise click.UsageError(
+            f"source {source!r} is not in config version {manifest.version} of project {backend.project}"
+            f" (its sources: {known})"
+        )
+    return sources[source]
 
 
 def _event_type_in(path: str | None, data: Any) -> str | None:

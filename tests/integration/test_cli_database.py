@@ -326,3 +326,44 @@ def test_send_to_a_source_without_event_type_from_asks_for_type(cli, tmp_path):
     cli("publish", str(path))
     refused = cli("send", "--source", "storefront", "--data", "{}", code=2, part="stderr")
     assert "no event type for source 'storefront': the source has no event_type_from; give --type" in refused
+
+
+def test_send_file_publishes_every_line_in_batches_and_prints_the_ids_as_they_commit(cli, pings, tmp_path):
+    lines = tmp_path / "pings.jsonl"
+    lines.write_text("".join(f'{{"n": {n}}}\n' for n in range(7)) + "\n")  # a blank line is skipped
+    result = cli("send", "--event", "Ping", "--file", str(lines), "--batch-size", "3", part="result")
+    ids = result.stdout.split()
+    assert len(set(ids)) == 7
+    assert result.stderr == f"sent 7 events from {lines} to project pings\n"
+    events = [stored(tmp_path, lambda b, i=i: b.get_event(i)) for i in ids]
+    assert [e.data["n"] for e in events] == list(range(7))
+    answer = json.loads(cli("send", "--event", "Ping", "--file", str(lines), "--json", part="stdout"))
+    assert answer["kind"] == "events" and answer["count"] == 7 and len(answer["ids"]) == 7
+
+
+def test_send_file_queues_raw_messages_with_each_line_s_own_type(cli, pings, tmp_path):
+    lines = tmp_path / "raw.jsonl"
+    lines.write_text('{"meta": {"kind": "ping"}}\n{"meta": {"kind": "pong"}}\n')
+    ids = cli("send", "--source", "pinger", "--file", str(lines), "--group", "g", part="stdout").split()
+    bodies = [stored(tmp_path, lambda b, i=i: b.get_message(i)) for i in ids]
+    assert [(m.body["type"], m.group_key) for m in bodies] == [("ping", "g"), ("pong", "g")]
+    lines.write_text('{"meta": {"kind": "ping"}}\n{"meta": {}}\n')
+    out = cli("send", "--source", "pinger", "--file", str(lines), "--batch-size", "1", code=2)
+    assert f"{lines}:2: no event type for source 'pinger'; give --type; the 1 before it (to line 1) were sent" in out
+
+
+def test_send_file_stops_at_a_bad_line_naming_it_and_what_was_sent(cli, pings, tmp_path):
+    lines = tmp_path / "pings.jsonl"
+    lines.write_text('{"n": 1}\n{"n": 2}\n{"n": 3}\n{"n": "three"}\n{"n": 5}\n')
+    out = cli("send", "--event", "Ping", "--file", str(lines), "--batch-size", "2", code=2, part="result")
+    assert len(out.stdout.split()) == 2  # the first batch committed; the second, holding line 4, did not
+    assert f"{lines}:4: " in out.stderr and "the 2 before it (to line 2) were sent" in out.stderr
+    assert stored(tmp_path, lambda b: b.count_events()) == 2
+    lines.write_text('{"n": 1}\n{"n": \n')
+    out = cli("send", "--event", "Ping", "--file", str(lines), code=2, part="stderr")
+    assert f"{lines}:2: not JSON: " in out and "nothing was sent" in out
+    assert "give exactly one of --data or --file" in cli("send", "--event", "Ping", code=2)
+    assert "--dedup-id names one message" in cli(
+        "send", "--source", "pinger", "--file", str(lines), "--dedup-id", "d", code=2
+    )
+    assert f"cannot read {tmp_path / 'none.jsonl'}" in cli("send", "--event", "Ping", "--file", str(tmp_path / "none.jsonl"), code=2)
