@@ -2,7 +2,8 @@
 handlers each doing trivial store work. Prints handler runs/s for each worker count beside the raw
 PostgreSQL ceiling measured in the same run (the same rows in batched inserts on one connection).
 
-    python benchmarks/bench_w1_postgres.py [--events 20000] [--workers 1,2,4] [--server postgresql://postgres@127.0.0.1/postgres]
+    python benchmarks/bench_w1_postgres.py [--events 20000] [--workers 1,2,4] [--publish-batch 100]
+        [--server postgresql://postgres@127.0.0.1/postgres]
 """
 
 from __future__ import annotations
@@ -30,17 +31,22 @@ def database(server: str, name: str) -> str:
     return f"{server.rpartition('/')[0]}/{name}"
 
 
-async def publish_events(url: str, n: int) -> float:
+async def publish_events(url: str, n: int, batch: int = 1) -> tuple[float, float]:
+    """Wall and CPU seconds to publish ``n`` events: one commit each (``batch`` 1), or
+    ``Engine.publish_many`` of ``batch`` events a commit."""
     backend = PostgresBackend(url, "w1")
     await publish_config(backend, CONFIG, file="w1.yaml")
     number, loaded = await active_config(backend)
     engine = Engine(loaded, backend=backend, config_version=number)
-    start = time.perf_counter()
-    for i in range(n):
-        await engine.publish("OrderPlaced", payload(i))
-    elapsed = time.perf_counter() - start
+    start, cpu = time.perf_counter(), time.process_time()
+    for lo in range(0, n, batch):
+        if batch == 1:
+            await engine.publish("OrderPlaced", payload(lo))
+        else:
+            await engine.publish_many([("OrderPlaced", payload(i)) for i in range(lo, min(lo + batch, n))])
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await backend.close()
-    return elapsed
+    return elapsed, cpu
 
 
 def drain(url: str, workers: int, expected: int, batch_size: int) -> float:
@@ -129,6 +135,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--publish-batch", type=int, default=100, help="events a commit for publish_many")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     n, runs = args.events, args.events * len(HANDLERS)
@@ -138,9 +145,19 @@ def main() -> None:
     try:
         admin.execute(f'CREATE DATABASE "{template}"')
         created.append(template)
-        publish_s = asyncio.run(publish_events(database(args.server, template), n))
+        publish_s, publish_cpu = asyncio.run(publish_events(database(args.server, template), n))
         print(f"W1 on PostgreSQL: {n:,} events x {len(HANDLERS)} async handlers, batch {args.batch_size}")
-        print(f"publish: {n / publish_s:,.0f} events/s (one commit per event)")
+        print(
+            f"publish: {n / publish_s:,.0f} events/s, {publish_cpu / n * 1e6:,.0f} CPU-µs/event (one commit per event)"
+        )
+        many_db = f"flowbus_w1_{tag}_many"
+        admin.execute(f'CREATE DATABASE "{many_db}"')
+        created.append(many_db)
+        many_s, many_cpu = asyncio.run(publish_events(database(args.server, many_db), n, args.publish_batch))
+        print(
+            f"publish_many: {n / many_s:,.0f} events/s, {many_cpu / n * 1e6:,.0f} CPU-µs/event "
+            f"({args.publish_batch} events a commit)"
+        )
         ceiling_db = f"flowbus_w1_{tag}_ceiling"
         admin.execute(f'CREATE DATABASE "{ceiling_db}" TEMPLATE "{template}"')
         created.append(ceiling_db)
