@@ -155,6 +155,7 @@ class SqlBackend:
             except Conflict as refusal:
                 return [refusal]
             return [None]
+        if changesets:
             # the common case: no conflict anywhere, so one transaction without savepoints; on a
             # conflict it is rolled back whole and the batch goes again, one savepoint per changeset
             try:
