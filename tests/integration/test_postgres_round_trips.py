@@ -18,7 +18,9 @@ psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not insta
 
 from flowbus.config import load_config_text  # noqa: E402
 from flowbus.engine import Engine  # noqa: E402
+from flowbus.events.frozen import freeze  # noqa: E402
 from flowbus.queue import MessageKind, MessageState, OutgoingMessage, QueueName  # noqa: E402
+from flowbus.runtime.changes import Ack, Changeset, EntityWrite  # noqa: E402
 from flowbus.stores.postgres import PostgresBackend  # noqa: E402
 
 CONFIG = """
@@ -96,3 +98,18 @@ async def test_sending_waits_once_and_once_more_to_learn_what_duplicates_stand_f
     assert len(set(plain)) == 19 and len(set(deduplicated)) == 20
     [first] = await backend.send([job(0, dedup="d0")])
     assert first == deduplicated[0]
+
+
+async def test_a_worker_s_batch_commits_together_waiting_only_for_its_checks(backend):
+    """Ten runs' changesets (a record created, the message acknowledged): one transaction that
+    waits for the creations' count, the acknowledgements' count and the commit, not once a run."""
+    await backend.send([job(n) for n in range(10)])
+    claimed = await backend.claim([QueueName.OUTBOUND], limit=10, owner="w1", lease_s=30)
+    changesets = [
+        Changeset(writes={("Note", m.id): EntityWrite(freeze({"id": m.id}), 0)}, acks=[Ack(m.id, "w1")])
+        for m in claimed
+    ]
+    async with counted(backend) as waits:
+        assert await backend.apply_many(changesets) == [None] * 10
+        assert waits() == 3
+    assert await backend.queue_depth() == {(QueueName.OUTBOUND, MessageState.DONE): 10}
