@@ -366,4 +366,6 @@ def test_send_file_stops_at_a_bad_line_naming_it_and_what_was_sent(cli, pings, t
     assert "--dedup-id names one message" in cli(
         "send", "--source", "pinger", "--file", str(lines), "--dedup-id", "d", code=2
     )
-    assert f"cannot read {tmp_path / 'none.jsonl'}" in cli("send", "--event", "Ping", "--file", str(tmp_path / "none.jsonl"), code=2)
+    assert f"cannot read {tmp_path / 'none.jsonl'}" in cli(
+        "send", "--event", "Ping", "--file", str(tmp_path / "none.jsonl"), code=2
+    )

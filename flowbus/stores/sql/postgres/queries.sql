@@ -30,8 +30,23 @@ ORDER BY e.key LIMIT %(limit)s;
 INSERT INTO entities (project, entity, key, data, version) VALUES (%(project)s, %(entity)s, %(key)s, %(data)s, 1)
 ON CONFLICT (project, entity, key) DO UPDATE SET data = excluded.data, version = entities.version + 1;
 
+-- name: upsert_entity_bulk
+-- upsert_entity for many records in one statement (parameters: arrays, an element a record, keys
+-- distinct; sent in binary, which spares escaping every element): a statement costs the worker
+-- more than a row does
+INSERT INTO entities (project, entity, key, data, version)
+SELECT v.project, v.entity, v.key, v.data, 1
+FROM unnest(%(project)b::text[], %(entity)b::text[], %(key)b::text[], %(data)b::text[]) AS v (project, entity, key, data)
+ON CONFLICT (project, entity, key) DO UPDATE SET data = excluded.data, version = entities.version + 1;
+
 -- name: insert_entity
 INSERT INTO entities (project, entity, key, data, version) VALUES (%(project)s, %(entity)s, %(key)s, %(data)s, 1)
+ON CONFLICT DO NOTHING;
+
+-- name: insert_entity_bulk
+INSERT INTO entities (project, entity, key, data, version)
+SELECT v.project, v.entity, v.key, v.data, 1
+FROM unnest(%(project)b::text[], %(entity)b::text[], %(key)b::text[], %(data)b::text[]) AS v (project, entity, key, data)
 ON CONFLICT DO NOTHING;
 
 -- name: update_entity
@@ -95,6 +110,16 @@ INSERT INTO runs (project, id, flow, trigger, status, started_at, duration_s, in
 VALUES (%(project)s, %(id)s, %(flow)s, %(trigger)s, %(status)s, %(started_at)s, %(duration_s)s, %(inputs)s,
         %(outputs)s, %(steps)s, %(error)s, %(handler)s, %(event_id)s, %(message_id)s, %(parent_run_id)s,
         %(config_version)s, %(attempt)s)
+ON CONFLICT (project, id) DO UPDATE SET status = excluded.status, error = excluded.error;
+
+-- name: insert_run_bulk
+INSERT INTO runs (project, id, flow, trigger, status, started_at, duration_s, inputs, outputs, steps,
+                  error, handler, event_id, message_id, parent_run_id, config_version, attempt)
+SELECT * FROM unnest(
+    %(project)b::text[], %(id)b::text[], %(flow)b::text[], %(trigger)b::text[], %(status)b::text[],
+    %(started_at)b::timestamptz[], %(duration_s)b::float8[], %(inputs)b::text[], %(outputs)b::text[],
+    %(steps)b::text[], %(error)b::text[], %(handler)b::text[], %(event_id)b::text[], %(message_id)b::text[],
+    %(parent_run_id)b::text[], %(config_version)b::integer[], %(attempt)b::integer[])
 ON CONFLICT (project, id) DO UPDATE SET status = excluded.status, error = excluded.error;
 
 -- name: get_run
@@ -200,6 +225,11 @@ WHERE project = %(project)s AND id = ANY(%(ids)s) AND state = 'leased' AND lease
 -- name: ack
 UPDATE messages SET state = %(state)s, lease_owner = NULL, lease_expires_at = NULL
 WHERE project = %(project)s AND id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: ack_bulk
+UPDATE messages AS m SET state = a.state, lease_owner = NULL, lease_expires_at = NULL
+FROM unnest(%(project)b::text[], %(id)b::text[], %(owner)b::text[], %(state)b::text[]) AS a (project, id, owner, state)
+WHERE m.project = a.project AND m.id = a.id AND m.state = 'leased' AND m.lease_owner = a.owner;
 
 -- name: retry
 UPDATE messages
