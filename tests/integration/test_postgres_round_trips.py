@@ -40,6 +40,11 @@ handlers:
 """
 
 
+def statements(trace: str) -> int:
+    """The statements a libpq trace sent: its ``Execute`` messages (simple queries aside)."""
+    return sum(1 for line in trace.splitlines() if line.startswith("F\t") and "\tExecute\t" in line)
+
+
 def round_trips(trace: str) -> int:
     """The waits in a libpq trace: each run of client (``F``) lines after server (``B``) lines."""
     waits, last = 0, "B"
@@ -53,8 +58,9 @@ def round_trips(trace: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def counted(backend: PostgresBackend) -> AsyncIterator[Callable[[], int]]:
-    """Trace the backend's statement connection while the block runs; yields the count so far."""
+async def traced(backend: PostgresBackend) -> AsyncIterator[Callable[[], str]]:
+    """Trace the backend's statement connection while the block runs; yields a reader of the
+    trace so far."""
     conn = await backend.connection()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "trace"
@@ -62,7 +68,7 @@ async def counted(backend: PostgresBackend) -> AsyncIterator[Callable[[], int]]:
             conn.pgconn.trace(out.fileno())
             conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE)
             try:
-                yield lambda: round_trips(path.read_text())
+                yield path.read_text
             finally:
                 conn.pgconn.untrace()
 
@@ -82,19 +88,19 @@ async def test_a_publish_feeding_three_handlers_waits_for_the_server_once(backen
     engine = Engine(load_config_text(CONFIG), backend=backend, config_version=1)
     for n in range(8):  # past psycopg's threshold for preparing a statement: the steady state
         await engine.publish("OrderPlaced", {"OrderId": f"o{n}"})
-    async with counted(backend) as waits:
+    async with traced(backend) as trace:
         await engine.publish("OrderPlaced", {"OrderId": "o-counted"})
-        assert waits() == 1
+        assert round_trips(trace()) == 1
     assert await backend.queue_depth() == {(QueueName.OUTBOUND, MessageState.READY): 27}
 
 
 async def test_sending_waits_once_and_once_more_to_learn_what_duplicates_stand_for(backend):
     await backend.send([job(0, dedup="d0")])
-    async with counted(backend) as waits:
+    async with traced(backend) as trace:
         plain = await backend.send([job(n) for n in range(1, 20)])
-        assert waits() == 1
+        assert round_trips(trace()) == 1
         deduplicated = await backend.send([job(n, dedup=f"d{n}") for n in range(20)])
-        assert waits() == 1 + 2
+        assert round_trips(trace()) == 1 + 2
     assert len(set(plain)) == 19 and len(set(deduplicated)) == 20
     [first] = await backend.send([job(0, dedup="d0")])
     assert first == deduplicated[0]
@@ -102,14 +108,16 @@ async def test_sending_waits_once_and_once_more_to_learn_what_duplicates_stand_f
 
 async def test_a_worker_s_batch_commits_together_waiting_only_for_its_checks(backend):
     """Ten runs' changesets (a record created, the message acknowledged): one transaction that
-    waits for the creations' count, the acknowledgements' count and the commit, not once a run."""
+    waits for the creations' count, the acknowledgements' count and the commit, not once a run;
+    and that sends one statement of each kind, not one a run."""
     await backend.send([job(n) for n in range(10)])
     claimed = await backend.claim([QueueName.OUTBOUND], limit=10, owner="w1", lease_s=30)
     changesets = [
         Changeset(writes={("Note", m.id): EntityWrite(freeze({"id": m.id}), 0)}, acks=[Ack(m.id, "w1")])
         for m in claimed
     ]
-    async with counted(backend) as waits:
+    async with traced(backend) as trace:
         assert await backend.apply_many(changesets) == [None] * 10
-        assert waits() == 3
+        assert round_trips(trace()) == 3
+        assert statements(trace()) == 5  # BEGIN, the row locks, the records, the acknowledgements, COMMIT
     assert await backend.queue_depth() == {(QueueName.OUTBOUND, MessageState.DONE): 10}
