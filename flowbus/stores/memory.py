@@ -78,6 +78,8 @@ class MemoryBackend:
         self._outbox: list[int] = []
         self._active: int | None = None
         self._keys: dict[str, ApiKey] = {}
+        #: the last tick each schedule fired
+        self._ticks: dict[str, dt.datetime] = {}
 
     # -- changesets ----------------------------------------------------------------------
 
@@ -260,7 +262,7 @@ class MemoryBackend:
         remembered_until = now + dt.timedelta(seconds=self.dedup_window_s)
         ids = []
         for outgoing in messages:
-            queue, kind, body, group_key, dedup_id, config_version = outgoing
+            queue, kind, body, group_key, dedup_id, config_version, not_before = outgoing
             if dedup_id is not None:
                 seen = self._dedup.get((queue, dedup_id))
                 if seen is not None and seen[1] > now:
@@ -271,11 +273,32 @@ class MemoryBackend:
                 self._dedup[(queue, dedup_id)] = (message_id, remembered_until)
             # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
-                message_id, queue, kind, body, group_key, dedup_id, MessageState.READY, 0, config_version, now, now
+                message_id,
+                queue,
+                kind,
+                body,
+                group_key,
+                dedup_id,
+                MessageState.READY,
+                0,
+                config_version,
+                now,
+                not_before or now,
             )
             self._open[message_id] = None
             ids.append(message_id)
         return ids
+
+    async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
+        last = self._ticks.get(schedule)
+        if last is not None and last >= tick:
+            return False
+        self._ticks[schedule] = tick
+        self._send(messages)
+        return True
+
+    async def schedule_ticks(self) -> dict[str, dt.datetime]:
+        return dict(self._ticks)
 
     async def claim(
         self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float

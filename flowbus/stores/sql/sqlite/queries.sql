@@ -295,3 +295,13 @@ UPDATE api_keys SET revoked_at = :now WHERE project = :project AND id = :id AND 
 -- name: find_key
 -- any project's key by id (ids are random and unique): only to answer 403 rather than 401
 SELECT * FROM api_keys WHERE id = :id AND :project IS NOT NULL;
+
+-- name: advance_schedule
+-- Moves a schedule's last tick forward to the tick given; a row comes back only when it moved (a
+-- worker that finds it there or later already has its answer: another worker fired the tick).
+INSERT INTO schedule_ticks (project, schedule, tick) VALUES (:project, :schedule, :tick)
+ON CONFLICT (project, schedule) DO UPDATE SET tick = excluded.tick WHERE schedule_ticks.tick < excluded.tick
+RETURNING tick;
+
+-- name: schedule_ticks
+SELECT schedule, tick FROM schedule_ticks WHERE project = :project;

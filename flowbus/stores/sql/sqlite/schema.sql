@@ -164,3 +164,10 @@ CREATE TABLE api_keys (
     revoked_at TEXT,
     PRIMARY KEY (project, id)
 ) WITHOUT ROWID;
+
+CREATE TABLE schedule_ticks (
+    project TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    tick REAL NOT NULL,
+    PRIMARY KEY (project, schedule)
+) WITHOUT ROWID;
