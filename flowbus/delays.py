@@ -22,7 +22,7 @@ from flowbus.errors import FlowbusError
 MAX_DELAY_S = 365 * 86400
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?")
+_DURATION = re.compile(r"(-?\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?")
 
 
 class DelayError(FlowbusError):

@@ -354,6 +354,15 @@ class MemoryBackend:
             depth[(message.queue, message.state)] += 1
         return dict(depth)
 
+    async def scheduled_depth(self) -> dict[QueueName, int]:
+        now = _now()
+        depth: dict[QueueName, int] = defaultdict(int)
+        for message_id in self._open:
+            message = self._messages[message_id]
+            if message.state is MessageState.READY and message.available_at > now:
+                depth[message.queue] += 1
+        return dict(depth)
+
     async def queue_stats(self) -> list[QueueStat]:
         stats: dict[tuple[QueueName, MessageState], QueueStat] = {}
         for m in self._messages.values():

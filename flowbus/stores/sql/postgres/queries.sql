@@ -322,3 +322,8 @@ RETURNING tick;
 
 -- name: schedule_ticks
 SELECT schedule, tick FROM schedule_ticks WHERE project = %(project)s;
+
+-- name: scheduled_depth
+-- ready messages not due yet, by queue (on the open-messages index)
+SELECT queue, count(*) AS n FROM messages
+WHERE project = %(project)s AND state = 'ready' AND available_at > %(now)s GROUP BY queue;

@@ -305,3 +305,8 @@ RETURNING tick;
 
 -- name: schedule_ticks
 SELECT schedule, tick FROM schedule_ticks WHERE project = :project;
+
+-- name: scheduled_depth
+-- ready messages not due yet, by queue (on the open-messages index)
+SELECT queue, count(*) AS n FROM messages
+WHERE project = :project AND state = 'ready' AND available_at > :now GROUP BY queue;
