@@ -117,6 +117,17 @@ def test_references_of_schedules_are_checked():
     ]
 
 
+def test_literal_properties_and_inputs_of_a_schedule_are_checked_against_their_types():
+    assert errors("""
+    schedules:
+      - {name: a, cron: "* * * * *", publish: {event: Tick, properties: {Label: [1]}}}
+    """) == ["f.yaml:17: schedules[0].publish.properties: Tick: Label: Input should be a valid string"]
+    assert errors("""
+    schedules:
+      - {name: a, cron: "* * * * *", run: report, inputs: {day: {a: 1}}}
+    """) == ["f.yaml:17: schedules[0].inputs: flow report inputs: day: Input should be a valid string"]
+
+
 DELAYED_STEP = BASE.replace(
     "steps: [{id: l, action: log, message: hi}]",
     "steps: [{id: p, action: publish, event: Tick, properties: {Label: x}, %s}]",
