@@ -28,7 +28,7 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )  # fmt: skip
         self.queue_depth = Gauge(
-            "flowbus_queue_depth", "Messages by queue and state (scheduled: not due).", ["project", "queue", "state"],
+            "flowbus_queue_depth", "Messages by queue and state.", ["project", "queue", "state"],
             registry=self.registry,
         )  # fmt: skip
         self.dead_letters = Gauge(

@@ -7,6 +7,8 @@ dead-letter queue); messages of different groups, and messages without a group, 
 
 The states a message goes through::
 
+    scheduled (sent with a delay) --due, at a claim--+
+                                                     v
     ready --claim--> leased --ack--> done (or unmatched: a source message no trigger flow takes)
       ^                 |
       +---- retry ------+--(attempts used up)--> dead  (parked: the group goes on;
@@ -45,10 +47,13 @@ class MessageState(enum.StrEnum):
     DONE = "done"  #: processed; kept for de-duplication and traces
     UNMATCHED = "unmatched"  #: a source message no enabled trigger flow takes; finished and kept, as done
     DEAD = "dead"  #: attempts used up; in the dead-letter queue
+    #: sent with a delay: out of the claims' way until ``available_at``, when a claim makes it ready
+    #: (it holds its FIFO group meanwhile, as any open message does)
+    SCHEDULED = "scheduled"
 
 
-#: the state shown for a ready message that is not due yet: it is stored as ready
-SCHEDULED = "scheduled"
+#: the state shown for a message not due yet: a delayed one, or a ready one waiting out a retry's backoff
+SCHEDULED = MessageState.SCHEDULED.value
 
 
 class AttemptError(NamedTuple):
@@ -108,8 +113,8 @@ class QueuedMessage(NamedTuple):
     blocking: bool = False
 
     def shown_state(self, now: dt.datetime) -> str:
-        """The state a user sees: ``scheduled`` for a ready message not due yet (delayed, or
-        waiting out a retry's backoff), else its stored state."""
+        """The state a user sees: ``scheduled`` for a message not due yet (delayed, or waiting out a
+        retry's backoff), else its stored state."""
         if self.state is MessageState.READY and self.available_at > now:
             return SCHEDULED
         return self.state.value

@@ -26,7 +26,7 @@ from flowbus.api.state import DEFAULT_PROJECT, ApiState
 from flowbus.errors import FlowbusError, StoreError
 from flowbus.metrics import PROCESS
 from flowbus.publishing import VersionNotFound
-from flowbus.queue import SCHEDULED, MessageState
+from flowbus.queue import MessageState
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,8 @@ async def metrics(request: Request) -> Response:
     PROCESS.queue_depth.clear()
     for project, backend in state.backends().items():
         dead = 0
-        scheduled = await backend.scheduled_depth()
         for (queue, message_state), count in (await backend.queue_depth()).items():
-            # a ready message not due yet is shown as scheduled, as the API and the traces show it
-            later = scheduled.get(queue, 0) if message_state is MessageState.READY else 0
-            PROCESS.queue_depth.labels(project, queue, message_state).set(count - later)
-            if later:
-                PROCESS.queue_depth.labels(project, queue, SCHEDULED).set(later)
+            PROCESS.queue_depth.labels(project, queue, message_state).set(count)
             dead += count if message_state is MessageState.DEAD else 0
         PROCESS.dead_letters.labels(project).set(dead)
     return Response(generate_latest(PROCESS.registry), media_type=CONTENT_TYPE_LATEST)

@@ -271,20 +271,11 @@ class MemoryBackend:
             message_id = new_id()
             if dedup_id is not None:
                 self._dedup[(queue, dedup_id)] = (message_id, remembered_until)
+            state = MessageState.SCHEDULED if not_before is not None and not_before > now else MessageState.READY
             # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
-                message_id,
-                queue,
-                kind,
-                body,
-                group_key,
-                dedup_id,
-                MessageState.READY,
-                0,
-                config_version,
-                now,
-                not_before or now,
-            )
+                message_id, queue, kind, body, group_key, dedup_id, state, 0, config_version, now, not_before or now
+            )  # fmt: skip
             self._open[message_id] = None
             ids.append(message_id)
         return ids
@@ -352,15 +343,6 @@ class MemoryBackend:
         depth: dict[tuple[QueueName, MessageState], int] = defaultdict(int)
         for message in self._messages.values():
             depth[(message.queue, message.state)] += 1
-        return dict(depth)
-
-    async def scheduled_depth(self) -> dict[QueueName, int]:
-        now = _now()
-        depth: dict[QueueName, int] = defaultdict(int)
-        for message_id in self._open:
-            message = self._messages[message_id]
-            if message.state is MessageState.READY and message.available_at > now:
-                depth[message.queue] += 1
         return dict(depth)
 
     async def queue_stats(self) -> list[QueueStat]:
@@ -479,7 +461,7 @@ class MemoryBackend:
 
 
 def _deliverable(message: QueuedMessage, now: dt.datetime) -> bool:
-    if message.state is MessageState.READY:
+    if message.state is MessageState.READY or message.state is MessageState.SCHEDULED:
         return message.available_at <= now
     if message.state is MessageState.LEASED:  # a lease that ran out: its worker is gone
         return message.lease_expires_at is not None and message.lease_expires_at <= now

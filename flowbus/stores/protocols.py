@@ -240,10 +240,6 @@ class Queue(Protocol):
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]: ...
 
-    async def scheduled_depth(self) -> dict[QueueName, int]:
-        """Ready messages not due yet (delayed, or waiting out a retry's backoff), by queue: the
-        ``scheduled`` state users see, counted within ``ready``."""
-
     async def queue_stats(self) -> list[QueueStat]:
         """Open and dead messages per queue and state, with the oldest one's time; read through the
         indexes of open and dead messages, so done messages (the history) cost nothing."""

@@ -428,9 +428,6 @@ class SqlBackend:
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in await self._all("queue_depth")}
 
-    async def scheduled_depth(self) -> dict[QueueName, int]:
-        return {QueueName(r["queue"]): r["n"] for r in await self._all("scheduled_depth", now=time.time())}
-
     async def queue_stats(self) -> list[QueueStat]:
         return [rows.queue_stat(r) for r in await self._all("queue_stats")]
 

@@ -695,12 +695,12 @@ async def test_a_delayed_message_is_invisible_until_its_time_and_shown_scheduled
     assert [m.id for m in await claim(backend)] == [now_]
     assert (await backend.get_message(later)).to_dict()["state"] == "scheduled"
     assert (await backend.get_message(now_)).to_dict()["state"] == "leased"
-    assert await backend.scheduled_depth() == {OUT: 1}
+    assert (await backend.queue_depth()).get((OUT, MessageState.SCHEDULED)) == 1
     while not (claimed := await claim(backend)):
         await asyncio.sleep(0.05)
     assert [m.id for m in claimed] == [later]
     assert dt.datetime.now(dt.UTC) >= asked
-    assert await backend.scheduled_depth() == {}
+    assert (await backend.queue_depth()).get((OUT, MessageState.SCHEDULED)) is None
 
 
 async def test_a_delayed_message_holds_its_group_and_is_deduplicated(backend):

@@ -154,8 +154,13 @@ ON CONFLICT (project, queue, dedup_id) DO UPDATE SET message_id = excluded.messa
 -- name: insert_message
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
                       created_at, available_at)
-VALUES (%(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, 'ready', 0,
+VALUES (%(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, %(state)s, 0,
         %(config_version)s, %(created_at)s, %(available_at)s);
+
+-- name: promote_due
+-- Delayed messages that are due become ready (before each claim, which then sees them).
+UPDATE messages SET state = 'ready'
+WHERE project = %(project)s AND state = 'scheduled' AND available_at <= %(now)s;
 
 -- name: claim
 -- Deliverable messages, oldest first, skipping rows another worker has locked: ready and due, or
@@ -322,8 +327,3 @@ RETURNING tick;
 
 -- name: schedule_ticks
 SELECT schedule, tick FROM schedule_ticks WHERE project = %(project)s;
-
--- name: scheduled_depth
--- ready messages not due yet, by queue (on the open-messages index)
-SELECT queue, count(*) AS n FROM messages
-WHERE project = %(project)s AND state = 'ready' AND available_at > %(now)s GROUP BY queue;

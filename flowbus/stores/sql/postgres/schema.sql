@@ -168,3 +168,5 @@ CREATE TABLE schedule_ticks (
     tick double precision NOT NULL,
     PRIMARY KEY (project, schedule)
 );
+
+CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';

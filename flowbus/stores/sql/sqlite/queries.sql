@@ -142,8 +142,12 @@ VALUES (:project, :queue, :dedup_id, :message_id, :expires_at);
 -- name: insert_message
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
                       created_at, available_at)
-VALUES (:project, :id, :queue, :kind, :body, :group_key, :dedup_id, 'ready', 0, :config_version,
+VALUES (:project, :id, :queue, :kind, :body, :group_key, :dedup_id, :state, 0, :config_version,
         :created_at, :available_at);
+
+-- name: promote_due
+-- Delayed messages that are due become ready (in the claim's transaction, before it looks).
+UPDATE messages SET state = 'ready' WHERE project = :project AND state = 'scheduled' AND available_at <= :now;
 
 -- name: claimable
 -- Deliverable messages, oldest first: ready and due, or leased by a worker whose lease ran out;
@@ -305,8 +309,3 @@ RETURNING tick;
 
 -- name: schedule_ticks
 SELECT schedule, tick FROM schedule_ticks WHERE project = :project;
-
--- name: scheduled_depth
--- ready messages not due yet, by queue (on the open-messages index)
-SELECT queue, count(*) AS n FROM messages
-WHERE project = :project AND state = 'ready' AND available_at > :now GROUP BY queue;

@@ -171,3 +171,5 @@ CREATE TABLE schedule_ticks (
     tick REAL NOT NULL,
     PRIMARY KEY (project, schedule)
 ) WITHOUT ROWID;
+
+CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';

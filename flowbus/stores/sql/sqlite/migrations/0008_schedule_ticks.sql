@@ -8,3 +8,7 @@ CREATE TABLE schedule_ticks (
     tick REAL NOT NULL,
     PRIMARY KEY (project, schedule)
 ) WITHOUT ROWID;
+
+-- Delayed messages wait as `scheduled`, outside the open-messages index a claim walks, so that
+-- any number of them costs a claim nothing; a claim makes the due ones ready, found on this index.
+CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
