@@ -266,18 +266,23 @@ class PublishStep(BaseStep):
         if self.delay is not None and self.not_before is not None:
             raise ValueError("give `delay` or `not_before`, not both")
         # a literal is checked now; a path or an expression when the step runs
-        literal = {"delay": self.delay, "not_before": self.not_before}
-        for field, value in literal.items():
-            if value is not None and not (isinstance(value, str) and value.startswith(("$", "="))):
-                try:
-                    delays.not_before(**{field if field == "delay" else "at": value}, field=field)
-                except delays.DelayError as error:
-                    raise ValueError(str(error).removeprefix(f"{field}: ")) from None
+        try:
+            if _literal(self.delay):
+                delays.not_before(self.delay)
+            if _literal(self.not_before):
+                delays.not_before(at=self.not_before)
+        except delays.DelayError as error:
+            raise ValueError(str(error).removeprefix("delay: ")) from None
         return self
 
     @property
     def delayed(self) -> bool:
         return self.delay is not None or self.not_before is not None
+
+
+def _literal(value: Any) -> bool:
+    """A value given as it is: neither absent nor a `$` path or an `=` expression."""
+    return value is not None and not (isinstance(value, str) and value.startswith(("$", "=")))
 
 
 @builtin_step("inputs", journaled=False, refers=Refers("flow", "flow", given="inputs"))
