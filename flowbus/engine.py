@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from flowbus.config.loader import LoadedConfig, load_config
 from flowbus.config.plan import Plan
+from flowbus.delays import not_before as visible_at
 from flowbus.errors import FlowbusError
 from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
@@ -38,6 +39,11 @@ from flowbus.runtime.unit_of_work import UnitOfWork
 from flowbus.stores.memory import MemoryBackend
 from flowbus.stores.protocols import Backend
 from flowbus.worker import Worker, WorkerSettings
+
+#: a delay: seconds, a string like ``"10m"``, or a timedelta
+Delay = float | str | dt.timedelta
+#: a not-before time: an aware datetime or ISO 8601 text with an offset
+When = dt.datetime | str
 
 
 class Engine:
@@ -108,16 +114,27 @@ class Engine:
         *,
         group_key: str | None = None,
         dedup_id: str | None = None,
+        delay: Delay | None = None,
+        not_before: When | None = None,
     ) -> str:
-        """Queue a raw message on the inbound queue for workers; returns its message id."""
-        [message_id] = await self.backend.send([self.source_message(source, event_type, data, group_key, dedup_id)])
+        """Queue a raw message on the inbound queue for workers; returns its message id. With a
+        ``delay`` (seconds, ``"10m"``, a timedelta) or a ``not_before`` time no worker sees it
+        before then (:mod:`flowbus.delays`)."""
+        message = self.source_message(source, event_type, data, group_key, dedup_id, visible_at(delay, not_before))
+        [message_id] = await self.backend.send([message])
         return message_id
 
     def source_message(
-        self, source: str, event_type: str, data: Any, group_key: str | None = None, dedup_id: str | None = None
+        self,
+        source: str,
+        event_type: str,
+        data: Any,
+        group_key: str | None = None,
+        dedup_id: str | None = None,
+        not_before: dt.datetime | None = None,
     ) -> OutgoingMessage:
         """The inbound message :meth:`send` queues (for callers that queue many at once)."""
-        return source_message(source, event_type, data, group_key, dedup_id, self.config_version)
+        return source_message(source, event_type, data, group_key, dedup_id, self.config_version, not_before)
 
     def event_type_of(self, source: str, payload: Any) -> str | None:
         """The event type of a raw payload, by its source's ``event_type_from`` path."""
@@ -132,14 +149,18 @@ class Engine:
         group_key: str | None = None,
         dedup_id: str | None = None,
         version: int | None = None,
+        delay: Delay | None = None,
+        not_before: When | None = None,
     ) -> str:
         """Queue an event to be published by a worker; its properties are checked now, against
-        ``version`` (default: the latest), which the worker then publishes.
+        ``version`` (default: the latest), which the worker then publishes, no earlier than a
+        ``delay`` or a ``not_before`` time when given.
 
         Raises :class:`EventValidationError` naming each bad property, before anything is queued.
         """
         message = self.event_message(event, properties, source, group_key, dedup_id, version)
-        [message_id] = await self.backend.send([message])
+        when = visible_at(delay, not_before)
+        [message_id] = await self.backend.send([message._replace(not_before=when)])
         return message_id
 
     def event_message(
@@ -156,11 +177,50 @@ class Engine:
             self.plan, event, properties, source, group_key, dedup_id, version, config_version=self.config_version
         )
 
+    @overload
     async def publish(
-        self, event: str, properties: Mapping[str, Any], *, source: str = "flowbus", version: int | None = None
-    ) -> EventInstance:
+        self,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        source: str = ...,
+        version: int | None = ...,
+        delay: None = None,
+        not_before: None = None,
+    ) -> EventInstance: ...
+
+    @overload
+    async def publish(
+        self,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        source: str = ...,
+        version: int | None = ...,
+        delay: Delay | None = None,
+        not_before: When | None = None,
+    ) -> EventInstance | str: ...
+
+    async def publish(
+        self,
+        event: str,
+        properties: Mapping[str, Any],
+        *,
+        source: str = "flowbus",
+        version: int | None = None,
+        delay: Delay | None = None,
+        not_before: When | None = None,
+    ) -> EventInstance | str:
         """Publish ``version`` of an event (default: the latest) from Python; raises
-        :class:`RunFailed` when a sync handler fails."""
+        :class:`RunFailed` when a sync handler fails.
+
+        With a ``delay`` or a ``not_before`` time it is queued instead, for a worker to publish
+        then (:meth:`send_event`), and the answer is the queued message's id.
+        """
+        if delay is not None or not_before is not None:
+            return await self.send_event(
+                event, properties, source=source, version=version, delay=delay, not_before=not_before
+            )
         [instance] = await self.publish_many([(event, properties)], source=source, version=version)
         return instance
 

@@ -7,6 +7,8 @@ dead-letter queue); messages of different groups, and messages without a group, 
 
 The states a message goes through::
 
+    scheduled (sent with a delay) --due, at a claim--+
+                                                     v
     ready --claim--> leased --ack--> done (or unmatched: a source message no trigger flow takes)
       ^                 |
       +---- retry ------+--(attempts used up)--> dead  (parked: the group goes on;
@@ -36,6 +38,7 @@ class MessageKind(enum.StrEnum):
     SOURCE = "source"  #: a raw payload from a source: body {source, type, data}
     HANDLER = "handler"  #: run one async handler for one event instance: body {handler, event_id}
     EVENT = "event"  #: publish an event received from outside: body {event, properties, source}
+    FLOW = "flow"  #: run a logic flow for a schedule's tick: body {flow, inputs, schedule, tick}
 
 
 class MessageState(enum.StrEnum):
@@ -44,6 +47,13 @@ class MessageState(enum.StrEnum):
     DONE = "done"  #: processed; kept for de-duplication and traces
     UNMATCHED = "unmatched"  #: a source message no enabled trigger flow takes; finished and kept, as done
     DEAD = "dead"  #: attempts used up; in the dead-letter queue
+    #: sent with a delay: out of the claims' way until ``available_at``, when a claim makes it ready
+    #: (it holds its FIFO group meanwhile, as any open message does)
+    SCHEDULED = "scheduled"
+
+
+#: the state shown for a message not due yet: a delayed one, or a ready one waiting out a retry's backoff
+SCHEDULED = MessageState.SCHEDULED.value
 
 
 class AttemptError(NamedTuple):
@@ -64,14 +74,22 @@ class OutgoingMessage(NamedTuple):
     group_key: str | None = None
     dedup_id: str | None = None
     config_version: int | None = None
+    #: invisible to workers until then (a delay, a not-before time); None: ready now
+    not_before: dt.datetime | None = None
 
 
 def source_message(
-    source: str, event_type: str, data: Any, group_key: str | None, dedup_id: str | None, config_version: int | None
+    source: str,
+    event_type: str,
+    data: Any,
+    group_key: str | None,
+    dedup_id: str | None,
+    config_version: int | None,
+    not_before: dt.datetime | None = None,
 ) -> OutgoingMessage:
     """A raw message from ``source`` for the inbound queue, to run on ``config_version``."""
     body = {"source": source, "type": event_type, "data": data}
-    return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, config_version)
+    return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, config_version, not_before)
 
 
 class QueuedMessage(NamedTuple):
@@ -94,9 +112,18 @@ class QueuedMessage(NamedTuple):
     #: a dead message that holds its group (on_failure: block) until redriven
     blocking: bool = False
 
+    def shown_state(self, now: dt.datetime) -> str:
+        """The state a user sees: ``scheduled`` for a message not due yet (delayed, or waiting out a
+        retry's backoff), else its stored state."""
+        if self.state is MessageState.READY and self.available_at > now:
+            return SCHEDULED
+        return self.state.value
+
     def to_dict(self) -> dict[str, Any]:
-        """The message as plain data, its errors included (for the CLI and the API)."""
+        """The message as plain data, its errors included (for the CLI and the API); its state as
+        a user sees it (:meth:`shown_state`)."""
         data = self._asdict()
+        data["state"] = self.shown_state(dt.datetime.now(dt.UTC))
         data["errors"] = [error._asdict() for error in self.errors]
         return data
 

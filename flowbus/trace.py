@@ -4,13 +4,14 @@ message no flow took has a node of its own saying so."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
-from flowbus.queue import MessageState, QueuedMessage
+from flowbus.queue import SCHEDULED, MessageState, QueuedMessage
 from flowbus.runtime.bounds import RETRIED, is_cut_value
 from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
@@ -43,10 +44,26 @@ class UnmatchedMessage(NamedTuple):
         return self.unmatched.describe()
 
 
+class ScheduledMessage(NamedTuple):
+    """A message not due yet: delayed until ``available_at``, or waiting out a retry's backoff."""
+
+    message_id: str
+    available_at: dt.datetime
+    #: attempts already made (0: it was delayed when sent)
+    attempts: int
+
+    def describe(self) -> str:
+        why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
+        return f"{why}: invisible to workers until {self.available_at.isoformat()}"
+
+
+Record = Run | StepRun | EventInstance | UnmatchedMessage | ScheduledMessage
+
+
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
-    kind: str  # "run", "step", "cut" (step runs cut from the trace), "event", "unmatched"
-    record: Run | StepRun | EventInstance | UnmatchedMessage
+    kind: str  # "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled"
+    record: Record
     children: tuple[TraceNode, ...] = field(default=())
 
 
@@ -110,11 +127,15 @@ async def trace_chain(source: Backend, instance: EventInstance) -> TraceNode:
 
 async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     """The runs of a queued or handled message (every attempt), each as a tree; for a message that
-    ended unmatched, then a node saying so."""
+    ended unmatched, then a node saying so, and for one not due yet (``scheduled``) a node saying
+    until when."""
     trees = [await trace_run(source, run) for run in await source.runs_for_message(message_id)]
     message = await source.get_message(message_id)
     if message is not None and message.state is MessageState.UNMATCHED:
         trees.append(await _unmatched_node(source, message))
+    elif message is not None and message.shown_state(dt.datetime.now(dt.UTC)) == SCHEDULED:
+        record = ScheduledMessage(message.id, message.available_at, message.attempts)
+        trees.append(TraceNode(kind="scheduled", record=record))
     return trees
 
 
@@ -185,6 +206,11 @@ def _fields(node: TraceNode) -> dict[str, Any]:
             "config_version": record.config_version, "flows_now": list(record.flows_now),
             "note": record.describe(),
         }  # fmt: skip
+    if isinstance(record, ScheduledMessage):
+        return {
+            "kind": "scheduled", "message_id": record.message_id, "available_at": record.available_at,
+            "attempts": record.attempts, "note": record.describe(),
+        }  # fmt: skip
     return {"kind": "event", **record.to_dict()}
 
 
@@ -209,7 +235,7 @@ def render(node: TraceNode, *, width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def _lines(record: Run | StepRun | EventInstance | UnmatchedMessage, first: str, rest: str, width: int) -> list[str]:
+def _lines(record: Record, first: str, rest: str, width: int) -> list[str]:
     if isinstance(record, Run):
         who = f"handler {record.handler} -> " if record.handler else ""
         error = f": {record.error}" if record.error else ""
@@ -226,6 +252,8 @@ def _lines(record: Run | StepRun | EventInstance | UnmatchedMessage, first: str,
         return lines
     if isinstance(record, UnmatchedMessage):
         return [f"{first}message {record.message_id} [unmatched]: {record.describe()}"]
+    if isinstance(record, ScheduledMessage):
+        return [f"{first}message {record.message_id} [scheduled]: {record.describe()}"]
     return [
         f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})",
         f"{rest}    data: {_short(record.data, width)}",

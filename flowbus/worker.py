@@ -40,6 +40,7 @@ from flowbus.runtime.records import Run, RunStatus
 from flowbus.runtime.routing import Unmatched
 from flowbus.runtime.runner import Runner
 from flowbus.runtime.unit_of_work import Overlay, UnitOfWork
+from flowbus.schedules import keep_schedules
 from flowbus.stores.backoff import Backoff
 from flowbus.stores.protocols import Backend, refused_for_earlier
 
@@ -63,6 +64,8 @@ class WorkerSettings:
     queues: tuple[QueueName, ...] = (QueueName.INBOUND, QueueName.OUTBOUND)
     #: False: a failure dead-letters at once (what `drain()` in tests and `flowbus try` want to see)
     retry_failures: bool = True
+    #: fire the config's schedules beside the claims (flowbus.schedules)
+    schedules: bool = True
 
 
 class WorkSource(Protocol):
@@ -108,6 +111,7 @@ class Worker:
         logger.info("worker started", extra={"owner": self.owner, "config_version": self.engine.runner.config_version})
         idle_s = 0.0
         heartbeat = asyncio.create_task(self._heartbeat())
+        schedules = asyncio.create_task(self._keep_schedules()) if self.settings.schedules else None
         try:
             while not self._stopping.is_set():
                 try:
@@ -124,9 +128,11 @@ class Worker:
                 except StoreError as exc:  # claims and version checks: waited out whatever the cause
                     await self._wait_out_store(exc)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, schedules):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         logger.info("worker stopped", extra={"owner": self.owner, "processed": self.processed})
 
     async def _idle(self, timeout_s: float) -> str | None:
@@ -376,6 +382,11 @@ class Worker:
                     await self.backend.extend_leases(
                         [m.id for m in self._in_hand], owner=self.owner, lease_s=self.settings.lease_s
                     )
+
+    async def _keep_schedules(self) -> None:
+        """Fire the schedules of the config version in force (each tick once across workers)."""
+        runner = lambda: (self.engine.runner.plan, self.engine.runner.config_version)  # noqa: E731
+        await keep_schedules(self.backend, runner, self._stopping)
 
     async def _follow_version(self) -> None:
         if not self.follow_versions:

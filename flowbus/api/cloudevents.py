@@ -4,15 +4,18 @@
 
 The event version travels in the extension attribute ``eventversion`` (``ce-eventversion`` in
 binary mode): an extension, rather than ``dataschema``, so that a client sends a plain number
-instead of a URI flowbus would have to parse.
+instead of a URI flowbus would have to parse. A delay travels the same way: ``delay`` (seconds, or
+``90s``, ``10m``...) or ``notbefore`` (an ISO 8601 time) keep the event queued until then.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from flowbus.api.errors import ApiError
+from flowbus.delays import DelayError, not_before
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -34,6 +37,8 @@ class Envelope(NamedTuple):
     subject: str | None = None
     #: the event version it names; None: the latest
     version: int | None = None
+    #: queued until then (its ``delay`` or ``notbefore`` attribute); None: at once
+    not_before: dt.datetime | None = None
 
 
 def parse(content_type: str, headers: Mapping[str, str], body: Any) -> list[Envelope]:
@@ -84,7 +89,16 @@ def _envelope(attributes: Mapping[str, Any], data: Any, where: str) -> Envelope:
         data=data,
         subject=subject if isinstance(subject, str) else None,
         version=_version(attributes.get(VERSION), where),
+        not_before=_not_before(attributes, where),
     )
+
+
+def _not_before(attributes: Mapping[str, Any], where: str) -> dt.datetime | None:
+    delay, at = attributes.get("delay"), attributes.get("notbefore")
+    try:
+        return not_before(delay, at, field="delay" if delay is not None else "notbefore")
+    except DelayError as error:
+        raise ApiError(422, f"event{where}: {error}") from None
 
 
 def _version(value: Any, where: str) -> int | None:

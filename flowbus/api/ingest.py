@@ -12,6 +12,7 @@ never reach it.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -28,6 +29,7 @@ from flowbus.api import cloudevents
 from flowbus.api.auth import require
 from flowbus.api.errors import ApiError
 from flowbus.api.state import ActivePlan, ApiState
+from flowbus.delays import DelayError, not_before
 from flowbus.errors import EventValidationError, UnknownNameError
 from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
@@ -141,6 +143,7 @@ async def ingest_source(request: Request) -> Response:
             request.headers.get("x-group-key"),
             request.headers.get("idempotency-key"),
             active.version,
+            requested_delay(request),
         )
         [message_id] = await state.sender(project).send([message])
     except ApiError as exc:
@@ -162,7 +165,7 @@ async def ingest_cloudevents(request: Request) -> Response:
         body = await read_json(request, state.max_body_bytes)
         events = cloudevents.parse(request.headers.get("content-type", ""), request.headers, body)
         active = await state.active(project)
-        messages, problems = _messages(active, events, request.headers.get("x-group-key"))
+        messages, problems = _messages(active, events, request.headers.get("x-group-key"), requested_delay(request))
         if problems:
             raise ApiError(422, "some events do not match their definitions", events=problems)
         message_ids = await state.sender(project).send(messages)
@@ -173,11 +176,21 @@ async def ingest_cloudevents(request: Request) -> Response:
     return JSONResponse({"accepted": accepted}, status_code=202)
 
 
+def requested_delay(request: Request) -> dt.datetime | None:
+    """The time the request's ``X-Delay`` or ``X-Not-Before`` header asks for (None: at once)."""
+    delay, at = request.headers.get("x-delay"), request.headers.get("x-not-before")
+    try:
+        return not_before(delay, at, field="header X-Delay" if delay is not None else "header X-Not-Before")
+    except DelayError as error:
+        raise ApiError(422, str(error)) from None
+
+
 def _messages(
-    active: ActivePlan, events: list[cloudevents.Envelope], group_key: str | None
+    active: ActivePlan, events: list[cloudevents.Envelope], group_key: str | None, delayed: dt.datetime | None
 ) -> tuple[list[OutgoingMessage], list[dict[str, object]]]:
     """The checked message of each event, and one entry per refused event (naming each bad
-    property); the CloudEvent's subject is its group unless the request names one."""
+    property); the CloudEvent's subject is its group unless the request names one, and its own
+    ``delay``/``notbefore`` its time unless the request's headers name one."""
     plan = active.plan
     messages: list[OutgoingMessage] = []
     problems: list[dict[str, object]] = []
@@ -196,7 +209,7 @@ def _messages(
                     event_message(
                         plan, event.type, data, event.source, group_key or event.subject,
                         f"{event.source}/{event.id}", event.version, config_version=active.version,
-                    )
+                    )._replace(not_before=event.not_before or delayed)
                 )  # fmt: skip
             except EventValidationError as exc:
                 problems.append({**refused, "properties": exc.problems})

@@ -45,6 +45,9 @@ COMMANDS = {
                             "List the records of ENTITY in key order, or show the record with KEY."),
     "dlq": LazyCommand("flowbus.cli.message_commands:dlq",
                        "The dead-letter queue: messages whose attempts are used up."),
+    "schedules": LazyCommand("flowbus.cli.schedule_command:schedules",
+                             "List the schedules and their next fire times: of FILE, or of the project's active "
+                             "config."),
     "worker": LazyCommand("flowbus.cli.worker_command:worker",
                           "Claim and run queued messages of the project, following newly published config versions."),
     "db": LazyCommand("flowbus.cli.db_commands:db", "The database flowbus keeps its state in."),

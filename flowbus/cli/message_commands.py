@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -13,6 +14,8 @@ from flowbus import jsonio
 from flowbus.active_version import catch_up, no_config
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.cli.options import closing, db_options, json_option, open_project, print_created, read_data, run_async
+from flowbus.delays import DelayError
+from flowbus.delays import not_before as visible_at
 from flowbus.queue import MessageState, QueuedMessage, QueueName, source_message
 from flowbus.stores.protocols import Backend, DeadLetterFilter, Manifest
 from flowbus.trace import TraceNode, render, to_data, trace_chain, trace_message, trace_run
@@ -49,11 +52,14 @@ async def active_engine(backend: Backend) -> Engine:
 )  # fmt: skip
 @click.option("--group", help="FIFO group key: messages of one group are processed in order.")
 @click.option("--dedup-id", help="A message with the same id within the de-duplication window is dropped.")
+@click.option("--delay", help="Queue it, invisible to workers for this long: seconds or 90s, 10m, 2h, 7d.")
+@click.option("--not-before", help="Queue it, invisible to workers until this ISO 8601 time (with an offset).")
 @json_option
 @db_options
 def send(
     source: str | None, event_type: str | None, event: str | None, data_arg: str | None, file_arg: str | None,
-    batch_size: int, group: str | None, dedup_id: str | None, as_json: bool, db: str, project: str,
+    batch_size: int, group: str | None, dedup_id: str | None, delay: str | None, not_before: str | None,
+    as_json: bool, db: str, project: str,
 ) -> None:  # fmt: skip
     """Send a message to the project's inbound queue, or publish an event; prints its id.
 
@@ -68,6 +74,7 @@ def send(
       flowbus send --source compass_inbound --type upsert_company --data '{"payload": {"domain": "a.example"}}'
       id=$(flowbus send --event NAME --data @properties.json) && flowbus trace "$id"
       flowbus send --event OrderPlaced --file orders.jsonl
+      flowbus send --event Reminder --data '{"id": 7}' --delay 1h   # queued, published in an hour
     """
     if (source is None) == (event is None):
         raise click.UsageError("give exactly one of --source or --event")
@@ -75,9 +82,14 @@ def send(
         raise click.UsageError("--type, --group and --dedup-id go with --source")
     if (data_arg is None) == (file_arg is None):
         raise click.UsageError("give exactly one of --data or --file")
+    try:
+        when = visible_at(delay, not_before, field="--delay" if delay is not None else "--not-before")
+    except DelayError as error:
+        raise click.UsageError(str(error)) from None
+    delayed = delay is not None or not_before is not None
     if file_arg is not None:
-        if dedup_id is not None:
-            raise click.UsageError("--dedup-id names one message: it does not go with --file")
+        if dedup_id is not None or delayed:
+            raise click.UsageError("--dedup-id, --delay and --not-before go with --data, not with --file")
         _send_file(file_arg, source, event_type, event, group, batch_size, as_json, db, project)
         return
     data = read_data(data_arg or "")
@@ -87,10 +99,14 @@ def send(
         if event is not None:
             if not isinstance(data, dict):
                 raise click.BadParameter("event properties must be a JSON object", param_hint="--data")
-            instance = await (await active_engine(backend)).publish(event, data, source="cli")
+            engine = await active_engine(backend)
+            if delayed:  # queued for a worker to publish when it is due
+                message_id = await engine.send_event(event, data, source="cli", not_before=when)
+                return {"kind": "message", "id": message_id, "type": event, "not_before": when}
+            instance = await engine.publish(event, data, source="cli")
             return {"kind": "event", **instance.to_dict()}
         manifest = await _manifest_with_sources(backend)
-        return await _send_message(backend, manifest, source or "", event_type, data, group, dedup_id)
+        return await _send_message(backend, manifest, source or "", event_type, data, group, dedup_id, when)
 
     answer = run_async(closing(backend, work()))
     what = f"{answer['kind']} {answer['id']} ({answer['type']})"
@@ -148,17 +164,18 @@ async def _manifest_with_sources(backend: Backend) -> Manifest:
 
 async def _send_message(
     backend: Backend, manifest: Manifest, source: str, event_type: str | None, data: Any,
-    group: str | None, dedup_id: str | None,
+    group: str | None, dedup_id: str | None, not_before: dt.datetime | None,
 ) -> dict[str, Any]:  # fmt: skip
     path = _source_type_path(backend, manifest, source)
     resolved = event_type or _event_type_in(path, data)
     if resolved is None:
         looked = f"the source's event_type_from {path} found nothing" if path else "the source has no event_type_from"
         raise click.UsageError(f"no event type for source {source!r}: {looked}; give --type")
-    [message_id] = await backend.send([source_message(source, resolved, data, group, dedup_id, manifest.version)])
+    message = source_message(source, resolved, data, group, dedup_id, manifest.version, not_before)
+    [message_id] = await backend.send([message])
     return {
         "kind": "message", "id": message_id, "source": source, "type": resolved, "group": group,
-        "dedup_id": dedup_id, "config_version": manifest.version,
+        "dedup_id": dedup_id, "config_version": manifest.version, "not_before": not_before,
     }  # fmt: skip
 
 

@@ -214,6 +214,7 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
         for key, event in known.by_key.items()
     }
     events = {name: versions[(event.name, event.version)] for name, event in known.latest.items()}
+    _check_schedules(config, known, versions, flows)
     return Plan(
         config=config,
         flows=flows,
@@ -227,6 +228,28 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
         targets={t.name: t for t in config.targets},
         limits=limits,
     )
+
+
+def _check_schedules(
+    config: Config,
+    known: EventVersions,
+    versions: Mapping[tuple[str, int], CompiledEvent],
+    flows: Mapping[str, CompiledFlow],
+) -> None:
+    """A schedule's literal properties or inputs are checked against their types now, rather than
+    refused at every tick."""
+    for index, schedule in enumerate(config.schedules):
+        try:
+            if schedule.publish is not None:
+                where: Path = ("schedules", index, "publish", "properties")
+                event = known.resolve(schedule.publish.event, schedule.publish.event_version)
+                if event is not None:
+                    versions[(event.name, event.version)].schema.validate(schedule.publish.properties)
+            elif schedule.run is not None and schedule.run in flows:
+                where = ("schedules", index, "inputs")
+                flows[schedule.run].inputs.validate(schedule.inputs)
+        except EventValidationError as exc:
+            raise StepCompileError(where, str(exc)) from None
 
 
 def _type_paths(config: Config) -> dict[str, JsonPath]:

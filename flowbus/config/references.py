@@ -21,6 +21,7 @@ from flowbus.config.model import (
     Property,
     StoreTarget,
 )
+from flowbus.config.schedules import Schedule
 from flowbus.config.steps import BaseStep, OutputStep, Refers
 from flowbus.events.types import assignable
 
@@ -76,6 +77,7 @@ class ReferenceChecker:
         self._unique("flows", [f.name for f in c.flows], "flow")
         self._unique("handlers", [h.name for h in c.handlers], "handler")
         self._unique("targets", [t.name for t in c.targets], "target")
+        self._unique("schedules", [s.name for s in c.schedules], "schedule")
         if isinstance(self.targets.get(DEFAULT_TARGET), HttpTarget):
             index = [t.name for t in c.targets].index(DEFAULT_TARGET)
             self.error(
@@ -87,6 +89,8 @@ class ReferenceChecker:
         self._event_type_paths()
         for index in range(len(c.handlers)):
             self._handler(index)
+        for index, schedule in enumerate(c.schedules):
+            self._schedule(schedule, ("schedules", index))
         self._cycles()
         self._unreachable()
         return self.issues
@@ -201,6 +205,22 @@ class ReferenceChecker:
                 self.error(where, f"flow {name!r} is a trigger flow; only logic flows can be called")
             elif refers.given is not None:
                 self._given(path, refers.given, given, called.inputs, f"flow {name!r}", "input")
+
+    def _schedule(self, schedule: Schedule, where: FieldPath) -> None:
+        """What a tick publishes or runs resolves, with its properties or inputs, as for a step."""
+        if schedule.publish is not None:
+            publish, path = schedule.publish, (*where, "publish")
+            if self._resolve((*path, "event"), "event", publish.event, self.events):
+                event = self._event_version((*path, "event_version"), publish.event, publish.event_version)
+                if event is not None:
+                    owner = f"event {self.versions.label(event)!r}"
+                    self._given(path, "properties", publish.properties, event.properties, owner, "property")
+        elif schedule.run is not None and self._resolve((*where, "run"), "flow", schedule.run, self.flows):
+            flow = self.flows[schedule.run]
+            if flow.is_trigger:
+                self.error((*where, "run"), f"flow {flow.name!r} is a trigger flow; a schedule runs logic flows")
+            else:
+                self._given(where, "inputs", schedule.inputs, flow.inputs, f"flow {flow.name!r}", "input")
 
     def _target(self, action: str, kind: str, name: str, where: FieldPath) -> None:
         target = self.targets.get(name)
@@ -372,7 +392,7 @@ class ReferenceChecker:
 
     def _unreachable(self) -> None:
         """A flow nothing in the config runs, and that gives no outputs to a Python caller, never runs."""
-        reached = {h.flow for h in self.config.handlers}
+        reached = {h.flow for h in self.config.handlers} | {s.run for s in self.config.schedules if s.run}
         for flow in self.config.flows:
             for step, _ in walk_steps(flow.steps, ()):
                 if (found := reference(step)) is not None and found[0].kind == "flow":
@@ -386,7 +406,7 @@ class ReferenceChecker:
             self.warning(
                 ("flows", index, "name"),
                 f"flow {flow.name!r} never runs: it has no `source`/`event_type`, no handler runs it "
-                "and no `call` step calls it (a flow run from Python by Engine.run_flow gives its result "
+                "and no `call` step or schedule runs it (a flow run from Python by Engine.run_flow gives its result "
                 "with an `output` step)",
             )
 

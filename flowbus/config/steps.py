@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, Un
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
+from flowbus import delays
 from flowbus.config.base import Identifier, Model, Name
 
 Value = Annotated[Any, Field(description="a literal, a `$` JSONPath or an `=` expression")]
@@ -242,10 +243,14 @@ class HttpStep(BaseStep):
 
 
 @builtin_step(
-    "properties", journaled=False, refers=Refers("event", "event", version="event_version", given="properties")
+    "properties",
+    "delay",
+    "not_before",
+    journaled=False,
+    refers=Refers("event", "event", version="event_version", given="properties"),
 )
 class PublishStep(BaseStep):
-    """Publish an event instance of a defined event."""
+    """Publish an event instance of a defined event (now, or queued until a delay has passed)."""
 
     action: Literal["publish"]
     event: Name
@@ -253,6 +258,31 @@ class PublishStep(BaseStep):
         default=None, ge=1, description="the version of the event it publishes (default: the latest defined)"
     )
     properties: dict[Identifier, Value] = Field(default_factory=dict)
+    delay: Value = Field(default=None, description="queue the event, published this long after the run (90s, 10m)")
+    not_before: Value = Field(default=None, description="queue the event, published no earlier than this time")
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> PublishStep:
+        if self.delay is not None and self.not_before is not None:
+            raise ValueError("give `delay` or `not_before`, not both")
+        # a literal is checked now; a path or an expression when the step runs
+        try:
+            if _literal(self.delay):
+                delays.not_before(self.delay)
+            if _literal(self.not_before):
+                delays.not_before(at=self.not_before)
+        except delays.DelayError as error:
+            raise ValueError(str(error).removeprefix("delay: ")) from None
+        return self
+
+    @property
+    def delayed(self) -> bool:
+        return self.delay is not None or self.not_before is not None
+
+
+def _literal(value: Any) -> bool:
+    """A value given as it is: neither absent nor a `$` path or an `=` expression."""
+    return value is not None and not (isinstance(value, str) and value.startswith(("$", "=")))
 
 
 @builtin_step("inputs", journaled=False, refers=Refers("flow", "flow", given="inputs"))

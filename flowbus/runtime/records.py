@@ -33,6 +33,7 @@ class Trigger(enum.StrEnum):
     HANDLER = "handler"  #: a handler ran its flow for an event instance
     CALL = "call"  #: a call step ran a logic flow
     DIRECT = "direct"  #: a logic flow was run from Python or the CLI
+    SCHEDULE = "schedule"  #: a schedule's tick ran a logic flow
 
 
 class Message(NamedTuple):

@@ -32,7 +32,7 @@ from flowbus.ids import new_id
 from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.changes import RunStore
-from flowbus.runtime.context import Origin, RunContext, RunSource, StepFn
+from flowbus.runtime.context import NO_SOURCE, Origin, RunContext, RunSource, StepFn
 from flowbus.runtime.inbound import compiled_event
 from flowbus.runtime.records import Message, Run, RunStatus, Trigger
 from flowbus.runtime.registry import ActionRegistry
@@ -164,6 +164,8 @@ class Runner:
                 parent_source=source, version=body.get("version"),
             )  # fmt: skip
             return list(uow.runs)
+        if message.kind is MessageKind.FLOW:
+            return [await self.run_flow(uow, body["flow"], body["inputs"], source=source, trigger=Trigger.SCHEDULE)]
         incoming = Message(
             id=message.id, source=body["source"], type=body["type"], data=freeze(body["data"]), time=message.created_at
         )
@@ -187,13 +189,23 @@ class Runner:
         )
         return await ctx.execute()
 
-    async def run_flow(self, uow: UnitOfWork, name: str, inputs: Mapping[str, Any]) -> Run:
-        """Run a logic flow with typed inputs (checked here) into ``uow``."""
+    async def run_flow(
+        self,
+        uow: UnitOfWork,
+        name: str,
+        inputs: Mapping[str, Any],
+        *,
+        source: RunSource = NO_SOURCE,
+        trigger: Trigger = Trigger.DIRECT,
+    ) -> Run:
+        """Run a logic flow with typed inputs (checked here) into ``uow``; ``source``: the queued
+        message it runs for (a schedule's tick), whose attempts share a journal."""
         flow = self.flow(name)
         values = {**flow.input_defaults, **flow.inputs.validate(inputs)}
         ctx = RunContext(
-            self, uow, flow, trigger=Trigger.DIRECT, data=freeze(values), origin=None, envelope=FrozenDict()
-        )
+            self, uow, flow, trigger=trigger, data=freeze(values), origin=None, envelope=FrozenDict(),
+            source=source.nested(flow.name),
+        )  # fmt: skip
         return await ctx.execute()
 
     async def publish(
@@ -284,6 +296,9 @@ class Runner:
                 return RetryPolicy()
             flow = handler.flow.model
             return _policy(handler.model.retry or flow.retry, flow.on_failure)
+        if message.kind is MessageKind.FLOW:
+            found = self._plan.flows.get(body.get("flow", ""))
+            return _policy(found.model.retry, found.model.on_failure) if found is not None else RetryPolicy()
         flows = self._plan.routes.get((body.get("source", ""), body.get("type", "")), ())
         policies = [_policy(f.model.retry, f.model.on_failure) for f in flows] or [RetryPolicy()]
         return max(policies, key=lambda p: (p.on_failure == "block", p.max_attempts))

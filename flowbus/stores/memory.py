@@ -78,6 +78,8 @@ class MemoryBackend:
         self._outbox: list[int] = []
         self._active: int | None = None
         self._keys: dict[str, ApiKey] = {}
+        #: the last tick each schedule fired
+        self._ticks: dict[str, dt.datetime] = {}
 
     # -- changesets ----------------------------------------------------------------------
 
@@ -260,7 +262,7 @@ class MemoryBackend:
         remembered_until = now + dt.timedelta(seconds=self.dedup_window_s)
         ids = []
         for outgoing in messages:
-            queue, kind, body, group_key, dedup_id, config_version = outgoing
+            queue, kind, body, group_key, dedup_id, config_version, not_before = outgoing
             if dedup_id is not None:
                 seen = self._dedup.get((queue, dedup_id))
                 if seen is not None and seen[1] > now:
@@ -269,13 +271,25 @@ class MemoryBackend:
             message_id = new_id()
             if dedup_id is not None:
                 self._dedup[(queue, dedup_id)] = (message_id, remembered_until)
+            state = MessageState.SCHEDULED if not_before is not None and not_before > now else MessageState.READY
             # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
-                message_id, queue, kind, body, group_key, dedup_id, MessageState.READY, 0, config_version, now, now
-            )
+                message_id, queue, kind, body, group_key, dedup_id, state, 0, config_version, now, not_before or now
+            )  # fmt: skip
             self._open[message_id] = None
             ids.append(message_id)
         return ids
+
+    async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
+        last = self._ticks.get(schedule)
+        if last is not None and last >= tick:
+            return False
+        self._ticks[schedule] = tick
+        self._send(messages)
+        return True
+
+    async def schedule_ticks(self) -> dict[str, dt.datetime]:
+        return dict(self._ticks)
 
     async def claim(
         self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float
@@ -447,7 +461,7 @@ class MemoryBackend:
 
 
 def _deliverable(message: QueuedMessage, now: dt.datetime) -> bool:
-    if message.state is MessageState.READY:
+    if message.state is MessageState.READY or message.state is MessageState.SCHEDULED:
         return message.available_at <= now
     if message.state is MessageState.LEASED:  # a lease that ran out: its worker is gone
         return message.lease_expires_at is not None and message.lease_expires_at <= now

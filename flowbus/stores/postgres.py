@@ -211,7 +211,14 @@ class PostgresConnector:
                 return await cursor.fetchall()
 
     async def claim(self, params: Params) -> list[dict[str, Any]]:
-        return await self.fetch_all("claim", params)  # FOR UPDATE SKIP LOCKED, leased in the same statement
+        async with self._lock:
+            conn = await self.connection()
+            async with translated_errors():
+                # due delayed messages become ready first: an index probe when none is due
+                await conn.execute(Q["promote_due"], params)
+                # FOR UPDATE SKIP LOCKED, leased in the same statement
+                cursor = await conn.execute(Q["claim"], params)
+                return await cursor.fetchall()
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
         """Wait on ``LISTEN flowbus`` (a connection of its own) for this project's announcements.

@@ -267,6 +267,16 @@ class Queue(Protocol):
         None after ``timeout_s``. Backends without notifications just wait out the timeout."""
 
 
+class ScheduleStore(Protocol):
+    async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
+        """Fire ``tick`` of ``schedule``: move its last tick forward to ``tick`` and queue ``messages``,
+        in one transaction; False, and nothing queued, when its last tick is already there or later
+        (another worker fired it)."""
+
+    async def schedule_ticks(self) -> dict[str, dt.datetime]:
+        """The last tick each schedule fired (or skipped), by schedule name."""
+
+
 class ConfigStore(Protocol):
     async def save_draft(self, text: str, *, file: str) -> None: ...
 
@@ -304,7 +314,7 @@ class KeyStore(Protocol):
     async def revoke_key(self, key_id: str) -> bool: ...
 
 
-class Backend(EntityStore, EventStore, Queue, ConfigStore, KeyStore, Protocol):
+class Backend(EntityStore, EventStore, Queue, ScheduleStore, ConfigStore, KeyStore, Protocol):
     """One storage backend (memory, SQLite, PostgreSQL), for one project."""
 
     project: str

@@ -138,11 +138,15 @@ def _utc(value: dt.datetime | None, stamp: Stamp) -> Any:
 def message_row(
     project: str, message_id: str, outgoing: OutgoingMessage, now: dt.datetime, stamp: Stamp = iso
 ) -> dict[str, Any]:
-    """The row of a new message, ready now (``available_at`` is seconds since the epoch)."""
+    """The row of a new message: ready now, or scheduled until its not-before time
+    (``available_at`` is seconds since the epoch)."""
+    delayed = outgoing.not_before is not None and outgoing.not_before > now
     return {
         "project": project, "id": message_id, "queue": outgoing.queue, "kind": outgoing.kind,
         "body": encode(outgoing.body), "group_key": outgoing.group_key, "dedup_id": outgoing.dedup_id,
-        "config_version": outgoing.config_version, "created_at": stamp(now), "available_at": now.timestamp(),
+        "config_version": outgoing.config_version, "created_at": stamp(now),
+        "state": MessageState.SCHEDULED if delayed else MessageState.READY,
+        "available_at": (outgoing.not_before or now).timestamp(),
     }  # fmt: skip
 
 

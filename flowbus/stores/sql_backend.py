@@ -418,6 +418,20 @@ class SqlBackend:
         found = await self.connector.claim({**params, "limit": limit, "owner": owner, "until": now + lease_s})
         return [rows.message(row) for row in sorted(found, key=lambda row: row["seq"])]  # the queue's order
 
+    async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
+        params = {"project": self.project, "schedule": schedule, "tick": tick.timestamp()}
+        async with self.connector.transaction() as tx:
+            if await tx.fetch_one("advance_schedule", params) is None:
+                return False
+            if messages:
+                await self._send(tx, messages)
+                await tx.announce("work")
+        return True
+
+    async def schedule_ticks(self) -> dict[str, dt.datetime]:
+        found = await self._all("schedule_ticks", project=self.project)
+        return {row["schedule"]: dt.datetime.fromtimestamp(row["tick"], dt.UTC) for row in found}
+
     async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int:
         ids = self.connector.array(message_ids)
         return await self._write_one("extend_leases", ids=ids, owner=owner, until=time.time() + lease_s)

@@ -254,6 +254,7 @@ class SqliteConnector:
         with transaction(self._conn) as conn:
             # read under the write lock, so that any commit after this claim's look changes it
             self._data_version = self._read_data_version()
+            conn.execute(Q["promote_due"], params)
             seqs = [row["seq"] for row in conn.execute(Q["claimable"], params)]
             if not seqs:
                 return []

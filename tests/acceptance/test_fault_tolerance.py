@@ -2,13 +2,16 @@
 killed with SIGKILL mid-flow.
 
 Nothing may be lost and nothing applied twice: every handler runs for every event exactly once
-in effect, which the shop example's counters and records let us count.
+in effect, which the shop example's counters and records let us count; every tick of a schedule
+fires once, and every delayed message runs once, no earlier than asked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
+import json
 import os
 import random
 import signal
@@ -272,3 +275,143 @@ def test_a_running_worker_picks_up_a_newly_published_version(tmp_path):
     versions = [asyncio.run(backend.runs_for_message(m))[0].config_version for m in (first, second)]
     assert versions == [1, 2]
     assert list(asyncio.run(backend.entities("organisation"))) == ["a.example"]
+
+
+# -- schedules and delays: a cron every second and delayed messages, workers killed meanwhile ----
+
+SCHEDULED = """
+project: {name: shop}
+sources: [{name: feed}]
+flows:
+  - name: Beat
+    inputs:
+      Label: {type: String, required: true}
+    steps: [{id: out, action: output, values: {label: "=inputs.Label"}}]
+  - name: Later
+    source: feed
+    event_type: later
+    steps: [{id: out, action: output, values: {n: "$.n"}}]
+schedules:
+  - {name: every_second, cron: "* * * * * *", catch_up: all, run: Beat, inputs: {Label: beat}}
+"""
+#: worker processes: SQLite has one writer at a time (two still race for each tick), PostgreSQL many
+SCHEDULE_WORKERS = {"sqlite": 2, "postgres": 3}
+DELAYED = 40
+RUN_S = 8.0
+
+
+def rows(url: str, sql: str) -> list[tuple]:
+    """Rows from the database, read with the plain driver."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as conn:
+            return conn.execute(sql).fetchall()
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def prepare_delayed(db: str) -> None:
+    """Publish the config and queue DELAYED messages, each delayed 1 to 4 seconds."""
+    backend = open_backend(db, "shop")
+    await publish_config(backend, SCHEDULED, file="flowbus.yaml")
+    number, loaded = await active_config(backend)
+    engine = Engine(loaded, backend=backend, config_version=number)
+    rng = random.Random(15)
+    for n in range(DELAYED):
+        await engine.send("feed", "later", {"n": n}, delay=rng.uniform(1, 4))
+    await backend.close()
+
+
+def test_each_tick_fires_once_and_each_delayed_message_runs_once_not_early_despite_sigkill(database):
+    asyncio.run(prepare_delayed(database))
+    kind = "sqlite" if database.startswith("sqlite") else "postgres"
+    workers = [worker(database) for _ in range(SCHEDULE_WORKERS[kind])]
+    for process in workers:
+        wait_started(process)
+    rng = random.Random(20261127)
+    deadline = time.monotonic() + RUN_S
+    while time.monotonic() < deadline:  # kill one worker at a random moment, start another
+        time.sleep(rng.uniform(0.3, 1.2))
+        victim = rng.randrange(len(workers))
+        stop(workers[victim], signal.SIGKILL)
+        workers[victim] = worker(database)
+    for process in workers:
+        wait_started(process)
+    time.sleep(1.5)
+    for process in workers:
+        assert stop(process, signal.SIGTERM) == 0
+    flows = rows(database, "SELECT body, id FROM messages WHERE kind = 'flow'")
+    ticks = [json.loads(body)["tick"] for body, _ in flows]
+    assert len(ticks) == len(set(ticks)), "a tick fired twice"
+    seconds = sorted(dt.datetime.fromisoformat(t) for t in ticks)
+    assert len(seconds) >= RUN_S - 1
+    # from the first tick on, no second is missing (catch_up: all), though workers died
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(seconds)] == [1.0] * (len(seconds) - 1)
+
+    # every message that was queued ran once in effect (a run killed before its commit ran again)
+    open_left = scalar(database, "SELECT count(*) FROM messages WHERE state IN ('ready', 'leased')")
+    done = rows(database, "SELECT id, available_at FROM messages WHERE state = 'done'")
+    runs = rows(database, "SELECT message_id, started_at FROM runs WHERE status = 'succeeded'")
+    assert open_left <= 2  # at most the last ticks, queued as the workers stopped
+    ran = {}
+    for message_id, started in runs:
+        assert message_id not in ran, "a message ran twice"
+        ran[message_id] = started
+    assert set(ran) == {message_id for message_id, _ in done}
+    delayed = rows(database, "SELECT id, available_at FROM messages WHERE kind = 'source'")
+    assert len(delayed) == DELAYED
+    for message_id, available_at in delayed:
+        started = ran[message_id]
+        started = started if isinstance(started, dt.datetime) else dt.datetime.fromisoformat(started)
+        assert started.timestamp() >= available_at, "a delayed message ran before its time"
+
+
+#: one process racing others for every tick of a fast clock: argv is the database URL, the
+#: first fake second, the number of seconds, and the wall-clock time to start at
+RACER = """
+import asyncio, datetime as dt, sys, time
+from flowbus.publishing import active_config
+from flowbus.schedules import fire_due
+from flowbus.stores import open_backend
+
+async def race(db, first, seconds, start):
+    backend = open_backend(db, "shop")
+    number, loaded = await active_config(backend)
+    time.sleep(max(0.0, start - time.time()))
+    fired = 0
+    for i in range(seconds):
+        now = dt.datetime.fromtimestamp(first + i, dt.UTC)
+        fired += len(await fire_due(backend, loaded.plan, number, now=now))
+    await backend.close()
+    print(fired)
+
+asyncio.run(race(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
+"""
+
+
+def test_workers_racing_on_a_fast_clock_fire_each_tick_exactly_once(database):
+    async def publish() -> None:
+        backend = open_backend(database, "shop")
+        await publish_config(backend, SCHEDULED, file="flowbus.yaml")
+        await backend.close()
+
+    asyncio.run(publish())
+    seconds, first, start = 150, dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.UTC).timestamp(), time.time() + 2
+    kind = "sqlite" if database.startswith("sqlite") else "postgres"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, database, str(first), str(seconds), str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(SCHEDULE_WORKERS[kind] + 1)
+    ]
+    outputs = [racer.communicate(timeout=300) for racer in racers]
+    assert [racer.returncode for racer in racers] == [0] * len(racers), [err[-2000:] for _, err in outputs]
+    fired = [int(out) for out, _ in outputs]
+    ticks = [
+        json.loads(body)["tick"] for body, _ in rows(database, "SELECT body, id FROM messages WHERE kind = 'flow'")
+    ]
+    assert sum(fired) == len(ticks) == len(set(ticks)) == seconds
+    assert len([n for n in fired if n]) > 1  # they did race: more than one of them fired ticks

@@ -363,7 +363,7 @@ def test_send_file_stops_at_a_bad_line_naming_it_and_what_was_sent(cli, pings, t
     out = cli("send", "--event", "Ping", "--file", str(lines), code=2, part="stderr")
     assert f"{lines}:2: not JSON: " in out and "nothing was sent" in out
     assert "give exactly one of --data or --file" in cli("send", "--event", "Ping", code=2)
-    assert "--dedup-id names one message" in cli(
+    assert "--dedup-id, --delay and --not-before go with --data, not with --file" in cli(
         "send", "--source", "pinger", "--file", str(lines), "--dedup-id", "d", code=2
     )
     assert f"cannot read {tmp_path / 'none.jsonl'}" in cli(

@@ -697,3 +697,53 @@ async def test_runs_filter_by_config_version_and_by_the_source_and_event_type_th
     assert await listed(source="nowhere") == []
     assert await listed(config_version=2) == [runs[2].id, runs[1].id]
     assert await listed(config_version=3, trigger=Trigger.HANDLER) == [handled.id]
+
+
+def delayed(n: int, seconds: float, group: str | None = None, dedup: str | None = None) -> OutgoingMessage:
+    return job(n, group, dedup)._replace(not_before=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds))
+
+
+async def test_a_delayed_message_is_invisible_until_its_time_and_shown_scheduled(backend):
+    later, now_ = await backend.send([delayed(1, 0.4), job(2)])
+    asked = (await backend.get_message(later)).available_at
+    assert [m.id for m in await claim(backend)] == [now_]
+    assert (await backend.get_message(later)).to_dict()["state"] == "scheduled"
+    assert (await backend.get_message(now_)).to_dict()["state"] == "leased"
+    assert (await backend.queue_depth()).get((OUT, MessageState.SCHEDULED)) == 1
+    while not (claimed := await claim(backend)):
+        await asyncio.sleep(0.05)
+    assert [m.id for m in claimed] == [later]
+    assert dt.datetime.now(dt.UTC) >= asked
+    assert (await backend.queue_depth()).get((OUT, MessageState.SCHEDULED)) is None
+
+
+async def test_a_delayed_message_holds_its_group_and_is_deduplicated(backend):
+    head, behind, other = await backend.send([delayed(1, 0.3, "g", "d-1"), job(2, "g"), job(3, "h")])
+    assert await backend.send([job(1, "g", "d-1")]) == [head]  # the same dedup id: the delayed one
+    assert [m.id for m in await claim(backend)] == [other]  # the group waits for its delayed head
+    while not (claimed := await claim(backend)):
+        await asyncio.sleep(0.05)
+    assert [m.id for m in claimed] == [head]
+    await ack(backend, claimed[0])
+    assert [m.id for m in await claim(backend)] == [behind]
+
+
+async def test_a_schedule_tick_moves_forward_once_and_queues_its_message_with_it(backend):
+    tick = dt.datetime(2026, 11, 22, 7, 0, tzinfo=dt.UTC)
+    assert await backend.schedule_ticks() == {}
+    assert await backend.advance_schedule("morning", tick, [job(1)]) is True
+    assert await backend.advance_schedule("morning", tick, [job(2)]) is False  # another worker, same tick
+    assert await backend.advance_schedule("morning", tick - dt.timedelta(days=1), [job(3)]) is False
+    assert await backend.advance_schedule("evening", tick, []) is True  # skipped past: nothing queued
+    assert await backend.schedule_ticks() == {"morning": tick, "evening": tick}
+    assert [m.body["event_id"] for m in await claim(backend)] == ["e1"]
+    next_day = tick + dt.timedelta(days=1)
+    assert await backend.advance_schedule("morning", next_day, [job(4)]) is True
+    assert (await backend.schedule_ticks())["morning"] == next_day
+
+
+async def test_concurrent_workers_fire_a_tick_once(backend):
+    tick = dt.datetime(2026, 11, 22, 7, 0, tzinfo=dt.UTC)
+    fired = await asyncio.gather(*(backend.advance_schedule("s", tick, [job(n)]) for n in range(5)))
+    assert sorted(fired) == [False] * 4 + [True]
+    assert len(await claim(backend)) == 1

@@ -17,7 +17,7 @@ from flowbus.events.instance import EventInstance
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.records import Run, Trigger
 from flowbus.stores.protocols import Backend
-from flowbus.trace import TraceNode, UnmatchedMessage, trace_event, trace_message, trace_run
+from flowbus.trace import ScheduledMessage, TraceNode, UnmatchedMessage, trace_event, trace_message, trace_run
 
 #: the longest chain of parents climbed to find the top run
 MAX_CLIMB = 64
@@ -125,6 +125,10 @@ def _walk(
         return at
     if isinstance(record, UnmatchedMessage):  # a message that no flow took: said, with no bar
         rows.append(Row(depth, "message", f"message {record.message_id}", "unmatched", at or _now(), 0.0,
+                        note=record.describe()))  # fmt: skip
+        return at
+    if isinstance(record, ScheduledMessage):  # a message not due yet: said, with no bar
+        rows.append(Row(depth, "message", f"message {record.message_id}", "scheduled", record.available_at, 0.0,
                         note=record.describe()))  # fmt: skip
         return at
     start = at or _now()

@@ -545,8 +545,8 @@ def test_a_flow_nothing_runs_is_a_warning_naming_it_at_its_line():
     """)
     assert [str(w) for w in loaded.warnings] == [
         "f.yaml:3: flows[0].name: warning: flow 'forgotten' never runs: it has no `source`/`event_type`, "
-        "no handler runs it and no `call` step calls it (a flow run from Python by Engine.run_flow gives its "
-        "result with an `output` step)"
+        "no handler runs it and no `call` step or schedule runs it (a flow run from Python by Engine.run_flow "
+        "gives its result with an `output` step)"
     ]
 
 

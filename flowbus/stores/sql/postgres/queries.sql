@@ -180,7 +180,7 @@ WHERE dedup.expires_at <= %(now)s;
 -- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
                       created_at, available_at)
-SELECT %(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, 'ready', 0, %(config_version)s,
+SELECT %(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, %(state)s, 0, %(config_version)s,
        %(created_at)s, %(available_at)s
 WHERE CAST(%(dedup_id)s AS text) IS NULL
    OR EXISTS (SELECT 1 FROM dedup AS d
@@ -190,6 +190,11 @@ WHERE CAST(%(dedup_id)s AS text) IS NULL
 -- name: dedup_messages
 -- The message each of these de-duplication ids stands for (rows of every queue: filter by queue).
 SELECT queue, dedup_id, message_id FROM dedup WHERE project = %(project)s AND dedup_id = ANY(%(dedup_ids)s);
+
+-- name: promote_due
+-- Delayed messages that are due become ready (before each claim, which then sees them).
+UPDATE messages SET state = 'ready'
+WHERE project = %(project)s AND state = 'scheduled' AND available_at <= %(now)s;
 
 -- name: claim
 -- Deliverable messages, oldest first, skipping rows another worker has locked: ready and due, or
@@ -351,3 +356,13 @@ UPDATE api_keys SET revoked_at = now() WHERE project = %(project)s AND id = %(id
 -- name: find_key
 -- any project's key by id (ids are random and unique): only to answer 403 rather than 401
 SELECT * FROM api_keys WHERE id = %(id)s AND %(project)s::text IS NOT NULL;
+
+-- name: advance_schedule
+-- Moves a schedule's last tick forward to the tick given; a row comes back only when it moved (a
+-- worker that finds it there or later already has its answer: another worker fired the tick).
+INSERT INTO schedule_ticks (project, schedule, tick) VALUES (%(project)s, %(schedule)s, %(tick)s)
+ON CONFLICT (project, schedule) DO UPDATE SET tick = excluded.tick WHERE schedule_ticks.tick < excluded.tick
+RETURNING tick;
+
+-- name: schedule_ticks
+SELECT schedule, tick FROM schedule_ticks WHERE project = %(project)s;

@@ -161,3 +161,12 @@ CREATE TABLE api_keys (
     revoked_at timestamptz,
     PRIMARY KEY (project, id)
 );
+
+CREATE TABLE schedule_ticks (
+    project text NOT NULL,
+    schedule text NOT NULL,
+    tick double precision NOT NULL,
+    PRIMARY KEY (project, schedule)
+);
+
+CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';

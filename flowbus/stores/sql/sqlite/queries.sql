@@ -144,7 +144,7 @@ WHERE dedup.expires_at <= :now;
 -- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
                       created_at, available_at)
-SELECT :project, :id, :queue, :kind, :body, :group_key, :dedup_id, 'ready', 0, :config_version,
+SELECT :project, :id, :queue, :kind, :body, :group_key, :dedup_id, :state, 0, :config_version,
        :created_at, :available_at
 WHERE CAST(:dedup_id AS text) IS NULL
    OR EXISTS (SELECT 1 FROM dedup AS d
@@ -154,6 +154,10 @@ WHERE CAST(:dedup_id AS text) IS NULL
 -- name: dedup_messages
 -- The message each of these de-duplication ids stands for (rows of every queue: filter by queue).
 SELECT queue, dedup_id, message_id FROM dedup WHERE project = :project AND dedup_id IN (SELECT value FROM json_each(:dedup_ids));
+
+-- name: promote_due
+-- Delayed messages that are due become ready (in the claim's transaction, before it looks).
+UPDATE messages SET state = 'ready' WHERE project = :project AND state = 'scheduled' AND available_at <= :now;
 
 -- name: claimable
 -- Deliverable messages, oldest first: ready and due, or leased by a worker whose lease ran out;
@@ -305,3 +309,13 @@ UPDATE api_keys SET revoked_at = :now WHERE project = :project AND id = :id AND 
 -- name: find_key
 -- any project's key by id (ids are random and unique): only to answer 403 rather than 401
 SELECT * FROM api_keys WHERE id = :id AND :project IS NOT NULL;
+
+-- name: advance_schedule
+-- Moves a schedule's last tick forward to the tick given; a row comes back only when it moved (a
+-- worker that finds it there or later already has its answer: another worker fired the tick).
+INSERT INTO schedule_ticks (project, schedule, tick) VALUES (:project, :schedule, :tick)
+ON CONFLICT (project, schedule) DO UPDATE SET tick = excluded.tick WHERE schedule_ticks.tick < excluded.tick
+RETURNING tick;
+
+-- name: schedule_ticks
+SELECT schedule, tick FROM schedule_ticks WHERE project = :project;

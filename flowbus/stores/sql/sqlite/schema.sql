@@ -164,3 +164,12 @@ CREATE TABLE api_keys (
     revoked_at TEXT,
     PRIMARY KEY (project, id)
 ) WITHOUT ROWID;
+
+CREATE TABLE schedule_ticks (
+    project TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    tick REAL NOT NULL,
+    PRIMARY KEY (project, schedule)
+) WITHOUT ROWID;
+
+CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
