@@ -64,14 +64,24 @@ class OutgoingMessage(NamedTuple):
     group_key: str | None = None
     dedup_id: str | None = None
     config_version: int | None = None
+    #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
+    trace_context: str | None = None
 
 
 def source_message(
-    source: str, event_type: str, data: Any, group_key: str | None, dedup_id: str | None, config_version: int | None
+    source: str,
+    event_type: str,
+    data: Any,
+    group_key: str | None,
+    dedup_id: str | None,
+    config_version: int | None,
+    trace_context: str | None = None,
 ) -> OutgoingMessage:
     """A raw message from ``source`` for the inbound queue, to run on ``config_version``."""
     body = {"source": source, "type": event_type, "data": data}
-    return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, config_version)
+    return OutgoingMessage(
+        QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, config_version, trace_context
+    )
 
 
 class QueuedMessage(NamedTuple):
@@ -93,6 +103,8 @@ class QueuedMessage(NamedTuple):
     errors: tuple[AttemptError, ...] = ()
     #: a dead message that holds its group (on_failure: block) until redriven
     blocking: bool = False
+    #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
+    trace_context: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The message as plain data, its errors included (for the CLI and the API)."""

@@ -5,6 +5,9 @@
 The event version travels in the extension attribute ``eventversion`` (``ce-eventversion`` in
 binary mode): an extension, rather than ``dataschema``, so that a client sends a plain number
 instead of a URI flowbus would have to parse.
+
+The distributed-tracing extension (``traceparent``, ``tracestate``) names the trace an event was
+sent in; flowbus continues it when it traces (:mod:`flowbus.telemetry`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class Envelope(NamedTuple):
     subject: str | None = None
     #: the event version it names; None: the latest
     version: int | None = None
+    #: the distributed-tracing extension: the producer's W3C trace context
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 def parse(content_type: str, headers: Mapping[str, str], body: Any) -> list[Envelope]:
@@ -84,7 +90,15 @@ def _envelope(attributes: Mapping[str, Any], data: Any, where: str) -> Envelope:
         data=data,
         subject=subject if isinstance(subject, str) else None,
         version=_version(attributes.get(VERSION), where),
+        traceparent=_text(attributes.get("traceparent")),
+        tracestate=_text(attributes.get("tracestate")),
     )
+
+
+def _text(value: Any) -> str | None:
+    """A string attribute; anything else (or a string past any trace context's length) is no
+    value, as a tracer ignores a malformed context rather than refusing what it came with."""
+    return value if isinstance(value, str) and len(value) <= MAX_KEY_CHARS else None
 
 
 def _version(value: Any, where: str) -> int | None:

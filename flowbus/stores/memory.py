@@ -260,7 +260,7 @@ class MemoryBackend:
         remembered_until = now + dt.timedelta(seconds=self.dedup_window_s)
         ids = []
         for outgoing in messages:
-            queue, kind, body, group_key, dedup_id, config_version = outgoing
+            queue, kind, body, group_key, dedup_id, config_version, trace_context = outgoing
             if dedup_id is not None:
                 seen = self._dedup.get((queue, dedup_id))
                 if seen is not None and seen[1] > now:
@@ -271,7 +271,18 @@ class MemoryBackend:
                 self._dedup[(queue, dedup_id)] = (message_id, remembered_until)
             # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
-                message_id, queue, kind, body, group_key, dedup_id, MessageState.READY, 0, config_version, now, now
+                message_id,
+                queue,
+                kind,
+                body,
+                group_key,
+                dedup_id,
+                MessageState.READY,
+                0,
+                config_version,
+                now,
+                now,
+                trace_context=trace_context,
             )
             self._open[message_id] = None
             ids.append(message_id)
@@ -499,7 +510,7 @@ def _in_state(
     m = message
     return QueuedMessage(
         m.id, m.queue, m.kind, m.body, m.group_key, m.dedup_id, state, m.attempts, m.config_version, m.created_at,
-        m.available_at, owner, expires_at, m.errors, m.blocking,
+        m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context,
     )  # fmt: skip
 
 

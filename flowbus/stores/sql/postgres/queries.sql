@@ -153,9 +153,9 @@ ON CONFLICT (project, queue, dedup_id) DO UPDATE SET message_id = excluded.messa
 
 -- name: insert_message
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at)
+                      created_at, available_at, trace_context)
 VALUES (%(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, 'ready', 0,
-        %(config_version)s, %(created_at)s, %(available_at)s);
+        %(config_version)s, %(created_at)s, %(available_at)s, %(trace_context)s);
 
 -- name: claim
 -- Deliverable messages, oldest first, skipping rows another worker has locked: ready and due, or

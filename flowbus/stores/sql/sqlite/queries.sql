@@ -141,9 +141,9 @@ VALUES (:project, :queue, :dedup_id, :message_id, :expires_at);
 
 -- name: insert_message
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at)
+                      created_at, available_at, trace_context)
 VALUES (:project, :id, :queue, :kind, :body, :group_key, :dedup_id, 'ready', 0, :config_version,
-        :created_at, :available_at);
+        :created_at, :available_at, :trace_context);
 
 -- name: claimable
 -- Deliverable messages, oldest first: ready and due, or leased by a worker whose lease ran out;
