@@ -125,9 +125,12 @@ def _configure(environ: Mapping[str, str]) -> Tracing | None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415 - imported only when traces are asked for
 
             exporter = OTLPSpanExporter()
-        # the resource reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, the provider
-        # OTEL_TRACES_SAMPLER(_ARG), the processor OTEL_BSP_*
-        own = TracerProvider(resource=Resource.create({"service.name": "flowbus"}))
+        # the resource reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (flowbus is the name
+        # when neither gives one), the provider OTEL_TRACES_SAMPLER(_ARG), the processor OTEL_BSP_*
+        resource = Resource.create()
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "flowbus"}))
+        own = TracerProvider(resource=resource)
         own.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(own)
     return Tracing(trace.get_tracer(_INSTRUMENTATION), own)
@@ -263,8 +266,10 @@ class Tracing:
             return await applying
 
     def shutdown(self) -> None:
+        """Export what is buffered and stop; a provider the application set up is its own to stop."""
         if self._provider is not None:
-            self._provider.shutdown()
+            provider, self._provider = self._provider, None
+            provider.shutdown()
 
 
 def _attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
