@@ -185,15 +185,15 @@ class Worker:
         )
 
     async def _process_batch(self, batch: list[QueuedMessage]) -> list[Run]:
+        traces = tracing()
+        if traces is not None:
+            batch = traces.queue_waits(batch)
         self._in_hand = list(batch)
         overlay = Overlay()
         changesets: list[Changeset] = []
         handled: list[tuple[QueuedMessage, list[Run], Unmatched | None]] = []
         clock = time.perf_counter
         yield_at = float("-inf")
-        traces = tracing()
-        if traces is not None:
-            traces.queue_waits(batch)
         for message in batch:
             # every store call of SQLite returns without suspending, so without this a backlog
             # would hold the event loop for good: no signal, heartbeat or API request got through.

@@ -270,7 +270,8 @@ class TracedRunContext(RunContext):
     """A run that makes spans, one for itself and one for each step (when ``OTEL_*`` asks for
     traces): the runner picks this class then, so an untraced run pays nothing for tracing."""
 
-    __slots__ = ()
+    #: whether the run's span records: the steps of a run sampled out make no spans
+    __slots__ = ("recording",)
 
     async def execute(self) -> Run:
         traces = tracing()
@@ -279,6 +280,10 @@ class TracedRunContext(RunContext):
         # a run at the top of its message continues the trace the message was sent in; a nested
         # run (a sync handler, a called flow) is a child of the step that started it
         parent = traces.context_of(self.source.trace_context) if self.parent_run_id is None else None
+        if traces.sampled_out(parent) is not None:  # no span, and none for its steps
+            self.recording = False
+            with traces.span("", {}, parent=parent):  # the trace's context stays active for what goes on
+                return await super().execute()
         origin = self.origin
         event = origin if isinstance(origin, EventInstance) else None
         message = self.source.message
@@ -292,6 +297,7 @@ class TracedRunContext(RunContext):
         }  # fmt: skip
         name = f"handler {self.handler}" if self.handler is not None else f"flow {self.flow.name}"
         with traces.span(name, attributes, parent=parent) as span:
+            self.recording = span.is_recording()
             run = await super().execute()
             span.set_attribute("flowbus.run.status", run.status.value)
             if run.status is not RunStatus.SUCCEEDED:
@@ -301,7 +307,7 @@ class TracedRunContext(RunContext):
 
     async def _run_step(self, step: CompiledStep, scope: dict[str, Any], prefix: str) -> None:
         traces = tracing()
-        if traces is None:  # pragma: no cover - as above
+        if traces is None or not self.recording:
             return await super()._run_step(step, scope, prefix)
         key = prefix + step.id if prefix else step.id
         attributes = {"flowbus.step": key, "flowbus.step.action": step.action, "flowbus.run_id": self.id}

@@ -363,3 +363,32 @@ def test_flowbus_run_continues_a_cloudevents_trace_and_carries_it_on_in_an_http_
     assert client.attributes["url.full"] == f"{crm.base_url}/orders"
     request = only(receiver.named("POST /v1/projects/{project}/events"))
     assert request.trace_id != event_trace  # the request itself came without a traceparent header
+
+
+def test_a_trace_the_producer_did_not_sample_makes_no_spans_and_is_still_carried_on(tmp_path, receiver, crm):
+    (tmp_path / "flowbus.yaml").write_text(config(crm.base_url))
+    port = free_port()
+    log = tmp_path / "run.log"
+    process = flowbus("run", "flowbus.yaml", "--port", str(port), cwd=tmp_path, env=otel_env(receiver, "shop"), log=log)
+    try:
+        wait_until_serving(process, port, log)
+        token = wait_for(lambda: re.search(r"Bearer (fbk_\S+)'", log.read_text()), "the printed key").group(1)
+        sent = httpx.post(
+            f"http://127.0.0.1:{port}/v1/projects/traced/sources/shop/events",
+            json={"number": "C-3"},
+            headers={
+                "Authorization": f"Bearer {token}", "X-Event-Type": "order",
+                "traceparent": f"00-{TRACE_ID}-{PRODUCER_SPAN}-00",
+            },
+            timeout=10,
+        )  # fmt: skip
+        assert sent.status_code == 202, sent.text
+        wait_for(lambda: crm.requests, "the http step reaches the CRM")
+    finally:
+        stop(process, log)
+    # the trace goes on, not sampled, from the ingress through the queue to the CRM
+    traceparent = crm.requests[0]["traceparent"]
+    assert traceparent.startswith(f"00-{TRACE_ID}-") and traceparent.endswith("-00")
+    # and none of its spans were made; the batch commits, traces of their own, were
+    wait_for(lambda: receiver.named("commit batch"), "the commit spans are exported", 10)
+    assert [span.name for span in receiver.spans if span.trace_id == TRACE_ID] == []
