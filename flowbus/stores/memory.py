@@ -271,19 +271,9 @@ class MemoryBackend:
                 self._dedup[(queue, dedup_id)] = (message_id, remembered_until)
             # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
-                message_id,
-                queue,
-                kind,
-                body,
-                group_key,
-                dedup_id,
-                MessageState.READY,
-                0,
-                config_version,
-                now,
-                now,
+                message_id, queue, kind, body, group_key, dedup_id, MessageState.READY, 0, config_version, now, now,
                 trace_context=trace_context,
-            )
+            )  # fmt: skip
             self._open[message_id] = None
             ids.append(message_id)
         return ids

@@ -3,6 +3,7 @@ a receiver in this test, which decodes them with OpenTelemetry's own protobuf cl
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -54,6 +55,32 @@ def _value(value: Any) -> Any:
     return getattr(value, kind) if kind else None
 
 
+class Quiet(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and answers in one call."""
+
+    def reply(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[Quiet]) -> Iterator[str]:
+    """A real HTTP server on a free port, in a thread; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class Receiver:
     """An OTLP/HTTP endpoint (protobuf at ``/v1/traces``) that keeps every span it is sent."""
 
@@ -62,7 +89,7 @@ class Receiver:
         self._lock = threading.Lock()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(Quiet):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.headers.get("Content-Encoding") == "gzip":
@@ -71,18 +98,10 @@ class Receiver:
                     self.send_error(404)
                     return
                 receiver.take(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                self.reply(ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.handler = Handler
+        self.endpoint = ""
 
     def take(self, request: ExportTraceServiceRequest) -> None:
         for resource_spans in request.resource_spans:
@@ -111,46 +130,28 @@ class Crm:
     """The HTTP target of the flows: it keeps the headers of every request."""
 
     requests: list[dict[str, str]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    base_url: str = ""
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     found = Receiver()
-    threading.Thread(target=found.server.serve_forever, daemon=True).start()
-    yield found
-    found.server.shutdown()
-    found.server.server_close()
+    with serving(found.handler) as found.endpoint:
+        yield found
 
 
 @pytest.fixture
 def crm() -> Iterator[Crm]:
     found = Crm()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(Quiet):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             found.requests.append({k.lower(): v for k, v in self.headers.items()})
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(b'{"ok": true}', "application/json")
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    found.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=found.server.serve_forever, daemon=True).start()
-    yield found
-    found.server.shutdown()
-    found.server.server_close()
+    with serving(Handler) as found.base_url:
+        yield found
 
 
 def config(crm_url: str) -> str:
