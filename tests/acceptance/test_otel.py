@@ -331,14 +331,23 @@ def test_one_trace_runs_from_the_producers_request_to_the_steps_of_a_worker_in_a
     assert f"trace_id={TRACE_ID} span_id={run.span_id}" in line
 
 
-def test_flowbus_run_continues_a_cloudevents_trace_and_carries_it_on_in_an_http_step(tmp_path, receiver, crm):
+@contextlib.contextmanager
+def flowbus_run(tmp_path: Path, receiver: Receiver, crm: Crm) -> Iterator[tuple[int, str]]:
+    """``flowbus run`` of the config, tracing to ``receiver``: its port and the key it printed;
+    stopped (its spans flushed) at the end."""
     (tmp_path / "flowbus.yaml").write_text(config(crm.base_url))
     port = free_port()
     log = tmp_path / "run.log"
     process = flowbus("run", "flowbus.yaml", "--port", str(port), cwd=tmp_path, env=otel_env(receiver, "shop"), log=log)
     try:
         wait_until_serving(process, port, log)
-        token = wait_for(lambda: re.search(r"Bearer (fbk_\S+)'", log.read_text()), "the printed key").group(1)
+        yield port, wait_for(lambda: re.search(r"Bearer (fbk_\S+)'", log.read_text()), "the printed key").group(1)
+    finally:
+        stop(process, log)
+
+
+def test_flowbus_run_continues_a_cloudevents_trace_and_carries_it_on_in_an_http_step(tmp_path, receiver, crm):
+    with flowbus_run(tmp_path, receiver, crm) as (port, token):
         event_trace = "0af7651916cd43dd8448eb211c80319c"
         event = {
             "specversion": "1.0", "id": "e-1", "source": "shop/web", "type": "OrderPlaced",
@@ -352,8 +361,6 @@ def test_flowbus_run_continues_a_cloudevents_trace_and_carries_it_on_in_an_http_
         )
         assert sent.status_code == 202, sent.text
         wait_for(lambda: crm.requests, "the http step reaches the CRM")
-    finally:
-        stop(process, log)
     wait_for(lambda: receiver.named("POST"), "the client span is exported", 10)
     client = only(receiver.named("POST"))
     handler = only(receiver.named("handler crm_on_order"))
@@ -367,13 +374,7 @@ def test_flowbus_run_continues_a_cloudevents_trace_and_carries_it_on_in_an_http_
 
 
 def test_a_trace_the_producer_did_not_sample_makes_no_spans_and_is_still_carried_on(tmp_path, receiver, crm):
-    (tmp_path / "flowbus.yaml").write_text(config(crm.base_url))
-    port = free_port()
-    log = tmp_path / "run.log"
-    process = flowbus("run", "flowbus.yaml", "--port", str(port), cwd=tmp_path, env=otel_env(receiver, "shop"), log=log)
-    try:
-        wait_until_serving(process, port, log)
-        token = wait_for(lambda: re.search(r"Bearer (fbk_\S+)'", log.read_text()), "the printed key").group(1)
+    with flowbus_run(tmp_path, receiver, crm) as (port, token):
         sent = httpx.post(
             f"http://127.0.0.1:{port}/v1/projects/traced/sources/shop/events",
             json={"number": "C-3"},
@@ -385,8 +386,6 @@ def test_a_trace_the_producer_did_not_sample_makes_no_spans_and_is_still_carried
         )  # fmt: skip
         assert sent.status_code == 202, sent.text
         wait_for(lambda: crm.requests, "the http step reaches the CRM")
-    finally:
-        stop(process, log)
     # the trace goes on, not sampled, from the ingress through the queue to the CRM
     traceparent = crm.requests[0]["traceparent"]
     assert traceparent.startswith(f"00-{TRACE_ID}-") and traceparent.endswith("-00")
