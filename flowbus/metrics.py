@@ -1,14 +1,18 @@
-"""Prometheus metrics of this process: messages taken in, runs by status, run latency, messages
-no flow took.
+"""Prometheus metrics of this process: messages taken in, runs by status, run latency (in all and
+by flow), messages no flow took.
 
 Counted where the work happens (the ingress, the worker), in a registry of their own so that two
 apps in one test process do not share counts. Queue depth and dead letters are read from the
-store when scraped, so they are right whatever process did the work.
+store when scraped, so they are right whatever process did the work; so is the age of each
+queue's oldest open message.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: the buckets of run durations, in seconds
+RUN_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
@@ -25,11 +29,20 @@ class Metrics:
         )  # fmt: skip
         self.run_seconds = Histogram(
             "flowbus_run_seconds", "How long runs took.", ["project"], registry=self.registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=RUN_BUCKETS,
+        )  # fmt: skip
+        self.flow_run_seconds = Histogram(
+            "flowbus_flow_run_seconds", "How long runs took, by flow.", ["project", "flow"], registry=self.registry,
+            buckets=RUN_BUCKETS,
         )  # fmt: skip
         self.queue_depth = Gauge(
             "flowbus_queue_depth", "Messages by queue and state.", ["project", "queue", "state"],
             registry=self.registry,
+        )  # fmt: skip
+        self.queue_oldest_age = Gauge(
+            "flowbus_queue_oldest_message_age_seconds",
+            "Age of the oldest open (ready or leased) message, by queue; 0 when the queue has none.",
+            ["project", "queue"], registry=self.registry,
         )  # fmt: skip
         self.dead_letters = Gauge(
             "flowbus_dead_letters", "Messages in the dead-letter queue.", ["project"], registry=self.registry

@@ -76,6 +76,8 @@ class OutgoingMessage(NamedTuple):
     config_version: int | None = None
     #: invisible to workers until then (a delay, a not-before time); None: ready now
     not_before: dt.datetime | None = None
+    #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
+    trace_context: str | None = None
 
 
 def source_message(
@@ -86,10 +88,14 @@ def source_message(
     dedup_id: str | None,
     config_version: int | None,
     not_before: dt.datetime | None = None,
+    trace_context: str | None = None,
 ) -> OutgoingMessage:
     """A raw message from ``source`` for the inbound queue, to run on ``config_version``."""
     body = {"source": source, "type": event_type, "data": data}
-    return OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, config_version, not_before)
+    return OutgoingMessage(
+        QueueName.INBOUND, MessageKind.SOURCE, body, group_key, dedup_id, config_version,
+        not_before=not_before, trace_context=trace_context,
+    )  # fmt: skip
 
 
 class QueuedMessage(NamedTuple):
@@ -111,6 +117,8 @@ class QueuedMessage(NamedTuple):
     errors: tuple[AttemptError, ...] = ()
     #: a dead message that holds its group (on_failure: block) until redriven
     blocking: bool = False
+    #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
+    trace_context: str | None = None
 
     def shown_state(self, now: dt.datetime) -> str:
         """The state a user sees: ``scheduled`` for a message not due yet (delayed, or waiting out a

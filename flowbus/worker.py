@@ -43,6 +43,7 @@ from flowbus.runtime.unit_of_work import Overlay, UnitOfWork
 from flowbus.schedules import keep_schedules
 from flowbus.stores.backoff import Backoff
 from flowbus.stores.protocols import Backend, refused_for_earlier
+from flowbus.telemetry import Tracing, tracing
 
 logger = logging.getLogger("flowbus.worker")
 
@@ -190,6 +191,9 @@ class Worker:
         )
 
     async def _process_batch(self, batch: list[QueuedMessage]) -> list[Run]:
+        traces = tracing()
+        if traces is not None:
+            batch = traces.queue_waits(batch)
         self._in_hand = list(batch)
         overlay = Overlay()
         changesets: list[Changeset] = []
@@ -213,7 +217,10 @@ class Worker:
                 changeset, message_runs = Changeset(acks=[Ack(message.id, self.owner, MessageState.UNMATCHED)]), []
             changesets.append(changeset)
             handled.append((message, message_runs, unmatched))
-        results = await self._apply(changesets, [message for message, _, _ in handled])
+        applying = self._apply(changesets, [message for message, _, _ in handled])
+        if traces is not None:
+            applying = traces.commit(applying, [r.id for _, runs, _ in handled for r in runs], len(changesets))
+        results = await applying
         await asyncio.sleep(0)  # the commit of a batch and the claim of the next are long enough apart
         # looked up once a batch: building a run's log fields costs more than the check
         log_runs = logger.isEnabledFor(logging.INFO)
@@ -224,7 +231,7 @@ class Worker:
                 continue
             if log_runs:
                 for run in message_runs:
-                    logger.info("run finished", extra=_run_fields(run))
+                    logger.info("run finished", extra=_run_fields(run, traces))
             if unmatched is not None:
                 self._report_unmatched(message, unmatched)
         unstarted = [m.id for m in batch[len(handled) :]]
@@ -236,9 +243,14 @@ class Worker:
         runs = [run for _, message_runs, _ in handled for run in message_runs]
         # a metric's labelled child looked up once a batch, not once a run
         seconds = PROCESS.run_seconds.labels(project)
+        by_flow: dict[str, Any] = {}
         by_status: dict[RunStatus, int] = {}
         for run in runs:
             seconds.observe(run.duration_s)
+            flow_seconds = by_flow.get(run.flow)
+            if flow_seconds is None:
+                flow_seconds = by_flow[run.flow] = PROCESS.flow_run_seconds.labels(project, run.flow)
+            flow_seconds.observe(run.duration_s)
             by_status[run.status] = by_status.get(run.status, 0) + 1
         for status, count in by_status.items():
             PROCESS.runs.labels(project, status.value).inc(count)
@@ -410,8 +422,9 @@ class Worker:
         logger.info("switched config version", extra={"from": old.config_version, "to": active})
 
 
-def _run_fields(run: Run) -> dict[str, Any]:
-    """The fields of a run's log line (the handler only for a handler's run, the error only when failed)."""
+def _run_fields(run: Run, traces: Tracing | None) -> dict[str, Any]:
+    """The fields of a run's log line (the handler only for a handler's run, the error only when failed,
+    the ids of its trace and span when it made one)."""
     fields: dict[str, Any] = {"flow": run.flow}
     if run.handler is not None:
         fields["handler"] = run.handler
@@ -421,6 +434,8 @@ def _run_fields(run: Run) -> dict[str, Any]:
     )  # fmt: skip
     if run.error is not None:
         fields["error"] = run.error
+    if traces is not None:
+        fields.update(traces.log_ids(run.id))
     return fields
 
 

@@ -4,6 +4,7 @@ front, and behind it the FastAPI app of everything else."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +27,7 @@ from flowbus.api.state import DEFAULT_PROJECT, ApiState
 from flowbus.errors import FlowbusError, StoreError
 from flowbus.metrics import PROCESS
 from flowbus.publishing import VersionNotFound
-from flowbus.queue import MessageState
+from flowbus.queue import MessageState, QueueName
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,18 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text format; queue depth and dead letters read from the store now."""
+    """Prometheus text format; queue depth, dead letters and oldest messages read from the store now."""
     state: ApiState = request.app.state.flowbus
     PROCESS.queue_depth.clear()
+    PROCESS.queue_oldest_age.clear()
+    now = dt.datetime.now(dt.UTC)
     for project, backend in state.backends().items():
+        oldest = {queue: now for queue in QueueName}
+        for stat in await backend.queue_stats():
+            if stat.state is not MessageState.DEAD:
+                oldest[stat.queue] = min(oldest[stat.queue], stat.oldest)
+        for queue, sent_at in oldest.items():
+            PROCESS.queue_oldest_age.labels(project, queue).set(max((now - sent_at).total_seconds(), 0.0))
         dead = 0
         for (queue, message_state), count in (await backend.queue_depth()).items():
             PROCESS.queue_depth.labels(project, queue, message_state).set(count)

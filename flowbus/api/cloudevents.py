@@ -6,6 +6,9 @@ The event version travels in the extension attribute ``eventversion`` (``ce-even
 binary mode): an extension, rather than ``dataschema``, so that a client sends a plain number
 instead of a URI flowbus would have to parse. A delay travels the same way: ``delay`` (seconds, or
 ``90s``, ``10m``...) or ``notbefore`` (an ISO 8601 time) keep the event queued until then.
+
+The distributed-tracing extension (``traceparent``, ``tracestate``) names the trace an event was
+sent in; flowbus continues it when it traces (:mod:`flowbus.telemetry`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class Envelope(NamedTuple):
     version: int | None = None
     #: queued until then (its ``delay`` or ``notbefore`` attribute); None: at once
     not_before: dt.datetime | None = None
+    #: the distributed-tracing extension: the producer's W3C trace context
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 def parse(content_type: str, headers: Mapping[str, str], body: Any) -> list[Envelope]:
@@ -90,6 +96,8 @@ def _envelope(attributes: Mapping[str, Any], data: Any, where: str) -> Envelope:
         subject=subject if isinstance(subject, str) else None,
         version=_version(attributes.get(VERSION), where),
         not_before=_not_before(attributes, where),
+        traceparent=_text(attributes.get("traceparent")),
+        tracestate=_text(attributes.get("tracestate")),
     )
 
 
@@ -99,6 +107,12 @@ def _not_before(attributes: Mapping[str, Any], where: str) -> dt.datetime | None
         return not_before(delay, at, field="delay" if delay is not None else "notbefore")
     except DelayError as error:
         raise ApiError(422, f"event{where}: {error}") from None
+
+
+def _text(value: Any) -> str | None:
+    """A string attribute; anything else (or a string past any trace context's length) is no
+    value, as a tracer ignores a malformed context rather than refusing what it came with."""
+    return value if isinstance(value, str) and len(value) <= MAX_KEY_CHARS else None
 
 
 def _version(value: Any, where: str) -> int | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -35,6 +35,7 @@ from flowbus.keys import Scope
 from flowbus.metrics import PROCESS
 from flowbus.queue import OutgoingMessage, source_message
 from flowbus.runtime.inbound import event_message, event_type_of
+from flowbus.telemetry import annotate, current_carrier, event_carrier, tracing
 
 #: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes),
 #: and of an event type found in a body
@@ -143,9 +144,11 @@ async def ingest_source(request: Request) -> Response:
             request.headers.get("x-group-key"),
             request.headers.get("idempotency-key"),
             active.version,
-            requested_delay(request),
+            not_before=requested_delay(request),
+            trace_context=current_carrier(),
         )
         [message_id] = await state.sender(project).send([message])
+        annotate({"flowbus.message_id": message_id, "flowbus.event_type": event_type})
     except ApiError as exc:
         return exc.response()
     PROCESS.messages_in.labels(project, "source").inc()
@@ -165,7 +168,8 @@ async def ingest_cloudevents(request: Request) -> Response:
         body = await read_json(request, state.max_body_bytes)
         events = cloudevents.parse(request.headers.get("content-type", ""), request.headers, body)
         active = await state.active(project)
-        messages, problems = _messages(active, events, request.headers.get("x-group-key"), requested_delay(request))
+        group_key = request.headers.get("x-group-key")
+        messages, problems = _messages(active, events, group_key, requested_delay(request), current_carrier())
         if problems:
             raise ApiError(422, "some events do not match their definitions", events=problems)
         message_ids = await state.sender(project).send(messages)
@@ -186,11 +190,16 @@ def requested_delay(request: Request) -> dt.datetime | None:
 
 
 def _messages(
-    active: ActivePlan, events: list[cloudevents.Envelope], group_key: str | None, delayed: dt.datetime | None
+    active: ActivePlan,
+    events: list[cloudevents.Envelope],
+    group_key: str | None,
+    delayed: dt.datetime | None,
+    trace_context: str | None,
 ) -> tuple[list[OutgoingMessage], list[dict[str, object]]]:
     """The checked message of each event, and one entry per refused event (naming each bad
-    property); the CloudEvent's subject is its group unless the request names one, and its own
-    ``delay``/``notbefore`` its time unless the request's headers name one."""
+    property); the CloudEvent's subject is its group unless the request names one, its own
+    ``delay``/``notbefore`` its time unless the request's headers name one, and its
+    distributed-tracing extension its trace unless it has none (then the request's)."""
     plan = active.plan
     messages: list[OutgoingMessage] = []
     problems: list[dict[str, object]] = []
@@ -209,6 +218,7 @@ def _messages(
                     event_message(
                         plan, event.type, data, event.source, group_key or event.subject,
                         f"{event.source}/{event.id}", event.version, config_version=active.version,
+                        trace_context=event_carrier(event.traceparent, event.tracestate) or trace_context,
                     )._replace(not_before=event.not_before or delayed)
                 )  # fmt: skip
             except EventValidationError as exc:
@@ -216,6 +226,31 @@ def _messages(
             except UnknownNameError as exc:  # a version the event does not have
                 problems.append({**refused, "error": str(exc)})
     return messages, problems
+
+
+def traced(endpoint: Callable[[Request], Awaitable[Response]], route: str) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` in a server span that continues the request's ``traceparent``; the endpoint
+    itself when tracing is off (decided once a process)."""
+    traces = tracing()
+    if traces is None:
+        return endpoint
+
+    async def in_span(request: Request) -> Response:
+        params = request.path_params
+        attributes = {
+            "http.request.method": request.method, "http.route": route, "url.path": request.url.path,
+            "flowbus.project": params.get("project"), "flowbus.source": params.get("source"),
+        }  # fmt: skip
+        with traces.span(
+            f"{request.method} {route}", attributes, kind="SERVER", parent=traces.extract(request.headers)
+        ) as span:
+            response = await endpoint(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                traces.failed(span, f"HTTP {response.status_code}")
+        return response
+
+    return in_span
 
 
 def create_app(
@@ -229,8 +264,8 @@ def create_app(
     not an ingest POST (a GET of ``/events`` included) passes to it unchanged."""
     app = Starlette(
         routes=[
-            Route(SOURCE_PATH, ingest_source, methods=["POST"]),
-            Route(CLOUDEVENTS_PATH, ingest_cloudevents, methods=["POST"]),
+            Route(SOURCE_PATH, traced(ingest_source, SOURCE_PATH), methods=["POST"]),
+            Route(CLOUDEVENTS_PATH, traced(ingest_cloudevents, CLOUDEVENTS_PATH), methods=["POST"]),
             Mount("", app=behind),
         ],
         exception_handlers=dict(exception_handlers),

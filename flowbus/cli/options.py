@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from flowbus import config, jsonio
+from flowbus import config, jsonio, telemetry
 from flowbus.cli.exit_codes import ExitCode
 from flowbus.config.issues import ConfigError
 from flowbus.errors import FlowbusError
@@ -138,7 +138,8 @@ def read_and_load_or_exit(file: str) -> tuple[str, LoadedConfig]:
 
 
 def run_async(work: Awaitable[T]) -> T:
-    """Run a command's coroutine; flowbus errors become a message and a telling exit code."""
+    """Run a command's coroutine; flowbus errors become a message and a telling exit code. The
+    spans of the command are exported before it returns."""
     try:
         return asyncio.run(work)  # type: ignore[arg-type]
     except ConfigError as exc:
@@ -146,6 +147,8 @@ def run_async(work: Awaitable[T]) -> T:
     except FlowbusError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(ExitCode.FAILED)
+    finally:
+        telemetry.shutdown()  # the spans still buffered go out before the process ends
 
 
 def read_data(value: str, *, option: str = "--data") -> Any:

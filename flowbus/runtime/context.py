@@ -15,6 +15,7 @@ from flowbus.ids import new_id
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.bounds import bounded_steps, compact_after, cut_count
 from flowbus.runtime.records import Message, Run, RunStatus, StepRun, StepStatus, Trigger
+from flowbus.telemetry import tracing
 
 if TYPE_CHECKING:
     from flowbus.config.plan import Plan
@@ -82,6 +83,11 @@ class RunSource(NamedTuple):
     @property
     def group_key(self) -> str | None:
         return self.message.group_key if self.message is not None else None
+
+    @property
+    def trace_context(self) -> str | None:
+        """The trace context the message was sent in, as stored."""
+        return self.message.trace_context if self.message is not None else None
 
     def nested(self, name: str) -> RunSource:
         """The source of a run inside this one (a flow of a message, a handler, a called flow)."""
@@ -258,6 +264,57 @@ class RunContext:
             StepRun(key, step.id, step.action, StepStatus.REPLAYED, params, output, None, perf_counter() - start)
         )
         self.steps[step.id] = output
+
+
+class TracedRunContext(RunContext):
+    """A run that makes spans, one for itself and one for each step (when ``OTEL_*`` asks for
+    traces): the runner picks this class then, so an untraced run pays nothing for tracing."""
+
+    #: whether the run's span records: the steps of a run sampled out make no spans
+    __slots__ = ("recording",)
+
+    async def execute(self) -> Run:
+        traces = tracing()
+        if traces is None:  # pragma: no cover - the runner makes traced runs only with tracing on
+            return await super().execute()
+        # a run at the top of its message continues the trace the message was sent in; a nested
+        # run (a sync handler, a called flow) is a child of the step that started it
+        parent = traces.context_of(self.source.trace_context) if self.parent_run_id is None else None
+        if traces.sampled_out(parent) is not None:  # no span, and none for its steps
+            self.recording = False
+            with traces.span("", {}, parent=parent):  # the trace's context stays active for what goes on
+                return await super().execute()
+        origin = self.origin
+        event = origin if isinstance(origin, EventInstance) else None
+        message = self.source.message
+        attributes = {
+            "flowbus.run_id": self.id, "flowbus.flow": self.flow.name, "flowbus.handler": self.handler,
+            "flowbus.trigger": self.trigger.value, "flowbus.message_id": self._message_id(),
+            "flowbus.event_id": event.id if event is not None else None,
+            "flowbus.correlation_id": event.correlation_id if event is not None else None,
+            "flowbus.parent_run_id": self.parent_run_id, "flowbus.config_version": self.source.config_version,
+            "flowbus.attempt": message.attempts + 1 if message is not None else 1,
+        }  # fmt: skip
+        name = f"handler {self.handler}" if self.handler is not None else f"flow {self.flow.name}"
+        with traces.span(name, attributes, parent=parent) as span:
+            self.recording = span.is_recording()
+            run = await super().execute()
+            span.set_attribute("flowbus.run.status", run.status.value)
+            if run.status is not RunStatus.SUCCEEDED:
+                traces.failed(span, run.error or run.status.value)
+        traces.ran(run.id, span)
+        return run
+
+    async def _run_step(self, step: CompiledStep, scope: dict[str, Any], prefix: str) -> None:
+        traces = tracing()
+        if traces is None or not self.recording:
+            return await super()._run_step(step, scope, prefix)
+        key = prefix + step.id if prefix else step.id
+        attributes = {"flowbus.step": key, "flowbus.step.action": step.action, "flowbus.run_id": self.id}
+        with traces.span(f"step {key}", attributes) as span:
+            await super()._run_step(step, scope, prefix)
+            span.set_attribute("flowbus.step.status", self.step_runs[-1].status.value)
+        return None
 
 
 class StepContext:

@@ -37,9 +37,11 @@ def event_message(
     version: int | None = None,
     *,
     config_version: int | None = None,
+    trace_context: str | None = None,
 ) -> OutgoingMessage:
     """The inbound message that has a worker publish ``version`` of ``event`` (default: the
-    latest), to run on ``config_version``; its properties are checked now.
+    latest), to run on ``config_version`` in the trace of ``trace_context``; its properties are
+    checked now.
 
     Raises :class:`~flowbus.errors.EventValidationError` naming each bad property, and
     :class:`~flowbus.errors.UnknownNameError` for an event or version the plan does not define.
@@ -48,7 +50,9 @@ def event_message(
     compiled.schema.validate(properties)
     # the version checked now is the one published, whatever config is active by then
     body = {"event": event, "properties": properties, "source": source, "version": compiled.definition.version}
-    return OutgoingMessage(QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, config_version)
+    return OutgoingMessage(
+        QueueName.INBOUND, MessageKind.EVENT, body, group_key, dedup_id, config_version, trace_context=trace_context
+    )
 
 
 def compiled_event(plan: Plan, name: str, version: int | None = None) -> CompiledEvent:

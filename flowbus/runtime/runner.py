@@ -32,12 +32,13 @@ from flowbus.ids import new_id
 from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.changes import RunStore
-from flowbus.runtime.context import NO_SOURCE, Origin, RunContext, RunSource, StepFn
+from flowbus.runtime.context import NO_SOURCE, Origin, RunContext, RunSource, StepFn, TracedRunContext
 from flowbus.runtime.inbound import compiled_event
 from flowbus.runtime.records import Message, Run, RunStatus, Trigger
 from flowbus.runtime.registry import ActionRegistry
 from flowbus.runtime.routing import Unmatched, unmatched
 from flowbus.runtime.unit_of_work import UnitOfWork
+from flowbus.telemetry import current_carrier, tracing
 
 #: event instances and unmatched pairs kept by a runner (both come from outside: bounded)
 _MEMO_SIZE = 256
@@ -66,6 +67,8 @@ class Runner:
         # a source that sends a type nobody handles sends it again and again: the nearest pairs
         # (difflib over every route) are worked out once a pair
         self._unmatched: dict[tuple[str, str], Unmatched] = {}
+        # runs make spans only when OTEL_* asks for traces: otherwise not even a check a step
+        self._run_context = RunContext if tracing() is None else TracedRunContext
 
     def switched(self, plan: Plan, config_version: int | None) -> Runner:
         """A runner of another config version, with the same store, actions and limits."""
@@ -123,7 +126,7 @@ class Runner:
             raise LimitExceeded(f"calls nest deeper than {self._limits.max_call_depth} (max_call_depth)")
         flow = self.flow(flow_name)
         values = {**flow.input_defaults, **flow.inputs.validate(inputs)}
-        ctx = RunContext(
+        ctx = self._run_context(
             self,
             run.uow,
             flow,
@@ -177,7 +180,7 @@ class Runner:
     async def run_trigger(self, uow: UnitOfWork, flow: CompiledFlow, message: Message, source: RunSource) -> Run:
         """Run a trigger flow for a source message."""
         envelope = FrozenDict(id=message.id, source=message.source, type=message.type, time=message.time)
-        ctx = RunContext(
+        ctx = self._run_context(
             self,
             uow,
             flow,
@@ -202,7 +205,7 @@ class Runner:
         message it runs for (a schedule's tick), whose attempts share a journal."""
         flow = self.flow(name)
         values = {**flow.input_defaults, **flow.inputs.validate(inputs)}
-        ctx = RunContext(
+        ctx = self._run_context(
             self, uow, flow, trigger=trigger, data=freeze(values), origin=None, envelope=FrozenDict(),
             source=source.nested(flow.name),
         )  # fmt: skip
@@ -255,6 +258,9 @@ class Runner:
                 if not run.succeeded:
                     raise RunFailed(f"sync handler {handler.name!r} of {event} failed: {run.error}", run=run)
         group_key = run_source.group_key
+        # async handlers run in the publisher's trace: the active span's (the publish step), else
+        # the one its message came in
+        trace_context = (current_carrier() or run_source.trace_context) if subscribers.async_ else None
         for handler in subscribers.async_:
             # one message per (event, handler): its dedup id says so, so a retried publisher cannot double it
             body = {"handler": handler.name, "event_id": instance.id}
@@ -266,6 +272,7 @@ class Runner:
                     group_key,
                     f"{instance.id}/{handler.name}",
                     self.config_version,
+                    trace_context=trace_context,
                 )
             )
         return instance
@@ -373,7 +380,7 @@ class Runner:
             value = data.get(prop)
             if value is not None:
                 inputs[name] = value
-        ctx = RunContext(
+        ctx = self._run_context(
             self,
             uow,
             handler.flow,

@@ -262,7 +262,7 @@ class MemoryBackend:
         remembered_until = now + dt.timedelta(seconds=self.dedup_window_s)
         ids = []
         for outgoing in messages:
-            queue, kind, body, group_key, dedup_id, config_version, not_before = outgoing
+            queue, kind, body, group_key, dedup_id, config_version, not_before, trace_context = outgoing
             if dedup_id is not None:
                 seen = self._dedup.get((queue, dedup_id))
                 if seen is not None and seen[1] > now:
@@ -274,7 +274,8 @@ class MemoryBackend:
             state = MessageState.SCHEDULED if not_before is not None and not_before > now else MessageState.READY
             # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
-                message_id, queue, kind, body, group_key, dedup_id, state, 0, config_version, now, not_before or now
+                message_id, queue, kind, body, group_key, dedup_id, state, 0, config_version, now, not_before or now,
+                trace_context=trace_context,
             )  # fmt: skip
             self._open[message_id] = None
             ids.append(message_id)
@@ -513,7 +514,7 @@ def _in_state(
     m = message
     return QueuedMessage(
         m.id, m.queue, m.kind, m.body, m.group_key, m.dedup_id, state, m.attempts, m.config_version, m.created_at,
-        m.available_at, owner, expires_at, m.errors, m.blocking,
+        m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context,
     )  # fmt: skip
 
 

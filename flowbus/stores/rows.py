@@ -146,7 +146,7 @@ def message_row(
         "body": encode(outgoing.body), "group_key": outgoing.group_key, "dedup_id": outgoing.dedup_id,
         "config_version": outgoing.config_version, "created_at": stamp(now),
         "state": MessageState.SCHEDULED if delayed else MessageState.READY,
-        "available_at": (outgoing.not_before or now).timestamp(),
+        "available_at": (outgoing.not_before or now).timestamp(), "trace_context": outgoing.trace_context,
     }  # fmt: skip
 
 
@@ -224,7 +224,7 @@ def message(row: Row) -> QueuedMessage:
         created_at=_time(row["created_at"]),
         available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
         lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
-        errors=errors, blocking=bool(row["blocking"]),
+        errors=errors, blocking=bool(row["blocking"]), trace_context=row["trace_context"],
     )  # fmt: skip
 
 

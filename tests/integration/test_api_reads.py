@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 
 import httpx
@@ -110,6 +111,33 @@ async def test_metrics_count_ingress_runs_queue_depth_and_dead_letters(api):
     assert 'flowbus_dead_letters{project="shop"} 1.0' in text
     assert 'flowbus_queue_depth{project="shop",queue="inbound",state="dead"} 1.0' in text
     assert "flowbus_run_seconds_bucket" in text
+
+
+def sample(text: str, name: str) -> float:
+    """The value of one sample of a Prometheus text exposition."""
+    [value] = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(value)
+
+
+async def test_metrics_give_the_age_of_each_queues_oldest_open_message_and_run_durations_by_flow(api):
+    client, tokens, store = api
+    sent = await client.post(
+        "/v1/projects/shop/sources/web/events",
+        json={"kind": "payment", "id": "p1", "amount": 1},
+        headers=auth(tokens[Scope.INGEST]),
+    )
+    oldest = (await store.get_message(sent.json()["message_id"])).created_at
+    text = (await client.get("/metrics")).text
+    age = sample(text, 'flowbus_queue_oldest_message_age_seconds{project="shop",queue="inbound"}')
+    assert 0 < age <= (dt.datetime.now(dt.UTC) - oldest).total_seconds()
+    assert sample(text, 'flowbus_queue_oldest_message_age_seconds{project="shop",queue="outbound"}') == 0
+    number, loaded = await active_config(store)
+    await Engine(loaded, backend=store, config_version=number).drain()
+    text = (await client.get("/metrics")).text
+    assert sample(text, 'flowbus_queue_oldest_message_age_seconds{project="shop",queue="inbound"}') == 0
+    # Intake ran for the message, and Book for the event it published (a sync handler: in Intake's run)
+    assert sample(text, 'flowbus_flow_run_seconds_count{flow="Intake",project="shop"}') >= 1
+    assert sample(text, 'flowbus_flow_run_seconds_count{flow="Book",project="shop"}') >= 1
 
 
 async def test_a_message_no_flow_takes_reads_back_unmatched_with_its_nearest_pairs_and_is_counted(api):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 
 import pytest
@@ -22,12 +23,14 @@ def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
         "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' "
         "ORDER BY type, name"
     ).fetchall()
-    return [(kind, name, " ".join((sql or "").split())) for kind, name, sql in rows]
+    # SQLite keeps a table's text as written, and ALTER TABLE ADD COLUMN writes ", column" after the
+    # last line: spacing around punctuation is not compared
+    return [(kind, name, re.sub(r"\s*([,()])\s*", r"\1", " ".join((sql or "").split()))) for kind, name, sql in rows]
 
 
 def test_the_migrations_produce_exactly_the_schema(tmp_path):
     migrated = sqlite3.connect(tmp_path / "migrated.db", isolation_level=None)
-    assert migrate(migrated) == [1, 2, 3, 5, 8]
+    assert migrate(migrated) == [1, 2, 3, 5, 7, 8]
     assert migrate(migrated) == []  # idempotent
     declared = sqlite3.connect(tmp_path / "declared.db", isolation_level=None)
     for statement in _statements(load_schema("sqlite")):

@@ -495,6 +495,19 @@ async def test_released_messages_come_back_without_counting_an_attempt(backend):
     assert [m.id for m in again] == [m.id for m in claimed] and all(m.attempts == 0 for m in again)
 
 
+async def test_a_message_keeps_the_trace_context_it_was_sent_in_through_retries_and_redelivery(backend):
+    context = '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","tracestate":"k=v"}'
+    traced, untraced = await backend.send([job(1)._replace(trace_context=context), job(2)])
+    claimed = {m.id: m for m in await claim(backend)}
+    assert (claimed[traced].trace_context, claimed[untraced].trace_context) == (context, None)
+    error = AttemptError(1, "boom", dt.datetime.now(dt.UTC))
+    retry = Retry(traced, "w1", error, dt.datetime.now(dt.UTC), dead=False)
+    await backend.apply(Changeset(retries=[retry]))
+    [again] = [m for m in await claim(backend, owner="w2") if m.id == traced]
+    assert (again.attempts, again.trace_context) == (1, context)
+    assert (await backend.get_message(traced)).trace_context == context
+
+
 async def test_queue_depth_counts_by_queue_and_state(backend):
     await backend.send([job(1), job(2), OutgoingMessage(QueueName.INBOUND, MessageKind.SOURCE, {"source": "s"})])
     [m] = await backend.claim([OUT], limit=1, owner="w1", lease_s=30)

@@ -16,7 +16,15 @@ PACKAGE = Path(flowbus.__file__).parent
 
 #: bottom to top: a module may import its own layer and the ones before it, never one after
 LAYERS: list[set[str]] = [
-    {"flowbus.errors", "flowbus.lazy", "flowbus.ids", "flowbus.jsonio", "flowbus.codec", "flowbus.keys"},
+    {
+        "flowbus.errors",
+        "flowbus.lazy",
+        "flowbus.ids",
+        "flowbus.jsonio",
+        "flowbus.codec",
+        "flowbus.keys",
+        "flowbus.telemetry",
+    },
     {"flowbus.expr"},
     {"flowbus.events", "flowbus.queue", "flowbus.delays"},
     {"flowbus.config"},

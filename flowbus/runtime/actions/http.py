@@ -3,6 +3,7 @@
 Requests run in a worker thread with the standard library's client, so the core needs no
 HTTP dependency. Every request carries ``Idempotency-Key: <execution key>:<step key>``, the same
 on every attempt at the same work, so a server that honours it applies a retried request once.
+With tracing on, each attempt is a client span and sends its ``traceparent`` on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flowbus.config.values import type_name
 from flowbus.errors import StepFailed
 from flowbus.runtime.actions.builtins import builtin_action
 from flowbus.runtime.context import StepContext
+from flowbus.telemetry import tracing
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -41,12 +43,31 @@ async def http(ctx: StepContext, params: dict[str, Any]) -> Any:
     last_error = ""
     for attempt in range(1, target.max_attempts + 1):
         try:
-            return await asyncio.to_thread(_send, request, target.timeout_s)
+            return await _attempt(request, target.timeout_s, attempt)
         except _Transient as exc:
             last_error = str(exc)
             if attempt < target.max_attempts:
                 await asyncio.sleep(BASE_BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random()))
     raise StepFailed(f"{step.method} {request.full_url} failed after {target.max_attempts} attempts: {last_error}")
+
+
+async def _attempt(request: urllib.request.Request, timeout_s: float, attempt: int) -> dict[str, Any]:
+    """One request; with tracing on, in a client span whose context it carries (``traceparent``)."""
+    traces = tracing()
+    if traces is None:
+        return await asyncio.to_thread(_send, request, timeout_s)
+    parts = urllib.parse.urlsplit(request.full_url)
+    method = request.get_method()
+    attributes = {
+        "http.request.method": method, "url.full": request.full_url, "server.address": parts.hostname,
+        "server.port": parts.port, "http.request.resend_count": attempt - 1 if attempt > 1 else None,
+    }  # fmt: skip
+    with traces.span(method, attributes, kind="CLIENT") as span:
+        for name, value in traces.headers().items():
+            request.add_header(name.capitalize(), value)
+        response = await asyncio.to_thread(_send, request, timeout_s)
+        span.set_attribute("http.response.status_code", response["status"])
+        return response
 
 
 def _build_request(

@@ -179,9 +179,9 @@ WHERE dedup.expires_at <= %(now)s;
 -- name: insert_message
 -- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at)
+                      created_at, available_at, trace_context)
 SELECT %(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, %(state)s, 0, %(config_version)s,
-       %(created_at)s, %(available_at)s
+       %(created_at)s, %(available_at)s, %(trace_context)s
 WHERE CAST(%(dedup_id)s AS text) IS NULL
    OR EXISTS (SELECT 1 FROM dedup AS d
               WHERE d.project = %(project)s AND d.queue = %(queue)s AND d.dedup_id = %(dedup_id)s

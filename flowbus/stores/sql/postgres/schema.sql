@@ -91,7 +91,8 @@ CREATE TABLE messages (
     lease_owner text,
     lease_expires_at double precision,
     errors text NOT NULL DEFAULT '[]',
-    blocking boolean NOT NULL DEFAULT false
+    blocking boolean NOT NULL DEFAULT false,
+    trace_context text
 );
 
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');

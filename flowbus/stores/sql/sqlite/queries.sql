@@ -143,9 +143,9 @@ WHERE dedup.expires_at <= :now;
 -- name: insert_message
 -- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at)
+                      created_at, available_at, trace_context)
 SELECT :project, :id, :queue, :kind, :body, :group_key, :dedup_id, :state, 0, :config_version,
-       :created_at, :available_at
+       :created_at, :available_at, :trace_context
 WHERE CAST(:dedup_id AS text) IS NULL
    OR EXISTS (SELECT 1 FROM dedup AS d
               WHERE d.project = :project AND d.queue = :queue AND d.dedup_id = :dedup_id

@@ -92,7 +92,8 @@ CREATE TABLE messages (
     lease_owner TEXT,
     lease_expires_at REAL,
     errors TEXT NOT NULL DEFAULT '[]',
-    blocking INTEGER NOT NULL DEFAULT 0
+    blocking INTEGER NOT NULL DEFAULT 0,
+    trace_context TEXT
 );
 
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
