@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import signal
 import subprocess
 import sys
@@ -49,8 +50,10 @@ async def publish_events(url: str, n: int, batch: int = 1) -> tuple[float, float
     return elapsed, cpu
 
 
-def drain(url: str, workers: int, expected: int, batch_size: int) -> float:
-    """Seconds from the first handler run to the last, with ``workers`` worker processes."""
+def drain(url: str, workers: int, expected: int, batch_size: int) -> tuple[float, float]:
+    """Seconds from the first handler run to the last, with ``workers`` worker processes, and the
+    CPU seconds (user+sys) those processes used, their start-up included."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes = [
         subprocess.Popen(
             [
@@ -84,7 +87,9 @@ def drain(url: str, workers: int, expected: int, batch_size: int) -> float:
         ).fetchone()  # type: ignore[misc]
     if done != expected:
         raise SystemExit(f"expected {expected} handler runs, found {done}")
-    return (last - first).total_seconds()
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
+    return (last - first).total_seconds(), cpu_s
 
 
 def ceiling(url: str, n: int, batch_size: int) -> float:
@@ -162,16 +167,18 @@ def main() -> None:
         admin.execute(f'CREATE DATABASE "{ceiling_db}" TEMPLATE "{template}"')
         created.append(ceiling_db)
         raw_s = ceiling(database(args.server, ceiling_db), n, args.batch_size)
-        print(f"{'':24}{'handler runs/s':>16}{'of ceiling':>12}{'vs 1 worker':>13}")
+        print(f"{'':24}{'handler runs/s':>16}{'of ceiling':>12}{'vs 1 worker':>13}{'worker CPU-µs/run':>19}")
         one = None
         for workers in (int(w) for w in args.workers.split(",")):
             name = f"flowbus_w1_{tag}_{workers}"
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
             created.append(name)
-            rate = runs / drain(database(args.server, name), workers, runs, args.batch_size)
+            drain_s, cpu_s = drain(database(args.server, name), workers, runs, args.batch_size)
+            rate = runs / drain_s
             one = one or rate
+            label = f"{workers} worker process" + ("es" if workers > 1 else "")
             print(
-                f"{f'{workers} worker process' + ('es' if workers > 1 else ''):24}{rate:>16,.0f}{rate / (runs / raw_s):>12.1%}{rate / one:>13.2f}"
+                f"{label:24}{rate:>16,.0f}{rate / (runs / raw_s):>12.1%}{rate / one:>13.2f}{cpu_s / runs * 1e6:>19,.0f}"
             )
         print(f"{'raw PostgreSQL ceiling':24}{runs / raw_s:>16,.0f}{'100.0%':>12}")
     finally:
