@@ -28,21 +28,37 @@ _DURATION = re.compile(r"(-?\d{1,12}(?:\.\d{1,9})?)\s*(ms|s|m|h|d)?")
 class DelayError(FlowbusError):
     """A delay or a not-before time that flowbus cannot honour."""
 
+    permanent = True  # the same value fails the same way on every attempt
+
+
+_GIVE_DELAY = "give seconds or a number with a unit (90s, 10m, 2h)"
+_EXAMPLE_TIME = "2026-12-01T07:00:00Z"
+
+
+def _shown(value: Any) -> str:
+    """``value`` as an error quotes it: its repr, cut short (it may be a header or a CloudEvent's
+    attribute of any length)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
+
 
 def parse_delay(value: Any, *, field: str = "delay") -> float:
     """Seconds of a delay: a number, or a string like ``90s``; refuses negatives and nonsense."""
     if isinstance(value, bool):
-        raise DelayError(f"{field}: {value!r} is not a delay; give seconds or a number with a unit (90s, 10m, 2h)")
+        raise DelayError(f"{field}: {_shown(value)} is not a delay; {_GIVE_DELAY}")
     if isinstance(value, int | float | Decimal):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise DelayError(f"{field}: {_shown(value)} seconds is past the longest delay, {MAX_DELAY_S:,} s") from None
     elif isinstance(value, dt.timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, str) and (found := _DURATION.fullmatch(value.strip())):
         seconds = float(found[1]) * _UNITS[found[2] or "s"]
     else:
-        raise DelayError(f"{field}: {value!r} is not a delay; give seconds or a number with a unit (90s, 10m, 2h)")
+        raise DelayError(f"{field}: {_shown(value)} is not a delay; {_GIVE_DELAY}")
     if not seconds >= 0:  # NaN too
-        raise DelayError(f"{field}: a delay cannot be negative, got {value!r}")
+        raise DelayError(f"{field}: a delay cannot be negative, got {_shown(value)}")
     return seconds
 
 
@@ -52,7 +68,7 @@ def parse_time(value: Any, *, field: str = "not_before") -> dt.datetime:
         with contextlib.suppress(ValueError):  # not a time: refused below, in flowbus's words
             value = dt.datetime.fromisoformat(value.strip())
     if not isinstance(value, dt.datetime):
-        raise DelayError(f"{field}: {value!r} is not a time; give ISO 8601 with an offset, like 2026-12-01T07:00:00Z")
+        raise DelayError(f"{field}: {_shown(value)} is not a time; give ISO 8601 with an offset, like {_EXAMPLE_TIME}")
     if value.tzinfo is None:
         raise DelayError(f"{field}: {value.isoformat()} has no offset; give one (Z for UTC), flowbus will not guess")
     return value

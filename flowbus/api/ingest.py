@@ -40,7 +40,7 @@ from flowbus.telemetry import annotate, current_carrier, event_carrier, tracing
 #: the longest value of a header flowbus reads (keys, groups, types, CloudEvents attributes),
 #: and of an event type found in a body
 MAX_HEADER_CHARS = cloudevents.MAX_KEY_CHARS
-_READ_HEADERS = ("x-event-type", "idempotency-key", "x-group-key")
+_READ_HEADERS = ("x-event-type", "idempotency-key", "x-group-key", "x-delay", "x-not-before")
 
 
 def check_headers(request: Request) -> None:
@@ -198,7 +198,7 @@ def _messages(
 ) -> tuple[list[OutgoingMessage], list[dict[str, object]]]:
     """The checked message of each event, and one entry per refused event (naming each bad
     property); the CloudEvent's subject is its group unless the request names one, its own
-    ``delay``/``notbefore`` its time unless the request's headers name one, and its
+    ``delay``/``notbefore`` its time (else the request's headers'), and its
     distributed-tracing extension its trace unless it has none (then the request's)."""
     plan = active.plan
     messages: list[OutgoingMessage] = []

@@ -168,7 +168,9 @@ class SqlBackend:
             else:
                 return [None] * len(changesets)
         async with self.connector.transaction() as tx:
-            await self._lock_rows(tx, changesets)
+            # the locks heard out before the first savepoint: a lock that fails (a deadlock) fails
+            # the whole batch, not the changeset whose savepoint would have met the error
+            await self._lock_rows(tx, changesets, wait=True)
 
             async def in_savepoint(changeset: Changeset) -> None:
                 async with tx.savepoint():
@@ -178,9 +180,10 @@ class SqlBackend:
             await self._announce_work(tx, [c for c, r in zip(changesets, results, strict=True) if r is None])
         return results
 
-    async def _lock_rows(self, tx: Transaction, changesets: Sequence[Changeset]) -> None:
+    async def _lock_rows(self, tx: Transaction, changesets: Sequence[Changeset], *, wait: bool = False) -> None:
         """Where writers lock rows, lock the existing entity rows the changesets write, and the
-        chain counters they raise, each in one sorted order.
+        chain counters they raise, each in one sorted order; with ``wait``, wait until they are
+        taken (else they go with the next statement that waits).
 
         Two workers whose batches write the same rows in different orders would otherwise
         deadlock; taking every lock up front, sorted, makes them queue instead. A counter is
@@ -188,15 +191,21 @@ class SqlBackend:
         """
         if not self.connector.locks_rows:
             return
+        locks: list[tuple[str, Sequence[Params]]] = []
         addresses = sorted({address for c in changesets for address in c.writes})
         if addresses:
             entities, keys = [a[0] for a in addresses], [a[1] for a in addresses]
-            await tx.write_many("lock_entities", [{"project": self.project, "entities": entities, "keys": keys}])
+            locks.append(("lock_entities", [{"project": self.project, "entities": entities, "keys": keys}]))
         counted = rows.chain_count_rows(self.project, [e for c in changesets for e in c.events])
         roots = sorted({row["correlation_id"] for row in counted})
         if roots:
             zeros = [{"project": self.project, "correlation_id": r, "events": 0} for r in roots]
-            await tx.write_many("count_in_chain", zeros)
+            locks.append(("count_in_chain", zeros))
+        for n, (query, params) in enumerate(locks, start=1):
+            if wait and n == len(locks):
+                await tx.execute_many(query, params)
+            else:
+                await tx.write_many(query, params)
 
     async def _announce_work(self, tx: Transaction, changesets: Sequence[Changeset]) -> None:
         if any(c.messages or c.retries for c in changesets):
@@ -403,8 +412,12 @@ class SqlBackend:
 
     async def _deduplicated(self, tx: Transaction, messages: Sequence[OutgoingMessage], ids: list[str]) -> list[str]:
         """``ids`` with each duplicate's replaced by the id of the message its dedup id stands for."""
-        dedup_ids = self.connector.array(sorted({m.dedup_id for m in messages if m.dedup_id is not None}))
-        found = await tx.fetch_all("dedup_messages", {"project": self.project, "dedup_ids": dedup_ids})
+        deduplicated = [m for m in messages if m.dedup_id is not None]
+        array = self.connector.array
+        found = await tx.fetch_all("dedup_messages", {
+            "project": self.project, "queues": array(sorted({str(m.queue) for m in deduplicated})),
+            "dedup_ids": array(sorted({m.dedup_id for m in deduplicated})),
+        })  # fmt: skip
         standing = {(row["queue"], row["dedup_id"]): row["message_id"] for row in found}
         return [
             i if m.dedup_id is None else standing[str(m.queue), m.dedup_id] for m, i in zip(messages, ids, strict=True)

@@ -755,8 +755,24 @@ async def test_a_schedule_tick_moves_forward_once_and_queues_its_message_with_it
     assert (await backend.schedule_ticks())["morning"] == next_day
 
 
+def siblings(backend, n: int) -> list:
+    """``n`` backends on the backend's own store, each with a connection of its own, as workers
+    in other processes have (the memory backend has no other way in: itself)."""
+    kind = type(backend).__name__
+    if kind == "PostgresBackend":
+        return [type(backend)(backend.url, backend.project) for _ in range(n)]
+    if kind == "SqliteBackend":
+        return [type(backend)(backend.path, backend.project) for _ in range(n)]
+    return [backend] * n
+
+
 async def test_concurrent_workers_fire_a_tick_once(backend):
     tick = dt.datetime(2026, 11, 22, 7, 0, tzinfo=dt.UTC)
-    fired = await asyncio.gather(*(backend.advance_schedule("s", tick, [job(n)]) for n in range(5)))
+    workers = siblings(backend, 5)
+    try:
+        fired = await asyncio.gather(*(w.advance_schedule("s", tick, [job(n)]) for n, w in enumerate(workers)))
+    finally:
+        for other in {id(w): w for w in workers if w is not backend}.values():
+            await other.close()
     assert sorted(fired) == [False] * 4 + [True]
     assert len(await claim(backend)) == 1

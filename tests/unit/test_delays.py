@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 
@@ -79,3 +80,21 @@ def test_any_text_is_a_delay_or_refused_as_one_never_another_error(text):
         assert parse_delay(text) >= 0
     except DelayError as error:
         assert str(error).startswith("delay: ")
+
+
+def test_a_huge_number_or_a_long_text_is_refused_briefly_and_for_good():
+    with pytest.raises(
+        DelayError, match=r"^delay: 1{60}\.\.\. \(400 characters\) seconds is past the longest delay"
+    ) as huge:
+        parse_delay(int("1" * 400))
+    with pytest.raises(DelayError) as long_text:
+        parse_delay("9" * 10_000)
+    assert len(str(long_text.value)) < 200 and "(10,002 characters)" in str(long_text.value)
+    # the same value fails the same way on every attempt: a message holding it is not retried
+    assert huge.value.permanent and long_text.value.permanent
+
+
+@given(st.integers(min_value=0, max_value=10**4000))
+def test_any_integer_is_a_delay_or_refused_as_one(seconds):
+    with contextlib.suppress(DelayError):  # any other error fails the test
+        assert parse_delay(seconds) == float(seconds)

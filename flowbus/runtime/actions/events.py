@@ -10,6 +10,7 @@ from flowbus.delays import not_before
 from flowbus.runtime.actions.builtins import builtin_action
 from flowbus.runtime.context import StepContext
 from flowbus.runtime.inbound import event_message
+from flowbus.telemetry import current_carrier
 
 
 @builtin_action(PublishStep)
@@ -35,9 +36,10 @@ def _queue(ctx: StepContext, event: str, params: dict[str, Any], version: int | 
     field = "delay" if params["delay"] is not None else "not_before"
     when = not_before(params["delay"], params["not_before"], field=f"{ctx.key}.{field}")
     source = run.source
+    # in the run's trace, as the messages of its immediate publishes are (Runner.publish)
     message = event_message(
         run.host.plan, event, params["properties"], f"flow/{run.flow.name}", source.group_key, None, version,
-        config_version=source.config_version,
+        config_version=source.config_version, trace_context=current_carrier() or source.trace_context,
     )._replace(not_before=when)  # fmt: skip
     run.uow.enqueue(message)
     return {"type": event, "queued": True, "not_before": when}

@@ -188,8 +188,10 @@ WHERE CAST(%(dedup_id)s AS text) IS NULL
                 AND d.message_id = %(id)s);
 
 -- name: dedup_messages
--- The message each of these de-duplication ids stands for (rows of every queue: filter by queue).
-SELECT queue, dedup_id, message_id FROM dedup WHERE project = %(project)s AND dedup_id = ANY(%(dedup_ids)s);
+-- The message each of these de-duplication ids stands for, in these queues (on the key: an index
+-- look-up each; pairs of the two lists that were not sent come back too and are not asked for).
+SELECT queue, dedup_id, message_id FROM dedup
+WHERE project = %(project)s AND queue = ANY(%(queues)s) AND dedup_id = ANY(%(dedup_ids)s);
 
 -- name: promote_due
 -- Delayed messages that are due become ready (before each claim, which then sees them).

@@ -152,8 +152,11 @@ WHERE CAST(:dedup_id AS text) IS NULL
                 AND d.message_id = :id);
 
 -- name: dedup_messages
--- The message each of these de-duplication ids stands for (rows of every queue: filter by queue).
-SELECT queue, dedup_id, message_id FROM dedup WHERE project = :project AND dedup_id IN (SELECT value FROM json_each(:dedup_ids));
+-- The message each of these de-duplication ids stands for, in these queues (on the key: an index
+-- look-up each; pairs of the two lists that were not sent come back too and are not asked for).
+SELECT queue, dedup_id, message_id FROM dedup
+WHERE project = :project AND queue IN (SELECT value FROM json_each(:queues))
+  AND dedup_id IN (SELECT value FROM json_each(:dedup_ids));
 
 -- name: promote_due
 -- Delayed messages that are due become ready (in the claim's transaction, before it looks).
