@@ -34,6 +34,7 @@ from flowbus.errors import FlowbusError, Rejected, StoreError, StoreUnavailable
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, MessageState, QueuedMessage, QueueName
+from flowbus.retention import Sweeper, SweepSettings
 from flowbus.runtime.bounds import retried_attempt
 from flowbus.runtime.changes import Ack, Changeset, Conflict, Retry
 from flowbus.runtime.records import Run, RunStatus
@@ -63,6 +64,8 @@ class WorkerSettings:
     queues: tuple[QueueName, ...] = (QueueName.INBOUND, QueueName.OUTBOUND)
     #: False: a failure dead-letters at once (what `drain()` in tests and `flowbus try` want to see)
     retry_failures: bool = True
+    #: how :meth:`Worker.run` sweeps records past their retention (None: it does not)
+    sweep: SweepSettings | None = SweepSettings()  # noqa: RUF009 - frozen: one instance shared safely
 
 
 class WorkSource(Protocol):
@@ -108,6 +111,7 @@ class Worker:
         logger.info("worker started", extra={"owner": self.owner, "config_version": self.engine.runner.config_version})
         idle_s = 0.0
         heartbeat = asyncio.create_task(self._heartbeat())
+        sweeping = asyncio.create_task(self._sweep(self.settings.sweep)) if self.settings.sweep else None
         try:
             while not self._stopping.is_set():
                 try:
@@ -124,9 +128,11 @@ class Worker:
                 except StoreError as exc:  # claims and version checks: waited out whatever the cause
                     await self._wait_out_store(exc)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, sweeping):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         logger.info("worker stopped", extra={"owner": self.owner, "processed": self.processed})
 
     async def _idle(self, timeout_s: float) -> str | None:
@@ -371,6 +377,18 @@ class Worker:
                     await self.backend.extend_leases(
                         [m.id for m in self._in_hand], owner=self.owner, lease_s=self.settings.lease_s
                     )
+
+    async def _sweep(self, settings: SweepSettings) -> None:
+        """Remove what is past the retention of the config in force, a bounded amount a tick."""
+        sweeper = Sweeper(
+            self.backend, lambda: self.engine.runner.plan.config.retention, owner=self.owner, settings=settings
+        )
+        while True:
+            await asyncio.sleep(settings.every_s)
+            try:
+                await sweeper.tick()
+            except StoreError as exc:  # tried again next tick; the claim loop meets an outage itself
+                logger.warning("retention sweep failed", extra={"error": exc.message})
 
     async def _follow_version(self) -> None:
         if not self.follow_versions:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from flowbus.config.base import Identifier, Model, Name
+from flowbus.config.retention import Retention
 from flowbus.config.steps import Step
 
 PropertyType = Literal[
@@ -166,3 +167,4 @@ class Config(Model):
     flows: list[Flow] = Field(default_factory=list)
     handlers: list[Handler] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
+    retention: Retention = Field(default_factory=Retention, description="how long records are kept")

@@ -45,6 +45,7 @@ from flowbus.stores.protocols import (
     RunPoint,
     apply_each,
 )
+from flowbus.stores.sql_retention import SqlRetention
 
 #: the parameters of a named query, by the names its SQL uses
 Params = Mapping[str, Any]
@@ -104,8 +105,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class SqlBackend:
+class SqlBackend(SqlRetention):
     """flowbus's stores in one SQL database, for one project."""
+
+    connector: Connector
 
     def __init__(self, connector: Connector, project: str, *, dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S) -> None:
         self.connector = connector

@@ -67,6 +67,7 @@ def test_schema_is_json_schema_of_the_config_format():
         "flows",
         "handlers",
         "targets",
+        "retention",
     }
     assert "Flow" in schema["$defs"] and "PublishStep" in schema["$defs"]
 

@@ -1,0 +1,132 @@
+"""Retention: removing what a project keeps past the ages of its ``retention`` policy.
+
+Five kinds of record go, each on its own age (:class:`~flowbus.config.retention.Retention`):
+event instances and runs are removed whole, never edited; a run's step runs are replaced by one
+marker, so the run still shows its status, timings and error and its trace says the detail has
+expired; finished messages (done or unmatched) go, but never a ready or leased one; dead letters
+go, but never one that blocks its group.
+
+Two ways in. :class:`Sweeper`, in every worker, removes a few small batches of each kind per tick,
+each batch one short transaction on an indexed time column, so that claims are never held up
+for long; the project's sweep lease (a row in the store) lets one worker at a time sweep a
+project. :func:`purge` (``flowbus purge``, the admin API) removes or counts everything due at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from flowbus.config.retention import Retention
+from flowbus.metrics import PROCESS
+from flowbus.stores.protocols import Backend, RetentionKind
+
+logger = logging.getLogger("flowbus.retention")
+
+#: the order kinds are swept in: a run's steps before the run, runs before the event they ran for
+KINDS = (
+    RetentionKind.STEPS, RetentionKind.RUNS, RetentionKind.EVENTS, RetentionKind.MESSAGES,
+    RetentionKind.DEAD_LETTERS,
+)  # fmt: skip
+#: rows one batch of ``flowbus purge`` removes: each batch is its own transaction
+PURGE_BATCH = 1000
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def cutoffs(
+    policy: Retention, now: dt.datetime, kinds: Collection[RetentionKind] = KINDS
+) -> dict[RetentionKind, dt.datetime]:
+    """For each kind, the time before which its records are past their age."""
+    return {kind: now - getattr(policy, kind.value) for kind in KINDS if kind in kinds}
+
+
+async def purge(
+    backend: Backend, before: Mapping[RetentionKind, dt.datetime], *, dry_run: bool = False, batch: int = PURGE_BATCH
+) -> dict[RetentionKind, int]:
+    """Remove every record of each kind made before its time, batch by batch; how many of each.
+    ``dry_run``: count them, remove nothing."""
+    removed: dict[RetentionKind, int] = {}
+    for kind in KINDS:
+        if kind not in before:
+            continue
+        if dry_run:
+            removed[kind] = await backend.purgeable(kind, before[kind])
+            continue
+        removed[kind] = 0
+        while True:
+            count = await backend.purge(kind, before[kind], limit=batch)
+            removed[kind] += count
+            if count < batch:
+                break
+    if not dry_run:
+        _count(backend.project, removed)
+        await backend.reclaim_space()
+    return removed
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSettings:
+    #: how often a worker sweeps (the first sweep this long after it starts)
+    every_s: float = 60.0
+    #: rows a batch removes: one short transaction (on PostgreSQL, small enough for autovacuum)
+    batch: int = 500
+    #: batches of each kind a tick removes at most: a backlog is worked off over several ticks
+    batches: int = 8
+    #: the pause between two batches, in which the worker's claims and commits go on
+    pause_s: float = 0.01
+    #: how long the sweep lease is held without being renewed (a worker that died lets go after it)
+    lease_s: float = 300.0
+
+
+class Sweeper:
+    """Removes what is past its age, a bounded amount each :meth:`tick`."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: Callable[[], Retention],
+        *,
+        owner: str,
+        settings: SweepSettings | None = None,
+        now: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.backend = backend
+        #: the policy in force (read each tick: a new config version may change it)
+        self.policy = policy
+        self.owner = owner
+        self.settings = settings or SweepSettings()
+        self._now = now
+
+    async def tick(self) -> dict[RetentionKind, int] | None:
+        """One sweep: how many of each kind it removed, or None when another worker holds the
+        project's sweep lease."""
+        settings = self.settings
+        now = self._now()
+        if not await self.backend.take_sweep(self.owner, now=now, lease_s=settings.lease_s):
+            return None
+        removed: dict[RetentionKind, int] = {}
+        for kind, before in cutoffs(self.policy(), now).items():
+            removed[kind] = 0
+            for _ in range(settings.batches):
+                count = await self.backend.purge(kind, before, limit=settings.batch)
+                removed[kind] += count
+                if count < settings.batch:
+                    break
+                await asyncio.sleep(settings.pause_s)
+        if any(removed.values()):
+            _count(self.backend.project, removed)
+            await self.backend.reclaim_space()
+            logger.info("retention sweep", extra={"removed": {kind.value: n for kind, n in removed.items() if n}})
+        return removed
+
+
+def _count(project: str, removed: Mapping[RetentionKind, int]) -> None:
+    for kind, count in removed.items():
+        if count:
+            PROCESS.purged.labels(project, kind.value).inc(count)
