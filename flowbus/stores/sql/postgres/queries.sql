@@ -391,4 +391,4 @@ WHERE retention_sweeps.owner = excluded.owner OR retention_sweeps.lease_expires_
 
 -- name: reclaim_space
 -- nothing to do: autovacuum frees the rows of purged batches, and reuses their space
-SELECT 1 AS done WHERE %(project)s IS NOT NULL;
+SELECT 1 AS done WHERE %(project)s::text IS NOT NULL;
