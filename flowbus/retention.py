@@ -20,8 +20,10 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from flowbus.config.retention import Retention
+from flowbus.config.retention import Retention, parse_duration
 from flowbus.metrics import PROCESS
+from flowbus.publishing import active_config
+from flowbus.reads import utc_time
 from flowbus.stores.protocols import Backend, RetentionKind
 
 logger = logging.getLogger("flowbus.retention")
@@ -68,6 +70,47 @@ async def purge(
         _count(backend.project, removed)
         await backend.reclaim_space()
     return removed
+
+
+def parse_kinds(text: str) -> tuple[RetentionKind, ...]:
+    """``events,runs`` as kinds; raises ValueError naming what is not one."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in RetentionKind.__members__.values()]
+    if unknown or not names:
+        raise ValueError(f"{', '.join(unknown) or 'nothing'} is not a kind; give some of {', '.join(KINDS)}")
+    return tuple(RetentionKind(name) for name in names)
+
+
+def parse_before(text: str, now: dt.datetime) -> dt.datetime:
+    """A time (ISO 8601; UTC when it names no offset), or an age (``30d``: that long before ``now``).
+    Raises ValueError saying why not."""
+    try:
+        age: dt.timedelta = parse_duration(text)
+    except ValueError:
+        try:
+            return utc_time(text)
+        except ValueError as exc:
+            raise ValueError(f"{text[:64]!r} is neither an age (30d) nor a time: {exc}") from None
+    return now - age
+
+
+async def purge_due(
+    backend: Backend,
+    *,
+    kinds: Collection[RetentionKind] = KINDS,
+    before: dt.datetime | None = None,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> dict[RetentionKind, int]:
+    """What ``flowbus purge`` and the admin API remove (or count): of each kind, what is older
+    than ``before``, or else past its age in the active config's policy (the defaults without one)."""
+    if before is not None:
+        due = {kind: before for kind in KINDS if kind in kinds}
+    else:
+        found = await active_config(backend)
+        policy = found[1].config.retention if found is not None else Retention()
+        due = cutoffs(policy, now or utc_now(), kinds)
+    return await purge(backend, due, dry_run=dry_run)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ front, and behind it the FastAPI app of everything else."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -51,7 +52,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text format; queue depth and dead letters read from the store now."""
+    """Prometheus text format; queue depth, dead letters and the records kept read from the store now."""
     state: ApiState = request.app.state.flowbus
     PROCESS.queue_depth.clear()
     for project, backend in state.backends().items():
@@ -60,6 +61,11 @@ async def metrics(request: Request) -> Response:
             PROCESS.queue_depth.labels(project, queue, message_state).set(count)
             dead += count if message_state is MessageState.DEAD else 0
         PROCESS.dead_letters.labels(project).set(dead)
+        now = dt.datetime.now(dt.UTC)
+        for kept in await backend.kept():
+            PROCESS.kept_rows.labels(project, kept.kind.value).set(kept.rows)
+            age = (now - kept.oldest).total_seconds() if kept.oldest is not None else 0.0
+            PROCESS.oldest_kept_seconds.labels(project, kept.kind.value).set(max(0.0, age))
     return Response(generate_latest(PROCESS.registry), media_type=CONTENT_TYPE_LATEST)
 
 
