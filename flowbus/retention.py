@@ -28,9 +28,10 @@ from flowbus.stores.protocols import Backend, RetentionKind
 
 logger = logging.getLogger("flowbus.retention")
 
-#: the order kinds are swept in: a run's steps before the run, runs before the event they ran for
+#: the order kinds are swept in: runs before their steps, so that the steps of a run about to go
+#: are not rewritten first; runs before the event they ran for
 KINDS = (
-    RetentionKind.STEPS, RetentionKind.RUNS, RetentionKind.EVENTS, RetentionKind.MESSAGES,
+    RetentionKind.RUNS, RetentionKind.STEPS, RetentionKind.EVENTS, RetentionKind.MESSAGES,
     RetentionKind.DEAD_LETTERS,
 )  # fmt: skip
 #: rows one batch of ``flowbus purge`` removes: each batch is its own transaction
@@ -59,6 +60,10 @@ async def purge(
             continue
         if dry_run:
             removed[kind] = await backend.purgeable(kind, before[kind])
+            if kind is RetentionKind.STEPS and RetentionKind.RUNS in before:
+                # the runs removed first take their steps with them
+                gone_first = min(before[RetentionKind.RUNS], before[kind])
+                removed[kind] -= await backend.purgeable(kind, gone_first)
             continue
         removed[kind] = 0
         while True:
@@ -154,14 +159,19 @@ class Sweeper:
         if not await self.backend.take_sweep(self.owner, now=now, lease_s=settings.lease_s):
             return None
         removed: dict[RetentionKind, int] = {}
+        backlog = False
         for kind, before in cutoffs(self.policy(), now).items():
             removed[kind] = 0
+            if kind is RetentionKind.STEPS and backlog:
+                continue  # runs are still going: their steps go with them, not rewritten first
             for _ in range(settings.batches):
                 count = await self.backend.purge(kind, before, limit=settings.batch)
                 removed[kind] += count
                 if count < settings.batch:
                     break
                 await asyncio.sleep(settings.pause_s)
+            else:
+                backlog = backlog or kind is RetentionKind.RUNS
         if any(removed.values()):
             _count(self.backend.project, removed)
             await self.backend.reclaim_space()

@@ -67,7 +67,7 @@ def test_purge_keeps_what_the_policy_keeps_and_a_dry_run_counts_what_an_age_remo
 
 
 def test_purge_names_the_flag_and_the_reason_of_a_bad_value(purge):
-    assert "Invalid value for --what: tasks is not a kind; give some of steps, runs" in purge("--what", "tasks", code=2)
+    assert "Invalid value for --what: tasks is not a kind; give some of runs, steps" in purge("--what", "tasks", code=2)
     assert "Invalid value for --before: 'last week' is neither an age (30d) nor a time: not a valid time" in purge(
         "--before", "last week", code=2
     )
@@ -85,7 +85,7 @@ async def test_the_admin_api_purges_and_metrics_show_what_is_kept(serve_api):
         url = "/v1/projects/shop/purge"
         counted = await client.post(url, json={"dry_run": True, "before": "2099-01-01T00:00:00Z"}, headers=headers)
         assert counted.status_code == 200, counted.text
-        assert counted.json()["removed"] == {"steps": 2, "runs": 2, "events": 0, "messages": 2, "dead_letters": 0}
+        assert counted.json()["removed"] == {"runs": 2, "steps": 0, "events": 0, "messages": 2, "dead_letters": 0}
         metrics = (await client.get("/metrics")).text  # of the projects the API has served
         assert 'flowbus_kept_rows{kind="runs",project="shop"} 2.0' in metrics
         assert 'flowbus_oldest_kept_age_seconds{kind="dead_letters",project="shop"} 0.0' in metrics

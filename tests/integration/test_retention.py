@@ -87,7 +87,7 @@ async def test_records_past_their_age_go_and_records_inside_it_stay(backend):
     removed = await sweeper(backend, week, moment + WEEK).tick()
 
     assert removed == {
-        RetentionKind.STEPS: 6, RetentionKind.RUNS: 6, RetentionKind.EVENTS: 3, RetentionKind.MESSAGES: 6,
+        RetentionKind.RUNS: 6, RetentionKind.STEPS: 0, RetentionKind.EVENTS: 3, RetentionKind.MESSAGES: 6,
         RetentionKind.DEAD_LETTERS: 0,
     }  # fmt: skip
     after = await counts(backend)
