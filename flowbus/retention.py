@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -126,8 +127,9 @@ class SweepSettings:
     batch: int = 500
     #: batches of each kind a tick removes at most: a backlog is worked off over several ticks
     batches: int = 8
-    #: the pause between two batches, in which the worker's claims and commits go on
-    pause_s: float = 0.01
+    #: the share of the worker's time sweeping takes at most: after a batch that took t seconds it
+    #: pauses t * (1 - share) / share, in which the worker's claims and commits go on
+    share: float = 0.03
     #: how long the sweep lease is held without being renewed (a worker that died lets go after it)
     lease_s: float = 300.0
 
@@ -150,6 +152,8 @@ class Sweeper:
         self.owner = owner
         self.settings = settings or SweepSettings()
         self._now = now
+        #: when (time.perf_counter) the pause after the last batch ends
+        self._rest_until = 0.0
 
     async def tick(self) -> dict[RetentionKind, int] | None:
         """One sweep: how many of each kind it removed, or None when another worker holds the
@@ -165,11 +169,10 @@ class Sweeper:
             if kind is RetentionKind.STEPS and backlog:
                 continue  # runs are still going: their steps go with them, not rewritten first
             for _ in range(settings.batches):
-                count = await self.backend.purge(kind, before, limit=settings.batch)
+                count = await self._paced(kind, before)
                 removed[kind] += count
                 if count < settings.batch:
                     break
-                await asyncio.sleep(settings.pause_s)
             else:
                 backlog = backlog or kind is RetentionKind.RUNS
         if any(removed.values()):
@@ -177,6 +180,15 @@ class Sweeper:
             await self.backend.reclaim_space()
             logger.info("retention sweep", extra={"removed": {kind.value: n for kind, n in removed.items() if n}})
         return removed
+
+    async def _paced(self, kind: RetentionKind, before: dt.datetime) -> int:
+        """One batch, after the pause the last one earned: sweeping keeps to its share of the time."""
+        await asyncio.sleep(max(0.0, self._rest_until - time.perf_counter()))
+        started = time.perf_counter()
+        count = await self.backend.purge(kind, before, limit=self.settings.batch)
+        ended = time.perf_counter()
+        self._rest_until = ended + (ended - started) * (1 - self.settings.share) / self.settings.share
+        return count
 
 
 def _count(project: str, removed: Mapping[RetentionKind, int]) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, time_of
-from flowbus.queue import MessageState, QueuedMessage
+from flowbus.queue import MessageState, QueuedMessage, QueueName
 from flowbus.runtime.bounds import expired_steps
 from flowbus.runtime.records import Run, StepRun
 from flowbus.stores.protocols import Kept, RetentionKind
@@ -29,6 +29,7 @@ class MemoryRetention:
     _runs_by_message: defaultdict[str, list[Run]]
     _runs_by_parent: defaultdict[str, list[Run]]
     _messages: dict[str, QueuedMessage]
+    _dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]]
     _open: dict[str, None]
     #: the last run whose steps expired (runs at or below it hold a marker)
     _steps_through = ""
@@ -137,7 +138,13 @@ class MemoryRetention:
         return [(index, key) for index, key in pairs if key is not None]
 
     def _purge_messages(self, ids: list[str]) -> int:
+        now = dt.datetime.now(dt.UTC)
         for message_id in ids:
-            del self._messages[message_id]
+            message = self._messages.pop(message_id)
             self._open.pop(message_id, None)
+            if message.dedup_id is not None:  # its de-duplication entry too, once expired
+                address = (message.queue, message.dedup_id)
+                remembered = self._dedup.get(address)
+                if remembered is not None and remembered[1] < now:
+                    del self._dedup[address]
         return len(ids)

@@ -10,6 +10,7 @@ row of ``retention_sweeps``, so that no run is read twice.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -60,8 +61,10 @@ class SqlRetention:
         async with self.connector.transaction() as tx:
             if kind in _BY_ID:
                 return int(await tx.execute(f"purge_{kind}", {**params, "below": floor_id(before)}))
-            if kind is not RetentionKind.STEPS:
-                return int(await tx.execute(f"purge_{kind}", {**params, "before": self.connector.stamp(before)}))
+            if kind is not RetentionKind.STEPS:  # messages: their expired de-duplication entries too
+                params.update(before=self.connector.stamp(before), now=time.time())
+                await tx.execute(f"forget_dedup_of_{kind}", params)
+                return int(await tx.execute(f"purge_{kind}", params))
             mark = await tx.fetch_one("steps_through", {"project": self.project})
             after = mark["steps_through"] if mark is not None else ""
             found = await tx.fetch_all("runs_with_steps", {**params, "after": after, "below": floor_id(before)})

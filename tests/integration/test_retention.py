@@ -205,3 +205,23 @@ async def test_two_processes_never_hold_the_sweep_of_one_project_at_once(tmp_pat
         await other_project.close()
     finally:
         await here.close()
+
+
+async def test_purged_messages_take_their_expired_deduplication_entries_with_them(tmp_path):
+    import sqlite3
+
+    from flowbus.stores.sqlite import SqliteBackend
+
+    backend = SqliteBackend(tmp_path / "flowbus.db", "shop", dedup_window_s=0.01)
+    try:
+        engine = engine_on(backend)
+        for n in range(3):
+            await engine.send("shop", "order", {"id": f"o{n}"}, dedup_id=f"d{n}")
+        await engine.drain()
+        await asyncio.sleep(0.02)  # the window has passed
+        far_future = dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)
+        assert (await purge(backend, {RetentionKind.MESSAGES: far_future}))[RetentionKind.MESSAGES] == 6
+        with sqlite3.connect(tmp_path / "flowbus.db") as conn:
+            assert conn.execute("SELECT count(*) FROM dedup").fetchone()[0] == 0
+    finally:
+        await backend.close()

@@ -347,6 +347,19 @@ SELECT steps_through FROM retention_sweeps WHERE project = %(project)s;
 INSERT INTO retention_sweeps (project, owner, lease_expires_at, steps_through) VALUES (%(project)s, '', 0, %(through)s)
 ON CONFLICT (project) DO UPDATE SET steps_through = excluded.steps_through;
 
+-- name: forget_dedup_of_messages
+-- the de-duplication entries of the messages purge_messages removes next, once expired
+DELETE FROM dedup WHERE project = %(project)s AND expires_at < %(now)s AND (queue, dedup_id) IN (
+    SELECT queue, dedup_id FROM (
+        SELECT seq, queue, dedup_id, created_at FROM messages
+        WHERE project = %(project)s AND state IN ('done', 'unmatched') ORDER BY seq LIMIT %(limit)s) AS oldest
+    WHERE created_at < %(before)s AND dedup_id IS NOT NULL);
+
+-- name: forget_dedup_of_dead_letters
+DELETE FROM dedup WHERE project = %(project)s AND expires_at < %(now)s AND (queue, dedup_id) IN (
+    SELECT queue, dedup_id FROM messages WHERE project = %(project)s AND state = 'dead' AND NOT blocking
+      AND created_at < %(before)s AND dedup_id IS NOT NULL ORDER BY seq LIMIT %(limit)s);
+
 -- name: purge_messages
 -- the oldest finished messages (their own index), of which those sent before the cut: a bounded
 -- walk even when none is due

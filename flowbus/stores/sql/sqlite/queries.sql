@@ -330,6 +330,19 @@ SELECT steps_through FROM retention_sweeps WHERE project = :project;
 INSERT INTO retention_sweeps (project, owner, lease_expires_at, steps_through) VALUES (:project, '', 0, :through)
 ON CONFLICT (project) DO UPDATE SET steps_through = excluded.steps_through;
 
+-- name: forget_dedup_of_messages
+-- the de-duplication entries of the messages purge_messages removes next, once expired
+DELETE FROM dedup WHERE project = :project AND expires_at < :now AND (queue, dedup_id) IN (
+    SELECT queue, dedup_id FROM (
+        SELECT seq, queue, dedup_id, created_at FROM messages
+        WHERE project = :project AND state IN ('done', 'unmatched') ORDER BY seq LIMIT :limit)
+    WHERE created_at < :before AND dedup_id IS NOT NULL);
+
+-- name: forget_dedup_of_dead_letters
+DELETE FROM dedup WHERE project = :project AND expires_at < :now AND (queue, dedup_id) IN (
+    SELECT queue, dedup_id FROM messages WHERE project = :project AND state = 'dead' AND blocking = 0
+      AND created_at < :before AND dedup_id IS NOT NULL ORDER BY seq LIMIT :limit);
+
 -- name: purge_messages
 -- the oldest finished messages (their own index), of which those sent before the cut: a bounded
 -- walk even when none is due
