@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
 from flowbus.config.base import Model
 
@@ -38,10 +38,18 @@ def parse_duration(value: Any) -> Any:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _within_bounds(value: dt.timedelta) -> dt.timedelta:
+    if value < SHORTEST:
+        raise ValueError("a record is kept 10m at least: a sweep must not race the runs still writing it")
+    if value > LONGEST:
+        raise ValueError("a record is kept 36500d at most")
+    return value
+
+
 Duration = Annotated[
     dt.timedelta,
     BeforeValidator(parse_duration),
-    Field(ge=SHORTEST, le=LONGEST),
+    AfterValidator(_within_bounds),
     WithJsonSchema({"type": "string", "pattern": _DURATION.pattern, "examples": ["30d", "36h", "2w"]}),
 ]
 
