@@ -96,6 +96,10 @@ class Connector(Protocol):
 
     async def wait_for_work(self, timeout_s: float) -> str | None: ...
 
+    async def reclaim_space(self) -> None:
+        """Give space freed by deletes back to the file system, where the database leaves that
+        to its user (SQLite); a no-op where it does not (PostgreSQL: autovacuum)."""
+
     async def migrate(self) -> list[int]: ...
 
     async def close(self) -> None: ...

@@ -49,6 +49,8 @@ class _Connector(Protocol):
 
     async def fetch_all(self, query: str, params: _Params) -> Sequence[Any]: ...
 
+    async def reclaim_space(self) -> None: ...
+
 
 class SqlRetention:
     """Mixed into :class:`~flowbus.stores.sql_backend.SqlBackend`, whose connector and project it uses."""
@@ -103,7 +105,7 @@ class SqlRetention:
         return found
 
     async def reclaim_space(self) -> None:
-        await self._fetch("reclaim_space", {})
+        await self.connector.reclaim_space()
 
     async def _fetch(self, query: str, params: dict[str, Any]) -> Any:
         return await self.connector.fetch_all(query, {"project": self.project, **params})

@@ -298,6 +298,12 @@ class SqliteConnector:
         version: int = self._conn.execute("PRAGMA data_version").fetchone()[0]
         return version
 
+    async def reclaim_space(self) -> None:
+        # run as a script: one step of the statement frees one page, and sqlite3's execute steps
+        # a statement without result columns only once
+        with translated_errors():
+            self._conn.executescript(Q["reclaim_space"])
+
     async def migrate(self) -> list[int]:
         return migrate(self._conn)
 

@@ -225,3 +225,44 @@ async def test_purged_messages_take_their_expired_deduplication_entries_with_the
             assert conn.execute("SELECT count(*) FROM dedup").fetchone()[0] == 0
     finally:
         await backend.close()
+
+
+async def test_a_running_worker_sweeps_what_is_past_its_age(backend):
+    from flowbus.ids import floor_id
+    from flowbus.worker import Worker, WorkerSettings
+
+    engine = engine_on(backend)
+    await orders(engine, "o1")
+    [kept, *_] = await backend.list_runs()
+    old = kept._replace(id=floor_id(dt.datetime.now(dt.UTC) - dt.timedelta(days=40)))
+    await backend.record_runs([old])
+    worker = Worker(engine, WorkerSettings(sweep=SweepSettings(every_s=0.01)))
+    running = asyncio.create_task(worker.run())
+    try:
+        for _ in range(500):
+            if await backend.get_run(old.id) is None:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        worker.stop()
+        await running
+    assert await backend.get_run(old.id) is None  # past the default 30 days of runs
+    assert await backend.get_run(kept.id) == kept
+
+
+async def test_a_sqlite_file_gives_the_space_of_purged_rows_back(tmp_path):
+    import sqlite3
+
+    from flowbus.stores.sqlite import SqliteBackend
+
+    backend = SqliteBackend(tmp_path / "flowbus.db", "shop")
+    try:
+        await orders(engine_on(backend), *(f"o{n}" for n in range(200)))
+        pages = sqlite3.connect(tmp_path / "flowbus.db").execute("PRAGMA page_count").fetchone()[0]
+        far_future = dt.datetime.now(dt.UTC) + dt.timedelta(days=3650)
+        await purge(backend, dict.fromkeys(RetentionKind, far_future))
+        with sqlite3.connect(tmp_path / "flowbus.db") as conn:
+            assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+            assert conn.execute("PRAGMA page_count").fetchone()[0] < pages
+    finally:
+        await backend.close()

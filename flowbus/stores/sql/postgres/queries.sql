@@ -401,7 +401,3 @@ SELECT 'dead_letters', count(*), NULL, min(created_at) FROM messages WHERE proje
 INSERT INTO retention_sweeps (project, owner, lease_expires_at) VALUES (%(project)s, %(owner)s, %(expires_at)s)
 ON CONFLICT (project) DO UPDATE SET owner = excluded.owner, lease_expires_at = excluded.lease_expires_at
 WHERE retention_sweeps.owner = excluded.owner OR retention_sweeps.lease_expires_at < %(now)s;
-
--- name: reclaim_space
--- nothing to do: autovacuum frees the rows of purged batches, and reuses their space
-SELECT 1 AS done WHERE %(project)s::text IS NOT NULL;

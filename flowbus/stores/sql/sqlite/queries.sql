@@ -387,5 +387,5 @@ WHERE retention_sweeps.owner = excluded.owner OR retention_sweeps.lease_expires_
 
 -- name: reclaim_space
 -- free pages given back to the file system a bounded number at a time (auto_vacuum = INCREMENTAL;
--- a no-op in a file made before it was set: see docs/deploy.md)
+-- a no-op in a file made before it was set: see docs/deploy.md); run as a script
 PRAGMA incremental_vacuum(2048);
