@@ -1,10 +1,10 @@
 """Prometheus metrics of this process: messages taken in, runs by status, run latency (in all and
-by flow), messages no flow took.
+by flow), messages no flow took, records removed by retention.
 
 Counted where the work happens (the ingress, the worker), in a registry of their own so that two
-apps in one test process do not share counts. Queue depth and dead letters are read from the
-store when scraped, so they are right whatever process did the work; so is the age of each
-queue's oldest open message.
+apps in one test process do not share counts. Queue depth, dead letters and the records kept
+are read from the store when scraped, so they are right whatever process did the work; so is
+the age of each queue's oldest open message.
 """
 
 from __future__ import annotations
@@ -47,6 +47,19 @@ class Metrics:
         self.dead_letters = Gauge(
             "flowbus_dead_letters", "Messages in the dead-letter queue.", ["project"], registry=self.registry
         )
+
+        self.purged = Counter(
+            "flowbus_purged_rows", "Records removed by retention (steps: runs whose step runs expired), by kind.",
+            ["project", "kind"], registry=self.registry,
+        )  # fmt: skip
+        self.kept_rows = Gauge(
+            "flowbus_kept_rows", "Records kept, by kind (steps: runs still holding their step runs).",
+            ["project", "kind"], registry=self.registry,
+        )  # fmt: skip
+        self.oldest_kept_seconds = Gauge(
+            "flowbus_oldest_kept_age_seconds", "The age of the oldest record kept, by kind (0: none kept).",
+            ["project", "kind"], registry=self.registry,
+        )  # fmt: skip
 
 
 #: the metrics of this process (the worker and the API of `flowbus run` share them)

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
 from flowbus.queue import SCHEDULED, MessageState, QueuedMessage
-from flowbus.runtime.bounds import RETRIED, is_cut_value
+from flowbus.runtime.bounds import EXPIRED, RETRIED, is_cut_value
 from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
 from flowbus.stores.protocols import Backend
@@ -264,6 +264,8 @@ def _cut_note(marker: StepRun) -> str:
     count = marker.output["count"]
     if marker.output["reason"] == RETRIED:
         why = "an attempt that was retried keeps only its failing steps"
+    elif marker.output["reason"] == EXPIRED:
+        why = "the step detail has expired (the project's retention of steps)"
     else:
         why = "a trace keeps the first tenth of max_trace_steps step runs and the rest from the end"
     return f"{count:,} step run{'s' if count != 1 else ''} cut here: {why}"

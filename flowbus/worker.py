@@ -34,6 +34,7 @@ from flowbus.errors import FlowbusError, Rejected, StoreError, StoreUnavailable
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, MessageState, QueuedMessage, QueueName
+from flowbus.retention import Sweeper, SweepSettings
 from flowbus.runtime.bounds import retried_attempt
 from flowbus.runtime.changes import Ack, Changeset, Conflict, Retry
 from flowbus.runtime.records import Run, RunStatus
@@ -67,6 +68,8 @@ class WorkerSettings:
     retry_failures: bool = True
     #: fire the config's schedules beside the claims (flowbus.schedules)
     schedules: bool = True
+    #: how :meth:`Worker.run` sweeps records past their retention (None: it does not)
+    sweep: SweepSettings | None = SweepSettings()  # noqa: RUF009 - frozen: one instance shared safely
 
 
 class WorkSource(Protocol):
@@ -113,6 +116,7 @@ class Worker:
         idle_s = 0.0
         heartbeat = asyncio.create_task(self._heartbeat())
         schedules = asyncio.create_task(self._keep_schedules()) if self.settings.schedules else None
+        sweeping = asyncio.create_task(self._sweep(self.settings.sweep)) if self.settings.sweep else None
         try:
             while not self._stopping.is_set():
                 try:
@@ -129,7 +133,7 @@ class Worker:
                 except StoreError as exc:  # claims and version checks: waited out whatever the cause
                     await self._wait_out_store(exc)
         finally:
-            for task in (heartbeat, schedules):
+            for task in (heartbeat, schedules, sweeping):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -399,6 +403,20 @@ class Worker:
         """Fire the schedules of the config version in force (each tick once across workers)."""
         runner = lambda: (self.engine.runner.plan, self.engine.runner.config_version)  # noqa: E731
         await keep_schedules(self.backend, runner, self._stopping)
+
+    async def _sweep(self, settings: SweepSettings) -> None:
+        """Remove what is past the retention of the config in force, a bounded amount a tick."""
+        sweeper = Sweeper(
+            self.backend, lambda: self.engine.runner.plan.config.retention, owner=self.owner, settings=settings
+        )
+        while True:
+            await asyncio.sleep(settings.every_s)
+            try:
+                await sweeper.tick()
+            except StoreError as exc:  # tried again next tick; the claim loop meets an outage itself
+                logger.warning("retention sweep failed", extra={"error": exc.message})
+            except Exception:  # a conflict, or a bug: retention must not stop for good over one tick
+                logger.exception("retention sweep failed")
 
     async def _follow_version(self) -> None:
         if not self.follow_versions:

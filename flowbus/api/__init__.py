@@ -52,7 +52,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text format; queue depth, dead letters and oldest messages read from the store now."""
+    """Prometheus text format; queue depth, dead letters, oldest messages and records kept, read from the store now."""
     state: ApiState = request.app.state.flowbus
     PROCESS.queue_depth.clear()
     PROCESS.queue_oldest_age.clear()
@@ -69,6 +69,11 @@ async def metrics(request: Request) -> Response:
             PROCESS.queue_depth.labels(project, queue, message_state).set(count)
             dead += count if message_state is MessageState.DEAD else 0
         PROCESS.dead_letters.labels(project).set(dead)
+        now = dt.datetime.now(dt.UTC)
+        for kept in await backend.kept():
+            PROCESS.kept_rows.labels(project, kept.kind.value).set(kept.rows)
+            age = (now - kept.oldest).total_seconds() if kept.oldest is not None else 0.0
+            PROCESS.oldest_kept_seconds.labels(project, kept.kind.value).set(max(0.0, age))
     return Response(generate_latest(PROCESS.registry), media_type=CONTENT_TYPE_LATEST)
 
 

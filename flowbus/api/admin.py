@@ -1,9 +1,10 @@
 """Admin (scope ``admin``): drafts, publishing, versions, diffs, rollback, the manifest, dead
-letters and their redrive, and match: what a message or event would run, without running it."""
+letters and their redrive, match: what a message or event would run, without running it, and
+purge: what retention removes, now."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,16 +14,18 @@ from flowbus import jsonio
 from flowbus.api import paths  # noqa: F401 - registers {message_id:dead_letter}, used below
 from flowbus.api.auth import needs
 from flowbus.api.errors import ERROR_RESPONSES, ApiError
-from flowbus.api.reads import Cursor, Limit, Name, backend_of, json_response, message_data, page
+from flowbus.api.reads import TIME_PATTERN, Cursor, Limit, Name, backend_of, json_response, message_data, page
 from flowbus.api.state import ApiState
 from flowbus.config import ConfigError, load_config_text
 from flowbus.ids import ID_PATTERN
 from flowbus.keys import Scope
 from flowbus.publishing import PublishResult, check_project, diff_versions, publish_config, rollback
 from flowbus.queue import MessageState, QueueName
+from flowbus.reads import utc_time
+from flowbus.retention import KINDS, purge_due, utc_now
 from flowbus.runtime.inbound import event_type_of
 from flowbus.runtime.routing import match, match_event
-from flowbus.stores.protocols import DeadLetterFilter
+from flowbus.stores.protocols import DeadLetterFilter, RetentionKind
 
 router = APIRouter(
     prefix="/v1/projects/{project}", tags=["admin"], responses=ERROR_RESPONSES, dependencies=[needs(Scope.ADMIN)]
@@ -79,6 +82,20 @@ class MatchBody(Body):
     event_type: str | None = None
     event: str | None = None
     data: Any = None
+
+
+class PurgeBody(Body):
+    dry_run: bool = Field(default=False, description="count what would be removed; remove nothing")
+    before: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": TIME_PATTERN},
+        description="remove what was made before this ISO 8601 time (UTC without an offset), instead of "
+        "what is past the ages of the config's retention",
+    )
+    what: list[Literal["events", "runs", "steps", "messages", "dead_letters"]] = Field(
+        default_factory=lambda: [kind.value for kind in KINDS], min_length=1, max_length=len(KINDS),
+        description="which kinds",
+    )  # fmt: skip
 
 
 def _published(result: PublishResult) -> Response:
@@ -218,3 +235,16 @@ async def post_match(project: str, request: Request, body: MatchBody) -> Respons
     # cannot say)
     flows = list(match(plan, body.source, resolved).flows) if resolved else []
     return json_response({"source": body.source, "event_type": resolved, "flows": flows})
+
+
+@router.post("/purge", summary="Remove (or count) what is past its retention; how many of each kind")
+async def post_purge(project: str, request: Request, body: PurgeBody) -> Response:
+    backend = backend_of(request, project)
+    now = utc_now()
+    try:
+        before = utc_time(body.before) if body.before is not None else None
+    except ValueError as exc:
+        raise ApiError(422, f"before is {exc}", issues=[{"where": "body.before"}]) from None
+    kinds = [RetentionKind(name) for name in body.what]
+    counts = await purge_due(backend, kinds=kinds, before=before, dry_run=body.dry_run, now=now)
+    return json_response({"dry_run": body.dry_run, "removed": {kind.value: n for kind, n in counts.items()}})

@@ -50,6 +50,8 @@ COMMANDS = {
                              "config."),
     "worker": LazyCommand("flowbus.cli.worker_command:worker",
                           "Claim and run queued messages of the project, following newly published config versions."),
+    "purge": LazyCommand("flowbus.cli.purge_command:purge",
+                         "Remove what the project keeps past its retention, and print how many of each kind went."),
     "db": LazyCommand("flowbus.cli.db_commands:db", "The database flowbus keeps its state in."),
     "keys": LazyCommand("flowbus.cli.key_commands:keys",
                         "API keys: who may ingest, read or administer a project over HTTP."),

@@ -23,7 +23,7 @@ from flowbus.config.steps import BaseStep
 
 Item = Source | EventDefinition | Flow | Handler | StoreTarget | HttpTarget
 _Item = TypeVar("_Item", bound=Item)
-Section = Literal["project", "sources", "events", "flows", "handlers", "targets"]
+Section = Literal["project", "sources", "events", "flows", "handlers", "targets", "retention"]
 
 #: every section in the order of the config file, with the word for one of its items
 SECTIONS: dict[Section, str] = {
@@ -33,6 +33,7 @@ SECTIONS: dict[Section, str] = {
     "flows": "flow",
     "handlers": "handler",
     "targets": "target",
+    "retention": "retention of",
 }
 
 
@@ -162,6 +163,11 @@ def diff_configs(old: Config, new: Config) -> ConfigDiff:
             changes += _diff_events(old.events, new.events)
         else:
             changes += _diff_section(section, getattr(old, section), getattr(new, section))
+    retention_fields = _changed_paths(_dump(old.retention), _dump(new.retention))
+    if retention_fields:
+        changes.append(
+            ItemChange(section="retention", name=new.project.name, kind=ChangeKind.CHANGED, fields=retention_fields)
+        )
     return ConfigDiff(changes=tuple(changes), older_subscriptions=tuple(_older_subscriptions(new)))
 
 

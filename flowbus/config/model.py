@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from flowbus.config.base import Identifier, Model, Name
+from flowbus.config.retention import Retention
 from flowbus.config.schedules import Schedule
 from flowbus.config.steps import Step
 
@@ -168,3 +169,4 @@ class Config(Model):
     handlers: list[Handler] = Field(default_factory=list)
     targets: list[Target] = Field(default_factory=list)
     schedules: list[Schedule] = Field(default_factory=list, description="cron ticks that publish or run")
+    retention: Retention = Field(default_factory=Retention, description="how long records are kept")

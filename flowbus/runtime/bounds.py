@@ -19,6 +19,7 @@ own record (status, error, timings, attempt) is never cut.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -51,6 +52,8 @@ CUT_HEAD_CHARS = 200
 #: why step runs were cut: the bound on a run's steps, or an attempt that was retried
 BOUND = "max_trace_steps"
 RETRIED = "retried attempt"
+#: why step runs were cut: they were past the project's retention of steps (the run itself is kept)
+EXPIRED = "retention"
 
 # an upper bound of the JSON of a value of a fixed-size type (a tagged decimal, time or duration)
 _FIXED = 64
@@ -81,6 +84,14 @@ def retried_attempt(run: Run) -> Run:
         return run
     cut = sum(_cut_count_of(step) for step in run.steps[:path])
     return run._replace(steps=(steps_marker("", cut, RETRIED), *run.steps[path:]))
+
+
+def expired_steps(steps: Sequence[StepRun]) -> tuple[StepRun, ...]:
+    """What a run keeps of its step runs once they are past their age: one marker saying how
+    many there were (none for a run without steps, or whose steps expired already)."""
+    if not steps or (len(steps) == 1 and steps[0].status is StepStatus.CUT and steps[0].output["reason"] == EXPIRED):
+        return tuple(steps)
+    return (steps_marker("", sum(_cut_count_of(step) for step in steps), EXPIRED),)
 
 
 def steps_marker(after_key: str, count: int, reason: str) -> StepRun:

@@ -30,6 +30,7 @@ from flowbus.queue import (
 )
 from flowbus.runtime.changes import Ack, Changeset, Conflict, Record, Retry, Versioned, caused_events
 from flowbus.runtime.records import Run
+from flowbus.stores.memory_retention import MemoryRetention
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
     ANY_EVENT,
@@ -53,7 +54,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class MemoryBackend:
+class MemoryBackend(MemoryRetention):
     """Everything in this process's memory, for one project."""
 
     def __init__(self, project: str = "default", *, dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S) -> None:

@@ -151,6 +151,9 @@ class PostgresConnector:
         self.reconnects.succeeded()
         return conn
 
+    async def reclaim_space(self) -> None:
+        return None  # autovacuum frees the rows of purged batches for reuse
+
     async def migrate(self) -> list[int]:
         return await migrate(await self.connection())
 

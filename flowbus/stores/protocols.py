@@ -8,6 +8,7 @@ that and the rest: the queue, the reads of the API and the CLI, config versions 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
@@ -170,6 +171,24 @@ class GroupStat(NamedTuple):
     blocked_by: str | None
 
 
+class RetentionKind(enum.StrEnum):
+    """What retention removes, each kind on its own age (see :mod:`flowbus.retention`)."""
+
+    EVENTS = "events"  #: event instances, removed whole
+    RUNS = "runs"  #: run records, removed whole
+    STEPS = "steps"  #: the step runs of a run, replaced by one marker; the run itself stays
+    MESSAGES = "messages"  #: finished queue messages (done or unmatched); open ones never
+    DEAD_LETTERS = "dead_letters"  #: dead messages, but never one that blocks its group
+
+
+class Kept(NamedTuple):
+    """The rows of one kind a project keeps, and when the oldest of them was made (None: none)."""
+
+    kind: RetentionKind
+    rows: int
+    oldest: dt.datetime | None
+
+
 class EntityStore(Protocol):
     async def read_entity(self, entity: str, key: str) -> Versioned | None: ...
 
@@ -314,7 +333,30 @@ class KeyStore(Protocol):
     async def revoke_key(self, key_id: str) -> bool: ...
 
 
-class Backend(EntityStore, EventStore, Queue, ScheduleStore, ConfigStore, KeyStore, Protocol):
+class RetentionStore(Protocol):
+    """Removal of what is past its age, a batch at a time, on indexed time columns."""
+
+    async def purge(self, kind: RetentionKind, before: dt.datetime, *, limit: int) -> int:
+        """Remove (steps: replace by a marker) at most ``limit`` of the oldest rows of ``kind``
+        made before ``before``, in one short transaction; how many. Fewer than ``limit``: no more
+        is due, or the next ones are not yet past their age."""
+
+    async def purgeable(self, kind: RetentionKind, before: dt.datetime) -> int:
+        """How many rows :meth:`purge` would remove, were it called until it returned 0."""
+
+    async def kept(self) -> list[Kept]:
+        """The rows kept of every kind, and the age of the oldest."""
+
+    async def take_sweep(self, owner: str, *, now: dt.datetime, lease_s: float) -> bool:
+        """Take or extend the project's sweep lease: True for ``owner`` when nobody else holds it
+        unexpired, so that one worker sweeps a project at a time, across processes."""
+
+    async def reclaim_space(self) -> None:
+        """Give some of the space freed by purges back to the file system where the database
+        leaves that to its user (SQLite's incremental vacuum); elsewhere nothing to do."""
+
+
+class Backend(EntityStore, EventStore, Queue, ScheduleStore, ConfigStore, KeyStore, RetentionStore, Protocol):
     """One storage backend (memory, SQLite, PostgreSQL), for one project."""
 
     project: str

@@ -45,6 +45,7 @@ from flowbus.stores.protocols import (
     RunPoint,
     apply_each,
 )
+from flowbus.stores.sql_retention import SqlRetention
 
 #: the parameters of a named query, by the names its SQL uses
 Params = Mapping[str, Any]
@@ -100,6 +101,10 @@ class Connector(Protocol):
 
     async def wait_for_work(self, timeout_s: float) -> str | None: ...
 
+    async def reclaim_space(self) -> None:
+        """Give space freed by deletes back to the file system, where the database leaves that
+        to its user (SQLite); a no-op where it does not (PostgreSQL: autovacuum)."""
+
     async def migrate(self) -> list[int]: ...
 
     async def close(self) -> None: ...
@@ -109,8 +114,10 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class SqlBackend:
+class SqlBackend(SqlRetention):
     """flowbus's stores in one SQL database, for one project."""
+
+    connector: Connector
 
     def __init__(self, connector: Connector, project: str, *, dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S) -> None:
         self.connector = connector

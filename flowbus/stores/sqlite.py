@@ -67,6 +67,9 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
         conn.row_factory = sqlite3.Row
+        # takes effect in a new file only (before its first table): purged pages can then be
+        # given back a few at a time (flowbus.retention) rather than by a full VACUUM
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA busy_timeout = 30000")
@@ -295,6 +298,12 @@ class SqliteConnector:
     def _read_data_version(self) -> int:
         version: int = self._conn.execute("PRAGMA data_version").fetchone()[0]
         return version
+
+    async def reclaim_space(self) -> None:
+        # run as a script: one step of the statement frees one page, and sqlite3's execute steps
+        # a statement without result columns only once
+        with translated_errors():
+            self._conn.executescript(Q["reclaim_space"])
 
     async def migrate(self) -> list[int]:
         return migrate(self._conn)

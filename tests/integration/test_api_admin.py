@@ -203,7 +203,7 @@ async def test_every_route_refuses_no_key_a_wrong_scope_and_another_projects_key
                 response.text,
             )
         checked += 1
-    assert checked == 21  # 2 ingress, 8 read and 11 admin routes: every route is in the matrix
+    assert checked == 22  # 2 ingress, 8 read and 12 admin routes: every route is in the matrix
 
 
 @pytest.mark.parametrize(

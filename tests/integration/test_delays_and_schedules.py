@@ -194,37 +194,20 @@ def test_the_cli_sends_a_delayed_message_and_lists_the_schedules(tmp_path):
     assert lines[1].startswith("  last  ") and len([line for line in lines if line.startswith("  next  ")]) == 3
 
 
-TRACED = textwrap.dedent("""
-    project: {name: shop}
-    sources: [{name: web, event_type_from: "$.kind"}]
-    events:
-      - name: Reminder
-        properties: {Id: {type: String, required: true}}
-    flows:
-      - name: Intake
-        source: web
-        event_type: order
-        steps:
-          - {id: now, action: publish, event: Reminder, properties: {Id: "$.id"}}
-          - {id: later, action: publish, event: Reminder, properties: {Id: "$.id"}, delay: 1h}
-      - name: Remind
-        inputs: {Id: {type: String, required: true}}
-        steps: [{id: out, action: output, values: {id: "=inputs.Id"}}]
-    handlers: [{name: remind, event: Reminder, flow: Remind, mode: async, bindings: {Id: Id}}]
-""")
-
-
 async def test_a_delayed_publish_stays_in_the_trace_its_run_came_in(tmp_path):
-    """A run's immediate publish queues its handler in the run's trace; a delayed one too."""
+    """A delayed publish queues its event in the trace its run came in, as an immediate one
+    queues its handlers."""
     from flowbus.queue import source_message
 
     backend = SqliteBackend(tmp_path / "flowbus.db", "shop")
-    engine = Engine(load_config_text(TRACED), backend=backend, config_version=1)
+    engine = Engine(load_config_text(CONFIG), backend=backend, config_version=1)
     context = '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}'
-    message = source_message("web", "order", {"kind": "order", "id": "a"}, None, None, 1, trace_context=context)
+    message = source_message(
+        "web", "order", {"kind": "order", "id": "a", "wait": "1h"}, None, None, 1, trace_context=context
+    )
     await backend.send([message])
     await engine.drain()
     await backend.close()
     with sqlite3.connect(tmp_path / "flowbus.db") as conn:
         queued = conn.execute("SELECT kind, state, trace_context FROM messages WHERE kind <> 'source'").fetchall()
-    assert sorted(queued) == [("event", "scheduled", context), ("handler", "done", context)]
+    assert queued == [("event", "scheduled", context)]

@@ -37,6 +37,7 @@ LAYERS: list[set[str]] = [
         "flowbus.reads",
         "flowbus.metrics",
         "flowbus.schedules",
+        "flowbus.retention",
     },
     {"flowbus.worker"},
     {"flowbus.engine", "flowbus.testing"},

@@ -68,6 +68,7 @@ def test_schema_is_json_schema_of_the_config_format():
         "handlers",
         "targets",
         "schedules",
+        "retention",
     }
     assert "Flow" in schema["$defs"] and "PublishStep" in schema["$defs"]
 

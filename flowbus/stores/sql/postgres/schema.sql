@@ -38,7 +38,7 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER events_are_immutable BEFORE UPDATE OR DELETE ON events
+CREATE TRIGGER events_are_immutable BEFORE UPDATE ON events
     FOR EACH ROW EXECUTE FUNCTION flowbus_refuse_change();
 
 CREATE TABLE runs (
@@ -98,6 +98,7 @@ CREATE TABLE messages (
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
 CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state NOT IN ('done', 'unmatched');
 CREATE INDEX messages_dead ON messages (project, seq) WHERE state = 'dead';
+CREATE INDEX messages_finished ON messages (project, seq) WHERE state IN ('done', 'unmatched');
 
 CREATE TABLE dedup (
     project text NOT NULL,
@@ -161,6 +162,13 @@ CREATE TABLE api_keys (
     created_at timestamptz NOT NULL,
     revoked_at timestamptz,
     PRIMARY KEY (project, id)
+);
+
+CREATE TABLE retention_sweeps (
+    project text PRIMARY KEY,
+    owner text NOT NULL,
+    lease_expires_at double precision NOT NULL,
+    steps_through text NOT NULL DEFAULT ''
 );
 
 CREATE TABLE schedule_ticks (

@@ -322,3 +322,97 @@ RETURNING tick;
 
 -- name: schedule_ticks
 SELECT schedule, tick FROM schedule_ticks WHERE project = :project;
+
+-- Retention (flowbus.retention): each purge is one batch, taken oldest first from an index, so
+-- that a sweep holds the write lock for a moment at a time. Run ids and event ids order by time.
+
+-- name: purge_events
+DELETE FROM events WHERE project = :project AND id IN (
+    SELECT id FROM events WHERE project = :project AND id < :below ORDER BY id LIMIT :limit);
+
+-- name: purgeable_events
+SELECT count(*) AS n FROM events WHERE project = :project AND id < :below;
+
+-- name: purge_runs
+DELETE FROM runs WHERE project = :project AND id IN (
+    SELECT id FROM runs WHERE project = :project AND id < :below ORDER BY id LIMIT :limit);
+
+-- name: purgeable_runs
+SELECT count(*) AS n FROM runs WHERE project = :project AND id < :below;
+
+-- name: runs_with_steps
+-- the runs whose step runs are past their age and still held: those after the sweep's mark
+SELECT id, steps FROM runs WHERE project = :project AND id > :after AND id < :below ORDER BY id LIMIT :limit;
+
+-- name: purgeable_steps
+SELECT count(*) AS n FROM runs WHERE project = :project AND id > :after AND id < :below;
+
+-- name: expire_steps
+UPDATE runs SET steps = :steps WHERE project = :project AND id = :id;
+
+-- name: steps_through
+SELECT steps_through FROM retention_sweeps WHERE project = :project;
+
+-- name: mark_steps_through
+INSERT INTO retention_sweeps (project, owner, lease_expires_at, steps_through) VALUES (:project, '', 0, :through)
+ON CONFLICT (project) DO UPDATE SET steps_through = excluded.steps_through;
+
+-- name: forget_dedup_of_messages
+-- the de-duplication entries of the messages purge_messages removes next, once expired
+DELETE FROM dedup WHERE project = :project AND expires_at < :now AND (queue, dedup_id) IN (
+    SELECT queue, dedup_id FROM (
+        SELECT seq, queue, dedup_id, created_at FROM messages
+        WHERE project = :project AND state IN ('done', 'unmatched') ORDER BY seq LIMIT :limit)
+    WHERE created_at < :before AND available_at < :before_s AND dedup_id IS NOT NULL);
+
+-- name: forget_dedup_of_dead_letters
+DELETE FROM dedup WHERE project = :project AND expires_at < :now AND (queue, dedup_id) IN (
+    SELECT queue, dedup_id FROM messages WHERE project = :project AND state = 'dead' AND blocking = 0
+      AND created_at < :before AND available_at < :before_s AND dedup_id IS NOT NULL ORDER BY seq LIMIT :limit);
+
+-- name: purge_messages
+-- the oldest finished messages (their own index), of which those sent before the cut: a bounded
+-- walk even when none is due
+DELETE FROM messages WHERE seq IN (
+    SELECT seq FROM (
+        SELECT seq, created_at FROM messages
+        WHERE project = :project AND state IN ('done', 'unmatched') ORDER BY seq LIMIT :limit)
+    WHERE created_at < :before AND available_at < :before_s);
+
+-- name: purgeable_messages
+SELECT count(*) AS n FROM messages
+WHERE project = :project AND state IN ('done', 'unmatched') AND created_at < :before AND available_at < :before_s;
+
+-- name: purge_dead_letters
+-- never a dead message that blocks its group: removing it would let the group go on unseen
+DELETE FROM messages WHERE seq IN (
+    SELECT seq FROM messages WHERE project = :project AND state = 'dead' AND blocking = 0
+      AND created_at < :before AND available_at < :before_s ORDER BY seq LIMIT :limit);
+
+-- name: purgeable_dead_letters
+SELECT count(*) AS n FROM messages
+WHERE project = :project AND state = 'dead' AND blocking = 0 AND created_at < :before AND available_at < :before_s;
+
+-- name: kept
+-- the ids of events and runs tell when they were made; each kind read from its own index
+SELECT 'events' AS kind, count(*) AS n, min(id) AS oldest_id, NULL AS oldest FROM events WHERE project = :project
+UNION ALL
+SELECT 'runs', count(*), min(id), NULL FROM runs WHERE project = :project
+UNION ALL
+SELECT 'steps', count(*), min(id), NULL FROM runs
+WHERE project = :project AND id > coalesce((SELECT steps_through FROM retention_sweeps WHERE project = :project), '')
+UNION ALL
+SELECT 'messages', count(*), NULL, min(created_at) FROM messages
+WHERE project = :project AND state IN ('done', 'unmatched')
+UNION ALL
+SELECT 'dead_letters', count(*), NULL, min(created_at) FROM messages WHERE project = :project AND state = 'dead';
+
+-- name: take_sweep
+INSERT INTO retention_sweeps (project, owner, lease_expires_at) VALUES (:project, :owner, :expires_at)
+ON CONFLICT (project) DO UPDATE SET owner = excluded.owner, lease_expires_at = excluded.lease_expires_at
+WHERE retention_sweeps.owner = excluded.owner OR retention_sweeps.lease_expires_at < :now;
+
+-- name: reclaim_space
+-- free pages given back to the file system a bounded number at a time (auto_vacuum = INCREMENTAL;
+-- a no-op in a file made before it was set: see docs/deploy.md); run as a script
+PRAGMA incremental_vacuum(2048);

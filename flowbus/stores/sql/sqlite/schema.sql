@@ -37,11 +37,6 @@ BEGIN
     SELECT RAISE(ABORT, 'event instances are immutable');
 END;
 
-CREATE TRIGGER events_are_not_deleted BEFORE DELETE ON events
-BEGIN
-    SELECT RAISE(ABORT, 'event instances are never deleted');
-END;
-
 CREATE TABLE runs (
     project TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -99,6 +94,7 @@ CREATE TABLE messages (
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
 CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state NOT IN ('done', 'unmatched');
 CREATE INDEX messages_dead ON messages (project, seq) WHERE state = 'dead';
+CREATE INDEX messages_finished ON messages (project, seq) WHERE state IN ('done', 'unmatched');
 
 CREATE TABLE dedup (
     project TEXT NOT NULL,
@@ -164,6 +160,13 @@ CREATE TABLE api_keys (
     created_at TEXT NOT NULL,
     revoked_at TEXT,
     PRIMARY KEY (project, id)
+) WITHOUT ROWID;
+
+CREATE TABLE retention_sweeps (
+    project TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    lease_expires_at REAL NOT NULL,
+    steps_through TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 
 CREATE TABLE schedule_ticks (
