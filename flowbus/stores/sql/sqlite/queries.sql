@@ -361,7 +361,7 @@ ON CONFLICT (project) DO UPDATE SET steps_through = excluded.steps_through;
 -- the de-duplication entries of the messages purge_messages removes next, once expired
 DELETE FROM dedup WHERE project = :project AND expires_at < :now AND (queue, dedup_id) IN (
     SELECT queue, dedup_id FROM (
-        SELECT seq, queue, dedup_id, created_at FROM messages
+        SELECT seq, queue, dedup_id, created_at, available_at FROM messages
         WHERE project = :project AND state IN ('done', 'unmatched') ORDER BY seq LIMIT :limit)
     WHERE created_at < :before AND available_at < :before_s AND dedup_id IS NOT NULL);
 
@@ -375,7 +375,7 @@ DELETE FROM dedup WHERE project = :project AND expires_at < :now AND (queue, ded
 -- walk even when none is due
 DELETE FROM messages WHERE seq IN (
     SELECT seq FROM (
-        SELECT seq, created_at FROM messages
+        SELECT seq, created_at, available_at FROM messages
         WHERE project = :project AND state IN ('done', 'unmatched') ORDER BY seq LIMIT :limit)
     WHERE created_at < :before AND available_at < :before_s);
 
