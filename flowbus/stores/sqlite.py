@@ -68,8 +68,11 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL") -> sqlite3.Connect
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
         conn.row_factory = sqlite3.Row
         # takes effect in a new file only (before its first table): purged pages can then be
-        # given back a few at a time (flowbus.retention) rather than by a full VACUUM
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # given back a few at a time (flowbus.retention) rather than by a full VACUUM. Set on a
+        # new file only: on one in use it writes, and every waiting worker would take the write
+        # for new work
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA busy_timeout = 30000")
