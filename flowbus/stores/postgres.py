@@ -42,9 +42,7 @@ Q = load_queries("postgres")
 #: the parameters whose values must not repeat among the rows of one bulk statement (an upsert
 #: cannot touch a row twice in one statement); rows that repeat go one statement a row
 BULK_DISTINCT: dict[str, tuple[str, ...]] = {
-    name.removesuffix("_bulk"): distinct
-    for name, distinct in (("upsert_entity_bulk", ("entity", "key")), ("insert_entity_bulk", ()),
-                           ("insert_run_bulk", ("id",)), ("ack_bulk", ("id",)))
+    "upsert_entity": ("entity", "key"), "insert_entity": (), "insert_run": ("id",), "ack": ("id",),
 }  # fmt: skip
 #: the channel on which commits that queue work or publish a version are announced
 CHANNEL = "flowbus"

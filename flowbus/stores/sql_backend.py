@@ -208,11 +208,11 @@ class SqlBackend(SqlRetention):
         if roots:
             zeros = [{"project": self.project, "correlation_id": r, "events": 0} for r in roots]
             locks.append(("count_in_chain", zeros))
-        for n, (query, params) in enumerate(locks, start=1):
-            if wait and n == len(locks):
-                await tx.execute_many(query, params)
-            else:
-                await tx.write_many(query, params)
+        waited = locks.pop() if wait and locks else None
+        for query, params in locks:
+            await tx.write_many(query, params)
+        if waited is not None:
+            await tx.execute_many(*waited)  # sent last: its answer comes once all before it are done
 
     async def _announce_work(self, tx: Transaction, changesets: Sequence[Changeset]) -> None:
         if any(c.messages or c.retries for c in changesets):
