@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from flowbus.config.loader import load_config_text
 from flowbus.errors import FlowbusError, Rejected, StoreError, StoreUnavailable
+from flowbus.foreground import Foreground
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
 from flowbus.queue import DEFAULT_LEASE_S, AttemptError, MessageState, QueuedMessage, QueueName
@@ -88,6 +89,7 @@ class Worker:
         *,
         follow_versions: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        foreground: Foreground | None = None,
     ) -> None:
         self.engine = engine
         #: the store the worker claims from and commits to (the engine's, which a swap keeps)
@@ -103,6 +105,9 @@ class Worker:
         #: paces the retries while the store is away
         self._outage = Backoff()
         self._outage_since = 0.0
+        #: the requests of an API sharing this event loop (`flowbus run`), answered before each slice
+        self.foreground = foreground
+        self._slice_started = time.perf_counter()
 
     def stop(self) -> None:
         """Claim nothing more; the current run finishes, the rest of the batch is given back."""
@@ -190,6 +195,7 @@ class Worker:
         limit = self.settings.batch_size
         if max_messages is not None:
             limit = min(limit, max_messages - self.processed)
+        self._slice_started = time.perf_counter()  # an idle wait before it is no slice of work
         return await self.backend.claim(
             self.settings.queues, limit=limit, owner=self.owner, lease_s=self.settings.lease_s
         )
@@ -210,7 +216,7 @@ class Worker:
             # Yielding costs a trip round the loop, more than a short run: so once a slice of time
             # (and before the first message), not once a message
             if clock() >= yield_at:
-                await asyncio.sleep(0)
+                await self._give_way()
                 yield_at = clock() + YIELD_EVERY_S
             if self._stopping.is_set():
                 break
@@ -225,7 +231,7 @@ class Worker:
         if traces is not None:
             applying = traces.commit(applying, [r.id for _, runs, _ in handled for r in runs], len(changesets))
         results = await applying
-        await asyncio.sleep(0)  # the commit of a batch and the claim of the next are long enough apart
+        await self._give_way()  # the commit of a batch and the claim of the next are long enough apart
         # looked up once a batch: building a run's log fields costs more than the check
         log_runs = logger.isEnabledFor(logging.INFO)
         for (message, message_runs, unmatched), changeset, conflict in zip(handled, changesets, results, strict=True):
@@ -259,6 +265,15 @@ class Worker:
         for status, count in by_status.items():
             PROCESS.runs.labels(project, status.value).inc(count)
         return runs
+
+    async def _give_way(self) -> None:
+        """A turn of the event loop for its other tasks; beside an API (a foreground), a wait while it
+        has requests in hand, no longer than the slice of work just done."""
+        if self.foreground is None:
+            await asyncio.sleep(0)
+        else:
+            await self.foreground.give_way(time.perf_counter() - self._slice_started)
+        self._slice_started = time.perf_counter()
 
     def _report_unmatched(self, message: QueuedMessage, unmatched: Unmatched) -> None:
         """A warning and a count for a source message no flow took (committed as ``unmatched``)."""

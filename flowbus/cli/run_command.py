@@ -21,6 +21,7 @@ from flowbus.cli.options import (
 )
 from flowbus.config.loader import LoadedConfig
 from flowbus.engine import Engine
+from flowbus.foreground import Foreground
 from flowbus.keys import Scope, new_key
 from flowbus.logs import quieter, setup_logging
 from flowbus.publishing import publish_config
@@ -75,9 +76,13 @@ def run(
         click.echo(f"open the dashboard: http://{host}:{port}/ and sign in with {who}")
         engine = Engine(loaded, backend=backend, config_version=result.version.number)
         register_actions(engine, actions)
-        worker = Worker(engine, WorkerSettings(), follow_versions=True)
+        # the worker gives way to the requests the API has in hand: they share one event loop
+        foreground = Foreground()
+        worker = Worker(engine, WorkerSettings(), follow_versions=True, foreground=foreground)
         # the server's access log would drown the worker's lines: warnings at least
-        server = serving.api_server(db, host, port, max_body_kib=max_body_kib, log_level=quieter(log_level, "warning"))
+        server = serving.api_server(
+            db, host, port, max_body_kib=max_body_kib, log_level=quieter(log_level, "warning"), foreground=foreground
+        )
 
         def stop() -> None:
             server.should_exit = True

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 
 import click
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowbus.api import create_app
 from flowbus.cli.exit_codes import ExitCode
+from flowbus.foreground import Foreground
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -35,10 +37,31 @@ def listen(host: str, port: int) -> socket.socket:
     return socket.socket(listening.family, listening.type, socket.IPPROTO_TCP, fileno=listening.detach())
 
 
-def api_server(db: str, host: str, port: int, *, max_body_kib: int, log_level: str) -> Server:
-    """The HTTP API of ``db``, served by uvicorn (on the socket :func:`listen` gave)."""
-    app = create_app(db, max_body_bytes=max_body_kib * 1024)
+def api_server(
+    db: str, host: str, port: int, *, max_body_kib: int, log_level: str, foreground: Foreground | None = None
+) -> Server:
+    """The HTTP API of ``db``, served by uvicorn (on the socket :func:`listen` gave); its requests
+    counted in ``foreground`` when a worker shares the process."""
+    app: ASGIApp = create_app(db, max_body_bytes=max_body_kib * 1024)
+    if foreground is not None:
+        app = counted(app, foreground)
     return Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+
+
+def counted(app: ASGIApp, foreground: Foreground) -> ASGIApp:
+    """``app``, its HTTP requests counted in ``foreground`` from their start to their answer."""
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        foreground.started()
+        try:
+            await app(scope, receive, send)
+        finally:
+            foreground.finished()
+
+    return counting
 
 
 class Server(uvicorn.Server):

@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
         "flowbus.codec",
         "flowbus.keys",
         "flowbus.telemetry",
+        "flowbus.foreground",
     },
     {"flowbus.expr"},
     {"flowbus.events", "flowbus.queue", "flowbus.delays"},

@@ -1,11 +1,16 @@
-"""What `flowbus run` and `flowbus serve` share: the listening socket."""
+"""What `flowbus run` and `flowbus serve` share: the listening socket and the count of requests
+in hand that a worker in the same process gives way to."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
+import pytest
+from starlette.types import Receive, Scope, Send
+
 from flowbus.cli import serving
+from flowbus.foreground import Foreground
 
 
 async def test_connections_accepted_on_the_listening_socket_have_nagle_off():
@@ -23,3 +28,20 @@ async def test_connections_accepted_on_the_listening_socket_have_nagle_off():
         _, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
         assert await asyncio.wait_for(nodelay, 5) != 0
         writer.close()
+
+
+async def test_an_http_request_is_in_hand_from_its_start_to_its_end_even_when_it_fails():
+    foreground = Foreground()
+    seen = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((scope["type"], foreground.in_hand))
+        if scope["type"] == "http":
+            raise RuntimeError("the endpoint failed")
+
+    counting = serving.counted(app, foreground)
+    await counting({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        await counting({"type": "http"}, None, None)  # type: ignore[arg-type]
+    assert seen == [("lifespan", 0), ("http", 1)]
+    assert foreground.in_hand == 0
