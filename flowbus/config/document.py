@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from flowbus.config.issues import ConfigError, Issue, Location
+from flowbus.jsonio import MAX_INT_DIGITS
 
 try:  # the C composer is several times faster; both give the same nodes and marks
     from yaml import CSafeLoader as _Loader
@@ -96,7 +97,9 @@ def parse_text(raw: bytes | str, *, file: str = "<config>") -> Document:
 def _parse_json(text: str, file: str) -> Document:
     """JSON by the JSON grammar (YAML differs on escapes such as ``\\/``); lines from YAML when it agrees."""
     try:
-        data = json.loads(text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+        data = json.loads(
+            text, parse_float=Decimal, parse_int=_int, parse_constant=_no_constant, object_pairs_hook=_unique_keys
+        )
     except json.JSONDecodeError as exc:
         raise _fail(file, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
@@ -112,6 +115,17 @@ def _parse_json(text: str, file: str) -> Document:
         builder.lines.clear()  # the data is right; only the lines are lost: every error points at line 1
     _check_depth(data, file)
     return Document(file=file, data=data, lines=builder.lines)
+
+
+def _int(digits: str) -> int:
+    # Python refuses longer ones in its own words (sys.set_int_max_str_digits): say it in ours first
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(_too_long(digits))
+    return int(digits)
+
+
+def _too_long(digits: str) -> str:
+    return f"a number of {len(digits.lstrip('+-')):,} digits; the limit is {MAX_INT_DIGITS:,}"
 
 
 def _no_constant(name: str) -> Any:
@@ -214,6 +228,8 @@ class _Builder:
         ):
             # YAML 1.1 wants a dot and a signed exponent; 1e3 is a number in JSON and YAML 1.2
             return _decimal(str(node.value))
+        if node.tag == "tag:yaml.org,2002:int" and len(str(node.value).lstrip("+-")) > MAX_INT_DIGITS:
+            raise _fail(self.file, node.start_mark.line + 1, _too_long(str(node.value)))
         if node.tag == "tag:yaml.org,2002:bool" and str(node.value).lower() not in ("true", "false"):
             # YAML 1.1 reads on/off/yes/no as booleans; a flow named `on` or a country code `NO`
             # should stay a string, as in YAML 1.2

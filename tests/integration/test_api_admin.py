@@ -118,6 +118,50 @@ async def test_admin_bodies_with_a_lone_surrogate_are_refused_naming_where(api, 
     ]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "said"),
+    [
+        # FastAPI's reader took the last of two keys: this dry run purged
+        ("POST", "/purge", b'{"dry_run": true, "dry_run": false}', "the key 'dry_run' appears twice"),
+        ("PUT", "/draft", b'{"text": "' + b"x" * 10 + b'", "text": "flows: []"}', "the key 'text' appears twice"),
+        ("POST", "/match", b'{"source": "s", "data": ' + b"[" * 3000 + b"]" * 3000 + b"}", "deeper than 64 levels"),
+        ("POST", "/match", b'{"source": "s", "data": ' + b"9" * 5000 + b"}", "a number of 5,000 digits"),
+        ("POST", "/dead-letters/redrive", b'{"ids": ["\xff"]}', "not UTF-8"),
+    ],
+)
+async def test_admin_bodies_are_read_as_the_ingress_reads_them_and_refused_in_flowbus_words(
+    api, method, path, body, said
+):
+    client, tokens, _ = api
+    headers = {**auth(tokens[Scope.ADMIN]), "Content-Type": "application/json"}
+    refused = await client.request(method, f"/v1/projects/compass{path}", content=body, headers=headers)
+    assert refused.status_code == 422, refused.text
+    [issue] = refused.json()["issues"]
+    assert issue["where"] == "body" and said in issue["message"], issue
+
+
+async def test_an_admin_body_is_refused_once_it_passes_its_bound_while_it_is_read(api):
+    client, tokens, _ = api
+    headers = {**auth(tokens[Scope.ADMIN]), "Content-Type": "application/json"}
+
+    async def endless():  # no Content-Length: the bound is met while reading
+        yield b'{"text": "'
+        for _ in range(200):
+            yield b"x" * 65536
+
+    refused = await client.put("/v1/projects/compass/draft", content=endless(), headers=headers)
+    assert refused.status_code == 413
+    assert refused.json()["error"] == "the body is over the limit of 12,582,912 bytes"
+
+
+async def test_a_config_with_an_integer_past_4300_digits_is_a_draft_refused_at_its_line(api):
+    client, tokens, _ = api
+    text = COMPASS + "retention: {runs: " + "9" * 5000 + "}\n"
+    refused = await client.put("/v1/projects/compass/draft", json={"text": text}, headers=auth(tokens[Scope.ADMIN]))
+    assert refused.status_code == 422, refused.text
+    assert "a number of 5,000 digits; the limit is 4,300" in refused.text
+
+
 async def test_match_says_what_would_run_without_running_it(api):
     client, tokens, _ = api
     admin = auth(tokens[Scope.ADMIN])

@@ -119,3 +119,22 @@ def test_a_json_file_nested_past_the_recursion_limit_says_it_nests_too_deep():
     with pytest.raises(ConfigError) as caught:
         parse_text(deep, file="deep.json")
     assert str(caught.value) == "deep.json:1: the config nests deeper than 64 levels"
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "line"),
+    [
+        ("big.yaml", "project: {name: big}\nlimit: " + "9" * 5000 + "\n", 2),
+        ("big.json", '{"project": {"name": "big"},\n "limit": -' + "9" * 5000 + "}", 1),
+    ],
+)
+def test_an_integer_of_more_digits_than_python_converts_is_refused_in_flowbus_words(file, text, line):
+    # Python would refuse it itself, with "use sys.set_int_max_str_digits()", or fail the request
+    with pytest.raises(ConfigError) as caught:
+        parse_text(text, file=file)
+    assert str(caught.value).startswith(f"{file}:{line}: ")
+    assert str(caught.value).endswith("a number of 5,000 digits; the limit is 4,300")
+
+
+def test_an_integer_of_the_most_digits_allowed_is_read():
+    assert parse_text("limit: " + "9" * 4300 + "\n").data == {"limit": int("9" * 4300)}
