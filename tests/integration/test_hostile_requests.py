@@ -32,6 +32,7 @@ ROUTES = [
     ("POST", "/v1/projects/compass/publish"),
     ("POST", "/v1/projects/compass/dead-letters/redrive"),
     ("POST", "/v1/projects/compass/match"),
+    ("POST", "/v1/projects/compass/purge"),
 ]
 
 # text that has broken JSON handling somewhere: lone surrogates, escapes, huge numbers, deep nesting
@@ -39,6 +40,13 @@ nasty_text = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["\ud800", "a\udfffb", "\x00", "\u2028", "é", "😀", "$", "=1/0", "\\", '"']),
 )
+hostile_configs = [
+    COMPASS + "retention: {runs: " + "9" * 5000 + "}\n",
+    '{"project": {"name": "compass"}, "n": ' + "9" * 5000 + "}",
+    "a: " + "[" * 3000 + "]" * 3000,
+    "a: &a [x, x]\n" + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(20)),
+    COMPASS + "retention: {runs: 1e999999}\n",
+]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | nasty_text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(nasty_text, inner, max_size=4),
@@ -60,6 +68,9 @@ raw_bodies = st.one_of(
         {"specversion": st.just("1.0"), "id": nasty_text, "source": nasty_text, "type": nasty_text, "data": json_values}
     ).map(_encoded),
     st.fixed_dictionaries({"text": nasty_text}).map(_encoded),
+    # config texts that a YAML or JSON reader may choke on: a huge integer, deep nesting, a bomb
+    st.fixed_dictionaries({"text": st.sampled_from(hostile_configs)}).map(_encoded),
+    st.fixed_dictionaries({"dry_run": json_values, "before": nasty_text, "what": json_values}).map(_encoded),
     st.fixed_dictionaries({"ids": st.lists(nasty_text, max_size=3)}).map(_encoded),
     st.fixed_dictionaries({"source": nasty_text, "event_type": nasty_text, "data": json_values}).map(_encoded),
 )
