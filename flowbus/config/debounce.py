@@ -29,16 +29,26 @@ def _duration(value: Any) -> dt.timedelta:
     if isinstance(value, dt.timedelta):
         return value
     try:
-        return dt.timedelta(seconds=parse_delay(value, field="a duration"))
+        return dt.timedelta(seconds=parse_delay(value))
     except DelayError as error:
-        raise ValueError(str(error).removeprefix("a duration: ")) from None
+        if "negative" in str(error):
+            raise ValueError(_NOT_POSITIVE) from None
+        raise ValueError(
+            f"{str(value)[:40]!r} is not a duration: give seconds or a number with a unit (500ms, 10s, 1m, 2h)"
+        ) from None
+    except OverflowError:  # a number past any timedelta
+        raise ValueError(_TOO_LONG) from None
+
+
+_NOT_POSITIVE = "must be longer than 0: a burst ends after some quiet, never at once"
+_TOO_LONG = f"must be {LONGEST.days}d at most"
 
 
 def _positive(value: dt.timedelta) -> dt.timedelta:
     if value <= dt.timedelta(0):
-        raise ValueError("must be longer than 0: a burst ends after some quiet, never at once")
+        raise ValueError(_NOT_POSITIVE)
     if value > LONGEST:
-        raise ValueError(f"is at most {LONGEST.days}d")
+        raise ValueError(_TOO_LONG)
     return value
 
 
