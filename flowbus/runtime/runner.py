@@ -18,7 +18,7 @@ from collections.abc import Mapping, Set
 from typing import Any
 
 from flowbus.codec import encode
-from flowbus.config.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan
+from flowbus.config.plan import CompiledDebounce, CompiledEvent, CompiledFlow, CompiledHandler, Plan
 from flowbus.errors import (
     ChainLimitExceeded,
     LimitExceeded,
@@ -269,7 +269,7 @@ class Runner:
         for handler in subscribers.async_:
             # one message per (event, handler): its dedup id says so, so a retried publisher cannot double it
             body = {"handler": handler.name, "event_id": instance.id}
-            debounce = _debounce(handler, instance) if handler.debounce is not None else None
+            debounce = _burst(handler.name, handler.debounce, instance) if handler.debounce is not None else None
             uow.enqueue(
                 OutgoingMessage(
                     QueueName.OUTBOUND,
@@ -402,25 +402,20 @@ class Runner:
         return await ctx.execute()
 
 
-def _debounce(handler: CompiledHandler, instance: EventInstance) -> Debounce:
-    """The burst a debounced handler's message for ``instance`` joins: the handler's, for the value
+def _burst(handler: str, debounce: CompiledDebounce, instance: EventInstance) -> Debounce:
+    """The burst of ``handler`` that its message for ``instance`` joins: the handler's, for the value
     of its key (text as it is, anything else as JSON; a long value by its digest, so that a key
     stays short whatever the event holds)."""
-    debounce = handler.debounce
-    if debounce is None:  # pragma: no cover - the caller asks only for debounced handlers
-        raise ValueError(f"handler {handler.name!r} is not debounced")
     text = ""
     if debounce.key is not None:
         try:
             value = debounce.key.evaluate({"event": _envelope(instance)})
         except ExpressionError as error:
-            raise StepFailed(
-                f"the debounce key of handler {handler.name!r} failed on {instance.type}: {error}"
-            ) from None
+            raise StepFailed(f"the debounce key of handler {handler!r} failed on {instance.type}: {error}") from None
         text = value if isinstance(value, str) else encode(value)
         if len(text) > _MAX_KEY_TEXT:
             text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    return Debounce(f"{handler.name}/{text}", debounce.period_s, debounce.max_wait_s)
+    return Debounce(f"{handler}/{text}", debounce.period_s, debounce.max_wait_s)
 
 
 def _policy(retry: Any, on_failure: Any) -> RetryPolicy:
