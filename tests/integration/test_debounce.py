@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 
+from flowbus.api.dashboard.timeline import timeline
 from flowbus.config import load_config_text
 from flowbus.engine import Engine
 from flowbus.keys import Scope
@@ -217,6 +218,9 @@ async def test_the_state_debounced_in_the_api_the_trace_and_metrics(serve_api):
             f"{message_id}"
         )
         assert "ran for the last event of a burst of 3" in render(await trace_run(store, run))
+        drawn = await timeline(store, run)  # the dashboard's run page
+        [said] = [row for row in drawn.rows if row.status == "debounced"]
+        assert said.note == burst_node["note"]
         assert to_data((await trace_message(store, message_id))[0])["kind"] == "run"
         text = (await client.get("/metrics")).text
         assert 'state="debounced"' not in text
@@ -236,6 +240,7 @@ async def handler_message_id(store) -> str:
 #: sequence number and how many
 PUBLISHER = """
 import asyncio, sys, textwrap
+from flowbus.api.dashboard.timeline import timeline
 from flowbus.config import load_config_text
 from flowbus.engine import Engine
 from flowbus.stores import open_backend
