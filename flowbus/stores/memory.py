@@ -74,7 +74,7 @@ class MemoryBackend(MemoryRetention):
         #: ids of messages not finished yet (done or unmatched), in queue order: what claim looks at
         self._open: dict[str, None] = {}
         self._dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]] = {}
-        #: (queue, debounce key) -> the message of the key's latest burst, and its deadline
+        #: (queue, debounce key) -> the message of the key's latest burst; a burst's deadline by message id
         self._bursts: dict[tuple[QueueName, str], str] = {}
         self._deadlines: dict[str, dt.datetime] = {}
         self._draft: tuple[str, str] | None = None
