@@ -188,10 +188,10 @@ async def test_a_burst_that_never_goes_quiet_still_runs_every_max_wait(backend):
     worker.stop()
     await working
     assert len(ran_while_busy) >= 2  # without max_wait: none until the events stop
-    for run in ran_while_busy:
-        message = await backend.get_message(run.message_id)
+    messages = [await backend.get_message(run.message_id) for run in ran_while_busy]
+    for message in messages:  # each burst became due no later than max_wait after its first event
         assert message.available_at <= message.created_at + dt.timedelta(seconds=0.8, milliseconds=1)
-        assert message.debounced > 1
+    assert max(message.debounced for message in messages) > 1
 
 
 async def test_the_state_debounced_in_the_api_the_trace_and_metrics(serve_api):
