@@ -7,8 +7,8 @@ dead-letter queue); messages of different groups, and messages without a group, 
 
 The states a message goes through::
 
-    scheduled (sent with a delay) --due, at a claim--+
-                                                     v
+    scheduled (sent with a delay, or debounced) --due, at a claim--+
+                                                                   v
     ready --claim--> leased --ack--> done (or unmatched: a source message no trigger flow takes)
       ^                 |
       +---- retry ------+--(attempts used up)--> dead  (parked: the group goes on;
@@ -50,10 +50,15 @@ class MessageState(enum.StrEnum):
     #: sent with a delay: out of the claims' way until ``available_at``, when a claim makes it ready
     #: (it holds its FIFO group meanwhile, as any open message does)
     SCHEDULED = "scheduled"
+    #: shown, never stored: a scheduled message holding a debounce burst (see :class:`Debounce`),
+    #: whose body is replaced by each later event of its key until it is due
+    DEBOUNCED = "debounced"
 
 
 #: the state shown for a message not due yet: a delayed one, or a ready one waiting out a retry's backoff
 SCHEDULED = MessageState.SCHEDULED.value
+#: the state shown for a scheduled message that holds a debounce burst
+DEBOUNCED = MessageState.DEBOUNCED.value
 
 
 class AttemptError(NamedTuple):
@@ -63,6 +68,18 @@ class AttemptError(NamedTuple):
     error: str
     at: dt.datetime
     config_version: int | None = None
+
+
+class Debounce(NamedTuple):
+    """How a message is debounced: sent scheduled ``period_s`` ahead, it takes the place of the
+    scheduled message of the same ``key`` if there is one (its body replaced, its time moved to
+    ``period_s`` from now but never past ``max_wait_s`` after the burst's first message)."""
+
+    #: the burst the message belongs to, in its queue (the handler and the key's value)
+    key: str
+    period_s: float
+    #: None: a burst may wait as long as its messages keep coming
+    max_wait_s: float | None = None
 
 
 class OutgoingMessage(NamedTuple):
@@ -78,6 +95,8 @@ class OutgoingMessage(NamedTuple):
     not_before: dt.datetime | None = None
     #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
     trace_context: str | None = None
+    #: debounced (then ``not_before`` and ``dedup_id`` are not used): see :class:`Debounce`
+    debounce: Debounce | None = None
 
 
 def source_message(
@@ -119,12 +138,19 @@ class QueuedMessage(NamedTuple):
     blocking: bool = False
     #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
     trace_context: str | None = None
+    #: the debounce burst it holds or held (:attr:`Debounce.key`); None: not debounced
+    debounce_key: str | None = None
+    #: how many messages its burst folded into it: it runs for the last of them (0: not debounced)
+    debounced: int = 0
 
     def shown_state(self, now: dt.datetime) -> str:
-        """The state a user sees: ``scheduled`` for a message not due yet (delayed, or waiting out a
-        retry's backoff), else its stored state."""
+        """The state a user sees: ``debounced`` for a scheduled message holding a debounce burst,
+        ``scheduled`` for a message not due yet (delayed, or waiting out a retry's backoff), else
+        its stored state."""
         if self.state is MessageState.READY and self.available_at > now:
             return SCHEDULED
+        if self.state is MessageState.SCHEDULED and self.debounce_key is not None:
+            return DEBOUNCED
         return self.state.value
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
-from flowbus.queue import SCHEDULED, MessageState, QueuedMessage
+from flowbus.queue import DEBOUNCED, SCHEDULED, MessageState, QueuedMessage
 from flowbus.runtime.bounds import EXPIRED, RETRIED, is_cut_value
 from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
@@ -45,35 +45,76 @@ class UnmatchedMessage(NamedTuple):
 
 
 class ScheduledMessage(NamedTuple):
-    """A message not due yet: delayed until ``available_at``, or waiting out a retry's backoff."""
+    """A message not due yet: delayed until ``available_at``, or waiting out a retry's backoff,
+    or holding a debounce burst."""
 
     message_id: str
     available_at: dt.datetime
     #: attempts already made (0: it was delayed when sent)
     attempts: int
+    #: the events its debounce burst holds so far (0: not debounced)
+    debounced: int = 0
 
     def describe(self) -> str:
+        if self.debounced:
+            return (
+                f"debounced: holds the last of {self.debounced} event(s) so far; runs at "
+                f"{self.available_at.isoformat()} unless another event of its key comes first"
+            )
         why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
         return f"{why}: invisible to workers until {self.available_at.isoformat()}"
 
 
-Record = Run | StepRun | EventInstance | UnmatchedMessage | ScheduledMessage
+class DebouncedBurst(NamedTuple):
+    """What a debounced handler's run ran for: the last event of a burst (the others were folded
+    into its message, and are kept as event instances of their own)."""
+
+    message_id: str
+    #: the events of the burst, the one run for included
+    events: int
+    key: str
+
+    def describe(self) -> str:
+        others = self.events - 1
+        return (
+            f"ran for the last event of a burst of {self.events} (key {self.key!r}); "
+            f"the {others} before it were debounced into message {self.message_id}"
+        )
+
+
+Record = Run | StepRun | EventInstance | UnmatchedMessage | ScheduledMessage | DebouncedBurst
 
 
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
-    kind: str  # "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled"
+    #: "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled",
+    #: "debounced" (a message holding a debounce burst), "burst" (the burst a run ran for)
+    kind: str
     record: Record
     children: tuple[TraceNode, ...] = field(default=())
 
 
 async def trace_run(source: Backend, run: Run, *, depth: int = 0) -> TraceNode:
     children = _nest([await _step_node(source, step, depth) for step in run.steps])
+    burst = await _burst(source, run)
+    if burst is not None:
+        children.insert(0, TraceNode(kind="burst", record=burst))
     if depth < MAX_TRACE_DEPTH:
         for child in await source.child_runs(run.id):
             if child.trigger is Trigger.CALL or await _rolled_back_handler(source, child):
                 children.append(await trace_run(source, child, depth=depth + 1))
     return TraceNode(kind="run", record=run, children=tuple(children))
+
+
+async def _burst(source: Backend, run: Run) -> DebouncedBurst | None:
+    """The debounce burst an async handler's run ran for, when its message folded more than one
+    event (read from the message, which keeps the count)."""
+    if run.trigger is not Trigger.HANDLER or run.message_id is None or run.parent_run_id is not None:
+        return None
+    message = await source.get_message(run.message_id)
+    if message is None or message.debounce_key is None or message.debounced < 2:
+        return None
+    return DebouncedBurst(message.id, message.debounced, message.debounce_key)
 
 
 async def _rolled_back_handler(source: Backend, run: Run) -> bool:
@@ -133,9 +174,10 @@ async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     message = await source.get_message(message_id)
     if message is not None and message.state is MessageState.UNMATCHED:
         trees.append(await _unmatched_node(source, message))
-    elif message is not None and message.shown_state(dt.datetime.now(dt.UTC)) == SCHEDULED:
-        record = ScheduledMessage(message.id, message.available_at, message.attempts)
-        trees.append(TraceNode(kind="scheduled", record=record))
+    elif message is not None and (shown := message.shown_state(dt.datetime.now(dt.UTC))) in (SCHEDULED, DEBOUNCED):
+        debounced = message.debounced if shown == DEBOUNCED else 0
+        record = ScheduledMessage(message.id, message.available_at, message.attempts, debounced)
+        trees.append(TraceNode(kind=shown, record=record))
     return trees
 
 
@@ -208,8 +250,14 @@ def _fields(node: TraceNode) -> dict[str, Any]:
         }  # fmt: skip
     if isinstance(record, ScheduledMessage):
         return {
-            "kind": "scheduled", "message_id": record.message_id, "available_at": record.available_at,
-            "attempts": record.attempts, "note": record.describe(),
+            "kind": DEBOUNCED if record.debounced else SCHEDULED, "message_id": record.message_id,
+            "available_at": record.available_at, "attempts": record.attempts, "debounced": record.debounced,
+            "note": record.describe(),
+        }  # fmt: skip
+    if isinstance(record, DebouncedBurst):
+        return {
+            "kind": "burst", "message_id": record.message_id, "events": record.events, "key": record.key,
+            "note": record.describe(),
         }  # fmt: skip
     return {"kind": "event", **record.to_dict()}
 
@@ -253,7 +301,10 @@ def _lines(record: Record, first: str, rest: str, width: int) -> list[str]:
     if isinstance(record, UnmatchedMessage):
         return [f"{first}message {record.message_id} [unmatched]: {record.describe()}"]
     if isinstance(record, ScheduledMessage):
-        return [f"{first}message {record.message_id} [scheduled]: {record.describe()}"]
+        shown = DEBOUNCED if record.debounced else SCHEDULED
+        return [f"{first}message {record.message_id} [{shown}]: {record.describe()}"]
+    if isinstance(record, DebouncedBurst):
+        return [f"{first}{record.describe()}"]
     return [
         f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})",
         f"{rest}    data: {_short(record.data, width)}",

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from flowbus.config.base import Identifier, Model, Name
+from flowbus.config.debounce import Debounce
 from flowbus.config.retention import Retention
 from flowbus.config.schedules import Schedule
 from flowbus.config.steps import Step
@@ -107,6 +108,9 @@ class Flow(Model):
         default="park",
         description="when attempts are used up: park (dead-letter, the group goes on) or block (the group waits)",
     )
+    debounce: Debounce | None = Field(
+        default=None, description="of the async handlers that run this flow (a handler's own debounce comes first)"
+    )
 
     @property
     def is_trigger(self) -> bool:
@@ -125,6 +129,9 @@ class Handler(Model):
     mode: Literal["sync", "async"] = "async"
     bindings: dict[Identifier, Identifier] = Field(default_factory=dict, description="event property -> flow input")
     retry: Retry | None = Field(default=None, description="retries of this handler's runs (default: its flow's)")
+    debounce: Debounce | None = Field(
+        default=None, description="one run per burst of events with one key, for the last (default: its flow's)"
+    )
 
 
 class StoreTarget(Model):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from flowbus.config.debounce import compile_key
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, StoreTarget
 from flowbus.config.schema import PropertySchema
@@ -25,7 +26,7 @@ from flowbus.config.steps import (
 from flowbus.config.values import InvalidValue, Value, compile_value
 from flowbus.errors import EventValidationError
 from flowbus.events.frozen import freeze
-from flowbus.expr import DEFAULT_LIMITS, ExpressionError, JsonPath, Limits, compile_path
+from flowbus.expr import DEFAULT_LIMITS, Expression, ExpressionError, JsonPath, Limits, compile_path
 
 #: the field that keys an entity's records when its target does not say
 DEFAULT_KEY = "id"
@@ -121,11 +122,34 @@ class CompiledFlow:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CompiledDebounce:
+    """A handler's debounce, its key compiled (see :mod:`flowbus.config.debounce`)."""
+
+    #: evaluates ``{"event": envelope}`` to the key's value; None: one burst for every event
+    key: Expression | None
+    period_s: float
+    max_wait_s: float | None
+
+
+def _debounce(handler: Handler, flow: Flow) -> CompiledDebounce | None:
+    debounce = handler.debounce or flow.debounce
+    if debounce is None:
+        return None
+    return CompiledDebounce(
+        key=compile_key(debounce.key) if debounce.key is not None else None,
+        period_s=debounce.period.total_seconds(),
+        max_wait_s=debounce.max_wait.total_seconds() if debounce.max_wait is not None else None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CompiledHandler:
     model: Handler
     flow: CompiledFlow
     #: (event property, flow input) pairs
     bindings: tuple[tuple[str, str], ...]
+    #: its own debounce, else its flow's (None: every event runs the flow)
+    debounce: CompiledDebounce | None = None
 
     @property
     def name(self) -> str:
@@ -188,7 +212,9 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
     compiler = _StepCompiler(limits, keys, known)
     flows = {flow.name: compiler.flow(flow, ("flows", index)) for index, flow in enumerate(config.flows)}
     handlers = {
-        h.name: CompiledHandler(model=h, flow=flows[h.flow], bindings=tuple(h.bindings.items()))
+        h.name: CompiledHandler(
+            model=h, flow=flows[h.flow], bindings=tuple(h.bindings.items()), debounce=_debounce(h, flows[h.flow].model)
+        )
         for h in config.handlers
         if h.flow in flows
     }

@@ -164,6 +164,12 @@ class ReferenceChecker:
             # without any declared source, a flow's source is declared by using it (the minimal form)
             if flow.source is not None and self.sources:
                 self._resolve((*where, "source"), "source", flow.source, self.sources)
+            if flow.debounce is not None:
+                self.error(
+                    (*where, "debounce"),
+                    "debounce applies to flows run by async handlers: a trigger flow runs for every "
+                    "source message (debounce the handlers of the event it publishes instead)",
+                )
         elif flow.event_type_from is not None:
             self.error(
                 (*where, "event_type_from"),
@@ -291,6 +297,14 @@ class ReferenceChecker:
                 f"flow {flow.name!r} is a trigger flow; a handler runs a logic flow (one with inputs, no source)",
             )
             return
+        if handler.mode == "sync" and (handler.debounce or flow.debounce) is not None:
+            own = handler.debounce is not None
+            self.error(
+                (*where, "debounce" if own else "mode"),
+                ("a sync handler" if own else f"flow {flow.name!r} has a debounce, and a sync handler of it")
+                + " runs inside its publisher's transaction and cannot wait for a burst to end; "
+                "make the handler async",
+            )
         event = None
         if event_ok:
             event = self._event_version((*where, "event_version"), handler.event, handler.event_version)

@@ -13,10 +13,12 @@ and store (:meth:`Runner.switched`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Set
 from typing import Any
 
-from flowbus.config.plan import CompiledEvent, CompiledFlow, CompiledHandler, Plan
+from flowbus.codec import encode
+from flowbus.config.plan import CompiledDebounce, CompiledEvent, CompiledFlow, CompiledHandler, Plan
 from flowbus.errors import (
     ChainLimitExceeded,
     LimitExceeded,
@@ -28,8 +30,9 @@ from flowbus.errors import (
 )
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
+from flowbus.expr import ExpressionError
 from flowbus.ids import new_id
-from flowbus.queue import MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
+from flowbus.queue import Debounce, MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.changes import RunStore
 from flowbus.runtime.context import NO_SOURCE, Origin, RunContext, RunSource, StepFn, TracedRunContext
@@ -42,6 +45,8 @@ from flowbus.telemetry import current_carrier, tracing
 
 #: event instances and unmatched pairs kept by a runner (both come from outside: bounded)
 _MEMO_SIZE = 256
+#: the longest value of a debounce key kept as it is; a longer one is kept as its digest
+_MAX_KEY_TEXT = 200
 
 
 class Runner:
@@ -264,15 +269,17 @@ class Runner:
         for handler in subscribers.async_:
             # one message per (event, handler): its dedup id says so, so a retried publisher cannot double it
             body = {"handler": handler.name, "event_id": instance.id}
+            debounce = _burst(handler.name, handler.debounce, instance) if handler.debounce is not None else None
             uow.enqueue(
                 OutgoingMessage(
                     QueueName.OUTBOUND,
                     MessageKind.HANDLER,
                     body,
                     group_key,
-                    f"{instance.id}/{handler.name}",
+                    f"{instance.id}/{handler.name}" if debounce is None else None,
                     self.config_version,
                     trace_context=trace_context,
+                    debounce=debounce,
                 )
             )
         return instance
@@ -393,6 +400,22 @@ class Runner:
             source=source.nested(handler.name),
         )
         return await ctx.execute()
+
+
+def _burst(handler: str, debounce: CompiledDebounce, instance: EventInstance) -> Debounce:
+    """The burst of ``handler`` that its message for ``instance`` joins: the handler's, for the value
+    of its key (text as it is, anything else as JSON; a long value by its digest, so that a key
+    stays short whatever the event holds)."""
+    text = ""
+    if debounce.key is not None:
+        try:
+            value = debounce.key.evaluate({"event": _envelope(instance)})
+        except ExpressionError as error:
+            raise StepFailed(f"the debounce key of handler {handler!r} failed on {instance.type}: {error}") from None
+        text = value if isinstance(value, str) else encode(value)
+        if len(text) > _MAX_KEY_TEXT:
+            text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return Debounce(f"{handler}/{text}", debounce.period_s, debounce.max_wait_s)
 
 
 def _policy(retry: Any, on_failure: Any) -> RetryPolicy:

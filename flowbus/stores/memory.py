@@ -22,6 +22,7 @@ from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
+    Debounce,
     MessageKind,
     MessageState,
     OutgoingMessage,
@@ -73,6 +74,9 @@ class MemoryBackend(MemoryRetention):
         #: ids of messages not finished yet (done or unmatched), in queue order: what claim looks at
         self._open: dict[str, None] = {}
         self._dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]] = {}
+        #: (queue, debounce key) -> the message of the key's latest burst; a burst's deadline by message id
+        self._bursts: dict[tuple[QueueName, str], str] = {}
+        self._deadlines: dict[str, dt.datetime] = {}
         self._draft: tuple[str, str] | None = None
         self._versions: list[ConfigVersion] = []
         self._manifests: dict[int, Manifest] = {}
@@ -263,7 +267,10 @@ class MemoryBackend(MemoryRetention):
         remembered_until = now + dt.timedelta(seconds=self.dedup_window_s)
         ids = []
         for outgoing in messages:
-            queue, kind, body, group_key, dedup_id, config_version, not_before, trace_context = outgoing
+            queue, kind, body, group_key, dedup_id, config_version, not_before, trace_context, debounce = outgoing
+            if debounce is not None:
+                ids.append(self._debounce(outgoing, debounce, now))
+                continue
             if dedup_id is not None:
                 seen = self._dedup.get((queue, dedup_id))
                 if seen is not None and seen[1] > now:
@@ -281,6 +288,33 @@ class MemoryBackend(MemoryRetention):
             self._open[message_id] = None
             ids.append(message_id)
         return ids
+
+    def _debounce(self, outgoing: OutgoingMessage, debounce: Debounce, now: dt.datetime) -> str:
+        """Fold a debounced message into the scheduled message of its burst, or start the burst."""
+        address = (outgoing.queue, debounce.key)
+        held = self._bursts.get(address)
+        burst = self._messages.get(held) if held is not None else None
+        due = now + dt.timedelta(seconds=debounce.period_s)
+        if burst is not None and burst.state is MessageState.SCHEDULED:
+            deadline = self._deadlines.get(burst.id)
+            self._messages[burst.id] = burst._replace(
+                body=outgoing.body, config_version=outgoing.config_version, trace_context=outgoing.trace_context,
+                available_at=min(due, deadline) if deadline is not None else due, debounced=burst.debounced + 1,
+            )  # fmt: skip
+            return burst.id
+        if held is not None:  # its message was claimed (or purged): this one starts a new burst
+            self._deadlines.pop(held, None)
+        message_id = new_id()
+        self._messages[message_id] = QueuedMessage(
+            message_id, outgoing.queue, outgoing.kind, outgoing.body, outgoing.group_key, None,
+            MessageState.SCHEDULED, 0, outgoing.config_version, now, due, trace_context=outgoing.trace_context,
+            debounce_key=debounce.key, debounced=1,
+        )  # fmt: skip
+        self._open[message_id] = None
+        self._bursts[address] = message_id
+        if debounce.max_wait_s is not None:
+            self._deadlines[message_id] = now + dt.timedelta(seconds=debounce.max_wait_s)
+        return message_id
 
     async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
         last = self._ticks.get(schedule)
@@ -344,7 +378,8 @@ class MemoryBackend(MemoryRetention):
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         depth: dict[tuple[QueueName, MessageState], int] = defaultdict(int)
         for message in self._messages.values():
-            depth[(message.queue, message.state)] += 1
+            debounced = message.state is MessageState.SCHEDULED and message.debounce_key is not None
+            depth[(message.queue, MessageState.DEBOUNCED if debounced else message.state)] += 1
         return dict(depth)
 
     async def queue_stats(self) -> list[QueueStat]:
@@ -515,7 +550,7 @@ def _in_state(
     m = message
     return QueuedMessage(
         m.id, m.queue, m.kind, m.body, m.group_key, m.dedup_id, state, m.attempts, m.config_version, m.created_at,
-        m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context,
+        m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context, m.debounce_key, m.debounced,
     )  # fmt: skip
 
 

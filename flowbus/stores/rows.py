@@ -16,7 +16,7 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import MAX_ID
 from flowbus.keys import ApiKey, Scope
-from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.queue import AttemptError, Debounce, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.changes import Ack, Retry, Versioned, caused_events
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
 from flowbus.stores.protocols import (
@@ -150,6 +150,21 @@ def message_row(
     }  # fmt: skip
 
 
+def debounce_row(
+    project: str, message_id: str, outgoing: OutgoingMessage, debounce: Debounce, now: dt.datetime, stamp: Stamp = iso
+) -> dict[str, Any]:
+    """Parameters of the ``debounce_message`` statement: a debounced message, scheduled its period
+    ahead, and the deadline of a burst it starts (None: no max_wait)."""
+    start = now.timestamp()
+    deadline = start + debounce.max_wait_s if debounce.max_wait_s is not None else None
+    return {
+        "project": project, "id": message_id, "queue": outgoing.queue, "kind": outgoing.kind,
+        "body": encode(outgoing.body), "group_key": outgoing.group_key, "config_version": outgoing.config_version,
+        "created_at": stamp(now), "available_at": start + debounce.period_s, "trace_context": outgoing.trace_context,
+        "debounce_key": debounce.key, "debounce_deadline": deadline,
+    }  # fmt: skip
+
+
 def ack_row(project: str, ack: Ack) -> dict[str, Any]:
     """Parameters of the ``ack`` statement."""
     return {"project": project, "id": ack.message_id, "owner": ack.owner, "state": ack.state}
@@ -225,6 +240,7 @@ def message(row: Row) -> QueuedMessage:
         available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
         lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
         errors=errors, blocking=bool(row["blocking"]), trace_context=row["trace_context"],
+        debounce_key=row["debounce_key"], debounced=row["debounced"],
     )  # fmt: skip
 
 

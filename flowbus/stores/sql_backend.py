@@ -390,8 +390,10 @@ class SqlBackend(SqlRetention):
         async with self.connector.transaction() as tx:
             ids = await self._send(tx, messages)
             await tx.announce("work")
-            if any(m.dedup_id is not None for m in messages):
+            if any(m.dedup_id is not None and m.debounce is None for m in messages):
                 ids = await self._deduplicated(tx, messages, ids)
+            if any(m.debounce is not None for m in messages):
+                ids = await self._debounced(tx, messages, ids)
         return ids
 
     async def _send(self, tx: Transaction, messages: Sequence[OutgoingMessage]) -> list[str]:
@@ -400,7 +402,9 @@ class SqlBackend(SqlRetention):
         Two statements for any number of messages, neither read back: every de-duplication id
         is remembered first (for its message, unless it still stands for an earlier one), then
         each message is inserted unless its de-duplication id stands for another. So a batch,
-        dedup included, costs a pipelining driver no round trip of its own.
+        dedup included, costs a pipelining driver no round trip of its own. A debounced message
+        goes by a statement of its own, which folds it into its burst's message (its id is then
+        the burst's: see :meth:`send`).
         """
         now = _now()
         expires_at = now.timestamp() + self.dedup_window_s
@@ -412,9 +416,19 @@ class SqlBackend(SqlRetention):
         ]  # fmt: skip
         if remembered:
             await tx.write_many("remember_dedup", remembered)
-        inserted = [rows.message_row(self.project, i, m, now, self._stamp) for m, i in zip(messages, ids, strict=True)]
+        inserted = [
+            rows.message_row(self.project, i, m, now, self._stamp)
+            for m, i in zip(messages, ids, strict=True) if m.debounce is None
+        ]  # fmt: skip
         if inserted:
             await tx.write_many("insert_message", inserted)
+        debounced = [
+            rows.debounce_row(self.project, i, m, m.debounce, now, self._stamp)
+            for m, i in zip(messages, ids, strict=True) if m.debounce is not None
+        ]  # fmt: skip
+        if debounced:
+            # each folds into the scheduled message of its burst, if there is one: see queue.Debounce
+            await tx.write_many("debounce_message", debounced)
         return ids
 
     async def _deduplicated(self, tx: Transaction, messages: Sequence[OutgoingMessage], ids: list[str]) -> list[str]:
@@ -428,6 +442,21 @@ class SqlBackend(SqlRetention):
         standing = {(row["queue"], row["dedup_id"]): row["message_id"] for row in found}
         return [
             i if m.dedup_id is None else standing[str(m.queue), m.dedup_id] for m, i in zip(messages, ids, strict=True)
+        ]
+
+    async def _debounced(self, tx: Transaction, messages: Sequence[OutgoingMessage], ids: list[str]) -> list[str]:
+        """``ids`` with each debounced message's replaced by the id of its burst's message (its own
+        when it started the burst)."""
+        bursts = {(str(m.queue), m.debounce.key) for m in messages if m.debounce is not None}
+        array = self.connector.array
+        found = await tx.fetch_all("debounced_messages", {
+            "project": self.project, "queues": array(sorted({queue for queue, _ in bursts})),
+            "keys": array(sorted({key for _, key in bursts})),
+        })  # fmt: skip
+        standing = {(row["queue"], row["debounce_key"]): row["id"] for row in found}
+        return [
+            i if m.debounce is None else standing.get((str(m.queue), m.debounce.key), i)
+            for m, i in zip(messages, ids, strict=True)
         ]
 
     async def claim(

@@ -415,3 +415,83 @@ def test_workers_racing_on_a_fast_clock_fire_each_tick_exactly_once(database):
     ]
     assert sum(fired) == len(ticks) == len(set(ticks)) == seconds
     assert len([n for n in fired if n]) > 1  # they did race: more than one of them fired ticks
+
+
+# -- debounce: bursts of events while workers are killed ---------------------------------------
+
+DEBOUNCED = """
+project: {name: shop}
+events:
+  - name: Changed
+    properties: {Key: {type: String, required: true}, Seq: {type: Integer, required: true}}
+flows:
+  - name: Keep
+    inputs: {Key: {type: String, required: true}, Seq: {type: Integer, required: true}}
+    steps: [{id: out, action: output, values: {key: "=inputs.Key", seq: "=inputs.Seq"}}]
+handlers:
+  - name: keep
+    event: Changed
+    flow: Keep
+    bindings: {Key: Key, Seq: Seq}
+    debounce: {period: 300ms, key: "=event.data.Key", max_wait: 1s}
+"""
+DEBOUNCE_KEYS = 8
+
+
+async def publish_bursts(db: str, workers: list[subprocess.Popen[bytes]]) -> dict[str, list[str]]:
+    """For RUN_S seconds, bursts of 1 to 15 events of a random key, and now and then a worker
+    killed with SIGKILL and another started; the ids of the events published, by key."""
+    backend = open_backend(db, "shop")
+    number, loaded = await active_config(backend)
+    engine = Engine(loaded, backend=backend, config_version=number)
+    rng = random.Random(20261128)
+    published: dict[str, list[str]] = {}
+    deadline = time.monotonic() + RUN_S
+    while time.monotonic() < deadline:
+        key = f"k{rng.randrange(DEBOUNCE_KEYS)}"
+        for _ in range(rng.randint(1, 15)):
+            seq = len(published.setdefault(key, []))
+            published[key].append((await engine.publish("Changed", {"Key": key, "Seq": seq})).id)
+        await asyncio.sleep(rng.uniform(0.0, 0.5))
+        if rng.random() < 0.3:
+            victim = rng.randrange(len(workers))
+            await asyncio.to_thread(stop, workers[victim], signal.SIGKILL)
+            workers[victim] = worker(db)
+    await backend.close()
+    return published
+
+
+def test_a_debounced_burst_loses_and_doubles_nothing_while_workers_are_killed(database):
+    async def prepare() -> None:
+        backend = open_backend(database, "shop")
+        await publish_config(backend, DEBOUNCED, file="flowbus.yaml")
+        await backend.close()
+
+    asyncio.run(prepare())
+    kind = "sqlite" if database.startswith("sqlite") else "postgres"
+    workers = [worker(database) for _ in range(WORKERS[kind])]
+    published = asyncio.run(publish_bursts(database, workers))
+    for process in workers:
+        wait_started(process)
+    deadline = time.monotonic() + 120
+    waiting = "SELECT count(*) FROM messages WHERE state IN ('ready', 'leased', 'scheduled')"
+    while scalar(database, waiting) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for process in workers:
+        assert stop(process, signal.SIGTERM) == 0
+    assert scalar(database, waiting) == 0
+
+    messages = rows(database, "SELECT id, state, body, debounced FROM messages WHERE kind = 'handler'")
+    runs = rows(database, "SELECT message_id, event_id FROM runs WHERE status = 'succeeded'")
+    # nothing lost: every event was folded into one message, and every message ran
+    assert sum(debounced for *_, debounced in messages) == sum(len(ids) for ids in published.values())
+    assert {state for _, state, _, _ in messages} == {"done"}
+    ran: dict[str, str] = {}
+    for message_id, event_id in runs:
+        assert message_id not in ran, "a debounced message ran twice"
+        ran[message_id] = event_id
+    # nothing doubled: one run a message, for the last event its burst held
+    assert ran == {message_id: json.loads(body)["event_id"] for message_id, _, body, _ in messages}
+    assert len(ran) < sum(len(ids) for ids in published.values())  # bursts were debounced
+    # the last event of every key ran
+    assert {ids[-1] for ids in published.values()} <= set(ran.values())

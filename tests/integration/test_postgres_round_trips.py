@@ -121,3 +121,22 @@ async def test_a_worker_s_batch_commits_together_waiting_only_for_its_checks(bac
         assert round_trips(trace()) == 3
         assert statements(trace()) == 5  # BEGIN, the row locks, the records, the acknowledgements, COMMIT
     assert await backend.queue_depth() == {(QueueName.OUTBOUND, MessageState.DONE): 10}
+
+
+async def test_a_debounced_publish_waits_for_the_server_once_too(backend):
+    """The burst's upsert needs no answer: it is pipelined with the rest of the publish."""
+    debounced = CONFIG.replace(
+        "  - {name: count, event: OrderPlaced, flow: Note, mode: async, bindings: {OrderId: OrderId}}",
+        "  - {name: count, event: OrderPlaced, flow: Note, mode: async, bindings: {OrderId: OrderId},\n"
+        "     debounce: {period: 1m, key: '=event.data.OrderId'}}",
+    )
+    engine = Engine(load_config_text(debounced), backend=backend, config_version=1)
+    for _ in range(8):
+        await engine.publish("OrderPlaced", {"OrderId": "same"})
+    async with traced(backend) as trace:
+        await engine.publish("OrderPlaced", {"OrderId": "same"})
+        assert round_trips(trace()) == 1
+    assert await backend.queue_depth() == {
+        (QueueName.OUTBOUND, MessageState.READY): 18,
+        (QueueName.OUTBOUND, MessageState.DEBOUNCED): 1,
+    }

@@ -17,7 +17,15 @@ from flowbus.events.instance import EventInstance
 from flowbus.queue import QueuedMessage
 from flowbus.runtime.records import Run, Trigger
 from flowbus.stores.protocols import Backend
-from flowbus.trace import ScheduledMessage, TraceNode, UnmatchedMessage, trace_event, trace_message, trace_run
+from flowbus.trace import (
+    DebouncedBurst,
+    ScheduledMessage,
+    TraceNode,
+    UnmatchedMessage,
+    trace_event,
+    trace_message,
+    trace_run,
+)
 
 #: the longest chain of parents climbed to find the top run
 MAX_CLIMB = 64
@@ -128,7 +136,12 @@ def _walk(
                         note=record.describe()))  # fmt: skip
         return at
     if isinstance(record, ScheduledMessage):  # a message not due yet: said, with no bar
-        rows.append(Row(depth, "message", f"message {record.message_id}", "scheduled", record.available_at, 0.0,
+        shown = "debounced" if record.debounced else "scheduled"
+        rows.append(Row(depth, "message", f"message {record.message_id}", shown, record.available_at, 0.0,
+                        note=record.describe()))  # fmt: skip
+        return at
+    if isinstance(record, DebouncedBurst):  # what a debounced run ran for: said, with no bar
+        rows.append(Row(depth, "message", f"message {record.message_id}", "debounced", at or _now(), 0.0,
                         note=record.describe()))  # fmt: skip
         return at
     start = at or _now()

@@ -92,7 +92,10 @@ CREATE TABLE messages (
     lease_expires_at double precision,
     errors text NOT NULL DEFAULT '[]',
     blocking boolean NOT NULL DEFAULT false,
-    trace_context text
+    trace_context text,
+    debounce_key text,
+    debounce_deadline double precision,
+    debounced integer NOT NULL DEFAULT 0
 );
 
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
@@ -179,3 +182,6 @@ CREATE TABLE schedule_ticks (
 );
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
+
+CREATE UNIQUE INDEX messages_debounce ON messages (project, queue, debounce_key)
+WHERE state = 'scheduled' AND debounce_key IS NOT NULL;

@@ -158,6 +158,28 @@ SELECT queue, dedup_id, message_id FROM dedup
 WHERE project = :project AND queue IN (SELECT value FROM json_each(:queues))
   AND dedup_id IN (SELECT value FROM json_each(:dedup_ids));
 
+-- name: debounce_message
+-- A debounced message (queue.Debounce): inserted scheduled, unless the scheduled message of its
+-- burst is there; then that one takes its body (the latest event), its config version and trace
+-- context, and its time moves to this one's, but never past the burst's deadline; and its count
+-- goes up. One statement, so that concurrent senders of a key fold into one message (the unique
+-- index of migration 0011 makes the second one update what the first inserted). Not read back.
+INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
+                      created_at, available_at, trace_context, debounce_key, debounce_deadline, debounced)
+VALUES (:project, :id, :queue, :kind, :body, :group_key, NULL, 'scheduled', 0, :config_version,
+        :created_at, :available_at, :trace_context, :debounce_key, :debounce_deadline, 1)
+ON CONFLICT (project, queue, debounce_key) WHERE state = 'scheduled' AND debounce_key IS NOT NULL
+DO UPDATE SET body = excluded.body, config_version = excluded.config_version, trace_context = excluded.trace_context,
+    available_at = min(excluded.available_at, coalesce(messages.debounce_deadline, excluded.available_at)),
+    debounced = messages.debounced + 1;
+
+-- name: debounced_messages
+-- The scheduled message of each of these bursts (on the unique index of migration 0011), read in
+-- the transaction that sent to them: what a debounced message's id is, once folded.
+SELECT queue, debounce_key, id FROM messages
+WHERE project = :project AND state = 'scheduled' AND debounce_key IS NOT NULL
+  AND queue IN (SELECT value FROM json_each(:queues)) AND debounce_key IN (SELECT value FROM json_each(:keys));
+
 -- name: promote_due
 -- Delayed messages that are due become ready (in the claim's transaction, before it looks).
 UPDATE messages SET state = 'ready' WHERE project = :project AND state = 'scheduled' AND available_at <= :now;
@@ -205,7 +227,10 @@ WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :ow
 SELECT * FROM messages WHERE project = :project AND id = :id;
 
 -- name: queue_depth
-SELECT queue, state, count(*) AS n FROM messages WHERE project = :project GROUP BY queue, state;
+-- a scheduled message holding a debounce burst is counted as debounced (queue.MessageState)
+SELECT queue, CASE WHEN state = 'scheduled' AND debounce_key IS NOT NULL THEN 'debounced' ELSE state END AS state,
+       count(*) AS n
+FROM messages WHERE project = :project GROUP BY 1, 2;
 
 -- name: queue_stats
 -- each half reads one partial index (open messages, dead ones): the done history is never scanned

@@ -88,7 +88,10 @@ CREATE TABLE messages (
     lease_expires_at REAL,
     errors TEXT NOT NULL DEFAULT '[]',
     blocking INTEGER NOT NULL DEFAULT 0,
-    trace_context TEXT
+    trace_context TEXT,
+    debounce_key TEXT,
+    debounce_deadline REAL,
+    debounced INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
@@ -177,3 +180,6 @@ CREATE TABLE schedule_ticks (
 ) WITHOUT ROWID;
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
+
+CREATE UNIQUE INDEX messages_debounce ON messages (project, queue, debounce_key)
+WHERE state = 'scheduled' AND debounce_key IS NOT NULL;
