@@ -54,6 +54,9 @@ class MessageState(enum.StrEnum):
 
 #: the state shown for a message not due yet: a delayed one, or a ready one waiting out a retry's backoff
 SCHEDULED = MessageState.SCHEDULED.value
+#: the state shown for a message given back without spending an attempt (a rate limit, a server's
+#: ``Retry-After``), until it is due
+THROTTLED = "throttled"
 
 
 class AttemptError(NamedTuple):
@@ -119,12 +122,17 @@ class QueuedMessage(NamedTuple):
     blocking: bool = False
     #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
     trace_context: str | None = None
+    #: the times a server's ``Retry-After`` gave it back (bounded by its target's ``max_deferrals``)
+    deferrals: int = 0
+    #: given back without spending an attempt, until ``available_at`` (shown ``throttled``)
+    throttled: bool = False
 
     def shown_state(self, now: dt.datetime) -> str:
-        """The state a user sees: ``scheduled`` for a message not due yet (delayed, or waiting out a
-        retry's backoff), else its stored state."""
+        """The state a user sees: ``throttled`` for a message given back by a rate limit or a server's
+        ``Retry-After`` and not due yet, ``scheduled`` for another message not due yet (delayed, or
+        waiting out a retry's backoff), else its stored state."""
         if self.state is MessageState.READY and self.available_at > now:
-            return SCHEDULED
+            return THROTTLED if self.throttled else SCHEDULED
         return self.state.value
 
     def to_dict(self) -> dict[str, Any]:

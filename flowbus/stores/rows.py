@@ -164,6 +164,14 @@ def retry_row(project: str, retry: Retry) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def defer_row(project: str, retry: Retry) -> dict[str, Any]:
+    """Parameters of the ``defer`` statement: given back until ``available_at``, no attempt spent."""
+    return {
+        "project": project, "id": retry.message_id, "owner": retry.owner,
+        "available_at": retry.available_at.timestamp(), "counted": retry.counted,
+    }  # fmt: skip
+
+
 def versioned(row: Row) -> Versioned:
     """An entity record with its version."""
     return Versioned(freeze(decode(row["data"])), row["version"])
@@ -225,6 +233,7 @@ def message(row: Row) -> QueuedMessage:
         available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
         lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
         errors=errors, blocking=bool(row["blocking"]), trace_context=row["trace_context"],
+        deferrals=row["deferrals"], throttled=bool(row["throttled"]),
     )  # fmt: skip
 
 

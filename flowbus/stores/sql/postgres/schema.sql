@@ -92,7 +92,9 @@ CREATE TABLE messages (
     lease_expires_at double precision,
     errors text NOT NULL DEFAULT '[]',
     blocking boolean NOT NULL DEFAULT false,
-    trace_context text
+    trace_context text,
+    deferrals integer NOT NULL DEFAULT 0,
+    throttled boolean NOT NULL DEFAULT false
 );
 
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
@@ -179,3 +181,10 @@ CREATE TABLE schedule_ticks (
 );
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
+
+CREATE TABLE rate_limits (
+    project text NOT NULL,
+    key text NOT NULL,
+    tat double precision NOT NULL,
+    PRIMARY KEY (project, key)
+);

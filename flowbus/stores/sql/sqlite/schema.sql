@@ -88,7 +88,9 @@ CREATE TABLE messages (
     lease_expires_at REAL,
     errors TEXT NOT NULL DEFAULT '[]',
     blocking INTEGER NOT NULL DEFAULT 0,
-    trace_context TEXT
+    trace_context TEXT,
+    deferrals INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
@@ -177,3 +179,10 @@ CREATE TABLE schedule_ticks (
 ) WITHOUT ROWID;
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
+
+CREATE TABLE rate_limits (
+    project TEXT NOT NULL,
+    key TEXT NOT NULL,
+    tat REAL NOT NULL,
+    PRIMARY KEY (project, key)
+) WITHOUT ROWID;
