@@ -533,7 +533,7 @@ def _in_state(
     m = message
     return QueuedMessage(
         m.id, m.queue, m.kind, m.body, m.group_key, m.dedup_id, state, m.attempts, m.config_version, m.created_at,
-        m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context,
+        m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context, m.deferrals, m.throttled,
     )  # fmt: skip
 
 
