@@ -9,7 +9,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from flowbus.config.base import Model
 
@@ -17,6 +17,11 @@ _PERIOD = re.compile(r"^([0-9]{1,7})(ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 #: the longest period or wait a target may name
 LONGEST = dt.timedelta(days=1)
+#: the most calls a rate limit may allow a period
+MOST_CALLS = 1_000_000
+#: added to a rate limit's period when its turns are spaced: a call reaches the server a little
+#: after its turn, and one a little later than another, by up to this much, still counts in its window
+SLACK_S = 0.1
 
 
 def parse_period(value: Any) -> dt.timedelta:
@@ -44,14 +49,23 @@ Period = Annotated[
 ]
 
 
+def _calls(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"a rate limit allows 1 call a period at least, not {value}")
+    if value > MOST_CALLS:
+        raise ValueError(f"a rate limit allows {MOST_CALLS:,} calls a period at most")
+    return value
+
+
 class RateLimit(Model):
     """At most ``limit`` calls in any window of ``period``, shared by every step, worker and process
     calling the target (kept in the store: :mod:`flowbus.runtime.actions.rate`)."""
 
-    limit: int = Field(ge=1, le=1_000_000, description="calls allowed in any window of `period`")
+    limit: Annotated[int, AfterValidator(_calls)] = Field(description="calls allowed in any window of `period`")
     period: Period = Field(description="the window, such as 1m")
 
     @property
     def interval_s(self) -> float:
-        """The spacing of the calls: ``period / limit`` seconds."""
-        return self.period.total_seconds() / self.limit
+        """The spacing of the turns: ``(period + SLACK_S) / limit`` seconds, so that ``limit + 1``
+        calls span more than ``period`` by :data:`SLACK_S` (the network's jitter, at the server)."""
+        return (self.period.total_seconds() + SLACK_S) / self.limit

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import itertools
 import json
 import textwrap
 import threading
@@ -184,7 +185,7 @@ async def test_a_retry_after_holds_the_targets_limiter_for_every_caller(server, 
 
 async def test_a_turn_too_far_away_gives_the_message_back_without_counting_a_deferral(server, engine_for, backend):
     engine = engine_for(server, ", rate_limit: {limit: 1, period: 1m}")
-    first, second = await send(engine, 2)
+    _, second = await send(engine, 2)
     runs = await engine.drain()
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED, RunStatus.THROTTLED]
     assert "rate limit (1 per 60s)" in (runs[1].error or "")
@@ -202,7 +203,7 @@ async def test_a_rate_limit_spaces_the_calls_waited_for_in_the_step(server, engi
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 8
     received = Server.received
     # spaced period / limit apart, as the limiter gave the turns (loopback adds well under 20 ms)
-    assert all(b - a >= 0.2 - 0.02 for a, b in zip(received, received[1:], strict=False))
+    assert all(b - a >= 0.2 - 0.02 for a, b in itertools.pairwise(received))
     assert received[-1] - received[0] >= 7 * 0.2 - 0.02
 
 

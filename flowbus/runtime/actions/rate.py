@@ -1,12 +1,14 @@
 """A target's shared rate limit: one turn of a limiter kept in the store per request.
 
 The limiter is GCRA without a burst: it keeps, per project and target, the time its next turn is
-free, and spaces the turns ``period / limit`` apart, so that no window of ``period`` holds more than
-``limit`` of them, across every worker and process (the store moves that time in one atomic
-statement: :meth:`~flowbus.stores.protocols.RateStore.take_rate`). A request waits for its turn
-in the step when the turn is at most :data:`MAX_WAIT_S` away; a turn further away is not taken,
-and the message is given back to its queue until about then (``throttled``, no attempt spent).
-A server's ``Retry-After`` holds the limiter until the time it asked for, so every caller waits.
+free, and spaces the turns ``period / limit`` apart (plus a 100 ms slack over the period, for the
+network's jitter: :data:`~flowbus.config.limits.SLACK_S`), so that no window of ``period`` holds
+more than ``limit`` of them, even counted at the server, across every worker and process (the
+store moves that time in one atomic statement: :meth:`~flowbus.stores.protocols.RateStore.take_rate`).
+A request waits for its turn in the step when the turn is at most :data:`MAX_WAIT_S` away; a turn
+further away is not taken, and the message is given back to its queue until about then
+(``throttled``, no attempt spent). A server's ``Retry-After`` holds the limiter until the time it
+asked for, so every caller waits.
 """
 
 from __future__ import annotations
