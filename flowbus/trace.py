@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
-from flowbus.queue import SCHEDULED, MessageState, QueuedMessage
+from flowbus.queue import SCHEDULED, THROTTLED, MessageState, QueuedMessage
 from flowbus.runtime.bounds import EXPIRED, RETRIED, is_cut_value
 from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
@@ -51,9 +51,19 @@ class ScheduledMessage(NamedTuple):
     available_at: dt.datetime
     #: attempts already made (0: it was delayed when sent)
     attempts: int
+    #: given back without spending an attempt, by a rate limit or a server's ``Retry-After``
+    throttled: bool = False
+
+    @property
+    def state(self) -> str:
+        """The state shown: ``throttled`` or ``scheduled``."""
+        return THROTTLED if self.throttled else SCHEDULED
 
     def describe(self) -> str:
-        why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
+        if self.throttled:
+            why = "throttled (a rate limit or the server's Retry-After; no attempt spent)"
+        else:
+            why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
         return f"{why}: invisible to workers until {self.available_at.isoformat()}"
 
 
@@ -62,7 +72,8 @@ Record = Run | StepRun | EventInstance | UnmatchedMessage | ScheduledMessage
 
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
-    kind: str  # "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled"
+    #: "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled", "throttled"
+    kind: str
     record: Record
     children: tuple[TraceNode, ...] = field(default=())
 
@@ -133,9 +144,9 @@ async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     message = await source.get_message(message_id)
     if message is not None and message.state is MessageState.UNMATCHED:
         trees.append(await _unmatched_node(source, message))
-    elif message is not None and message.shown_state(dt.datetime.now(dt.UTC)) == SCHEDULED:
-        record = ScheduledMessage(message.id, message.available_at, message.attempts)
-        trees.append(TraceNode(kind="scheduled", record=record))
+    elif message is not None and message.shown_state(dt.datetime.now(dt.UTC)) in (SCHEDULED, THROTTLED):
+        record = ScheduledMessage(message.id, message.available_at, message.attempts, throttled=message.throttled)
+        trees.append(TraceNode(kind=record.state, record=record))
     return trees
 
 
@@ -208,7 +219,7 @@ def _fields(node: TraceNode) -> dict[str, Any]:
         }  # fmt: skip
     if isinstance(record, ScheduledMessage):
         return {
-            "kind": "scheduled", "message_id": record.message_id, "available_at": record.available_at,
+            "kind": record.state, "message_id": record.message_id, "available_at": record.available_at,
             "attempts": record.attempts, "note": record.describe(),
         }  # fmt: skip
     return {"kind": "event", **record.to_dict()}
@@ -253,7 +264,7 @@ def _lines(record: Record, first: str, rest: str, width: int) -> list[str]:
     if isinstance(record, UnmatchedMessage):
         return [f"{first}message {record.message_id} [unmatched]: {record.describe()}"]
     if isinstance(record, ScheduledMessage):
-        return [f"{first}message {record.message_id} [scheduled]: {record.describe()}"]
+        return [f"{first}message {record.message_id} [{record.state}]: {record.describe()}"]
     return [
         f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})",
         f"{rest}    data: {_short(record.data, width)}",

@@ -23,7 +23,7 @@ from flowbus.engine import Engine
 from flowbus.metrics import PROCESS
 from flowbus.queue import MessageState
 from flowbus.runtime.records import RunStatus, StepStatus
-from flowbus.trace import trace_message
+from flowbus.trace import to_data, trace_message
 
 
 class Server(BaseHTTPRequestHandler):
@@ -119,8 +119,10 @@ async def test_a_429_with_retry_after_gives_the_message_back_without_spending_an
     assert message.available_at.timestamp() >= Server.received[0] + 0.99
     assert deferrals_of("shop", "crm") == counted + 1
     assert await engine.drain() == []  # not due yet: nothing runs
-    [node] = await trace_message(backend, message_id)
-    assert node.record.status is RunStatus.THROTTLED
+    run_node, waiting = await trace_message(backend, message_id)
+    assert run_node.record.status is RunStatus.THROTTLED
+    assert waiting.kind == "throttled" and "no attempt spent" in waiting.record.describe()
+    assert to_data(waiting)["kind"] == "throttled"
 
     await asyncio.sleep(max(0.0, message.available_at.timestamp() - time.time()) + 0.05)
     [second] = await engine.drain()
