@@ -218,3 +218,22 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert http_action._retry_after("-5", now=now) is None
     assert http_action._retry_after("9" * 100, now=now) is None
     assert http_action._retry_after(None, now=now) is None
+
+
+async def test_the_api_shows_a_throttled_message_its_runs_and_the_deferrals(server, serve_api):
+    from flowbus.keys import Scope
+    from flowbus.publishing import active_config
+
+    Server.script = [(429, {"Retry-After": "60"})]
+    async with serve_api("shop", config(server), scopes=(Scope.INGEST, Scope.READ)) as (client, auth, store):
+        number, loaded = await active_config(store)
+        engine = Engine(loaded, backend=store, config_version=number)
+        [message_id] = await send(engine)
+        await engine.drain()
+        await engine.close()
+        shown = (await client.get(f"/v1/projects/shop/messages/{message_id}", headers=auth)).json()
+        assert shown["state"] == "throttled" and shown["attempts"] == 0 and shown["deferrals"] == 1
+        runs = (await client.get("/v1/projects/shop/runs?status=throttled", headers=auth)).json()
+        assert [run["status"] for run in runs["items"]] == ["throttled"]
+        metrics = (await client.get("/metrics")).text
+        assert 'flowbus_deferrals_total{project="shop",target="crm"}' in metrics
