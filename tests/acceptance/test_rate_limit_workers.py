@@ -18,6 +18,7 @@ from flowbus.queue import MessageState
 from flowbus.stores import open_backend
 
 LIMIT, PERIOD_S, MESSAGES = 4, 2.0, 16
+WORKER = [sys.executable, "-m", "flowbus", "worker", "--project", "shop", "--batch-size", "2"]
 
 
 class Counter(BaseHTTPRequestHandler):
@@ -65,7 +66,7 @@ def most_in_a_window(times: list[float], window_s: float) -> int:
     return most
 
 
-async def test_a_target_rate_limit_holds_across_two_worker_processes(postgres_url):
+async def test_a_target_rate_limit_holds_across_two_worker_processes(postgres_url, tmp_path):
     Counter.received = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Counter)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -76,25 +77,12 @@ async def test_a_target_rate_limit_holds_across_two_worker_processes(postgres_ur
         number, loaded = await active_config(backend)
         engine = Engine(loaded, backend=backend, config_version=number)
         ids = [await engine.send("web", "order", {"kind": "order", "id": f"o{i}"}) for i in range(MESSAGES)]
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "flowbus",
-                    "worker",
-                    "--db",
-                    postgres_url,
-                    "--project",
-                    "shop",
-                    "--batch-size",
-                    "4",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(2)
-        ]
+        logs = [tmp_path / f"worker{n}.log" for n in range(2)]
+        for log in logs:
+            with log.open("wb") as sink:
+                workers.append(
+                    subprocess.Popen([*WORKER, "--db", postgres_url], stdout=subprocess.DEVNULL, stderr=sink)
+                )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             states = [(await backend.get_message(i)).state for i in ids]
@@ -108,6 +96,11 @@ async def test_a_target_rate_limit_holds_across_two_worker_processes(postgres_ur
         assert most_in_a_window(received, PERIOD_S) <= LIMIT, gaps
         # and the limit was the bound, not idleness: the calls took about MESSAGES / LIMIT periods
         assert max(received) - min(received) >= (MESSAGES / LIMIT - 1) * PERIOD_S
+        for process in workers:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        # both processes took turns: each ran some of the messages
+        assert all("run finished" in log.read_text() for log in logs)
     finally:
         for process in workers:
             process.send_signal(signal.SIGTERM)
