@@ -68,6 +68,16 @@ class Engine:
             config_version=config_version,
         )
 
+    async def close(self) -> None:
+        """Close the pooled HTTP clients of the http targets (the backend is its owner's to close)."""
+        await self.runner.http_clients.close()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Engine:
         return cls(load_config(path), **kwargs)

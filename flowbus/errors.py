@@ -16,7 +16,8 @@
         ├── Rejected                a validate rule did not hold (the run ends rejected, not retried)
         ├── LimitExceeded           a run went past a bound: call depth, loop size, step count
         │   └── ChainLimitExceeded  an event chain went past its depth or the events its root may cause
-        └── RunFailed               raised to a Python caller whose publish or run failed; carries the run
+        ├── RunFailed               raised to a Python caller whose publish or run failed; carries the run
+        └── Deferred                not a failure: the message is given back until a time, no attempt spent
 
 Each class docstring is its default message. An error whose ``permanent`` is True fails the same
 way on every attempt (its input does not change): the worker dead-letters its message at once.
@@ -24,6 +25,7 @@ way on every attempt (its input does not change): the worker dead-letters its me
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Iterable
 
@@ -84,6 +86,19 @@ class RunFailed(RunError):
     def __init__(self, message: str, *, run: object | None = None) -> None:
         self.run = run
         super().__init__(message)
+
+
+class Deferred(RunError):
+    """The message is given back to its queue until a time, without spending an attempt."""
+
+    def __init__(self, until: dt.datetime, reason: str, *, target: str = "", counted: bool = False) -> None:
+        self.until = until
+        #: the target that asked for it (for the deferrals counted per target in /metrics)
+        self.target = target
+        #: True: it counts against the message's bound of deferrals (a server's ``Retry-After``);
+        #: False: it does not (the target's own rate limit, which lets every call through in time)
+        self.counted = counted
+        super().__init__(reason)
 
 
 class StoreError(FlowbusError):

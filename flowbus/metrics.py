@@ -48,6 +48,11 @@ class Metrics:
             "flowbus_dead_letters", "Messages in the dead-letter queue.", ["project"], registry=self.registry
         )
 
+        self.deferrals = Counter(
+            "flowbus_deferrals",
+            "Messages given back without spending an attempt (shown throttled), by the target that asked.",
+            ["project", "target"], registry=self.registry,
+        )  # fmt: skip
         self.purged = Counter(
             "flowbus_purged_rows", "Records removed by retention (steps: runs whose step runs expired), by kind.",
             ["project", "kind"], registry=self.registry,

@@ -59,6 +59,9 @@ class MessageState(enum.StrEnum):
 SCHEDULED = MessageState.SCHEDULED.value
 #: the state shown for a scheduled message that holds a debounce burst
 DEBOUNCED = MessageState.DEBOUNCED.value
+#: the state shown for a message given back without spending an attempt (a rate limit, a server's
+#: ``Retry-After``), until it is due
+THROTTLED = "throttled"
 
 
 class AttemptError(NamedTuple):
@@ -142,13 +145,18 @@ class QueuedMessage(NamedTuple):
     debounce_key: str | None = None
     #: how many messages its burst folded into it: it runs for the last of them (0: not debounced)
     debounced: int = 0
+    #: the times a server's ``Retry-After`` gave it back (bounded by its target's ``max_deferrals``)
+    deferrals: int = 0
+    #: given back without spending an attempt, until ``available_at`` (shown ``throttled``)
+    throttled: bool = False
 
     def shown_state(self, now: dt.datetime) -> str:
-        """The state a user sees: ``debounced`` for a scheduled message holding a debounce burst,
-        ``scheduled`` for a message not due yet (delayed, or waiting out a retry's backoff), else
-        its stored state."""
+        """The state a user sees: ``throttled`` for a message given back by a rate limit or a server's
+        ``Retry-After`` and not due yet, ``scheduled`` for another message not due yet (delayed, or
+        waiting out a retry's backoff), ``debounced`` for a scheduled message holding a debounce
+        burst, else its stored state."""
         if self.state is MessageState.READY and self.available_at > now:
-            return SCHEDULED
+            return THROTTLED if self.throttled else SCHEDULED
         if self.state is MessageState.SCHEDULED and self.debounce_key is not None:
             return DEBOUNCED
         return self.state.value

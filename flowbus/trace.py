@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
-from flowbus.queue import DEBOUNCED, SCHEDULED, MessageState, QueuedMessage
+from flowbus.queue import DEBOUNCED, SCHEDULED, THROTTLED, MessageState, QueuedMessage
 from flowbus.runtime.bounds import EXPIRED, RETRIED, is_cut_value
 from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
@@ -54,6 +54,15 @@ class ScheduledMessage(NamedTuple):
     attempts: int
     #: the events its debounce burst holds so far (0: not debounced)
     debounced: int = 0
+    #: given back without spending an attempt, by a rate limit or a server's ``Retry-After``
+    throttled: bool = False
+
+    @property
+    def state(self) -> str:
+        """The state shown: ``debounced``, ``throttled`` or ``scheduled``."""
+        if self.debounced:
+            return DEBOUNCED
+        return THROTTLED if self.throttled else SCHEDULED
 
     def describe(self) -> str:
         if self.debounced:
@@ -61,7 +70,10 @@ class ScheduledMessage(NamedTuple):
                 f"debounced: holds the last of {self.debounced} event(s) so far; runs at "
                 f"{self.available_at.isoformat()} unless another event of its key comes first"
             )
-        why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
+        if self.throttled:
+            why = "throttled (a rate limit or the server's Retry-After; no attempt spent)"
+        else:
+            why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
         return f"{why}: invisible to workers until {self.available_at.isoformat()}"
 
 
@@ -88,7 +100,7 @@ Record = Run | StepRun | EventInstance | UnmatchedMessage | ScheduledMessage | D
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
     #: "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled",
-    #: "debounced" (a message holding a debounce burst), "burst" (the burst a run ran for)
+    #: "throttled", "debounced" (a message holding a debounce burst), "burst" (the burst a run ran for)
     kind: str
     record: Record
     children: tuple[TraceNode, ...] = field(default=())
@@ -174,10 +186,14 @@ async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     message = await source.get_message(message_id)
     if message is not None and message.state is MessageState.UNMATCHED:
         trees.append(await _unmatched_node(source, message))
-    elif message is not None and (shown := message.shown_state(dt.datetime.now(dt.UTC))) in (SCHEDULED, DEBOUNCED):
+    elif message is not None and (shown := message.shown_state(dt.datetime.now(dt.UTC))) in (
+        SCHEDULED, THROTTLED, DEBOUNCED,
+    ):  # fmt: skip
         debounced = message.debounced if shown == DEBOUNCED else 0
-        record = ScheduledMessage(message.id, message.available_at, message.attempts, debounced)
-        trees.append(TraceNode(kind=shown, record=record))
+        record = ScheduledMessage(
+            message.id, message.available_at, message.attempts, debounced, throttled=shown == THROTTLED
+        )
+        trees.append(TraceNode(kind=record.state, record=record))
     return trees
 
 
@@ -250,9 +266,8 @@ def _fields(node: TraceNode) -> dict[str, Any]:
         }  # fmt: skip
     if isinstance(record, ScheduledMessage):
         return {
-            "kind": DEBOUNCED if record.debounced else SCHEDULED, "message_id": record.message_id,
-            "available_at": record.available_at, "attempts": record.attempts, "debounced": record.debounced,
-            "note": record.describe(),
+            "kind": record.state, "message_id": record.message_id, "available_at": record.available_at,
+            "attempts": record.attempts, "debounced": record.debounced, "note": record.describe(),
         }  # fmt: skip
     if isinstance(record, DebouncedBurst):
         return {
@@ -301,8 +316,7 @@ def _lines(record: Record, first: str, rest: str, width: int) -> list[str]:
     if isinstance(record, UnmatchedMessage):
         return [f"{first}message {record.message_id} [unmatched]: {record.describe()}"]
     if isinstance(record, ScheduledMessage):
-        shown = DEBOUNCED if record.debounced else SCHEDULED
-        return [f"{first}message {record.message_id} [{shown}]: {record.describe()}"]
+        return [f"{first}message {record.message_id} [{record.state}]: {record.describe()}"]
     if isinstance(record, DebouncedBurst):
         return [f"{first}{record.describe()}"]
     return [

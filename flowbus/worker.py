@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flowbus.config.loader import load_config_text
-from flowbus.errors import FlowbusError, Rejected, StoreError, StoreUnavailable
+from flowbus.errors import Deferred, FlowbusError, Rejected, StoreError, StoreUnavailable
 from flowbus.foreground import Foreground
 from flowbus.ids import new_id
 from flowbus.metrics import PROCESS
@@ -143,6 +143,7 @@ class Worker:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            await self.engine.runner.http_clients.close()
         logger.info("worker stopped", extra={"owner": self.owner, "processed": self.processed})
 
     async def _idle(self, timeout_s: float) -> str | None:
@@ -341,6 +342,8 @@ class Worker:
             return _done_without_effects(uow), list(uow.runs)
         except StoreUnavailable:
             raise  # the store is away: not the message's failure, and no attempt is charged for it
+        except Deferred as exc:
+            return self._deferral(message, list(uow.runs), exc), list(uow.runs)
         except FlowbusError as exc:
             permanent = exc.permanent or uow.permanent
             return self._failure(message, list(uow.runs), exc.message, permanent=permanent), list(uow.runs)
@@ -388,6 +391,27 @@ class Worker:
             blocking=dead and policy.on_failure == "block",
         )
         return Changeset(runs=runs, retries=[retry])
+
+    def _deferral(self, message: QueuedMessage, runs: list[Run], deferred: Deferred) -> Changeset:
+        """Give the message back until ``deferred.until`` without spending an attempt (``throttled``).
+
+        Its effects are dropped, as a failure's are; its runs are kept in the trace as throttled.
+        """
+        now = dt.datetime.now(dt.UTC)
+        logger.info(
+            "message throttled",
+            extra={"message_id": message.id, "reason": deferred.message, "until": deferred.until.isoformat()},
+        )
+        PROCESS.deferrals.labels(self.backend.project, deferred.target).inc()
+        kept = [
+            retried_attempt(run._replace(status=RunStatus.THROTTLED, error=run.error or deferred.message))
+            for run in runs
+        ]
+        record = AttemptError(message.attempts, deferred.message, now, self.engine.runner.config_version)
+        retry = Retry(
+            message.id, self.owner, record, max(deferred.until, now), deferred=True, counted=int(deferred.counted)
+        )
+        return Changeset(runs=kept, retries=[retry])
 
     async def _retry_after_conflict(self, message: QueuedMessage, conflict: Conflict, runs: list[Run]) -> None:
         """Another writer changed what this run read: run it again soon, as a new attempt.

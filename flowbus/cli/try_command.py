@@ -59,8 +59,14 @@ def try_(
     seed_data = read_data(seed if seed.startswith("@") else "@" + seed, option="--seed") if seed else None
     backend = MemoryBackend(loaded.config.project.name)
     engine = Engine(loaded, backend=backend)
-    code = asyncio.run(_try(engine, backend, source, event_type, event, flow, data, seed_data, as_json))
-    sys.exit(code)
+
+    async def work() -> ExitCode:
+        try:
+            return await _try(engine, backend, source, event_type, event, flow, data, seed_data, as_json)
+        finally:
+            await engine.close()  # the connections of its http targets
+
+    sys.exit(asyncio.run(work()))
 
 
 async def _try(

@@ -6,12 +6,14 @@ These models hold what the file says, validated field by field. References betwe
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from flowbus.config.base import Identifier, Model, Name
 from flowbus.config.debounce import Debounce
+from flowbus.config.limits import Period, RateLimit
 from flowbus.config.retention import Retention
 from flowbus.config.schedules import Schedule
 from flowbus.config.steps import Step
@@ -156,6 +158,13 @@ class HttpTarget(Model):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_attempts: int = Field(default=3, ge=1, le=10)
+    rate_limit: RateLimit | None = Field(default=None, description="calls allowed per period, across every worker")
+    max_retry_after: Period = Field(
+        default=dt.timedelta(minutes=5), description="the longest `Retry-After` honoured by giving the message back"
+    )
+    max_deferrals: int = Field(
+        default=10, ge=1, le=1000, description="how often one message may be given back for this target's Retry-After"
+    )
 
 
 Target = Annotated[StoreTarget | HttpTarget, Field(discriminator="type")]

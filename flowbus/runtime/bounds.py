@@ -57,7 +57,7 @@ EXPIRED = "retention"
 
 # an upper bound of the JSON of a value of a fixed-size type (a tagged decimal, time or duration)
 _FIXED = 64
-_FAILING = (StepStatus.FAILED, StepStatus.REJECTED)
+_FAILING = (StepStatus.FAILED, StepStatus.REJECTED, StepStatus.THROTTLED)
 #: the exact types of fixed-size values (their subclasses take the general path)
 _FIXED_KINDS = frozenset({type(None), bool, float, dt.datetime, dt.date, dt.timedelta})
 

@@ -61,6 +61,10 @@ class Retry(NamedTuple):
     available_at: dt.datetime
     dead: bool = False
     blocking: bool = False
+    #: given back without spending an attempt (``throttled``); ``error`` is not kept, and the
+    #: message's count of deferrals grows by ``counted`` (0 or 1)
+    deferred: bool = False
+    counted: int = 0
 
 
 @dataclass(kw_only=True)
@@ -111,3 +115,8 @@ class RunStore(Protocol):
 
     async def record_runs(self, runs: Sequence[Run]) -> None:
         """Keep the records of runs whose unit of work was rolled back (their trace)."""
+
+    async def take_rate(
+        self, key: str, *, now: float, interval_s: float, max_wait_s: float, not_before: float = 0.0
+    ) -> float:
+        """Take a turn of a shared rate limiter: seconds to wait (see ``RateStore.take_rate``)."""

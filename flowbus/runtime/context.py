@@ -8,7 +8,15 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from flowbus.config.plan import CompiledFlow, CompiledStep
-from flowbus.errors import EventValidationError, FlowbusError, LimitExceeded, Rejected, StepFailed, StoreUnavailable
+from flowbus.errors import (
+    Deferred,
+    EventValidationError,
+    FlowbusError,
+    LimitExceeded,
+    Rejected,
+    StepFailed,
+    StoreUnavailable,
+)
 from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import new_id
@@ -20,6 +28,7 @@ from flowbus.telemetry import tracing
 if TYPE_CHECKING:
     from flowbus.config.plan import Plan
     from flowbus.config.values import Value
+    from flowbus.runtime.actions.http_clients import HttpClients
     from flowbus.runtime.bounds import RuntimeLimits
     from flowbus.runtime.changes import RunStore
     from flowbus.runtime.unit_of_work import UnitOfWork
@@ -50,6 +59,10 @@ class RunHost(Protocol):
 
     def action(self, name: str) -> StepFn:
         """The action named ``name``; raises a clear error when none is registered."""
+
+    @property
+    def http_clients(self) -> HttpClients:
+        """The pooled clients of the http targets."""
 
     @property
     def unjournaled(self) -> Set[str]:
@@ -157,6 +170,7 @@ class RunContext:
         start = perf_counter()
         status = RunStatus.SUCCEEDED
         error: str | None = None
+        deferred: Deferred | None = None
         try:
             if self.trigger is Trigger.HANDLER and not self.flow.required_inputs <= self.data.keys():
                 missing = ", ".join(sorted(self.flow.required_inputs - self.data.keys()))
@@ -169,6 +183,9 @@ class RunContext:
                 await self._run_step(step, scope, "")
         except Rejected as exc:
             status, error = RunStatus.REJECTED, exc.message
+        except Deferred as exc:
+            # not a failure: the message is given back, and the run shows why until it runs again
+            status, error, deferred = RunStatus.THROTTLED, exc.message, exc
         except StoreUnavailable:
             # the store is away, which says nothing of the run: no record, the message runs again
             raise
@@ -200,6 +217,8 @@ class RunContext:
             source.message.attempts + 1 if source.message is not None else 1,  # attempt
         )
         self.uow.add_run(run)
+        if deferred is not None:
+            raise deferred
         return run
 
     def _message_id(self) -> str | None:
@@ -235,6 +254,8 @@ class RunContext:
                 await self.host.store.journal_step(journal, key, output)
         except FlowbusError as exc:
             status = StepStatus.REJECTED if isinstance(exc, Rejected) else StepStatus.FAILED
+            if isinstance(exc, Deferred):
+                status = StepStatus.THROTTLED
             self.step_runs.append(
                 StepRun(key, step.id, step.action, status, params, None, exc.message, perf_counter() - start)
             )

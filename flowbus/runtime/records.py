@@ -17,6 +17,8 @@ class RunStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"  #: every step finished
     FAILED = "failed"  #: a step failed; the run's unit of work was rolled back
     REJECTED = "rejected"  #: a validate step refused the input; never retried
+    #: a step gave the message back until later (a rate limit, a ``Retry-After``): no attempt spent
+    THROTTLED = "throttled"
 
 
 class StepStatus(enum.StrEnum):
@@ -24,6 +26,8 @@ class StepStatus(enum.StrEnum):
     FAILED = "failed"  #: the action raised
     REJECTED = "rejected"  #: a validate rule did not hold
     REPLAYED = "replayed"  #: finished in an earlier attempt; its journaled output was reused
+    #: gave its message back until later (a rate limit, a ``Retry-After``): no attempt spent
+    THROTTLED = "throttled"
     #: not a step: a marker where step runs were cut from the trace; its output says how many and why
     CUT = "cut"
 

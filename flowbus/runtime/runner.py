@@ -33,6 +33,7 @@ from flowbus.events.instance import EventInstance
 from flowbus.expr import ExpressionError
 from flowbus.ids import new_id
 from flowbus.queue import Debounce, MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
+from flowbus.runtime.actions.http_clients import HttpClients
 from flowbus.runtime.bounds import RuntimeLimits
 from flowbus.runtime.changes import RunStore
 from flowbus.runtime.context import NO_SOURCE, Origin, RunContext, RunSource, StepFn, TracedRunContext
@@ -60,8 +61,11 @@ class Runner:
         actions: ActionRegistry | None = None,
         limits: RuntimeLimits | None = None,
         config_version: int | None = None,
+        http_clients: HttpClients | None = None,
     ) -> None:
         self._plan = plan
+        #: the pooled clients of the http targets, kept by the runners of later versions
+        self.http_clients = http_clients if http_clients is not None else HttpClients()
         self._store = store
         self.registry = actions if actions is not None else ActionRegistry()
         self._limits = limits or RuntimeLimits()
@@ -78,8 +82,9 @@ class Runner:
     def switched(self, plan: Plan, config_version: int | None) -> Runner:
         """A runner of another config version, with the same store, actions and limits."""
         return Runner(
-            plan, store=self._store, actions=self.registry, limits=self._limits, config_version=config_version
-        )
+            plan, store=self._store, actions=self.registry, limits=self._limits, config_version=config_version,
+            http_clients=self.http_clients,
+        )  # fmt: skip
 
     # -- RunHost -------------------------------------------------------------------------
 

@@ -85,6 +85,8 @@ class MemoryBackend(MemoryRetention):
         self._keys: dict[str, ApiKey] = {}
         #: the last tick each schedule fired
         self._ticks: dict[str, dt.datetime] = {}
+        #: the time each rate limiter's next turn is free (seconds since the epoch), by key
+        self._rates: dict[str, float] = {}
 
     # -- changesets ----------------------------------------------------------------------
 
@@ -134,7 +136,14 @@ class MemoryBackend(MemoryRetention):
             self._open.pop(ack.message_id, None)
         for retry in changeset.retries:
             message = self._messages[retry.message_id]
+            if retry.deferred:
+                self._messages[retry.message_id] = message._replace(
+                    state=MessageState.READY, available_at=retry.available_at, lease_owner=None,
+                    lease_expires_at=None, throttled=True, deferrals=message.deferrals + retry.counted,
+                )  # fmt: skip
+                continue
             self._messages[retry.message_id] = message._replace(
+                throttled=False,
                 state=MessageState.DEAD if retry.dead else MessageState.READY,
                 attempts=message.attempts + 1,
                 errors=(*message.errors, retry.error),
@@ -326,6 +335,15 @@ class MemoryBackend(MemoryRetention):
 
     async def schedule_ticks(self) -> dict[str, dt.datetime]:
         return dict(self._ticks)
+
+    async def take_rate(
+        self, key: str, *, now: float, interval_s: float, max_wait_s: float, not_before: float = 0.0
+    ) -> float:
+        # no await before the write: the read and the move of the time are one step of the loop
+        start = max(self._rates.get(key, now), now, not_before)
+        if start - now <= max_wait_s:
+            self._rates[key] = start + interval_s
+        return start - now
 
     async def claim(
         self, queues: Sequence[QueueName], *, limit: int, owner: str, lease_s: float
@@ -551,6 +569,7 @@ def _in_state(
     return QueuedMessage(
         m.id, m.queue, m.kind, m.body, m.group_key, m.dedup_id, state, m.attempts, m.config_version, m.created_at,
         m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context, m.debounce_key, m.debounced,
+        m.deferrals, m.throttled,
     )  # fmt: skip
 
 

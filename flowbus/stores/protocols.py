@@ -296,6 +296,20 @@ class ScheduleStore(Protocol):
         """The last tick each schedule fired (or skipped), by schedule name."""
 
 
+class RateStore(Protocol):
+    async def take_rate(
+        self, key: str, *, now: float, interval_s: float, max_wait_s: float, not_before: float = 0.0
+    ) -> float:
+        """Take a turn of the rate limiter ``key`` (GCRA): seconds to wait before the turn.
+
+        The limiter keeps one time per project and key, when its next turn is free. A turn starts at
+        that time, ``now`` or ``not_before``, whichever is latest; when it starts at most
+        ``max_wait_s`` after ``now`` it is taken (the time moves to its start plus ``interval_s``),
+        else nothing changes and the caller comes back later. In one atomic statement, so turns are
+        exact across workers and processes. Times are seconds since the epoch. ``interval_s=0``
+        with ``not_before`` holds the limiter until then without taking a turn."""
+
+
 class ConfigStore(Protocol):
     async def save_draft(self, text: str, *, file: str) -> None: ...
 
@@ -356,7 +370,9 @@ class RetentionStore(Protocol):
         leaves that to its user (SQLite's incremental vacuum); elsewhere nothing to do."""
 
 
-class Backend(EntityStore, EventStore, Queue, ScheduleStore, ConfigStore, KeyStore, RetentionStore, Protocol):
+class Backend(
+    EntityStore, EventStore, Queue, ScheduleStore, ConfigStore, KeyStore, RetentionStore, RateStore, Protocol
+):
     """One storage backend (memory, SQLite, PostgreSQL), for one project."""
 
     project: str

@@ -179,6 +179,14 @@ def retry_row(project: str, retry: Retry) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def defer_row(project: str, retry: Retry) -> dict[str, Any]:
+    """Parameters of the ``defer`` statement: given back until ``available_at``, no attempt spent."""
+    return {
+        "project": project, "id": retry.message_id, "owner": retry.owner,
+        "available_at": retry.available_at.timestamp(), "counted": retry.counted,
+    }  # fmt: skip
+
+
 def versioned(row: Row) -> Versioned:
     """An entity record with its version."""
     return Versioned(freeze(decode(row["data"])), row["version"])
@@ -241,6 +249,7 @@ def message(row: Row) -> QueuedMessage:
         lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
         errors=errors, blocking=bool(row["blocking"]), trace_context=row["trace_context"],
         debounce_key=row["debounce_key"], debounced=row["debounced"],
+        deferrals=row["deferrals"], throttled=bool(row["throttled"]),
     )  # fmt: skip
 
 

@@ -289,7 +289,12 @@ class SqlBackend(SqlRetention):
             if await tx.execute("ack", rows.ack_row(project, ack)) != 1:
                 raise Conflict(f"the lease on message {ack.message_id} was lost")
         for retry in changeset.retries:
-            if await tx.execute("retry", rows.retry_row(project, retry)) != 1:
+            query, params = (
+                ("defer", rows.defer_row(project, retry))
+                if retry.deferred
+                else ("retry", rows.retry_row(project, retry))
+            )
+            if await tx.execute(query, params) != 1:
                 raise Conflict(f"the lease on message {retry.message_id} was lost")
 
     async def _write_entity(
@@ -476,6 +481,18 @@ class SqlBackend(SqlRetention):
                 await self._send(tx, messages)
                 await tx.announce("work")
         return True
+
+    async def take_rate(
+        self, key: str, *, now: float, interval_s: float, max_wait_s: float, not_before: float = 0.0
+    ) -> float:
+        params = {"key": key, "now": now, "interval": interval_s, "max_wait": max_wait_s, "not_before": not_before}
+        async with self.connector.transaction() as tx:
+            taken = await tx.fetch_one("take_rate", {"project": self.project, **params})
+            if taken is not None:
+                return max(0.0, float(taken["tat"]) - interval_s - now)
+            found = await tx.fetch_one("rate_time", {"project": self.project, "key": key})
+        free = float(found["tat"]) if found is not None else now
+        return max(free, now, not_before) - now
 
     async def schedule_ticks(self) -> dict[str, dt.datetime]:
         found = await self._all("schedule_ticks", project=self.project)

@@ -110,3 +110,42 @@ async def test_exhausted_retries_fail_the_step_with_the_last_error(server):
 async def test_an_unreachable_server_is_a_step_failure():
     run = await engine("http://127.0.0.1:9", max_attempts=1).run_flow("push", {"name": "Acme"})
     assert run.status is RunStatus.FAILED and "failed after 1 attempts" in (run.error or "")
+
+
+class Ports(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    ports: list[int] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Ports.ports.append(self.client_address[1])
+        payload = b'{"ok": true, "price": 1}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_requests_to_a_target_reuse_one_connection_until_the_engine_closes():
+    Ports.ports = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Ports)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        flows = engine(f"http://127.0.0.1:{httpd.server_address[1]}")
+        for name in ("a", "b", "c"):
+            run = await flows.run_flow("push", {"name": name})
+            assert run.status is RunStatus.SUCCEEDED, run.error
+        assert len(Ports.ports) == 3 and len(set(Ports.ports)) == 1  # one connection, kept open
+        assert len(flows.runner.http_clients) == 1
+        await flows.close()
+        assert len(flows.runner.http_clients) == 0
+        run = await flows.run_flow("push", {"name": "d"})  # a request after close opens a new client
+        assert run.status is RunStatus.SUCCEEDED and Ports.ports[-1] != Ports.ports[0]
+        await flows.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

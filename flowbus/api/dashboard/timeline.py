@@ -136,8 +136,7 @@ def _walk(
                         note=record.describe()))  # fmt: skip
         return at
     if isinstance(record, ScheduledMessage):  # a message not due yet: said, with no bar
-        shown = "debounced" if record.debounced else "scheduled"
-        rows.append(Row(depth, "message", f"message {record.message_id}", shown, record.available_at, 0.0,
+        rows.append(Row(depth, "message", f"message {record.message_id}", record.state, record.available_at, 0.0,
                         note=record.describe()))  # fmt: skip
         return at
     if isinstance(record, DebouncedBurst):  # what a debounced run ran for: said, with no bar

@@ -1,36 +1,65 @@
 """The http action: one request to an HTTP target, retried on transient failures.
 
-Requests run in a worker thread with the standard library's client, so the core needs no
-HTTP dependency. Every request carries ``Idempotency-Key: <execution key>:<step key>``, the same
-on every attempt at the same work, so a server that honours it applies a retried request once.
-With tracing on, each attempt is a client span and sends its ``traceparent`` on.
+Requests go through the target's pooled client (:mod:`flowbus.runtime.actions.http_clients`),
+so connections are reused between steps and runs. Every request carries
+``Idempotency-Key: <execution key>:<step key>``, the same on every attempt at the same work, so a
+server that honours it applies a retried request once. With tracing on, each attempt is a client
+span and sends its ``traceparent`` on.
+
+The other side's limits, and the target's own:
+
+- a target with a ``rate_limit`` takes a turn of its shared limiter (:mod:`flowbus.runtime.actions.rate`)
+  before every request: a short wait is waited out in the step, a longer one gives the message back
+  until its turn (:class:`~flowbus.errors.Deferred`, no attempt spent);
+- an answer 429 or 503 with ``Retry-After`` (seconds or an HTTP date) gives the message back until
+  then, without spending an attempt, and holds the target's limiter until then too, so that other
+  workers' calls wait as well. A wait longer than the target's ``max_retry_after``, or a message
+  given back ``max_deferrals`` times already, is an ordinary failure instead. Outside a queued message
+  (``Engine.run_flow``) there is nothing to give back: the answer is retried in the step, as any 429.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import random
-import urllib.error
 import urllib.parse
-import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.config.model import HttpTarget
 from flowbus.config.steps import HttpStep
 from flowbus.config.values import type_name
-from flowbus.errors import StepFailed
+from flowbus.errors import Deferred, StepFailed
 from flowbus.runtime.actions.builtins import builtin_action
+from flowbus.runtime.actions.rate import take_turn
 from flowbus.runtime.context import StepContext
 from flowbus.telemetry import tracing
 
+if TYPE_CHECKING:
+    import httpx
+
 MAX_RESPONSE_BYTES = 1024 * 1024
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: the statuses whose ``Retry-After`` gives the message back
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 BASE_BACKOFF_S = 0.2
 
 
+class Request(NamedTuple):
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes | None
+
+
 class _Transient(Exception):
-    """A failure worth another attempt."""
+    """A failure worth another attempt; ``retry_after``: the seconds the server asked for, if it did."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @builtin_action(HttpStep)
@@ -40,39 +69,60 @@ async def http(ctx: StepContext, params: dict[str, Any]) -> Any:
     if not isinstance(step, HttpStep) or not isinstance(target, HttpTarget):
         raise StepFailed(f"step {ctx.step.id!r} needs a target of type http")
     request = _build_request(target, step, params, ctx.idempotency_key)
+    client = ctx.run.host.http_clients.client(target)
+    message = ctx.run.source.message
     last_error = ""
     for attempt in range(1, target.max_attempts + 1):
+        if target.rate_limit is not None:
+            await take_turn(ctx.run.host.store, target, queued=message is not None)
         try:
-            return await _attempt(request, target.timeout_s, attempt)
+            return await _attempt(client, request, attempt)
         except _Transient as exc:
             last_error = str(exc)
+            if exc.retry_after is not None and message is not None:
+                await _defer(ctx, target, request, exc.retry_after, message.deferrals)
             if attempt < target.max_attempts:
                 await asyncio.sleep(BASE_BACKOFF_S * 2 ** (attempt - 1) * (0.5 + random.random()))
-    raise StepFailed(f"{step.method} {request.full_url} failed after {target.max_attempts} attempts: {last_error}")
+    raise StepFailed(f"{request.method} {request.url} failed after {target.max_attempts} attempts: {last_error}")
 
 
-async def _attempt(request: urllib.request.Request, timeout_s: float, attempt: int) -> dict[str, Any]:
+async def _defer(ctx: StepContext, target: HttpTarget, request: Request, wait_s: float, deferrals: int) -> None:
+    """Give the message back ``wait_s`` from now (the server's ``Retry-After``), holding the target's
+    limiter until then; or fail the step, when the wait is past the cap or the message has been
+    given back too often."""
+    cap = target.max_retry_after.total_seconds()
+    said = f"{request.method} {request.url} answered Retry-After {wait_s:g}s"
+    if wait_s > cap:
+        raise StepFailed(f"{said}, longer than max_retry_after ({cap:g}s)")
+    if deferrals >= target.max_deferrals:
+        raise StepFailed(f"{said}; the message was given back {deferrals} times already (max_deferrals)")
+    now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(seconds=wait_s)
+    if target.rate_limit is not None:
+        await ctx.run.host.store.take_rate(
+            target.name, now=now.timestamp(), interval_s=0.0, max_wait_s=float("inf"), not_before=until.timestamp()
+        )
+    raise Deferred(until, f"throttled: {said}", target=target.name, counted=True)
+
+
+async def _attempt(client: httpx.AsyncClient, request: Request, attempt: int) -> dict[str, Any]:
     """One request; with tracing on, in a client span whose context it carries (``traceparent``)."""
     traces = tracing()
     if traces is None:
-        return await asyncio.to_thread(_send, request, timeout_s)
-    parts = urllib.parse.urlsplit(request.full_url)
-    method = request.get_method()
+        return await _send(client, request)
+    parts = urllib.parse.urlsplit(request.url)
     attributes = {
-        "http.request.method": method, "url.full": request.full_url, "server.address": parts.hostname,
+        "http.request.method": request.method, "url.full": request.url, "server.address": parts.hostname,
         "server.port": parts.port, "http.request.resend_count": attempt - 1 if attempt > 1 else None,
     }  # fmt: skip
-    with traces.span(method, attributes, kind="CLIENT") as span:
-        for name, value in traces.headers().items():
-            request.add_header(name.capitalize(), value)
-        response = await asyncio.to_thread(_send, request, timeout_s)
+    with traces.span(request.method, attributes, kind="CLIENT") as span:
+        headers = {**request.headers, **{name.capitalize(): value for name, value in traces.headers().items()}}
+        response = await _send(client, request._replace(headers=headers))
         span.set_attribute("http.response.status_code", response["status"])
         return response
 
 
-def _build_request(
-    target: HttpTarget, step: HttpStep, params: dict[str, Any], idempotency_key: str
-) -> urllib.request.Request:
+def _build_request(target: HttpTarget, step: HttpStep, params: dict[str, Any], idempotency_key: str) -> Request:
     path = params["path"]
     if not isinstance(path, str):
         raise StepFailed(f"path must be a string, got {type_name(path)}")
@@ -89,7 +139,7 @@ def _build_request(
     if body is not None:
         data = jsonio.dumps(body).encode()
         headers.setdefault("Content-Type", "application/json")
-    return urllib.request.Request(url, data=data, headers=headers, method=step.method)
+    return Request(step.method, url, headers, data)
 
 
 def _text(value: Any) -> str:
@@ -98,19 +148,52 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _send(request: urllib.request.Request, timeout_s: float) -> dict[str, Any]:
+async def _send(client: httpx.AsyncClient, request: Request) -> dict[str, Any]:
+    import httpx  # noqa: PLC0415 - imported by the client pool before any request
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return _response(response.status, response.headers, response.read(MAX_RESPONSE_BYTES + 1))
-    except urllib.error.HTTPError as exc:
-        if exc.code in RETRY_STATUSES:
-            raise _Transient(f"HTTP {exc.code}") from None
-        body = _response(exc.code, exc.headers, exc.read(MAX_RESPONSE_BYTES + 1))["body"]
-        raise StepFailed(
-            f"{request.get_method()} {request.full_url} answered HTTP {exc.code}: {str(body)[:200]}"
-        ) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise _Transient(str(getattr(exc, "reason", exc))) from None
+        async with client.stream(request.method, request.url, headers=request.headers, content=request.content) as r:
+            raw = await _read(r)
+    except httpx.TooManyRedirects as exc:
+        raise StepFailed(f"{request.method} {request.url}: {exc}") from None
+    except (httpx.TransportError, TimeoutError, ConnectionError) as exc:
+        raise _Transient(str(exc) or type(exc).__name__) from None
+    if r.status_code >= 400:
+        if r.status_code in RETRY_STATUSES:
+            retry_after = _retry_after(r.headers.get("Retry-After")) if r.status_code in RETRY_AFTER_STATUSES else None
+            raise _Transient(f"HTTP {r.status_code}", retry_after)
+        body = _response(r.status_code, r.headers, raw)["body"]
+        raise StepFailed(f"{request.method} {request.url} answered HTTP {r.status_code}: {str(body)[:200]}")
+    return _response(r.status_code, r.headers, raw)
+
+
+async def _read(response: httpx.Response) -> bytes:
+    """The body, read no further than one byte past :data:`MAX_RESPONSE_BYTES`."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            break
+    return b"".join(chunks)
+
+
+def _retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds from ``now`` a ``Retry-After`` asks for: whole seconds, or an HTTP date (a date in the
+    past: 0); None when there is none or it is neither."""
+    if value is None or len(value) > 64:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
 
 
 def _response(status: int, headers: Any, raw: bytes) -> dict[str, Any]:

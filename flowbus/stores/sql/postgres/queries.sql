@@ -263,8 +263,29 @@ WHERE m.project = a.project AND m.id = a.id AND m.state = 'leased' AND m.lease_o
 -- name: retry
 UPDATE messages
 SET state = %(state)s, attempts = attempts + 1, errors = (errors::jsonb || jsonb_build_array(%(error)s::jsonb))::text,
-    available_at = %(available_at)s, lease_owner = NULL, lease_expires_at = NULL, blocking = %(blocking)s
+    available_at = %(available_at)s, lease_owner = NULL, lease_expires_at = NULL, blocking = %(blocking)s,
+    throttled = false
 WHERE project = %(project)s AND id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: defer
+-- give a leased message back until a time without spending an attempt (throttled)
+UPDATE messages
+SET state = 'ready', available_at = %(available_at)s, lease_owner = NULL, lease_expires_at = NULL,
+    throttled = true, deferrals = deferrals + %(counted)s
+WHERE project = %(project)s AND id = %(id)s AND state = 'leased' AND lease_owner = %(owner)s;
+
+-- name: take_rate
+-- a turn of a rate limiter (GCRA): taken when it starts at most max_wait after now; the new time
+-- it returns is the turn's start plus the interval (no row: the turn was not taken)
+INSERT INTO rate_limits AS r (project, key, tat)
+SELECT %(project)s, %(key)s, GREATEST(%(now)s, %(not_before)s) + %(interval)s
+WHERE GREATEST(%(now)s, %(not_before)s) - %(now)s <= %(max_wait)s
+ON CONFLICT (project, key) DO UPDATE SET tat = GREATEST(r.tat, %(now)s, %(not_before)s) + %(interval)s
+WHERE GREATEST(r.tat, %(now)s, %(not_before)s) - %(now)s <= %(max_wait)s
+RETURNING tat;
+
+-- name: rate_time
+SELECT tat FROM rate_limits WHERE project = %(project)s AND key = %(key)s;
 
 -- name: get_message
 SELECT * FROM messages WHERE project = %(project)s AND id = %(id)s;

@@ -93,6 +93,8 @@ CREATE TABLE messages (
     errors text NOT NULL DEFAULT '[]',
     blocking boolean NOT NULL DEFAULT false,
     trace_context text,
+    deferrals integer NOT NULL DEFAULT 0,
+    throttled boolean NOT NULL DEFAULT false,
     debounce_key text,
     debounce_deadline double precision,
     debounced integer NOT NULL DEFAULT 0
@@ -183,5 +185,11 @@ CREATE TABLE schedule_ticks (
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
 
+CREATE TABLE rate_limits (
+    project text NOT NULL,
+    key text NOT NULL,
+    tat double precision NOT NULL,
+    PRIMARY KEY (project, key)
+);
 CREATE UNIQUE INDEX messages_debounce ON messages (project, queue, debounce_key)
 WHERE state = 'scheduled' AND debounce_key IS NOT NULL;

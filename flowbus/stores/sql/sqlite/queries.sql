@@ -220,8 +220,29 @@ WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :ow
 -- name: retry
 UPDATE messages
 SET state = :state, attempts = attempts + 1, errors = json_insert(errors, '$[#]', json(:error)),
-    available_at = :available_at, lease_owner = NULL, lease_expires_at = NULL, blocking = :blocking
+    available_at = :available_at, lease_owner = NULL, lease_expires_at = NULL, blocking = :blocking,
+    throttled = 0
 WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :owner;
+
+-- name: defer
+-- give a leased message back until a time without spending an attempt (throttled)
+UPDATE messages
+SET state = 'ready', available_at = :available_at, lease_owner = NULL, lease_expires_at = NULL,
+    throttled = 1, deferrals = deferrals + :counted
+WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :owner;
+
+-- name: take_rate
+-- a turn of a rate limiter (GCRA): taken when it starts at most max_wait after now; the new time
+-- it returns is the turn's start plus the interval (no row: the turn was not taken)
+INSERT INTO rate_limits AS r (project, key, tat)
+SELECT :project, :key, max(:now, :not_before) + :interval
+WHERE max(:now, :not_before) - :now <= :max_wait
+ON CONFLICT (project, key) DO UPDATE SET tat = max(r.tat, :now, :not_before) + :interval
+WHERE max(r.tat, :now, :not_before) - :now <= :max_wait
+RETURNING tat;
+
+-- name: rate_time
+SELECT tat FROM rate_limits WHERE project = :project AND key = :key;
 
 -- name: get_message
 SELECT * FROM messages WHERE project = :project AND id = :id;

@@ -89,6 +89,8 @@ CREATE TABLE messages (
     errors TEXT NOT NULL DEFAULT '[]',
     blocking INTEGER NOT NULL DEFAULT 0,
     trace_context TEXT,
+    deferrals INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0,
     debounce_key TEXT,
     debounce_deadline REAL,
     debounced INTEGER NOT NULL DEFAULT 0
@@ -181,5 +183,11 @@ CREATE TABLE schedule_ticks (
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
 
+CREATE TABLE rate_limits (
+    project TEXT NOT NULL,
+    key TEXT NOT NULL,
+    tat REAL NOT NULL,
+    PRIMARY KEY (project, key)
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX messages_debounce ON messages (project, queue, debounce_key)
 WHERE state = 'scheduled' AND debounce_key IS NOT NULL;
