@@ -27,6 +27,8 @@ from typing import Any, Literal, NamedTuple
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_DEDUP_WINDOW_S = 300.0
 DEFAULT_LEASE_S = 30.0
+#: the priority of a message whose handler sets none (0-9, higher first)
+DEFAULT_PRIORITY = 5
 
 
 class QueueName(enum.StrEnum):
@@ -54,6 +56,10 @@ class MessageState(enum.StrEnum):
 
 #: the state shown for a message not due yet: a delayed one, or a ready one waiting out a retry's backoff
 SCHEDULED = MessageState.SCHEDULED.value
+#: the state shown for a ready message its rate limit holds back until ``available_at``
+THROTTLED = "throttled"
+#: the state shown for a ready, due message whose concurrency key has every slot taken
+WAITING_FOR_SLOT = "waiting_for_slot"
 
 
 class AttemptError(NamedTuple):
@@ -78,6 +84,14 @@ class OutgoingMessage(NamedTuple):
     not_before: dt.datetime | None = None
     #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
     trace_context: str | None = None
+    #: at most ``concurrency_limit`` messages of one ``concurrency_key`` are leased at once (flowbus.limits)
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    #: messages of one ``rate_key`` are admitted at least ``rate_interval_s`` apart (flowbus.limits)
+    rate_key: str | None = None
+    rate_interval_s: float | None = None
+    #: 0-9, higher claimed first; a FIFO group's order holds whatever its messages' priorities
+    priority: int = DEFAULT_PRIORITY
 
 
 def source_message(
@@ -119,12 +133,25 @@ class QueuedMessage(NamedTuple):
     blocking: bool = False
     #: the W3C trace context it was sent in, as stored (flowbus.telemetry); None untraced
     trace_context: str | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    rate_key: str | None = None
+    rate_interval_s: float | None = None
+    priority: int = DEFAULT_PRIORITY
+    #: why a ready message is held back, when it is: THROTTLED (its rate limit moved it to
+    #: ``available_at``) or WAITING_FOR_SLOT (as read: every slot of its concurrency key taken)
+    held: str | None = None
 
     def shown_state(self, now: dt.datetime) -> str:
-        """The state a user sees: ``scheduled`` for a message not due yet (delayed, or waiting out a
-        retry's backoff), else its stored state."""
-        if self.state is MessageState.READY and self.available_at > now:
-            return SCHEDULED
+        """The state a user sees: ``throttled`` for a message its rate limit holds back,
+        ``scheduled`` for one not due yet (delayed, or waiting out a retry's backoff),
+        ``waiting_for_slot`` for a due one whose concurrency key has no free slot, else its
+        stored state."""
+        if self.state is MessageState.READY:
+            if self.available_at > now:
+                return THROTTLED if self.held == THROTTLED else SCHEDULED
+            if self.held == WAITING_FOR_SLOT:
+                return WAITING_FOR_SLOT
         return self.state.value
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
-from flowbus.queue import SCHEDULED, MessageState, QueuedMessage
+from flowbus.queue import SCHEDULED, THROTTLED, WAITING_FOR_SLOT, MessageState, QueuedMessage
 from flowbus.runtime.bounds import EXPIRED, RETRIED, is_cut_value
 from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
@@ -45,14 +45,24 @@ class UnmatchedMessage(NamedTuple):
 
 
 class ScheduledMessage(NamedTuple):
-    """A message not due yet: delayed until ``available_at``, or waiting out a retry's backoff."""
+    """A message not run yet: delayed until ``available_at``, or waiting out a retry's backoff
+    (``scheduled``); held back by its rate limit until ``available_at`` (``throttled``); or due,
+    waiting for a slot of its concurrency key (``waiting_for_slot``)."""
 
     message_id: str
     available_at: dt.datetime
     #: attempts already made (0: it was delayed when sent)
     attempts: int
+    #: its state as shown: scheduled, throttled or waiting_for_slot
+    state: str = SCHEDULED
+    #: the concurrency key it waits on (waiting_for_slot)
+    key: str | None = None
 
     def describe(self) -> str:
+        if self.state == THROTTLED:
+            return f"throttled by its rate limit: admitted at {self.available_at.isoformat()} at the earliest"
+        if self.state == WAITING_FOR_SLOT:
+            return f"waiting for a slot: every slot of its concurrency key {self.key!r} is taken"
         why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
         return f"{why}: invisible to workers until {self.available_at.isoformat()}"
 
@@ -62,7 +72,9 @@ Record = Run | StepRun | EventInstance | UnmatchedMessage | ScheduledMessage
 
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
-    kind: str  # "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled"
+    #: "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled", "throttled",
+    #: "waiting_for_slot"
+    kind: str
     record: Record
     children: tuple[TraceNode, ...] = field(default=())
 
@@ -125,17 +137,21 @@ async def trace_chain(source: Backend, instance: EventInstance) -> TraceNode:
     return await trace_event(source, root)
 
 
+#: the states of a message that waits, each a node of its own in its trace
+_WAITING = (SCHEDULED, THROTTLED, WAITING_FOR_SLOT)
+
+
 async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     """The runs of a queued or handled message (every attempt), each as a tree; for a message that
-    ended unmatched, then a node saying so, and for one not due yet (``scheduled``) a node saying
-    until when."""
+    ended unmatched, then a node saying so, and for one that waits (``scheduled``, ``throttled``,
+    ``waiting_for_slot``) a node saying why and until when."""
     trees = [await trace_run(source, run) for run in await source.runs_for_message(message_id)]
     message = await source.get_message(message_id)
     if message is not None and message.state is MessageState.UNMATCHED:
         trees.append(await _unmatched_node(source, message))
-    elif message is not None and message.shown_state(dt.datetime.now(dt.UTC)) == SCHEDULED:
-        record = ScheduledMessage(message.id, message.available_at, message.attempts)
-        trees.append(TraceNode(kind="scheduled", record=record))
+    elif message is not None and (shown := message.shown_state(dt.datetime.now(dt.UTC))) in _WAITING:
+        record = ScheduledMessage(message.id, message.available_at, message.attempts, shown, message.concurrency_key)
+        trees.append(TraceNode(kind=shown, record=record))
     return trees
 
 
@@ -208,7 +224,7 @@ def _fields(node: TraceNode) -> dict[str, Any]:
         }  # fmt: skip
     if isinstance(record, ScheduledMessage):
         return {
-            "kind": "scheduled", "message_id": record.message_id, "available_at": record.available_at,
+            "kind": record.state, "message_id": record.message_id, "available_at": record.available_at,
             "attempts": record.attempts, "note": record.describe(),
         }  # fmt: skip
     return {"kind": "event", **record.to_dict()}
@@ -253,7 +269,7 @@ def _lines(record: Record, first: str, rest: str, width: int) -> list[str]:
     if isinstance(record, UnmatchedMessage):
         return [f"{first}message {record.message_id} [unmatched]: {record.describe()}"]
     if isinstance(record, ScheduledMessage):
-        return [f"{first}message {record.message_id} [scheduled]: {record.describe()}"]
+        return [f"{first}message {record.message_id} [{record.state}]: {record.describe()}"]
     return [
         f"{first}event {record.type} v{record.version} {record.id} (depth {record.depth})",
         f"{rest}    data: {_short(record.data, width)}",

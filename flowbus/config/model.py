@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from flowbus.config.base import Identifier, Model, Name
+from flowbus.config.limits import DEFAULT_PRIORITY, Concurrency, RateLimit
 from flowbus.config.retention import Retention
 from flowbus.config.schedules import Schedule
 from flowbus.config.steps import Step
@@ -107,6 +108,8 @@ class Flow(Model):
         default="park",
         description="when attempts are used up: park (dead-letter, the group goes on) or block (the group waits)",
     )
+    concurrency: Concurrency | None = Field(default=None, description="at most `limit` runs at once per key")
+    rate_limit: RateLimit | None = Field(default=None, description="at most `limit` runs per `period` per key")
 
     @property
     def is_trigger(self) -> bool:
@@ -125,6 +128,9 @@ class Handler(Model):
     mode: Literal["sync", "async"] = "async"
     bindings: dict[Identifier, Identifier] = Field(default_factory=dict, description="event property -> flow input")
     retry: Retry | None = Field(default=None, description="retries of this handler's runs (default: its flow's)")
+    concurrency: Concurrency | None = Field(default=None, description="default: its flow's")
+    rate_limit: RateLimit | None = Field(default=None, description="default: its flow's")
+    priority: int = Field(default=DEFAULT_PRIORITY, ge=0, le=9, description="0-9, higher claimed first")
 
 
 class StoreTarget(Model):

@@ -26,6 +26,7 @@ from flowbus.config.values import InvalidValue, Value, compile_value
 from flowbus.errors import EventValidationError
 from flowbus.events.frozen import freeze
 from flowbus.expr import DEFAULT_LIMITS, ExpressionError, JsonPath, Limits, compile_path
+from flowbus.limits import FlowControl, compile_key, flow_control
 
 #: the field that keys an entity's records when its target does not say
 DEFAULT_KEY = "id"
@@ -126,6 +127,8 @@ class CompiledHandler:
     flow: CompiledFlow
     #: (event property, flow input) pairs
     bindings: tuple[tuple[str, str], ...]
+    #: its concurrency and rate limits and priority (flowbus.limits); None: it has none
+    flow_control: FlowControl | None = None
 
     @property
     def name(self) -> str:
@@ -188,10 +191,16 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
     compiler = _StepCompiler(limits, keys, known)
     flows = {flow.name: compiler.flow(flow, ("flows", index)) for index, flow in enumerate(config.flows)}
     handlers = {
-        h.name: CompiledHandler(model=h, flow=flows[h.flow], bindings=tuple(h.bindings.items()))
-        for h in config.handlers
+        h.name: CompiledHandler(
+            model=h,
+            flow=flows[h.flow],
+            bindings=tuple(h.bindings.items()),
+            flow_control=_flow_control(h, index, flows[h.flow].model, limits),
+        )
+        for index, h in enumerate(config.handlers)
         if h.flow in flows
     }
+    _check_flow_limits(config, limits)
     routes: dict[tuple[str, str], list[CompiledFlow]] = {}
     for flow in flows.values():
         if flow.model.enabled and flow.model.source is not None and flow.model.event_type is not None:
@@ -250,6 +259,43 @@ def _check_schedules(
                 flows[schedule.run].inputs.validate(schedule.inputs)
         except EventValidationError as exc:
             raise StepCompileError(where, str(exc)) from None
+
+
+def _flow_control(handler: Handler, index: int, flow: Flow, limits: Limits) -> FlowControl | None:
+    """A handler's flow control; a key that does not compile is refused at its place."""
+    for name in ("concurrency", "rate_limit"):
+        setting = getattr(handler, name)
+        if setting is not None and setting.key is not None:
+            _key(setting.key, ("handlers", index, name, "key"), limits)
+    return flow_control(
+        handler.name, flow.name, concurrency=(handler.concurrency, flow.concurrency),
+        rate=(handler.rate_limit, flow.rate_limit), priority=handler.priority, limits=limits,
+    )  # fmt: skip
+
+
+def _check_flow_limits(config: Config, limits: Limits) -> None:
+    """A flow's limits apply to the handlers that run it: refused on a trigger flow, which runs
+    for its source's messages (several trigger flows run in one message)."""
+    for index, flow in enumerate(config.flows):
+        for name in ("concurrency", "rate_limit"):
+            setting = getattr(flow, name)
+            if setting is None:
+                continue
+            if flow.is_trigger:
+                raise StepCompileError(
+                    ("flows", index, name),
+                    f"`{name}` applies to the runs of handlers; a trigger flow runs with every other "
+                    "trigger flow of its source message, so it cannot be limited on its own",
+                )
+            if setting.key is not None:
+                _key(setting.key, ("flows", index, name, "key"), limits)
+
+
+def _key(source: str, where: Path, limits: Limits) -> None:
+    try:
+        compile_key(source, limits)
+    except ExpressionError as exc:
+        raise StepCompileError(where, str(exc)) from None
 
 
 def _type_paths(config: Config) -> dict[str, JsonPath]:

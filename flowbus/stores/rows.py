@@ -16,6 +16,7 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import MAX_ID
 from flowbus.keys import ApiKey, Scope
+from flowbus.limits import Candidate
 from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.changes import Ack, Retry, Versioned, caused_events
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
@@ -24,6 +25,7 @@ from flowbus.stores.protocols import (
     EventFilter,
     FieldFilter,
     GroupStat,
+    HeldStat,
     KeyedRecord,
     Manifest,
     QueueStat,
@@ -105,6 +107,17 @@ def queue_stat(row: Row) -> QueueStat:
     return QueueStat(QueueName(row["queue"]), MessageState(row["state"]), row["n"], _time(row["oldest"]))
 
 
+def held_stat(row: Row) -> HeldStat:
+    return HeldStat(QueueName(row["queue"]), row["held"], row["n"], _time(row["oldest"]))
+
+
+def candidate(row: Row) -> Candidate:
+    """A claim's candidate with its limits (flowbus.limits.admit)."""
+    return Candidate(
+        row["seq"], row["concurrency_key"], row["concurrency_limit"], row["rate_key"], row["rate_interval_s"]
+    )
+
+
 def group_stat(row: Row) -> GroupStat:
     return GroupStat(QueueName(row["queue"]), row["group_key"], row["n"], _time(row["oldest"]), row["blocked_by"])
 
@@ -147,6 +160,9 @@ def message_row(
         "config_version": outgoing.config_version, "created_at": stamp(now),
         "state": MessageState.SCHEDULED if delayed else MessageState.READY,
         "available_at": (outgoing.not_before or now).timestamp(), "trace_context": outgoing.trace_context,
+        "priority": outgoing.priority, "concurrency_key": outgoing.concurrency_key,
+        "concurrency_limit": outgoing.concurrency_limit, "rate_key": outgoing.rate_key,
+        "rate_interval_s": outgoing.rate_interval_s,
     }  # fmt: skip
 
 
@@ -225,6 +241,9 @@ def message(row: Row) -> QueuedMessage:
         available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
         lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
         errors=errors, blocking=bool(row["blocking"]), trace_context=row["trace_context"],
+        concurrency_key=row["concurrency_key"], concurrency_limit=row["concurrency_limit"],
+        rate_key=row["rate_key"], rate_interval_s=row["rate_interval_s"], priority=row["priority"],
+        held=row["held"],
     )  # fmt: skip
 
 

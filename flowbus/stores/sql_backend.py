@@ -38,6 +38,7 @@ from flowbus.stores.protocols import (
     EventFilter,
     FieldFilter,
     GroupStat,
+    HeldStat,
     KeyedRecord,
     Manifest,
     QueueStat,
@@ -436,7 +437,8 @@ class SqlBackend(SqlRetention):
         now = time.time()
         params = {"project": self.project, "queues": self.connector.array([str(q) for q in queues]), "now": now}
         found = await self.connector.claim({**params, "limit": limit, "owner": owner, "until": now + lease_s})
-        return [rows.message(row) for row in sorted(found, key=lambda row: row["seq"])]  # the queue's order
+        # the claim's order: by priority, then the queue's
+        return [rows.message(row) for row in sorted(found, key=lambda row: (-row["priority"], row["seq"]))]
 
     async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
         params = {"project": self.project, "schedule": schedule, "tick": tick.timestamp()}
@@ -460,8 +462,11 @@ class SqlBackend(SqlRetention):
         return await self._write_one("release", ids=self.connector.array(message_ids), owner=owner)
 
     async def get_message(self, message_id: str) -> QueuedMessage | None:
-        row = await self._one("get_message", id=message_id)
-        return None if row is None else rows.message(row)
+        row = await self._one("get_message", id=message_id, now=time.time())
+        return None if row is None else rows.message(row)._replace(held=row["held_now"])
+
+    async def held_stats(self) -> list[HeldStat]:
+        return [rows.held_stat(r) for r in await self._all("held_stats", now=time.time())]
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in await self._all("queue_depth")}

@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
         "flowbus.telemetry",
     },
     {"flowbus.expr"},
-    {"flowbus.events", "flowbus.queue", "flowbus.delays"},
+    {"flowbus.events", "flowbus.queue", "flowbus.delays", "flowbus.limits"},
     {"flowbus.config"},
     {"flowbus.runtime"},
     {"flowbus.stores"},

@@ -143,9 +143,11 @@ WHERE dedup.expires_at <= :now;
 -- name: insert_message
 -- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at, trace_context)
+                      created_at, available_at, trace_context, priority, concurrency_key, concurrency_limit,
+                      rate_key, rate_interval_s)
 SELECT :project, :id, :queue, :kind, :body, :group_key, :dedup_id, :state, 0, :config_version,
-       :created_at, :available_at, :trace_context
+       :created_at, :available_at, :trace_context, :priority, :concurrency_key, :concurrency_limit,
+       :rate_key, :rate_interval_s
 WHERE CAST(:dedup_id AS text) IS NULL
    OR EXISTS (SELECT 1 FROM dedup AS d
               WHERE d.project = :project AND d.queue = :queue AND d.dedup_id = :dedup_id
@@ -163,9 +165,11 @@ WHERE project = :project AND queue IN (SELECT value FROM json_each(:queues))
 UPDATE messages SET state = 'ready' WHERE project = :project AND state = 'scheduled' AND available_at <= :now;
 
 -- name: claimable
--- Deliverable messages, oldest first: ready and due, or leased by a worker whose lease ran out;
--- a message with a group only when no earlier message of its group is open (or dead and blocking).
-SELECT m.seq FROM messages AS m
+-- Deliverable messages, by priority then oldest first: ready and due, or leased by a worker whose
+-- lease ran out; a message with a group only when no earlier message of its group is open (or dead
+-- and blocking); a message with a concurrency key only while its key has a slot free (its leased,
+-- unexpired messages fewer than its limit). Its limits come along, for flowbus.limits.admit.
+SELECT m.seq, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s FROM messages AS m
 WHERE m.project = :project
   AND m.state IN ('ready', 'leased')
   AND m.queue IN (SELECT value FROM json_each(:queues))
@@ -175,11 +179,35 @@ WHERE m.project = :project
         WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
           AND h.state NOT IN ('done', 'unmatched') AND h.seq < m.seq
           AND (h.state <> 'dead' OR h.blocking = 1)))
-ORDER BY m.seq
+  AND (m.concurrency_key IS NULL OR (
+        SELECT count(*) FROM messages AS l
+        WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+          AND l.state = 'leased' AND l.lease_expires_at > :now) < m.concurrency_limit)
+ORDER BY m.priority DESC, m.seq
 LIMIT :limit;
 
+-- name: leased_by_key
+-- The slots taken of each of these concurrency keys: their leased, unexpired messages.
+SELECT concurrency_key AS key, count(*) AS n FROM messages
+WHERE project = :project AND concurrency_key IN (SELECT value FROM json_each(:keys))
+  AND state = 'leased' AND lease_expires_at > :now
+GROUP BY concurrency_key;
+
+-- name: rate_arrivals
+SELECT key, arrival FROM rate_limits WHERE project = :project AND key IN (SELECT value FROM json_each(:keys));
+
+-- name: set_arrival
+INSERT INTO rate_limits (project, key, arrival) VALUES (:project, :key, :arrival)
+ON CONFLICT (project, key) DO UPDATE SET arrival = excluded.arrival;
+
+-- name: throttle
+-- A message its rate limit holds back: ready again at its turn, and shown throttled until then.
+UPDATE messages SET state = 'ready', available_at = :available_at, held = 'throttled', lease_owner = NULL,
+                    lease_expires_at = NULL
+WHERE seq = :seq;
+
 -- name: lease
-UPDATE messages SET state = 'leased', lease_owner = :owner, lease_expires_at = :until
+UPDATE messages SET state = 'leased', lease_owner = :owner, lease_expires_at = :until, held = NULL
 WHERE seq IN (SELECT value FROM json_each(:seqs))
 RETURNING *;
 
@@ -202,7 +230,27 @@ SET state = :state, attempts = attempts + 1, errors = json_insert(errors, '$[#]'
 WHERE project = :project AND id = :id AND state = 'leased' AND lease_owner = :owner;
 
 -- name: get_message
-SELECT * FROM messages WHERE project = :project AND id = :id;
+-- with `held` as a user sees it: a ready, due message whose concurrency key has no slot free waits for one
+SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= :now AND m.concurrency_key IS NOT NULL AND (
+         SELECT count(*) FROM messages AS l
+         WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+           AND l.state = 'leased' AND l.lease_expires_at > :now) >= m.concurrency_limit
+       THEN 'waiting_for_slot' ELSE m.held END AS held_now
+FROM messages AS m WHERE m.project = :project AND m.id = :id;
+
+-- name: held_stats
+-- Ready messages held back, per queue: throttled ones (their rate limit moved them on) and due
+-- ones whose concurrency key has no slot free; read on the open-messages index
+SELECT m.queue, CASE WHEN m.available_at > :now THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
+       count(*) AS n, min(m.created_at) AS oldest
+FROM messages AS m
+WHERE m.project = :project AND m.state = 'ready'
+  AND ((m.held = 'throttled' AND m.available_at > :now)
+       OR (m.concurrency_key IS NOT NULL AND m.available_at <= :now AND (
+             SELECT count(*) FROM messages AS l
+             WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+               AND l.state = 'leased' AND l.lease_expires_at > :now) >= m.concurrency_limit))
+GROUP BY m.queue, 2;
 
 -- name: queue_depth
 SELECT queue, state, count(*) AS n FROM messages WHERE project = :project GROUP BY queue, state;
