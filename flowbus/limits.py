@@ -203,8 +203,3 @@ def admit(
         admitted.append(c.seq)
     changed = {rate: times[rate] for rate in times if times[rate] != arrivals.get(rate)}
     return Admission(admitted, throttled, changed)
-
-
-def limited(candidate: Candidate) -> bool:
-    """Whether a candidate has any limit (the claim's fast path leases the others at once)."""
-    return candidate.concurrency_key is not None or candidate.rate_key is not None

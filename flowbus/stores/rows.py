@@ -233,17 +233,14 @@ def message(row: Row) -> QueuedMessage:
     # most messages have never failed: their errors are the empty list, not worth decoding
     errors = tuple(AttemptError(**e) for e in decode(stored_errors)) if stored_errors != "[]" else ()
     expires = row["lease_expires_at"]
+    # positional, in QueuedMessage's field order: every claimed message is read through here
     return QueuedMessage(
-        id=row["id"], queue=_QUEUES[row["queue"]], kind=_KINDS[row["kind"]], body=freeze(decode(row["body"])),
-        group_key=row["group_key"], dedup_id=row["dedup_id"], state=_STATES[row["state"]],
-        attempts=row["attempts"], config_version=row["config_version"],
-        created_at=_time(row["created_at"]),
-        available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
-        lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
-        errors=errors, blocking=bool(row["blocking"]), trace_context=row["trace_context"],
-        concurrency_key=row["concurrency_key"], concurrency_limit=row["concurrency_limit"],
-        rate_key=row["rate_key"], rate_interval_s=row["rate_interval_s"], priority=row["priority"],
-        held=row["held"],
+        row["id"], _QUEUES[row["queue"]], _KINDS[row["kind"]], freeze(decode(row["body"])), row["group_key"],
+        row["dedup_id"], _STATES[row["state"]], row["attempts"], row["config_version"], _time(row["created_at"]),
+        dt.datetime.fromtimestamp(row["available_at"], dt.UTC), row["lease_owner"],
+        dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None, errors,
+        bool(row["blocking"]), row["trace_context"], row["concurrency_key"], row["concurrency_limit"],
+        row["rate_key"], row["rate_interval_s"], row["priority"], row["held"],
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ transaction still runs from BEGIN to COMMIT without another task slipping in bet
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -25,7 +26,14 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
-from flowbus.queue import DEFAULT_DEDUP_WINDOW_S, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.queue import (
+    DEFAULT_DEDUP_WINDOW_S,
+    DEFAULT_PRIORITY,
+    MessageState,
+    OutgoingMessage,
+    QueuedMessage,
+    QueueName,
+)
 from flowbus.runtime.changes import Changeset, Conflict, Record, Versioned
 from flowbus.runtime.records import Run
 from flowbus.stores import rows
@@ -113,6 +121,13 @@ class Connector(Protocol):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+_SEQ = operator.itemgetter("seq")
+
+
+def _higher_first(row: rows.Row) -> int:
+    return -int(row["priority"])
 
 
 class SqlBackend(SqlRetention):
@@ -437,8 +452,10 @@ class SqlBackend(SqlRetention):
         now = time.time()
         params = {"project": self.project, "queues": self.connector.array([str(q) for q in queues]), "now": now}
         found = await self.connector.claim({**params, "limit": limit, "owner": owner, "until": now + lease_s})
-        # the claim's order: by priority, then the queue's
-        return [rows.message(row) for row in sorted(found, key=lambda row: (-row["priority"], row["seq"]))]
+        ordered = sorted(found, key=_SEQ)  # the queue's order
+        if any(row["priority"] != DEFAULT_PRIORITY for row in ordered):
+            ordered.sort(key=_higher_first)  # by priority, then the queue's order (a stable sort)
+        return [rows.message(row) for row in ordered]
 
     async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
         params = {"project": self.project, "schedule": schedule, "tick": tick.timestamp()}

@@ -30,7 +30,7 @@ from typing import Any
 
 from flowbus.codec import encode
 from flowbus.errors import StoreError, StoreUnavailable
-from flowbus.limits import Candidate, admit, limited
+from flowbus.limits import Candidate, admit
 from flowbus.queue import DEFAULT_DEDUP_WINDOW_S
 from flowbus.stores import rows
 from flowbus.stores.sql_backend import Params, SqlBackend
@@ -278,11 +278,11 @@ class SqliteConnector:
             # read under the write lock, so that any commit after this claim's look changes it
             self._data_version = self._read_data_version()
             conn.execute(Q["promote_due"], params)
-            candidates = [rows.candidate(row) for row in conn.execute(Q["claimable"], params)]
-            if any(limited(c) for c in candidates):
-                seqs = _admitted(conn, candidates, params)  # under the write lock: one claim at a time
-            else:
-                seqs = [c.seq for c in candidates]
+            found = conn.execute(Q["claimable"], params).fetchall()
+            seqs = [row[0] for row in found]
+            if any(row[1] for row in found):  # under the write lock: one claim at a time
+                limits = conn.execute(Q["limited_candidates"], {"seqs": encode(seqs)})
+                seqs = _admitted(conn, [rows.candidate(row) for row in limits], params)
             if not seqs:
                 return []
             self._busy_at = asyncio.get_running_loop().time()

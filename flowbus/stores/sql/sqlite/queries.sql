@@ -168,8 +168,8 @@ UPDATE messages SET state = 'ready' WHERE project = :project AND state = 'schedu
 -- Deliverable messages, by priority then oldest first: ready and due, or leased by a worker whose
 -- lease ran out; a message with a group only when no earlier message of its group is open (or dead
 -- and blocking); a message with a concurrency key only while its key has a slot free (its leased,
--- unexpired messages fewer than its limit). Its limits come along, for flowbus.limits.admit.
-SELECT m.seq, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s FROM messages AS m
+-- unexpired messages fewer than its limit). `limited`: it has a limit (see limited_candidates).
+SELECT m.seq, m.concurrency_key IS NOT NULL OR m.rate_key IS NOT NULL AS limited FROM messages AS m
 WHERE m.project = :project
   AND m.state IN ('ready', 'leased')
   AND m.queue IN (SELECT value FROM json_each(:queues))
@@ -185,6 +185,12 @@ WHERE m.project = :project
           AND l.state = 'leased' AND l.lease_expires_at > :now) < m.concurrency_limit)
 ORDER BY m.priority DESC, m.seq
 LIMIT :limit;
+
+-- name: limited_candidates
+-- The limits of a claim's candidates, in its order, for flowbus.limits.admit.
+SELECT m.seq, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s
+FROM json_each(:seqs) AS c JOIN messages AS m ON m.seq = c.value
+ORDER BY c.key;
 
 -- name: leased_by_key
 -- The slots taken of each of these concurrency keys: their leased, unexpired messages.
