@@ -13,8 +13,8 @@ no config:
 - **rate**: a generic cell rate algorithm without a burst: one message of a key is admitted
   every ``period / limit`` seconds at most, so any window of ``period`` holds at most ``limit``
   admissions. The theoretical arrival time of each key is kept in the store, moved in the
-  claim's transaction. A message not admitted stays ready with ``available_at`` moved to its
-  turn (shown ``throttled``); it is not failed and spends no attempt.
+  claim's transaction. A message not admitted waits for its turn as a delayed message does
+  (stored ``scheduled``, shown ``throttled``); it is not failed and spends no attempt.
 
 Limits set on a flow are shared by every handler that runs it (one pool per flow and key);
 limits set on a handler are its own. A key whose value is missing (null, absent, or an

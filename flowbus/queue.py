@@ -56,7 +56,7 @@ class MessageState(enum.StrEnum):
 
 #: the state shown for a message not due yet: a delayed one, or a ready one waiting out a retry's backoff
 SCHEDULED = MessageState.SCHEDULED.value
-#: the state shown for a ready message its rate limit holds back until ``available_at``
+#: the state shown for a message its rate limit holds back until ``available_at`` (stored scheduled)
 THROTTLED = "throttled"
 #: the state shown for a ready, due message whose concurrency key has every slot taken
 WAITING_FOR_SLOT = "waiting_for_slot"
@@ -147,9 +147,11 @@ class QueuedMessage(NamedTuple):
         ``scheduled`` for one not due yet (delayed, or waiting out a retry's backoff),
         ``waiting_for_slot`` for a due one whose concurrency key has no free slot, else its
         stored state."""
+        if self.held == THROTTLED and self.available_at > now:
+            return THROTTLED  # scheduled for its turn by its rate limit
         if self.state is MessageState.READY:
             if self.available_at > now:
-                return THROTTLED if self.held == THROTTLED else SCHEDULED
+                return SCHEDULED
             if self.held == WAITING_FOR_SLOT:
                 return WAITING_FOR_SLOT
         return self.state.value

@@ -359,7 +359,7 @@ class MemoryBackend(MemoryRetention):
         self._arrivals.update(admission.arrivals)
         for index, at in admission.throttled:
             m = found[index]
-            self._messages[m.id] = _in_state(m, MessageState.READY, None, None)._replace(
+            self._messages[m.id] = _in_state(m, MessageState.SCHEDULED, None, None)._replace(
                 available_at=dt.datetime.fromtimestamp(at, dt.UTC), held=THROTTLED
             )
         return [found[index] for index in admission.admitted]
@@ -411,9 +411,7 @@ class MemoryBackend(MemoryRetention):
         stats: dict[tuple[QueueName, str], HeldStat] = {}
         for message_id in self._open:
             m = self._messages[message_id]
-            if m.state is not MessageState.READY:
-                continue
-            if m.held == THROTTLED and m.available_at > now:
+            if m.state is MessageState.SCHEDULED and m.held == THROTTLED and m.available_at > now:
                 held = THROTTLED
             elif self._waits_for_slot(m, now, taken):
                 held = WAITING_FOR_SLOT

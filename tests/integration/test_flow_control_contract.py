@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from flowbus.queue import AttemptError, MessageKind, OutgoingMessage, QueueName
+from flowbus.queue import AttemptError, MessageKind, MessageState, OutgoingMessage, QueueName
 from flowbus.runtime.changes import Ack, Changeset, Retry
 
 OUT = QueueName.OUTBOUND
@@ -81,6 +81,8 @@ async def test_a_rate_limit_admits_one_message_per_interval_and_throttles_the_re
     turns = [(m.available_at - before).total_seconds() for m in throttled]
     assert 0.3 < turns[0] <= 0.45 and 0.7 < turns[1] <= 0.85, turns  # one interval apart
     assert await held(backend) == {"throttled": 2}
+    # waiting as scheduled, out of the claims' way, as a delayed message does
+    assert (await backend.queue_depth())[(OUT, MessageState.SCHEDULED)] == 2
     assert await claim(backend) == []
     await asyncio.sleep(turns[0] - (dt.datetime.now(dt.UTC) - before).total_seconds() + 0.05)
     assert events(await claim(backend)) == ["e1"]

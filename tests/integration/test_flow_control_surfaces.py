@@ -53,7 +53,7 @@ async def test_held_messages_show_why_in_the_api_their_trace_and_metrics(api, tm
     assert sorted(m.body["handler"] for m in claimed) == ["mail", "sms"]  # one slot, one turn an hour
     assert await store.claim([QueueName.OUTBOUND], limit=10, owner="w", lease_s=60) == []
     with sqlite3.connect(tmp_path / "flowbus.db") as conn:
-        ids = [row[0] for row in conn.execute("SELECT id FROM messages WHERE state = 'ready'")]
+        ids = [row[0] for row in conn.execute("SELECT id FROM messages WHERE state IN ('ready', 'scheduled')")]
     states = {}
     for message_id in ids:
         message = (await client.get(f"{MESSAGES}/{message_id}", headers=auth)).json()

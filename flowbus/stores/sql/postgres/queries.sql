@@ -267,8 +267,9 @@ INSERT INTO rate_limits (project, key, arrival) VALUES (%(project)s, %(key)s, %(
 ON CONFLICT (project, key) DO UPDATE SET arrival = excluded.arrival;
 
 -- name: throttle
--- A message its rate limit holds back: ready again at its turn, and shown throttled until then.
-UPDATE messages SET state = 'ready', available_at = %(available_at)s, held = 'throttled', lease_owner = NULL,
+-- A message its rate limit holds back: scheduled for its turn (out of the way of claims, as a
+-- delayed message is, and holding its group), and shown throttled until then.
+UPDATE messages SET state = 'scheduled', available_at = %(available_at)s, held = 'throttled', lease_owner = NULL,
                     lease_expires_at = NULL
 WHERE seq = %(seq)s;
 
@@ -310,14 +311,14 @@ SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= %(now)s AND m.conc
 FROM messages AS m WHERE m.project = %(project)s AND m.id = %(id)s;
 
 -- name: held_stats
--- Ready messages held back, per queue: throttled ones (their rate limit moved them on) and due
--- ones whose concurrency key has no slot free; read on the open-messages index
-SELECT m.queue, CASE WHEN m.available_at > %(now)s THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
+-- Messages held back, per queue: throttled ones (scheduled by their rate limit) and ready, due
+-- ones whose concurrency key has no slot free
+SELECT m.queue, CASE WHEN m.state = 'scheduled' THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
        count(*) AS n, min(m.created_at) AS oldest
 FROM messages AS m
-WHERE m.project = %(project)s AND m.state = 'ready'
-  AND ((m.held = 'throttled' AND m.available_at > %(now)s)
-       OR (m.concurrency_key IS NOT NULL AND m.available_at <= %(now)s AND (
+WHERE m.project = %(project)s
+  AND ((m.state = 'scheduled' AND m.held = 'throttled')
+       OR (m.state = 'ready' AND m.concurrency_key IS NOT NULL AND m.available_at <= %(now)s AND (
              SELECT count(*) FROM messages AS l
              WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
                AND l.state = 'leased' AND l.lease_expires_at > %(now)s) >= m.concurrency_limit))
