@@ -138,7 +138,7 @@ class QueuedMessage(NamedTuple):
     rate_key: str | None = None
     rate_interval_s: float | None = None
     priority: int = DEFAULT_PRIORITY
-    #: why a ready message is held back, when it is: THROTTLED (its rate limit moved it to
+    #: why a message is held back, when it is: THROTTLED (its rate limit scheduled it for
     #: ``available_at``) or WAITING_FOR_SLOT (as read: every slot of its concurrency key taken)
     held: str | None = None
 
