@@ -120,7 +120,7 @@ class Workers:
 
     def wait_until_done(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
-        while scalar(self.db, "SELECT count(*) FROM messages WHERE state IN ('ready', 'leased')"):
+        while scalar(self.db, "SELECT count(*) FROM messages WHERE state IN ('ready', 'leased', 'scheduled')"):
             assert time.monotonic() < deadline, "the workers did not finish"
             time.sleep(0.1)
 
