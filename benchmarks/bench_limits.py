@@ -55,7 +55,7 @@ def measure(folder: Path, name: str, limits: str, n: int, batch_size: int) -> tu
     start_s = startup_cpu(db)
     with sqlite3.connect(db) as conn:
         [(retried,)] = conn.execute("SELECT count(*) FROM runs WHERE attempt > 1").fetchall()
-        [(held,)] = conn.execute("SELECT count(*) FROM rate_limits").fetchall() if limits else [(0,)]
+        [(held,)] = conn.execute("SELECT count(*) FROM flow_rate_limits").fetchall() if limits else [(0,)]
     if retried:
         raise SystemExit(f"{name}: {retried} runs were not first attempts")
     if "rate" in name and not held:

@@ -260,10 +260,10 @@ WHERE project = %(project)s AND concurrency_key = ANY(%(keys)s) AND state = 'lea
 GROUP BY concurrency_key;
 
 -- name: rate_arrivals
-SELECT key, arrival FROM rate_limits WHERE project = %(project)s AND key = ANY(%(keys)s);
+SELECT key, arrival FROM flow_rate_limits WHERE project = %(project)s AND key = ANY(%(keys)s);
 
 -- name: set_arrival
-INSERT INTO rate_limits (project, key, arrival) VALUES (%(project)s, %(key)s, %(arrival)s)
+INSERT INTO flow_rate_limits (project, key, arrival) VALUES (%(project)s, %(key)s, %(arrival)s)
 ON CONFLICT (project, key) DO UPDATE SET arrival = excluded.arrival;
 
 -- name: throttle

@@ -188,7 +188,7 @@ CREATE TABLE schedule_ticks (
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
 
-CREATE TABLE rate_limits (
+CREATE TABLE flow_rate_limits (
     project text NOT NULL,
     key text NOT NULL,
     arrival double precision NOT NULL,

@@ -200,10 +200,10 @@ WHERE project = :project AND concurrency_key IN (SELECT value FROM json_each(:ke
 GROUP BY concurrency_key;
 
 -- name: rate_arrivals
-SELECT key, arrival FROM rate_limits WHERE project = :project AND key IN (SELECT value FROM json_each(:keys));
+SELECT key, arrival FROM flow_rate_limits WHERE project = :project AND key IN (SELECT value FROM json_each(:keys));
 
 -- name: set_arrival
-INSERT INTO rate_limits (project, key, arrival) VALUES (:project, :key, :arrival)
+INSERT INTO flow_rate_limits (project, key, arrival) VALUES (:project, :key, :arrival)
 ON CONFLICT (project, key) DO UPDATE SET arrival = excluded.arrival;
 
 -- name: throttle

@@ -186,7 +186,7 @@ CREATE TABLE schedule_ticks (
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
 
-CREATE TABLE rate_limits (
+CREATE TABLE flow_rate_limits (
     project TEXT NOT NULL,
     key TEXT NOT NULL,
     arrival REAL NOT NULL,

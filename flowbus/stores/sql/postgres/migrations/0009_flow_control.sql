@@ -18,7 +18,7 @@ WHERE state = 'leased' AND concurrency_key IS NOT NULL;
 
 -- The theoretical arrival time (seconds since the epoch) of each rate key: the earliest a claim
 -- admits its next message. Moved by the claim that admits one.
-CREATE TABLE rate_limits (
+CREATE TABLE flow_rate_limits (
     project text NOT NULL,
     key text NOT NULL,
     arrival double precision NOT NULL,
