@@ -2,8 +2,8 @@
 by flow), messages no flow took, records removed by retention.
 
 Counted where the work happens (the ingress, the worker), in a registry of their own so that two
-apps in one test process do not share counts. Queue depth, dead letters and the records kept
-are read from the store when scraped, so they are right whatever process did the work; so is
+apps in one test process do not share counts. Queue depth, dead letters, the messages flow control holds
+back and the records kept are read from the store when scraped, so they are right whatever process did the work; so is
 the age of each queue's oldest open message.
 """
 
@@ -43,6 +43,11 @@ class Metrics:
             "flowbus_queue_oldest_message_age_seconds",
             "Age of the oldest open (ready or leased) message, by queue; 0 when the queue has none.",
             ["project", "queue"], registry=self.registry,
+        )  # fmt: skip
+        self.messages_held = Gauge(
+            "flowbus_messages_held",
+            "Ready messages held back by flow control, by queue and reason (throttled, waiting_for_slot).",
+            ["project", "queue", "reason"], registry=self.registry,
         )  # fmt: skip
         self.dead_letters = Gauge(
             "flowbus_dead_letters", "Messages in the dead-letter queue.", ["project"], registry=self.registry

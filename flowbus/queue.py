@@ -27,6 +27,8 @@ from typing import Any, Literal, NamedTuple
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_DEDUP_WINDOW_S = 300.0
 DEFAULT_LEASE_S = 30.0
+#: the priority of a message whose handler sets none (0-9, higher first)
+DEFAULT_PRIORITY = 5
 
 
 class QueueName(enum.StrEnum):
@@ -59,9 +61,11 @@ class MessageState(enum.StrEnum):
 SCHEDULED = MessageState.SCHEDULED.value
 #: the state shown for a scheduled message that holds a debounce burst
 DEBOUNCED = MessageState.DEBOUNCED.value
-#: the state shown for a message given back without spending an attempt (a rate limit, a server's
-#: ``Retry-After``), until it is due
+#: the state shown for a message held back until ``available_at`` without spending an attempt: by
+#: its rate limit, a target's rate limit or a server's ``Retry-After``
 THROTTLED = "throttled"
+#: the state shown for a ready, due message whose concurrency key has every slot taken
+WAITING_FOR_SLOT = "waiting_for_slot"
 
 
 class AttemptError(NamedTuple):
@@ -100,6 +104,14 @@ class OutgoingMessage(NamedTuple):
     trace_context: str | None = None
     #: debounced (then ``not_before`` and ``dedup_id`` are not used): see :class:`Debounce`
     debounce: Debounce | None = None
+    #: at most ``concurrency_limit`` messages of one ``concurrency_key`` are leased at once (flowbus.limits)
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    #: messages of one ``rate_key`` are admitted at least ``rate_interval_s`` apart (flowbus.limits)
+    rate_key: str | None = None
+    rate_interval_s: float | None = None
+    #: 0-9, higher claimed first; a FIFO group's order holds whatever its messages' priorities
+    priority: int = DEFAULT_PRIORITY
 
 
 def source_message(
@@ -147,18 +159,33 @@ class QueuedMessage(NamedTuple):
     debounced: int = 0
     #: the times a server's ``Retry-After`` gave it back (bounded by its target's ``max_deferrals``)
     deferrals: int = 0
-    #: given back without spending an attempt, until ``available_at`` (shown ``throttled``)
+    #: given back by a target's rate limit or a server's ``Retry-After`` without spending an
+    #: attempt, until ``available_at`` (shown ``throttled``)
     throttled: bool = False
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    rate_key: str | None = None
+    rate_interval_s: float | None = None
+    priority: int = DEFAULT_PRIORITY
+    #: why a message is held back, when it is: THROTTLED (its rate limit scheduled it for
+    #: ``available_at``) or WAITING_FOR_SLOT (as read: every slot of its concurrency key taken)
+    held: str | None = None
 
     def shown_state(self, now: dt.datetime) -> str:
-        """The state a user sees: ``throttled`` for a message given back by a rate limit or a server's
-        ``Retry-After`` and not due yet, ``scheduled`` for another message not due yet (delayed, or
-        waiting out a retry's backoff), ``debounced`` for a scheduled message holding a debounce
-        burst, else its stored state."""
-        if self.state is MessageState.READY and self.available_at > now:
-            return THROTTLED if self.throttled else SCHEDULED
+        """The state a user sees: ``debounced`` for a scheduled message holding a debounce burst,
+        ``throttled`` for one held back by a rate limit or a server's ``Retry-After`` and not due
+        yet, ``scheduled`` for another one not due yet (delayed, or waiting out a retry's
+        backoff), ``waiting_for_slot`` for a due one whose concurrency key has no free slot, else
+        its stored state."""
         if self.state is MessageState.SCHEDULED and self.debounce_key is not None:
             return DEBOUNCED
+        if (self.held == THROTTLED or self.throttled) and self.available_at > now:
+            return THROTTLED
+        if self.state is MessageState.READY:
+            if self.available_at > now:
+                return SCHEDULED
+            if self.held == WAITING_FOR_SLOT:
+                return WAITING_FOR_SLOT
         return self.state.value
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from flowbus import jsonio
 from flowbus.events.instance import EventInstance
-from flowbus.queue import DEBOUNCED, SCHEDULED, THROTTLED, MessageState, QueuedMessage
+from flowbus.queue import DEBOUNCED, SCHEDULED, THROTTLED, WAITING_FOR_SLOT, MessageState, QueuedMessage
 from flowbus.runtime.bounds import EXPIRED, RETRIED, is_cut_value
 from flowbus.runtime.records import Run, StepRun, StepStatus, Trigger
 from flowbus.runtime.routing import Unmatched, unmatched
@@ -45,33 +45,36 @@ class UnmatchedMessage(NamedTuple):
 
 
 class ScheduledMessage(NamedTuple):
-    """A message not due yet: delayed until ``available_at``, or waiting out a retry's backoff,
-    or holding a debounce burst."""
+    """A message not run yet: delayed until ``available_at``, or waiting out a retry's backoff
+    (``scheduled``); held back until ``available_at`` by its rate limit, or given back by a
+    target's rate limit or a server's ``Retry-After`` (``throttled``); due, waiting for a slot of
+    its concurrency key (``waiting_for_slot``); or holding a debounce burst (``debounced``)."""
 
     message_id: str
     available_at: dt.datetime
     #: attempts already made (0: it was delayed when sent)
     attempts: int
+    #: its state as shown: scheduled, throttled, waiting_for_slot or debounced
+    state: str = SCHEDULED
+    #: the concurrency key it waits on (waiting_for_slot)
+    key: str | None = None
     #: the events its debounce burst holds so far (0: not debounced)
     debounced: int = 0
-    #: given back without spending an attempt, by a rate limit or a server's ``Retry-After``
-    throttled: bool = False
-
-    @property
-    def state(self) -> str:
-        """The state shown: ``debounced``, ``throttled`` or ``scheduled``."""
-        if self.debounced:
-            return DEBOUNCED
-        return THROTTLED if self.throttled else SCHEDULED
+    #: throttled by a target: given back by its rate limit or a server's ``Retry-After``
+    deferred: bool = False
 
     def describe(self) -> str:
-        if self.debounced:
+        if self.state == DEBOUNCED:
             return (
                 f"debounced: holds the last of {self.debounced} event(s) so far; runs at "
                 f"{self.available_at.isoformat()} unless another event of its key comes first"
             )
-        if self.throttled:
-            why = "throttled (a rate limit or the server's Retry-After; no attempt spent)"
+        if self.state == THROTTLED and not self.deferred:
+            return f"throttled by its rate limit: admitted at {self.available_at.isoformat()} at the earliest"
+        if self.state == WAITING_FOR_SLOT:
+            return f"waiting for a slot: every slot of its concurrency key {self.key!r} is taken"
+        if self.state == THROTTLED:
+            why = "throttled (a target's rate limit or the server's Retry-After; no attempt spent)"
         else:
             why = f"retried after {self.attempts} failed attempt(s)" if self.attempts else "delayed"
         return f"{why}: invisible to workers until {self.available_at.isoformat()}"
@@ -99,8 +102,8 @@ Record = Run | StepRun | EventInstance | UnmatchedMessage | ScheduledMessage | D
 
 @dataclass(frozen=True, kw_only=True)
 class TraceNode:
-    #: "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled",
-    #: "throttled", "debounced" (a message holding a debounce burst), "burst" (the burst a run ran for)
+    #: "run", "step", "cut" (step runs cut from the trace), "event", "unmatched", "scheduled", "throttled",
+    #: "waiting_for_slot", "debounced" (a message holding a debounce burst), "burst" (the burst a run ran for)
     kind: str
     record: Record
     children: tuple[TraceNode, ...] = field(default=())
@@ -178,22 +181,24 @@ async def trace_chain(source: Backend, instance: EventInstance) -> TraceNode:
     return await trace_event(source, root)
 
 
+#: the states of a message that waits, each a node of its own in its trace
+_WAITING = (SCHEDULED, THROTTLED, WAITING_FOR_SLOT, DEBOUNCED)
+
+
 async def trace_message(source: Backend, message_id: str) -> list[TraceNode]:
     """The runs of a queued or handled message (every attempt), each as a tree; for a message that
-    ended unmatched, then a node saying so, and for one not due yet (``scheduled``) a node saying
-    until when."""
+    ended unmatched, then a node saying so, and for one that waits (``scheduled``, ``throttled``,
+    ``waiting_for_slot``) a node saying why and until when."""
     trees = [await trace_run(source, run) for run in await source.runs_for_message(message_id)]
     message = await source.get_message(message_id)
     if message is not None and message.state is MessageState.UNMATCHED:
         trees.append(await _unmatched_node(source, message))
-    elif message is not None and (shown := message.shown_state(dt.datetime.now(dt.UTC))) in (
-        SCHEDULED, THROTTLED, DEBOUNCED,
-    ):  # fmt: skip
-        debounced = message.debounced if shown == DEBOUNCED else 0
+    elif message is not None and (shown := message.shown_state(dt.datetime.now(dt.UTC))) in _WAITING:
         record = ScheduledMessage(
-            message.id, message.available_at, message.attempts, debounced, throttled=shown == THROTTLED
-        )
-        trees.append(TraceNode(kind=record.state, record=record))
+            message.id, message.available_at, message.attempts, shown, message.concurrency_key,
+            debounced=message.debounced if shown == DEBOUNCED else 0, deferred=message.throttled,
+        )  # fmt: skip
+        trees.append(TraceNode(kind=shown, record=record))
     return trees
 
 

@@ -52,10 +52,12 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text format; queue depth, dead letters, oldest messages and records kept, read from the store now."""
+    """Prometheus text format; queue depth, dead letters, oldest messages, messages held back by flow control
+    and records kept, read from the store now."""
     state: ApiState = request.app.state.flowbus
     PROCESS.queue_depth.clear()
     PROCESS.queue_oldest_age.clear()
+    PROCESS.messages_held.clear()
     now = dt.datetime.now(dt.UTC)
     for project, backend in state.backends().items():
         oldest = {queue: now for queue in QueueName}
@@ -69,6 +71,8 @@ async def metrics(request: Request) -> Response:
             PROCESS.queue_depth.labels(project, queue, message_state).set(count)
             dead += count if message_state is MessageState.DEAD else 0
         PROCESS.dead_letters.labels(project).set(dead)
+        for held in await backend.held_stats():
+            PROCESS.messages_held.labels(project, held.queue, held.held).set(held.messages)
         now = dt.datetime.now(dt.UTC)
         for kept in await backend.kept():
             PROCESS.kept_rows.labels(project, kept.kind.value).set(kept.rows)

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from flowbus.config.base import Identifier, Model, Name
 from flowbus.config.debounce import Debounce
+from flowbus.config.flow_control import DEFAULT_PRIORITY, Concurrency, RunRateLimit
 from flowbus.config.limits import Period, RateLimit
 from flowbus.config.retention import Retention
 from flowbus.config.schedules import Schedule
@@ -113,6 +114,8 @@ class Flow(Model):
     debounce: Debounce | None = Field(
         default=None, description="of the async handlers that run this flow (a handler's own debounce comes first)"
     )
+    concurrency: Concurrency | None = Field(default=None, description="at most `limit` runs at once per key")
+    rate_limit: RunRateLimit | None = Field(default=None, description="at most `limit` runs per `period` per key")
 
     @property
     def is_trigger(self) -> bool:
@@ -134,6 +137,9 @@ class Handler(Model):
     debounce: Debounce | None = Field(
         default=None, description="one run per burst of events with one key, for the last (default: its flow's)"
     )
+    concurrency: Concurrency | None = Field(default=None, description="default: its flow's")
+    rate_limit: RunRateLimit | None = Field(default=None, description="default: its flow's")
+    priority: int = Field(default=DEFAULT_PRIORITY, ge=0, le=9, description="0-9, higher claimed first")
 
 
 class StoreTarget(Model):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flowbus.config.debounce import compile_key
+from flowbus.config.debounce import compile_key as compile_debounce_key
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.model import Config, EventDefinition, Flow, Handler, HttpTarget, StoreTarget
 from flowbus.config.schema import PropertySchema
@@ -27,6 +27,7 @@ from flowbus.config.values import InvalidValue, Value, compile_value
 from flowbus.errors import EventValidationError
 from flowbus.events.frozen import freeze
 from flowbus.expr import DEFAULT_LIMITS, Expression, ExpressionError, JsonPath, Limits, compile_path
+from flowbus.limits import FlowControl, compile_key, flow_control
 
 #: the field that keys an entity's records when its target does not say
 DEFAULT_KEY = "id"
@@ -136,7 +137,7 @@ def _debounce(handler: Handler, flow: Flow) -> CompiledDebounce | None:
     if debounce is None:
         return None
     return CompiledDebounce(
-        key=compile_key(debounce.key) if debounce.key is not None else None,
+        key=compile_debounce_key(debounce.key) if debounce.key is not None else None,
         period_s=debounce.period.total_seconds(),
         max_wait_s=debounce.max_wait.total_seconds() if debounce.max_wait is not None else None,
     )
@@ -150,6 +151,8 @@ class CompiledHandler:
     bindings: tuple[tuple[str, str], ...]
     #: its own debounce, else its flow's (None: every event runs the flow)
     debounce: CompiledDebounce | None = None
+    #: its concurrency and rate limits and priority (flowbus.limits); None: it has none
+    flow_control: FlowControl | None = None
 
     @property
     def name(self) -> str:
@@ -213,11 +216,16 @@ def compile_plan(config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Plan:
     flows = {flow.name: compiler.flow(flow, ("flows", index)) for index, flow in enumerate(config.flows)}
     handlers = {
         h.name: CompiledHandler(
-            model=h, flow=flows[h.flow], bindings=tuple(h.bindings.items()), debounce=_debounce(h, flows[h.flow].model)
+            model=h,
+            flow=flows[h.flow],
+            bindings=tuple(h.bindings.items()),
+            debounce=_debounce(h, flows[h.flow].model),
+            flow_control=_flow_control(h, index, flows[h.flow].model, limits),
         )
-        for h in config.handlers
+        for index, h in enumerate(config.handlers)
         if h.flow in flows
     }
+    _check_flow_limits(config, limits)
     routes: dict[tuple[str, str], list[CompiledFlow]] = {}
     for flow in flows.values():
         if flow.model.enabled and flow.model.source is not None and flow.model.event_type is not None:
@@ -276,6 +284,43 @@ def _check_schedules(
                 flows[schedule.run].inputs.validate(schedule.inputs)
         except EventValidationError as exc:
             raise StepCompileError(where, str(exc)) from None
+
+
+def _flow_control(handler: Handler, index: int, flow: Flow, limits: Limits) -> FlowControl | None:
+    """A handler's flow control; a key that does not compile is refused at its place."""
+    for name in ("concurrency", "rate_limit"):
+        setting = getattr(handler, name)
+        if setting is not None and setting.key is not None:
+            _key(setting.key, ("handlers", index, name, "key"), limits)
+    return flow_control(
+        handler.name, flow.name, concurrency=(handler.concurrency, flow.concurrency),
+        rate=(handler.rate_limit, flow.rate_limit), priority=handler.priority, limits=limits,
+    )  # fmt: skip
+
+
+def _check_flow_limits(config: Config, limits: Limits) -> None:
+    """A flow's limits apply to the handlers that run it: refused on a trigger flow, which runs
+    for its source's messages (several trigger flows run in one message)."""
+    for index, flow in enumerate(config.flows):
+        for name in ("concurrency", "rate_limit"):
+            setting = getattr(flow, name)
+            if setting is None:
+                continue
+            if flow.is_trigger:
+                raise StepCompileError(
+                    ("flows", index, name),
+                    f"`{name}` applies to the runs of handlers; a trigger flow runs with every other "
+                    "trigger flow of its source message, so it cannot be limited on its own",
+                )
+            if setting.key is not None:
+                _key(setting.key, ("flows", index, name, "key"), limits)
+
+
+def _key(source: str, where: Path, limits: Limits) -> None:
+    try:
+        compile_key(source, limits)
+    except ExpressionError as exc:
+        raise StepCompileError(where, str(exc)) from None
 
 
 def _type_paths(config: Config) -> dict[str, JsonPath]:

@@ -305,6 +305,22 @@ class ReferenceChecker:
                 + " runs inside its publisher's transaction and cannot wait for a burst to end; "
                 "make the handler async",
             )
+        debounce = handler.debounce or flow.debounce
+        limited = [
+            name
+            for name, value in (
+                ("concurrency", handler.concurrency or flow.concurrency),
+                ("rate_limit", handler.rate_limit or flow.rate_limit),
+            )
+            if value is not None
+        ]
+        if debounce is not None and limited:
+            # a burst's message is folded in place by its own statement, which keeps no flow control
+            self.error(
+                (*where, "debounce" if handler.debounce is not None else limited[0]),
+                f"a debounced handler takes no {' or '.join(limited)} (it runs once a burst already); "
+                "debounce it, or limit it, not both",
+            )
         event = None
         if event_ok:
             event = self._event_version((*where, "event_version"), handler.event, handler.event_version)

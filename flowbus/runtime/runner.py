@@ -271,22 +271,26 @@ class Runner:
         # async handlers run in the publisher's trace: the active span's (the publish step), else
         # the one its message came in
         trace_context = (current_carrier() or run_source.trace_context) if subscribers.async_ else None
+        key_scope: dict[str, Any] | None = None
         for handler in subscribers.async_:
             # one message per (event, handler): its dedup id says so, so a retried publisher cannot double it
             body = {"handler": handler.name, "event_id": instance.id}
             debounce = _burst(handler.name, handler.debounce, instance) if handler.debounce is not None else None
-            uow.enqueue(
-                OutgoingMessage(
-                    QueueName.OUTBOUND,
-                    MessageKind.HANDLER,
-                    body,
-                    group_key,
-                    f"{instance.id}/{handler.name}" if debounce is None else None,
-                    self.config_version,
-                    trace_context=trace_context,
-                    debounce=debounce,
-                )
+            message = OutgoingMessage(
+                QueueName.OUTBOUND,
+                MessageKind.HANDLER,
+                body,
+                group_key,
+                f"{instance.id}/{handler.name}" if debounce is None else None,
+                self.config_version,
+                trace_context=trace_context,
+                debounce=debounce,
             )
+            if handler.flow_control is not None:
+                # its keys and limits, worked out now, where the event is at hand (flowbus.limits)
+                key_scope = key_scope or {"event": _envelope(instance), "data": instance.data}
+                message = handler.flow_control.stamp(message, key_scope)
+            uow.enqueue(message)
         return instance
 
     # -- what the worker asks about a message -------------------------------------------

@@ -20,8 +20,12 @@ from flowbus.config.versions import ConfigVersion
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
+from flowbus.limits import Candidate, admit
 from flowbus.queue import (
     DEFAULT_DEDUP_WINDOW_S,
+    DEFAULT_PRIORITY,
+    THROTTLED,
+    WAITING_FOR_SLOT,
     Debounce,
     MessageKind,
     MessageState,
@@ -41,6 +45,7 @@ from flowbus.stores.protocols import (
     EventFilter,
     FieldFilter,
     GroupStat,
+    HeldStat,
     KeyedRecord,
     Manifest,
     QueueStat,
@@ -73,6 +78,11 @@ class MemoryBackend(MemoryRetention):
         self._messages: dict[str, QueuedMessage] = {}
         #: ids of messages not finished yet (done or unmatched), in queue order: what claim looks at
         self._open: dict[str, None] = {}
+        #: open messages of another priority than the default: while there are any, a claim
+        #: looks at every open message rather than stopping at its limit
+        self._prioritised: set[str] = set()
+        #: rate key -> its theoretical arrival time (flowbus.limits)
+        self._arrivals: dict[str, float] = {}
         self._dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]] = {}
         #: (queue, debounce key) -> the message of the key's latest burst; a burst's deadline by message id
         self._bursts: dict[tuple[QueueName, str], str] = {}
@@ -134,6 +144,7 @@ class MemoryBackend(MemoryRetention):
             message = self._messages[ack.message_id]
             self._messages[ack.message_id] = _in_state(message, ack.state, None, None)
             self._open.pop(ack.message_id, None)
+            self._prioritised.discard(ack.message_id)
         for retry in changeset.retries:
             message = self._messages[retry.message_id]
             if retry.deferred:
@@ -276,7 +287,7 @@ class MemoryBackend(MemoryRetention):
         remembered_until = now + dt.timedelta(seconds=self.dedup_window_s)
         ids = []
         for outgoing in messages:
-            queue, kind, body, group_key, dedup_id, config_version, not_before, trace_context, debounce = outgoing
+            queue, kind, body, group_key, dedup_id, config_version, not_before, trace_context, debounce = outgoing[:9]
             if debounce is not None:
                 ids.append(self._debounce(outgoing, debounce, now))
                 continue
@@ -292,9 +303,13 @@ class MemoryBackend(MemoryRetention):
             # positional, in QueuedMessage's field order (several messages a published event)
             self._messages[message_id] = QueuedMessage(
                 message_id, queue, kind, body, group_key, dedup_id, state, 0, config_version, now, not_before or now,
-                trace_context=trace_context,
+                trace_context=trace_context, concurrency_key=outgoing.concurrency_key,
+                concurrency_limit=outgoing.concurrency_limit, rate_key=outgoing.rate_key,
+                rate_interval_s=outgoing.rate_interval_s, priority=outgoing.priority,
             )  # fmt: skip
             self._open[message_id] = None
+            if outgoing.priority != DEFAULT_PRIORITY:
+                self._prioritised.add(message_id)
             ids.append(message_id)
         return ids
 
@@ -351,9 +366,11 @@ class MemoryBackend(MemoryRetention):
         now = _now()
         until = now + dt.timedelta(seconds=lease_s)
         blocked: set[tuple[QueueName, str]] = set()
-        claimed: list[QueuedMessage] = []
+        found: list[QueuedMessage] = []
+        walk_all = bool(self._prioritised)  # a later message may come first
+        taken: dict[str, int] | None = None  # the slots taken of each concurrency key, once needed
         for message_id in self._open:  # claim changes messages, never the set of open ids
-            if len(claimed) >= limit:
+            if len(found) >= limit and not walk_all:
                 break
             message = self._messages[message_id]
             if message.queue not in queues:
@@ -365,11 +382,48 @@ class MemoryBackend(MemoryRetention):
             # the head of a group holds the group while it is not finished (or parked)
             if group is not None and not (message.state is MessageState.DEAD and not message.blocking):
                 blocked.add(group)
-            if deliverable:
-                leased = _in_state(message, MessageState.LEASED, owner, until)
-                self._messages[message.id] = leased
-                claimed.append(leased)
+            if not deliverable:
+                continue
+            key = message.concurrency_key
+            if key is not None:
+                taken = taken if taken is not None else self._taken(now)
+                if taken.get(key, 0) >= (message.concurrency_limit or 1):
+                    continue  # every slot of its key taken: not a candidate, as in the SQL claims
+            found.append(message)
+        if walk_all:  # by priority, then in queue order (a stable sort)
+            found.sort(key=lambda m: -m.priority)
+        if any(m.concurrency_key is not None or m.rate_key is not None for m in found):
+            found = self._admitted(found[:limit], now, taken or {})
+        claimed: list[QueuedMessage] = []
+        for message in found[:limit]:
+            leased = _in_state(message, MessageState.LEASED, owner, until)
+            self._messages[message.id] = leased
+            claimed.append(leased)
         return claimed
+
+    def _admitted(self, found: list[QueuedMessage], now: dt.datetime, taken: dict[str, int]) -> list[QueuedMessage]:
+        """The messages flow control admits (flowbus.limits), as the SQL backends' claims decide."""
+        candidates = [
+            Candidate(i, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s)
+            for i, m in enumerate(found)
+        ]
+        admission = admit(candidates, leased=taken, arrivals=self._arrivals, now=now.timestamp())
+        self._arrivals.update(admission.arrivals)
+        for index, at in admission.throttled:
+            m = found[index]
+            self._messages[m.id] = _in_state(m, MessageState.SCHEDULED, None, None)._replace(
+                available_at=dt.datetime.fromtimestamp(at, dt.UTC), held=THROTTLED
+            )
+        return [found[index] for index in admission.admitted]
+
+    def _taken(self, now: dt.datetime) -> dict[str, int]:
+        """The slots taken of every concurrency key: its leased, unexpired messages."""
+        taken: dict[str, int] = defaultdict(int)
+        for message_id in self._open:
+            m = self._messages[message_id]
+            if m.concurrency_key is not None and _held(m, now):
+                taken[m.concurrency_key] += 1
+        return taken
 
     async def extend_leases(self, message_ids: Sequence[str], *, owner: str, lease_s: float) -> int:
         until = _now() + dt.timedelta(seconds=lease_s)
@@ -391,7 +445,34 @@ class MemoryBackend(MemoryRetention):
         return count
 
     async def get_message(self, message_id: str) -> QueuedMessage | None:
-        return self._messages.get(message_id)
+        message = self._messages.get(message_id)
+        if message is not None and self._waits_for_slot(message, _now(), None):
+            return message._replace(held=WAITING_FOR_SLOT)
+        return message
+
+    def _waits_for_slot(self, m: QueuedMessage, now: dt.datetime, taken: dict[str, int] | None) -> bool:
+        if m.state is not MessageState.READY or m.concurrency_key is None or m.available_at > now:
+            return False
+        return (taken if taken is not None else self._taken(now)).get(m.concurrency_key, 0) >= (
+            m.concurrency_limit or 1
+        )
+
+    async def held_stats(self) -> list[HeldStat]:
+        now = _now()
+        taken = self._taken(now)
+        stats: dict[tuple[QueueName, str], HeldStat] = {}
+        for message_id in self._open:
+            m = self._messages[message_id]
+            if m.state is MessageState.SCHEDULED and m.held == THROTTLED and m.available_at > now:
+                held = THROTTLED
+            elif self._waits_for_slot(m, now, taken):
+                held = WAITING_FOR_SLOT
+            else:
+                continue
+            seen = stats.get((m.queue, held))
+            count, oldest = (seen.messages, min(seen.oldest, m.created_at)) if seen else (0, m.created_at)
+            stats[(m.queue, held)] = HeldStat(m.queue, held, count + 1, oldest)
+        return list(stats.values())
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         depth: dict[tuple[QueueName, MessageState], int] = defaultdict(int)
@@ -569,8 +650,14 @@ def _in_state(
     return QueuedMessage(
         m.id, m.queue, m.kind, m.body, m.group_key, m.dedup_id, state, m.attempts, m.config_version, m.created_at,
         m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context, m.debounce_key, m.debounced,
-        m.deferrals, m.throttled,
+        m.deferrals, m.throttled, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s, m.priority,
     )  # fmt: skip
+
+
+def _held(message: QueuedMessage, now: dt.datetime) -> bool:
+    """Whether a message is leased, its lease not run out: it takes a slot of its concurrency key."""
+    expires = message.lease_expires_at
+    return message.state is MessageState.LEASED and expires is not None and expires > now
 
 
 def _held_by(message: QueuedMessage, owner: str) -> bool:

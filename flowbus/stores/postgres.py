@@ -24,8 +24,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from flowbus.errors import StoreError, StoreUnavailable
+from flowbus.limits import admit
 from flowbus.queue import DEFAULT_DEDUP_WINDOW_S
 from flowbus.runtime.changes import Conflict
+from flowbus.stores import rows
 from flowbus.stores.backoff import Backoff
 from flowbus.stores.sql_backend import Params, SqlBackend
 from flowbus.stores.sql_files import load_migrations, load_queries
@@ -217,9 +219,14 @@ class PostgresConnector:
             async with translated_errors():
                 # due delayed messages become ready first: an index probe when none is due
                 await conn.execute(Q["promote_due"], params)
-                # FOR UPDATE SKIP LOCKED, leased in the same statement
+                # FOR UPDATE SKIP LOCKED, leased in the same statement (but for limited messages)
                 cursor = await conn.execute(Q["claim"], params)
-                return await cursor.fetchall()
+                found: list[dict[str, Any]] = await cursor.fetchall()
+        if not any(row["limited"] for row in found):
+            return found
+        async with self.transaction() as tx:
+            admitted = await _admitted(tx, [row for row in found if row["limited"]], params)
+        return [row for row in found if not row["limited"]] + admitted
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
         """Wait on ``LISTEN flowbus`` (a connection of its own) for this project's announcements.
@@ -313,6 +320,37 @@ class PostgresTransaction:
 
     async def announce(self, reason: str) -> None:
         await self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{reason} {self._project}"))
+
+
+async def _admitted(tx: PostgresTransaction, found: list[dict[str, Any]], params: Params) -> list[dict[str, Any]]:
+    """Lease the limited candidates of a claim that flow control admits (flowbus.limits).
+
+    Under a transaction-long advisory lock on each of their keys, taken in sorted order, so that
+    two claims never both take a key's last slot or its next turn: the slots taken and the
+    arrival times are read after the lock, and the candidates read again (another claim may have
+    taken some), then the throttled ones are moved to their turn and the admitted ones leased.
+    """
+    project, now = params["project"], params["now"]
+    keys = {f"c{row['concurrency_key']}" for row in found if row["concurrency_key"] is not None}
+    keys |= {f"r{row['rate_key']}" for row in found if row["rate_key"] is not None}
+    await tx.fetch_all("lock_flow_keys", {"project": project, "keys": sorted(keys)})
+    seqs = [row["seq"] for row in found]
+    candidates = [rows.candidate(row) for row in await tx.fetch_all("limited_candidates", {"seqs": seqs, "now": now})]
+    concurrency = sorted({c.concurrency_key for c in candidates if c.concurrency_key is not None})
+    rates = sorted({c.rate_key for c in candidates if c.rate_key is not None})
+    scope = {"project": project, "now": now}
+    leased = {r["key"]: r["n"] for r in await tx.fetch_all("leased_by_key", {**scope, "keys": concurrency})}
+    arrivals = {r["key"]: r["arrival"] for r in await tx.fetch_all("rate_arrivals", {**scope, "keys": rates})}
+    admission = admit(candidates, leased=leased, arrivals=arrivals, now=now)
+    if admission.arrivals:
+        arrived = [{"project": project, "key": k, "arrival": at} for k, at in sorted(admission.arrivals.items())]
+        await tx.write_many("set_arrival", arrived)
+    if admission.throttled:
+        await tx.write_many("throttle", [{"seq": seq, "available_at": at} for seq, at in admission.throttled])
+    if not admission.admitted:
+        return []
+    lease = {"seqs": admission.admitted, "owner": params["owner"], "until": params["until"]}
+    return await tx.fetch_all("lease", lease)
 
 
 def _distinct(params: Sequence[Params], names: tuple[str, ...]) -> bool:

@@ -161,6 +161,17 @@ class QueueStat(NamedTuple):
     oldest: dt.datetime
 
 
+class HeldStat(NamedTuple):
+    """The ready messages of one queue held back for one reason: ``throttled`` (a rate limit) or
+    ``waiting_for_slot`` (a concurrency limit)."""
+
+    queue: QueueName
+    held: str
+    messages: int
+    #: when the oldest of them was sent
+    oldest: dt.datetime
+
+
 class GroupStat(NamedTuple):
     """The open messages of one FIFO group, and the dead message holding the group, if one does."""
 
@@ -268,6 +279,9 @@ class Queue(Protocol):
     async def queue_stats(self) -> list[QueueStat]:
         """Open and dead messages per queue and state, with the oldest one's time; read through the
         indexes of open and dead messages, so done messages (the history) cost nothing."""
+
+    async def held_stats(self) -> list[HeldStat]:
+        """Ready messages held back by flow control (flowbus.limits), per queue and reason."""
 
     async def group_stats(self, *, limit: int) -> list[GroupStat]:
         """FIFO groups with open messages: blocked groups first (with the dead message blocking

@@ -16,6 +16,7 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import MAX_ID
 from flowbus.keys import ApiKey, Scope
+from flowbus.limits import Candidate
 from flowbus.queue import AttemptError, Debounce, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.changes import Ack, Retry, Versioned, caused_events
 from flowbus.runtime.records import Run, RunStatus, StepRun, StepStatus, Trigger
@@ -24,6 +25,7 @@ from flowbus.stores.protocols import (
     EventFilter,
     FieldFilter,
     GroupStat,
+    HeldStat,
     KeyedRecord,
     Manifest,
     QueueStat,
@@ -105,6 +107,17 @@ def queue_stat(row: Row) -> QueueStat:
     return QueueStat(QueueName(row["queue"]), MessageState(row["state"]), row["n"], _time(row["oldest"]))
 
 
+def held_stat(row: Row) -> HeldStat:
+    return HeldStat(QueueName(row["queue"]), row["held"], row["n"], _time(row["oldest"]))
+
+
+def candidate(row: Row) -> Candidate:
+    """A claim's candidate with its limits (flowbus.limits.admit)."""
+    return Candidate(
+        row["seq"], row["concurrency_key"], row["concurrency_limit"], row["rate_key"], row["rate_interval_s"]
+    )
+
+
 def group_stat(row: Row) -> GroupStat:
     return GroupStat(QueueName(row["queue"]), row["group_key"], row["n"], _time(row["oldest"]), row["blocked_by"])
 
@@ -147,6 +160,9 @@ def message_row(
         "config_version": outgoing.config_version, "created_at": stamp(now),
         "state": MessageState.SCHEDULED if delayed else MessageState.READY,
         "available_at": (outgoing.not_before or now).timestamp(), "trace_context": outgoing.trace_context,
+        "priority": outgoing.priority, "concurrency_key": outgoing.concurrency_key,
+        "concurrency_limit": outgoing.concurrency_limit, "rate_key": outgoing.rate_key,
+        "rate_interval_s": outgoing.rate_interval_s,
     }  # fmt: skip
 
 
@@ -240,16 +256,15 @@ def message(row: Row) -> QueuedMessage:
     # most messages have never failed: their errors are the empty list, not worth decoding
     errors = tuple(AttemptError(**e) for e in decode(stored_errors)) if stored_errors != "[]" else ()
     expires = row["lease_expires_at"]
+    # positional, in QueuedMessage's field order: every claimed message is read through here
     return QueuedMessage(
-        id=row["id"], queue=_QUEUES[row["queue"]], kind=_KINDS[row["kind"]], body=freeze(decode(row["body"])),
-        group_key=row["group_key"], dedup_id=row["dedup_id"], state=_STATES[row["state"]],
-        attempts=row["attempts"], config_version=row["config_version"],
-        created_at=_time(row["created_at"]),
-        available_at=dt.datetime.fromtimestamp(row["available_at"], dt.UTC), lease_owner=row["lease_owner"],
-        lease_expires_at=dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None,
-        errors=errors, blocking=bool(row["blocking"]), trace_context=row["trace_context"],
-        debounce_key=row["debounce_key"], debounced=row["debounced"],
-        deferrals=row["deferrals"], throttled=bool(row["throttled"]),
+        row["id"], _QUEUES[row["queue"]], _KINDS[row["kind"]], freeze(decode(row["body"])), row["group_key"],
+        row["dedup_id"], _STATES[row["state"]], row["attempts"], row["config_version"], _time(row["created_at"]),
+        dt.datetime.fromtimestamp(row["available_at"], dt.UTC), row["lease_owner"],
+        dt.datetime.fromtimestamp(expires, dt.UTC) if expires is not None else None, errors,
+        bool(row["blocking"]), row["trace_context"], row["debounce_key"], row["debounced"], row["deferrals"],
+        bool(row["throttled"]), row["concurrency_key"], row["concurrency_limit"], row["rate_key"],
+        row["rate_interval_s"], row["priority"], row["held"],
     )  # fmt: skip
 
 

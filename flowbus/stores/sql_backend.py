@@ -14,6 +14,7 @@ transaction still runs from BEGIN to COMMIT without another task slipping in bet
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -25,7 +26,14 @@ from flowbus.events.frozen import freeze
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, new_id
 from flowbus.keys import ApiKey
-from flowbus.queue import DEFAULT_DEDUP_WINDOW_S, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.queue import (
+    DEFAULT_DEDUP_WINDOW_S,
+    DEFAULT_PRIORITY,
+    MessageState,
+    OutgoingMessage,
+    QueuedMessage,
+    QueueName,
+)
 from flowbus.runtime.changes import Changeset, Conflict, Record, Versioned
 from flowbus.runtime.records import Run
 from flowbus.stores import rows
@@ -38,6 +46,7 @@ from flowbus.stores.protocols import (
     EventFilter,
     FieldFilter,
     GroupStat,
+    HeldStat,
     KeyedRecord,
     Manifest,
     QueueStat,
@@ -112,6 +121,13 @@ class Connector(Protocol):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+_SEQ = operator.itemgetter("seq")
+
+
+def _higher_first(row: rows.Row) -> int:
+    return -int(row["priority"])
 
 
 class SqlBackend(SqlRetention):
@@ -470,7 +486,10 @@ class SqlBackend(SqlRetention):
         now = time.time()
         params = {"project": self.project, "queues": self.connector.array([str(q) for q in queues]), "now": now}
         found = await self.connector.claim({**params, "limit": limit, "owner": owner, "until": now + lease_s})
-        return [rows.message(row) for row in sorted(found, key=lambda row: row["seq"])]  # the queue's order
+        ordered = sorted(found, key=_SEQ)  # the queue's order
+        if any(row["priority"] != DEFAULT_PRIORITY for row in ordered):
+            ordered.sort(key=_higher_first)  # by priority, then the queue's order (a stable sort)
+        return [rows.message(row) for row in ordered]
 
     async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
         params = {"project": self.project, "schedule": schedule, "tick": tick.timestamp()}
@@ -506,8 +525,11 @@ class SqlBackend(SqlRetention):
         return await self._write_one("release", ids=self.connector.array(message_ids), owner=owner)
 
     async def get_message(self, message_id: str) -> QueuedMessage | None:
-        row = await self._one("get_message", id=message_id)
-        return None if row is None else rows.message(row)
+        row = await self._one("get_message", id=message_id, now=time.time())
+        return None if row is None else rows.message(row)._replace(held=row["held_now"])
+
+    async def held_stats(self) -> list[HeldStat]:
+        return [rows.held_stat(r) for r in await self._all("held_stats", now=time.time())]
 
     async def queue_depth(self) -> dict[tuple[QueueName, MessageState], int]:
         return {(QueueName(r["queue"]), MessageState(r["state"])): r["n"] for r in await self._all("queue_depth")}

@@ -30,6 +30,7 @@ from typing import Any
 
 from flowbus.codec import encode
 from flowbus.errors import StoreError, StoreUnavailable
+from flowbus.limits import Candidate, admit
 from flowbus.queue import DEFAULT_DEDUP_WINDOW_S
 from flowbus.stores import rows
 from flowbus.stores.sql_backend import Params, SqlBackend
@@ -148,6 +149,22 @@ def _now() -> dt.datetime:
 #: takes microseconds, but each look wakes the process: ~0.15 ms of CPU on a small VM): every
 #: 5 ms just after work, so that a steady trickle of sends from another process is noticed within
 #: 5 ms, then less often as the quiet lasts (a quarter of it), up to every 200 ms, the worker's
+def _admitted(conn: sqlite3.Connection, candidates: list[Candidate], params: Params) -> list[int]:
+    """The candidates flow control admits (flowbus.limits); the throttled ones moved to their turn
+    and their rate keys' arrival times moved on, in the claim's transaction."""
+    project, now = params["project"], params["now"]
+    keys = sorted({c.concurrency_key for c in candidates if c.concurrency_key is not None})
+    rates = sorted({c.rate_key for c in candidates if c.rate_key is not None})
+    leased = {r["key"]: r["n"] for r in conn.execute(Q["leased_by_key"], {**params, "keys": encode(keys)})}
+    arrivals = {r["key"]: r["arrival"] for r in conn.execute(Q["rate_arrivals"], {**params, "keys": encode(rates)})}
+    admission = admit(candidates, leased=leased, arrivals=arrivals, now=now)
+    conn.executemany(Q["set_arrival"], [
+        {"project": project, "key": key, "arrival": at} for key, at in admission.arrivals.items()
+    ])  # fmt: skip
+    conn.executemany(Q["throttle"], [{"seq": seq, "available_at": at} for seq, at in admission.throttled])
+    return admission.admitted
+
+
 #: longest idle sleep, so that a worker idle for long wakes no more often than its claims do
 #: (benchmarks/bench_light_load.py measures both)
 COMMIT_POLL_MIN_S = 0.005
@@ -261,7 +278,11 @@ class SqliteConnector:
             # read under the write lock, so that any commit after this claim's look changes it
             self._data_version = self._read_data_version()
             conn.execute(Q["promote_due"], params)
-            seqs = [row["seq"] for row in conn.execute(Q["claimable"], params)]
+            found = conn.execute(Q["claimable"], params).fetchall()
+            seqs = [row[0] for row in found]
+            if any(row[1] for row in found):  # under the write lock: one claim at a time
+                limits = conn.execute(Q["limited_candidates"], {"seqs": encode(seqs)})
+                seqs = _admitted(conn, [rows.candidate(row) for row in limits], params)
             if not seqs:
                 return []
             self._busy_at = asyncio.get_running_loop().time()

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
         "flowbus.foreground",
     },
     {"flowbus.expr"},
-    {"flowbus.events", "flowbus.queue", "flowbus.delays"},
+    {"flowbus.events", "flowbus.queue", "flowbus.delays", "flowbus.limits"},
     {"flowbus.config"},
     {"flowbus.runtime"},
     {"flowbus.stores"},

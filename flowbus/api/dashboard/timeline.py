@@ -135,7 +135,7 @@ def _walk(
         rows.append(Row(depth, "message", f"message {record.message_id}", "unmatched", at or _now(), 0.0,
                         note=record.describe()))  # fmt: skip
         return at
-    if isinstance(record, ScheduledMessage):  # a message not due yet: said, with no bar
+    if isinstance(record, ScheduledMessage):  # a message that waits: said, with no bar
         rows.append(Row(depth, "message", f"message {record.message_id}", record.state, record.available_at, 0.0,
                         note=record.describe()))  # fmt: skip
         return at

@@ -179,9 +179,11 @@ WHERE dedup.expires_at <= %(now)s;
 -- name: insert_message
 -- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at, trace_context)
+                      created_at, available_at, trace_context, priority, concurrency_key, concurrency_limit,
+                      rate_key, rate_interval_s)
 SELECT %(project)s, %(id)s, %(queue)s, %(kind)s, %(body)s, %(group_key)s, %(dedup_id)s, %(state)s, 0, %(config_version)s,
-       %(created_at)s, %(available_at)s, %(trace_context)s
+       %(created_at)s, %(available_at)s, %(trace_context)s, %(priority)s, %(concurrency_key)s, %(concurrency_limit)s,
+       %(rate_key)s, %(rate_interval_s)s
 WHERE CAST(%(dedup_id)s AS text) IS NULL
    OR EXISTS (SELECT 1 FROM dedup AS d
               WHERE d.project = %(project)s AND d.queue = %(queue)s AND d.dedup_id = %(dedup_id)s
@@ -221,11 +223,13 @@ UPDATE messages SET state = 'ready'
 WHERE project = %(project)s AND state = 'scheduled' AND available_at <= %(now)s;
 
 -- name: claim
--- Deliverable messages, oldest first, skipping rows another worker has locked: ready and due, or
--- leased by a worker whose lease ran out; a message with a group only when no earlier message of
--- its group is open (or dead and blocking). Leased in the same statement.
+-- Deliverable messages, by priority then oldest first, skipping rows another worker has locked:
+-- ready and due, or leased by a worker whose lease ran out; a message with a group only when no
+-- earlier message of its group is open (or dead and blocking); a message with a concurrency key
+-- only while its key has a slot free. Those without limits are leased in the same statement; those
+-- with limits come back unleased (`limited`), for flowbus.limits.admit under their keys' locks.
 WITH claimable AS (
-    SELECT m.seq FROM messages AS m
+    SELECT m.seq, m.concurrency_key IS NOT NULL OR m.rate_key IS NOT NULL AS limited FROM messages AS m
     WHERE m.project = %(project)s
       AND m.state IN ('ready', 'leased')
       AND m.queue = ANY(%(queues)s)
@@ -235,13 +239,66 @@ WITH claimable AS (
             WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
               AND h.state NOT IN ('done', 'unmatched') AND h.seq < m.seq
               AND (h.state <> 'dead' OR h.blocking)))
-    ORDER BY m.seq
+      AND (m.concurrency_key IS NULL OR (
+            SELECT count(*) FROM messages AS l
+            WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+              AND l.state = 'leased' AND l.lease_expires_at > %(now)s) < m.concurrency_limit)
+    ORDER BY m.priority DESC, m.seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE messages SET state = 'leased', lease_owner = %(owner)s, lease_expires_at = %(until)s, held = NULL
+    FROM claimable WHERE messages.seq = claimable.seq AND NOT claimable.limited
+    RETURNING messages.*
 )
-UPDATE messages SET state = 'leased', lease_owner = %(owner)s, lease_expires_at = %(until)s
-FROM claimable WHERE messages.seq = claimable.seq
-RETURNING messages.*;
+SELECT leased.*, false AS limited FROM leased
+UNION ALL
+SELECT m.*, true FROM messages AS m JOIN claimable AS c ON m.seq = c.seq WHERE c.limited;
+
+-- name: lock_flow_keys
+-- One claim at a time per concurrency or rate key (keys given sorted, so that claims never
+-- deadlock), held to the end of the claim's transaction.
+SELECT pg_advisory_xact_lock(hashtextextended(%(project)s || chr(31) || k, 0))
+FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS t (k, n) ORDER BY n;
+
+-- name: limited_candidates
+-- The limited candidates of a claim again, under their keys' locks: those still deliverable (and
+-- still their group's head), locked; what another claim took meanwhile is gone.
+SELECT m.seq, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s, m.priority FROM messages AS m
+WHERE m.seq = ANY(%(seqs)s)
+  AND ((m.state = 'ready' AND m.available_at <= %(now)s) OR (m.state = 'leased' AND m.lease_expires_at <= %(now)s))
+  AND (m.group_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM messages AS h
+        WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
+          AND h.state NOT IN ('done', 'unmatched') AND h.seq < m.seq
+          AND (h.state <> 'dead' OR h.blocking)))
+ORDER BY m.priority DESC, m.seq
+FOR UPDATE SKIP LOCKED;
+
+-- name: leased_by_key
+-- The slots taken of each of these concurrency keys: their leased, unexpired messages.
+SELECT concurrency_key AS key, count(*) AS n FROM messages
+WHERE project = %(project)s AND concurrency_key = ANY(%(keys)s) AND state = 'leased' AND lease_expires_at > %(now)s
+GROUP BY concurrency_key;
+
+-- name: rate_arrivals
+SELECT key, arrival FROM flow_rate_limits WHERE project = %(project)s AND key = ANY(%(keys)s);
+
+-- name: set_arrival
+INSERT INTO flow_rate_limits (project, key, arrival) VALUES (%(project)s, %(key)s, %(arrival)s)
+ON CONFLICT (project, key) DO UPDATE SET arrival = excluded.arrival;
+
+-- name: throttle
+-- A message its rate limit holds back: scheduled for its turn (out of the way of claims, as a
+-- delayed message is, and holding its group), and shown throttled until then.
+UPDATE messages SET state = 'scheduled', available_at = %(available_at)s, held = 'throttled', lease_owner = NULL,
+                    lease_expires_at = NULL
+WHERE seq = %(seq)s;
+
+-- name: lease
+UPDATE messages SET state = 'leased', lease_owner = %(owner)s, lease_expires_at = %(until)s, held = NULL
+WHERE seq = ANY(%(seqs)s)
+RETURNING *;
 
 -- name: extend_leases
 UPDATE messages SET lease_expires_at = %(until)s
@@ -288,7 +345,27 @@ RETURNING tat;
 SELECT tat FROM rate_limits WHERE project = %(project)s AND key = %(key)s;
 
 -- name: get_message
-SELECT * FROM messages WHERE project = %(project)s AND id = %(id)s;
+-- with `held` as a user sees it: a ready, due message whose concurrency key has no slot free waits for one
+SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= %(now)s AND m.concurrency_key IS NOT NULL AND (
+         SELECT count(*) FROM messages AS l
+         WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+           AND l.state = 'leased' AND l.lease_expires_at > %(now)s) >= m.concurrency_limit
+       THEN 'waiting_for_slot' ELSE m.held END AS held_now
+FROM messages AS m WHERE m.project = %(project)s AND m.id = %(id)s;
+
+-- name: held_stats
+-- Messages held back, per queue: throttled ones (scheduled by their rate limit) and ready, due
+-- ones whose concurrency key has no slot free
+SELECT m.queue, CASE WHEN m.state = 'scheduled' THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
+       count(*) AS n, min(m.created_at) AS oldest
+FROM messages AS m
+WHERE m.project = %(project)s
+  AND ((m.state = 'scheduled' AND m.held = 'throttled')
+       OR (m.state = 'ready' AND m.concurrency_key IS NOT NULL AND m.available_at <= %(now)s AND (
+             SELECT count(*) FROM messages AS l
+             WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+               AND l.state = 'leased' AND l.lease_expires_at > %(now)s) >= m.concurrency_limit))
+GROUP BY m.queue, 2;
 
 -- name: queue_depth
 -- a scheduled message holding a debounce burst is counted as debounced (queue.MessageState)

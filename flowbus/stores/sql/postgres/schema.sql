@@ -93,6 +93,12 @@ CREATE TABLE messages (
     errors text NOT NULL DEFAULT '[]',
     blocking boolean NOT NULL DEFAULT false,
     trace_context text,
+    priority smallint NOT NULL DEFAULT 5,
+    concurrency_key text,
+    concurrency_limit integer,
+    rate_key text,
+    rate_interval_s double precision,
+    held text,
     deferrals integer NOT NULL DEFAULT 0,
     throttled boolean NOT NULL DEFAULT false,
     debounce_key text,
@@ -100,7 +106,9 @@ CREATE TABLE messages (
     debounced integer NOT NULL DEFAULT 0
 );
 
-CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
+CREATE INDEX messages_open ON messages (project, priority DESC, seq) WHERE state IN ('ready', 'leased');
+CREATE INDEX messages_leased_by_key ON messages (project, concurrency_key, lease_expires_at)
+WHERE state = 'leased' AND concurrency_key IS NOT NULL;
 CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state NOT IN ('done', 'unmatched');
 CREATE INDEX messages_dead ON messages (project, seq) WHERE state = 'dead';
 CREATE INDEX messages_finished ON messages (project, seq) WHERE state IN ('done', 'unmatched');
@@ -185,6 +193,12 @@ CREATE TABLE schedule_ticks (
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
 
+CREATE TABLE flow_rate_limits (
+    project text NOT NULL,
+    key text NOT NULL,
+    arrival double precision NOT NULL,
+    PRIMARY KEY (project, key)
+);
 CREATE TABLE rate_limits (
     project text NOT NULL,
     key text NOT NULL,

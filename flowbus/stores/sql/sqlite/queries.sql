@@ -143,9 +143,11 @@ WHERE dedup.expires_at <= :now;
 -- name: insert_message
 -- A message without a de-duplication id, or one whose id remember_dedup gave to it.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at, trace_context)
+                      created_at, available_at, trace_context, priority, concurrency_key, concurrency_limit,
+                      rate_key, rate_interval_s)
 SELECT :project, :id, :queue, :kind, :body, :group_key, :dedup_id, :state, 0, :config_version,
-       :created_at, :available_at, :trace_context
+       :created_at, :available_at, :trace_context, :priority, :concurrency_key, :concurrency_limit,
+       :rate_key, :rate_interval_s
 WHERE CAST(:dedup_id AS text) IS NULL
    OR EXISTS (SELECT 1 FROM dedup AS d
               WHERE d.project = :project AND d.queue = :queue AND d.dedup_id = :dedup_id
@@ -185,9 +187,11 @@ WHERE project = :project AND state = 'scheduled' AND debounce_key IS NOT NULL
 UPDATE messages SET state = 'ready' WHERE project = :project AND state = 'scheduled' AND available_at <= :now;
 
 -- name: claimable
--- Deliverable messages, oldest first: ready and due, or leased by a worker whose lease ran out;
--- a message with a group only when no earlier message of its group is open (or dead and blocking).
-SELECT m.seq FROM messages AS m
+-- Deliverable messages, by priority then oldest first: ready and due, or leased by a worker whose
+-- lease ran out; a message with a group only when no earlier message of its group is open (or dead
+-- and blocking); a message with a concurrency key only while its key has a slot free (its leased,
+-- unexpired messages fewer than its limit). `limited`: it has a limit (see limited_candidates).
+SELECT m.seq, m.concurrency_key IS NOT NULL OR m.rate_key IS NOT NULL AS limited FROM messages AS m
 WHERE m.project = :project
   AND m.state IN ('ready', 'leased')
   AND m.queue IN (SELECT value FROM json_each(:queues))
@@ -197,11 +201,42 @@ WHERE m.project = :project
         WHERE h.project = m.project AND h.queue = m.queue AND h.group_key = m.group_key
           AND h.state NOT IN ('done', 'unmatched') AND h.seq < m.seq
           AND (h.state <> 'dead' OR h.blocking = 1)))
-ORDER BY m.seq
+  AND (m.concurrency_key IS NULL OR (
+        SELECT count(*) FROM messages AS l
+        WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+          AND l.state = 'leased' AND l.lease_expires_at > :now) < m.concurrency_limit)
+ORDER BY m.priority DESC, m.seq
 LIMIT :limit;
 
+-- name: limited_candidates
+-- The limits of a claim's candidates, in its order, for flowbus.limits.admit.
+SELECT m.seq, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s
+FROM json_each(:seqs) AS c JOIN messages AS m ON m.seq = c.value
+ORDER BY c.key;
+
+-- name: leased_by_key
+-- The slots taken of each of these concurrency keys: their leased, unexpired messages.
+SELECT concurrency_key AS key, count(*) AS n FROM messages
+WHERE project = :project AND concurrency_key IN (SELECT value FROM json_each(:keys))
+  AND state = 'leased' AND lease_expires_at > :now
+GROUP BY concurrency_key;
+
+-- name: rate_arrivals
+SELECT key, arrival FROM flow_rate_limits WHERE project = :project AND key IN (SELECT value FROM json_each(:keys));
+
+-- name: set_arrival
+INSERT INTO flow_rate_limits (project, key, arrival) VALUES (:project, :key, :arrival)
+ON CONFLICT (project, key) DO UPDATE SET arrival = excluded.arrival;
+
+-- name: throttle
+-- A message its rate limit holds back: scheduled for its turn (out of the way of claims, as a
+-- delayed message is, and holding its group), and shown throttled until then.
+UPDATE messages SET state = 'scheduled', available_at = :available_at, held = 'throttled', lease_owner = NULL,
+                    lease_expires_at = NULL
+WHERE seq = :seq;
+
 -- name: lease
-UPDATE messages SET state = 'leased', lease_owner = :owner, lease_expires_at = :until
+UPDATE messages SET state = 'leased', lease_owner = :owner, lease_expires_at = :until, held = NULL
 WHERE seq IN (SELECT value FROM json_each(:seqs))
 RETURNING *;
 
@@ -245,7 +280,27 @@ RETURNING tat;
 SELECT tat FROM rate_limits WHERE project = :project AND key = :key;
 
 -- name: get_message
-SELECT * FROM messages WHERE project = :project AND id = :id;
+-- with `held` as a user sees it: a ready, due message whose concurrency key has no slot free waits for one
+SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= :now AND m.concurrency_key IS NOT NULL AND (
+         SELECT count(*) FROM messages AS l
+         WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+           AND l.state = 'leased' AND l.lease_expires_at > :now) >= m.concurrency_limit
+       THEN 'waiting_for_slot' ELSE m.held END AS held_now
+FROM messages AS m WHERE m.project = :project AND m.id = :id;
+
+-- name: held_stats
+-- Messages held back, per queue: throttled ones (scheduled by their rate limit) and ready, due
+-- ones whose concurrency key has no slot free
+SELECT m.queue, CASE WHEN m.state = 'scheduled' THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
+       count(*) AS n, min(m.created_at) AS oldest
+FROM messages AS m
+WHERE m.project = :project
+  AND ((m.state = 'scheduled' AND m.held = 'throttled')
+       OR (m.state = 'ready' AND m.concurrency_key IS NOT NULL AND m.available_at <= :now AND (
+             SELECT count(*) FROM messages AS l
+             WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+               AND l.state = 'leased' AND l.lease_expires_at > :now) >= m.concurrency_limit))
+GROUP BY m.queue, 2;
 
 -- name: queue_depth
 -- a scheduled message holding a debounce burst is counted as debounced (queue.MessageState)

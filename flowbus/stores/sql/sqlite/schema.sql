@@ -89,6 +89,12 @@ CREATE TABLE messages (
     errors TEXT NOT NULL DEFAULT '[]',
     blocking INTEGER NOT NULL DEFAULT 0,
     trace_context TEXT,
+    priority INTEGER NOT NULL DEFAULT 5,
+    concurrency_key TEXT,
+    concurrency_limit INTEGER,
+    rate_key TEXT,
+    rate_interval_s REAL,
+    held TEXT,
     deferrals INTEGER NOT NULL DEFAULT 0,
     throttled INTEGER NOT NULL DEFAULT 0,
     debounce_key TEXT,
@@ -96,7 +102,9 @@ CREATE TABLE messages (
     debounced INTEGER NOT NULL DEFAULT 0
 );
 
-CREATE INDEX messages_open ON messages (project, seq) WHERE state IN ('ready', 'leased');
+CREATE INDEX messages_open ON messages (project, priority DESC, seq) WHERE state IN ('ready', 'leased');
+CREATE INDEX messages_leased_by_key ON messages (project, concurrency_key, lease_expires_at)
+WHERE state = 'leased' AND concurrency_key IS NOT NULL;
 CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state NOT IN ('done', 'unmatched');
 CREATE INDEX messages_dead ON messages (project, seq) WHERE state = 'dead';
 CREATE INDEX messages_finished ON messages (project, seq) WHERE state IN ('done', 'unmatched');
@@ -183,6 +191,12 @@ CREATE TABLE schedule_ticks (
 
 CREATE INDEX messages_scheduled ON messages (project, available_at) WHERE state = 'scheduled';
 
+CREATE TABLE flow_rate_limits (
+    project TEXT NOT NULL,
+    key TEXT NOT NULL,
+    arrival REAL NOT NULL,
+    PRIMARY KEY (project, key)
+) WITHOUT ROWID;
 CREATE TABLE rate_limits (
     project TEXT NOT NULL,
     key TEXT NOT NULL,
