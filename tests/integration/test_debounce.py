@@ -122,6 +122,26 @@ async def test_an_event_after_the_burst_ran_starts_a_new_burst(backend):
     assert (await backend.get_message(run.message_id)).debounced == 1
 
 
+async def test_a_burst_keeps_to_its_fifo_group(backend):
+    """Events of one key in two FIFO groups make a burst each: folding the second group's event
+    into the first group's burst would take it out of its group, where a later message would
+    run before it."""
+    engine = engine_on(backend, config(period="300ms"))
+    sent = [
+        await engine.send_event("CustomerChanged", changed("c1", seq), source="crm", group_key=group)
+        for seq, group in enumerate(["g1", "g/2", "g1", "g/2"])
+    ]
+    runs = await work_until(Worker(engine), 2)  # the four events published, then their bursts run
+    assert len(runs) == 2 and len(sent) == 4
+    messages = sorted([await backend.get_message(run.message_id) for run in runs], key=lambda m: m.group_key)
+    assert [(m.group_key, m.debounce_key, m.debounced) for m in messages] == [
+        ("g/2", 'sync@"g/2"/c1', 2),
+        ("g1", 'sync@"g1"/c1', 2),
+    ]
+    assert sorted(run.outputs["seq"] for run in runs) == [2, 3]  # each group's last event
+    assert await Worker(engine).run_until_idle() == []
+
+
 def job(n: int, key: str = "sync/c1", period_s: float = 60.0, max_wait_s: float | None = None) -> OutgoingMessage:
     body = {"handler": "sync", "event_id": f"e{n}"}
     return OutgoingMessage(OUT, MessageKind.HANDLER, body, debounce=Debounce(key, period_s, max_wait_s))
