@@ -193,6 +193,43 @@ async def test_a_due_burst_is_claimed_once_and_the_next_message_of_its_key_start
     assert (await backend.get_message(after)).debounced == 1
 
 
+def plain(n: int, group: str) -> OutgoingMessage:
+    return OutgoingMessage(OUT, MessageKind.HANDLER, {"handler": "other", "event_id": f"p{n}"}, group)
+
+
+async def test_once_due_a_claim_makes_a_burst_ready_even_when_its_group_holds_it(backend):
+    """Every backend alike: a due burst is made ready at the next claim, whether or not its FIFO
+    group lets it be claimed then; a later message of its key starts a new burst."""
+    await backend.send([plain(0, "g")])
+    [head] = await backend.claim([OUT], limit=1, owner="w", lease_s=60)  # g is busy
+    [burst_id] = await backend.send([job(1, period_s=0.05)._replace(group_key="g")])
+    await asyncio.sleep(0.1)
+    assert await backend.claim([OUT], limit=10, owner="w", lease_s=60) == []  # held by its group
+    assert (await backend.get_message(burst_id)).state is MessageState.READY
+    [after] = await backend.send([job(2, period_s=0.05)._replace(group_key="g")])
+    assert after != burst_id
+    assert (await backend.get_message(burst_id)).body["event_id"] == "e1"  # the ready one keeps its event
+    assert (await backend.get_message(after)).debounced == 1
+    assert await backend.queue_depth() == {
+        (OUT, MessageState.LEASED): 1,
+        (OUT, MessageState.READY): 1,
+        (OUT, MessageState.DEBOUNCED): 1,
+    }
+    assert head.body["event_id"] == "p0"
+
+
+async def test_the_memory_backend_forgets_a_burst_once_a_claim_made_it_ready():
+    from flowbus.stores.memory import MemoryBackend
+
+    backend = MemoryBackend("shop")
+    for n in range(50):
+        await backend.send([job(n, key=f"sync/c{n}", period_s=0.05, max_wait_s=1.0) for _ in range(2)])
+    assert (len(backend._bursts), len(backend._deadlines)) == (50, 50)
+    await asyncio.sleep(0.1)
+    assert len(await backend.claim([OUT], limit=100, owner="w", lease_s=60)) == 50
+    assert (backend._bursts, backend._deadlines, backend._waiting) == ({}, {}, [])
+
+
 async def test_a_burst_that_never_goes_quiet_still_runs_every_max_wait(backend):
     """Events every 50 ms, period 0.4 s, max_wait 0.8 s, for 2.5 s: never a quiet period, yet the
     flow runs while they keep coming (each run no later than max_wait after its burst began)."""
