@@ -412,7 +412,7 @@ class SqlBackend(SqlRetention):
         remembered = [
             {"project": self.project, "queue": m.queue, "dedup_id": m.dedup_id, "message_id": message_id,
              "expires_at": expires_at, "now": now.timestamp()}
-            for m, message_id in zip(messages, ids, strict=True) if m.dedup_id is not None
+            for m, message_id in zip(messages, ids, strict=True) if m.dedup_id is not None and m.debounce is None
         ]  # fmt: skip
         if remembered:
             await tx.write_many("remember_dedup", remembered)

@@ -230,6 +230,15 @@ async def test_the_memory_backend_forgets_a_burst_once_a_claim_made_it_ready():
     assert (backend._bursts, backend._deadlines, backend._waiting) == ({}, {}, [])
 
 
+async def test_a_debounced_message_leaves_no_dedup_id_behind(backend):
+    """A debounced message is never stored under a de-duplication id: one given to it is not
+    remembered, so a plain message sent later with that id is queued."""
+    [burst_id] = await backend.send([job(1)._replace(dedup_id="d1")])
+    [plain_id] = await backend.send([plain(2, "g")._replace(dedup_id="d1")])
+    assert plain_id != burst_id
+    assert (await backend.get_message(plain_id)).body["event_id"] == "p2"
+
+
 async def test_a_burst_that_never_goes_quiet_still_runs_every_max_wait(backend):
     """Events every 50 ms, period 0.4 s, max_wait 0.8 s, for 2.5 s: never a quiet period, yet the
     flow runs while they keep coming (each run no later than max_wait after its burst began)."""
