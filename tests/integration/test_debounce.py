@@ -302,6 +302,41 @@ async def handler_message_id(store) -> str:
     return message_id
 
 
+async def test_on_postgresql_senders_folding_two_bursts_in_opposite_orders_queue_instead_of_deadlocking(
+    postgres_url,
+):
+    """Two connections fold bursts A and B, one in the order A B, the other B A, by ``send`` and
+    by a changeset (a publish): without a lock order each would hold one burst's row and wait for
+    the other's, and PostgreSQL would refuse one of them (a Conflict) after a second's stall."""
+    from flowbus.runtime.changes import Changeset, Conflict
+    from flowbus.stores.postgres import PostgresBackend
+
+    a, b = PostgresBackend(postgres_url, "shop"), PostgresBackend(postgres_url, "shop")
+    refused: list[Conflict] = []
+
+    async def fold(backend: PostgresBackend, keys: str) -> None:
+        for n in range(60):
+            messages = [job(n, key=f"sync/{key}") for key in keys]
+            try:
+                if n % 2:
+                    await backend.send(messages)
+                else:
+                    await backend.apply(Changeset(messages=messages))
+            except Conflict as conflict:
+                refused.append(conflict)
+
+    try:
+        await a.send([job(0, key="sync/A"), job(0, key="sync/B")])
+        await asyncio.gather(fold(a, "AB"), fold(b, "BA"))
+        assert refused == []
+        assert await a.queue_depth() == {(OUT, MessageState.DEBOUNCED): 2}
+        folded = await a.send([job(1, key="sync/A"), job(1, key="sync/B")])
+        assert sorted([(await a.get_message(i)).debounced for i in folded]) == [122, 122]
+    finally:
+        await a.close()
+        await b.close()
+
+
 #: publishes a burst for one key from a process of its own: argv is the database URL, the first
 #: sequence number and how many
 PUBLISHER = """

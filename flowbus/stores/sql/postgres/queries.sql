@@ -67,6 +67,13 @@ WHERE e.project = %(project)s
 ORDER BY e.entity, e.key
 FOR UPDATE OF e;
 
+-- name: lock_bursts
+-- The advisory locks of the debounce bursts a transaction folds into (sql_backend._burst_locks:
+-- the project, queue and key hashed to 64 bits), taken in ascending order (the function runs
+-- after the sort), so that two transactions folding two bursts in opposite orders queue on the
+-- first instead of deadlocking on each other's rows. Held until the transaction ends.
+SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS k ORDER BY k;
+
 -- name: entity_exists
 SELECT 1 FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s;
 
