@@ -337,6 +337,33 @@ async def test_on_postgresql_senders_folding_two_bursts_in_opposite_orders_queue
         await b.close()
 
 
+async def test_on_postgresql_a_claim_skips_a_due_burst_a_publisher_holds_and_promotes_it_next_time(postgres_url):
+    """A publisher folding into a due burst holds its row until it commits: the claim's promotion
+    leaves that row to the next claim rather than wait for it (or deadlock with a publisher that
+    holds it and waits for a row the promotion holds)."""
+    import psycopg
+
+    from flowbus.stores.postgres import PostgresBackend
+
+    backend = PostgresBackend(postgres_url, "shop")
+    publisher = await psycopg.AsyncConnection.connect(postgres_url)
+    try:
+        [held, free] = await backend.send([job(1, key="sync/A", period_s=0.05), job(2, key="sync/B", period_s=0.05)])
+        await asyncio.sleep(0.1)
+        await publisher.execute(
+            "SELECT 1 FROM messages WHERE id = %s FOR UPDATE", (held,)
+        )  # its transaction stays open
+        claimed = await asyncio.wait_for(backend.claim([OUT], limit=10, owner="w", lease_s=60), 10)
+        assert [m.id for m in claimed] == [free]
+        assert (await backend.get_message(held)).state is MessageState.SCHEDULED
+        await publisher.commit()
+        [then] = await backend.claim([OUT], limit=10, owner="w", lease_s=60)
+        assert then.id == held
+    finally:
+        await publisher.close()
+        await backend.close()
+
+
 #: publishes a burst for one key from a process of its own: argv is the database URL, the first
 #: sequence number and how many
 PUBLISHER = """

@@ -223,9 +223,15 @@ WHERE project = %(project)s AND state = 'scheduled' AND debounce_key IS NOT NULL
   AND queue = ANY(%(queues)s) AND debounce_key = ANY(%(keys)s);
 
 -- name: promote_due
--- Delayed messages that are due become ready (before each claim, which then sees them).
-UPDATE messages SET state = 'ready'
-WHERE project = %(project)s AND state = 'scheduled' AND available_at <= %(now)s;
+-- Delayed messages that are due become ready (before each claim, which then sees them). A row
+-- another transaction holds (a publisher folding an event into its burst) is skipped, for the
+-- next claim: a claim never waits for a publisher, nor deadlocks with one folding two bursts.
+WITH due AS (
+    SELECT seq FROM messages
+    WHERE project = %(project)s AND state = 'scheduled' AND available_at <= %(now)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE messages SET state = 'ready' FROM due WHERE messages.seq = due.seq;
 
 -- name: claim
 -- Deliverable messages, oldest first, skipping rows another worker has locked: ready and due, or
