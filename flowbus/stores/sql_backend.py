@@ -231,11 +231,13 @@ class SqlBackend(SqlRetention):
         Two transactions that fold events of two keys in opposite orders would otherwise each
         hold one burst's row and wait for the other's (PostgreSQL then refuses one, after its
         deadlock timeout); taking the bursts' locks first, in one order, makes them queue.
-        The messages themselves keep their order."""
+        The messages themselves keep their order. A transaction that folds into one burst
+        takes none: holding no other burst's row, it is never part of such a cycle, and the
+        common publish (one debounced handler) sends no statement more."""
         if not self.connector.locks_rows:
             return []
         keys = {_burst_lock(self.project, m.queue, m.debounce.key) for m in messages if m.debounce is not None}
-        return [{"keys": self.connector.array(sorted(keys))}] if keys else []
+        return [{"keys": self.connector.array(sorted(keys))}] if len(keys) > 1 else []
 
     async def _lock_bursts(self, tx: Transaction, messages: Sequence[OutgoingMessage]) -> None:
         """Take :meth:`_burst_locks` (with the next statement that waits)."""
