@@ -5,10 +5,12 @@ All issues are collected (not just the first), each pinned to the field it is ab
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from flowbus.config.debounce import Debounce
 from flowbus.config.document import Document, FieldPath
 from flowbus.config.event_versions import EventVersions
 from flowbus.config.issues import Issue
@@ -175,6 +177,8 @@ class ReferenceChecker:
                 (*where, "event_type_from"),
                 "`event_type_from` applies only to trigger flows (with source and event_type)",
             )
+        if not flow.is_trigger and flow.debounce is not None:
+            self._debounce_within_retention(flow.debounce, (*where, "debounce"))
         seen: dict[str, FieldPath] = {}
         for step, path in walk_steps(flow.steps, (*where, "steps")):
             if step.id in seen:
@@ -321,6 +325,8 @@ class ReferenceChecker:
                 f"a debounced handler takes no {' or '.join(limited)} (it runs once a burst already); "
                 "debounce it, or limit it, not both",
             )
+        if handler.debounce is not None:
+            self._debounce_within_retention(handler.debounce, (*where, "debounce"))
         event = None
         if event_ok:
             event = self._event_version((*where, "event_version"), handler.event, handler.event_version)
@@ -352,6 +358,20 @@ class ReferenceChecker:
                     (*where, "bindings"),
                     f"required input {input_name!r} of flow {flow.name!r} is not bound{hint}",
                 )
+
+    def _debounce_within_retention(self, debounce: Debounce, where: FieldPath) -> None:
+        """A burst runs for its last event, which must still be kept when the burst is due: its
+        ``period`` and ``max_wait`` must be shorter than ``retention.events``."""
+        kept = self.config.retention.events
+        for field, span in (("period", debounce.period), ("max_wait", debounce.max_wait)):
+            if span is not None and span >= kept:
+                self.error(
+                    (*where, field),
+                    f"`{field}` ({_span(span)}) is not shorter than `retention.events` ({_span(kept)}): "
+                    "the event a waiting burst runs for could be removed before its run; "
+                    f"give a shorter {field} or keep events longer",
+                )
+                return  # max_wait is at least the period: one error says it
 
     def _compatible(
         self,
@@ -439,6 +459,15 @@ class ReferenceChecker:
                 "and no `call` step or schedule runs it (a flow run from Python by Engine.run_flow gives its result "
                 "with an `output` step)",
             )
+
+
+def _span(value: dt.timedelta) -> str:
+    """A duration in its largest whole unit: ``10m``, ``36h``, ``90s``, ``500ms``."""
+    ms = round(value.total_seconds() * 1000)
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def _find_cycle(edges: Mapping[str, list[tuple[str, bool]]], keep: Callable[[bool], bool]) -> list[str] | None:

@@ -275,7 +275,9 @@ class Runner:
         for handler in subscribers.async_:
             # one message per (event, handler): its dedup id says so, so a retried publisher cannot double it
             body = {"handler": handler.name, "event_id": instance.id}
-            debounce = _burst(handler.name, handler.debounce, instance) if handler.debounce is not None else None
+            debounce = (
+                _burst(handler.name, handler.debounce, instance, group_key) if handler.debounce is not None else None
+            )
             message = OutgoingMessage(
                 QueueName.OUTBOUND,
                 MessageKind.HANDLER,
@@ -411,20 +413,30 @@ class Runner:
         return await ctx.execute()
 
 
-def _burst(handler: str, debounce: CompiledDebounce, instance: EventInstance) -> Debounce:
-    """The burst of ``handler`` that its message for ``instance`` joins: the handler's, for the value
-    of its key (text as it is, anything else as JSON; a long value by its digest, so that a key
-    stays short whatever the event holds)."""
+def _burst(handler: str, debounce: CompiledDebounce, instance: EventInstance, group_key: str | None) -> Debounce:
+    """The burst of ``handler`` that its message for ``instance`` joins: the handler's, in the
+    message's FIFO group, for the value of its key (text as it is, anything else as JSON; a long
+    value by its digest, so that a key stays short whatever the event holds).
+
+    ``<handler>/<value>`` without a group, ``<handler>@<group as JSON>/<value>`` with one: a burst
+    never folds events of two groups, whose order would then break, and a handler name holds no
+    ``@`` or ``/``, nor a JSON string an unescaped ``"``, so no two of these keys are the same text.
+    """
     text = ""
     if debounce.key is not None:
         try:
             value = debounce.key.evaluate({"event": _envelope(instance)})
         except ExpressionError as error:
             raise StepFailed(f"the debounce key of handler {handler!r} failed on {instance.type}: {error}") from None
-        text = value if isinstance(value, str) else encode(value)
-        if len(text) > _MAX_KEY_TEXT:
-            text = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-    return Debounce(f"{handler}/{text}", debounce.period_s, debounce.max_wait_s)
+        text = _bounded(value if isinstance(value, str) else encode(value))
+    if group_key is None:
+        return Debounce(f"{handler}/{text}", debounce.period_s, debounce.max_wait_s)
+    return Debounce(f"{handler}@{_bounded(encode(group_key))}/{text}", debounce.period_s, debounce.max_wait_s)
+
+
+def _bounded(text: str) -> str:
+    """``text``, or its digest past :data:`_MAX_KEY_TEXT` characters."""
+    return text if len(text) <= _MAX_KEY_TEXT else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _policy(retry: Any, on_failure: Any) -> RetryPolicy:

@@ -84,9 +84,12 @@ class MemoryBackend(MemoryRetention):
         #: rate key -> its theoretical arrival time (flowbus.limits)
         self._arrivals: dict[str, float] = {}
         self._dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]] = {}
-        #: (queue, debounce key) -> the message of the key's latest burst; a burst's deadline by message id
+        #: (queue, debounce key) -> the scheduled message of the key's waiting burst; a waiting
+        #: burst's deadline by message id; the waiting bursts by when they were last seen due
+        #: (a heap: each is made ready at the first claim once due, and leaves all three)
         self._bursts: dict[tuple[QueueName, str], str] = {}
         self._deadlines: dict[str, dt.datetime] = {}
+        self._waiting: list[tuple[dt.datetime, str]] = []
         self._draft: tuple[str, str] | None = None
         self._versions: list[ConfigVersion] = []
         self._manifests: dict[int, Manifest] = {}
@@ -321,12 +324,15 @@ class MemoryBackend(MemoryRetention):
         due = now + dt.timedelta(seconds=debounce.period_s)
         if burst is not None and burst.state is MessageState.SCHEDULED:
             deadline = self._deadlines.get(burst.id)
+            at = min(due, deadline) if deadline is not None else due
             self._messages[burst.id] = burst._replace(
                 body=outgoing.body, config_version=outgoing.config_version, trace_context=outgoing.trace_context,
-                available_at=min(due, deadline) if deadline is not None else due, debounced=burst.debounced + 1,
+                available_at=at, debounced=burst.debounced + 1,
             )  # fmt: skip
+            if at < burst.available_at:  # sooner (a shorter period since): the heap must know
+                heapq.heappush(self._waiting, (at, burst.id))
             return burst.id
-        if held is not None:  # its message was claimed (or purged): this one starts a new burst
+        if held is not None:  # its message left the burst (redriven, purged): this one starts a new burst
             self._deadlines.pop(held, None)
         message_id = new_id()
         self._messages[message_id] = QueuedMessage(
@@ -338,7 +344,31 @@ class MemoryBackend(MemoryRetention):
         self._bursts[address] = message_id
         if debounce.max_wait_s is not None:
             self._deadlines[message_id] = now + dt.timedelta(seconds=debounce.max_wait_s)
+        heapq.heappush(self._waiting, (due, message_id))
         return message_id
+
+    def _promote_due_bursts(self, now: dt.datetime) -> None:
+        """Make every due burst ready, as a SQL claim's ``promote_due`` does (even one its FIFO
+        group holds back): the next message of its key then starts a new burst. A burst moved
+        later since it was queued goes back on the heap at its new time."""
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= now:
+            _, message_id = heapq.heappop(waiting)
+            message = self._messages.get(message_id)
+            if message is None or message.state is not MessageState.SCHEDULED or message.debounce_key is None:
+                self._forget_burst(message_id, message)
+            elif message.available_at > now:
+                heapq.heappush(waiting, (message.available_at, message_id))
+            else:
+                self._messages[message_id] = message._replace(state=MessageState.READY)
+                self._forget_burst(message_id, message)
+
+    def _forget_burst(self, message_id: str, message: QueuedMessage | None) -> None:
+        self._deadlines.pop(message_id, None)
+        if message is not None and message.debounce_key is not None:
+            address = (message.queue, message.debounce_key)
+            if self._bursts.get(address) == message_id:
+                del self._bursts[address]
 
     async def advance_schedule(self, schedule: str, tick: dt.datetime, messages: Sequence[OutgoingMessage]) -> bool:
         last = self._ticks.get(schedule)
@@ -365,6 +395,7 @@ class MemoryBackend(MemoryRetention):
     ) -> list[QueuedMessage]:
         now = _now()
         until = now + dt.timedelta(seconds=lease_s)
+        self._promote_due_bursts(now)
         blocked: set[tuple[QueueName, str]] = set()
         found: list[QueuedMessage] = []
         walk_all = bool(self._prioritised)  # a later message may come first

@@ -14,6 +14,7 @@ transaction still runs from BEGIN to COMMIT without another task slipping in bet
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import operator
 import time
 from collections.abc import Mapping, Sequence
@@ -117,6 +118,12 @@ class Connector(Protocol):
     async def migrate(self) -> list[int]: ...
 
     async def close(self) -> None: ...
+
+
+def _burst_lock(project: str, queue: str, key: str) -> int:
+    """The advisory lock number of a debounce burst: a signed 64-bit digest of where it is."""
+    digest = hashlib.blake2b(f"{project}\0{queue}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _now() -> dt.datetime:
@@ -224,11 +231,35 @@ class SqlBackend(SqlRetention):
         if roots:
             zeros = [{"project": self.project, "correlation_id": r, "events": 0} for r in roots]
             locks.append(("count_in_chain", zeros))
+        bursts = self._burst_locks([m for c in changesets for m in c.messages])
+        if bursts:
+            locks.append(("lock_bursts", bursts))
         waited = locks.pop() if wait and locks else None
         for query, params in locks:
             await tx.write_many(query, params)
         if waited is not None:
             await tx.execute_many(*waited)  # sent last: its answer comes once all before it are done
+
+    def _burst_locks(self, messages: Sequence[OutgoingMessage]) -> list[Params]:
+        """The advisory locks (``lock_bursts``) of the debounce bursts ``messages`` fold into, where
+        writers lock rows: one 64-bit number per burst (project, queue and key hashed), sorted.
+
+        Two transactions that fold events of two keys in opposite orders would otherwise each
+        hold one burst's row and wait for the other's (PostgreSQL then refuses one, after its
+        deadlock timeout); taking the bursts' locks first, in one order, makes them queue.
+        The messages themselves keep their order. A transaction that folds into one burst
+        takes none: holding no other burst's row, it is never part of such a cycle, and the
+        common publish (one debounced handler) sends no statement more."""
+        if not self.connector.locks_rows:
+            return []
+        keys = {_burst_lock(self.project, m.queue, m.debounce.key) for m in messages if m.debounce is not None}
+        return [{"keys": self.connector.array(sorted(keys))}] if len(keys) > 1 else []
+
+    async def _lock_bursts(self, tx: Transaction, messages: Sequence[OutgoingMessage]) -> None:
+        """Take :meth:`_burst_locks` (with the next statement that waits)."""
+        bursts = self._burst_locks(messages)
+        if bursts:
+            await tx.write_many("lock_bursts", bursts)
 
     async def _announce_work(self, tx: Transaction, changesets: Sequence[Changeset]) -> None:
         if any(c.messages or c.retries for c in changesets):
@@ -409,6 +440,7 @@ class SqlBackend(SqlRetention):
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> list[str]:
         async with self.connector.transaction() as tx:
+            await self._lock_bursts(tx, messages)
             ids = await self._send(tx, messages)
             await tx.announce("work")
             if any(m.dedup_id is not None and m.debounce is None for m in messages):
@@ -433,7 +465,7 @@ class SqlBackend(SqlRetention):
         remembered = [
             {"project": self.project, "queue": m.queue, "dedup_id": m.dedup_id, "message_id": message_id,
              "expires_at": expires_at, "now": now.timestamp()}
-            for m, message_id in zip(messages, ids, strict=True) if m.dedup_id is not None
+            for m, message_id in zip(messages, ids, strict=True) if m.dedup_id is not None and m.debounce is None
         ]  # fmt: skip
         if remembered:
             await tx.write_many("remember_dedup", remembered)
@@ -497,6 +529,7 @@ class SqlBackend(SqlRetention):
             if await tx.fetch_one("advance_schedule", params) is None:
                 return False
             if messages:
+                await self._lock_bursts(tx, messages)
                 await self._send(tx, messages)
                 await tx.announce("work")
         return True

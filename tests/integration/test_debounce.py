@@ -122,6 +122,26 @@ async def test_an_event_after_the_burst_ran_starts_a_new_burst(backend):
     assert (await backend.get_message(run.message_id)).debounced == 1
 
 
+async def test_a_burst_keeps_to_its_fifo_group(backend):
+    """Events of one key in two FIFO groups make a burst each: folding the second group's event
+    into the first group's burst would take it out of its group, where a later message would
+    run before it."""
+    engine = engine_on(backend, config(period="300ms"))
+    sent = [
+        await engine.send_event("CustomerChanged", changed("c1", seq), source="crm", group_key=group)
+        for seq, group in enumerate(["g1", "g/2", "g1", "g/2"])
+    ]
+    runs = await work_until(Worker(engine), 2)  # the four events published, then their bursts run
+    assert len(runs) == 2 and len(sent) == 4
+    messages = sorted([await backend.get_message(run.message_id) for run in runs], key=lambda m: m.group_key)
+    assert [(m.group_key, m.debounce_key, m.debounced) for m in messages] == [
+        ("g/2", 'sync@"g/2"/c1', 2),
+        ("g1", 'sync@"g1"/c1', 2),
+    ]
+    assert sorted(run.outputs["seq"] for run in runs) == [2, 3]  # each group's last event
+    assert await Worker(engine).run_until_idle() == []
+
+
 def job(n: int, key: str = "sync/c1", period_s: float = 60.0, max_wait_s: float | None = None) -> OutgoingMessage:
     body = {"handler": "sync", "event_id": f"e{n}"}
     return OutgoingMessage(OUT, MessageKind.HANDLER, body, debounce=Debounce(key, period_s, max_wait_s))
@@ -171,6 +191,52 @@ async def test_a_due_burst_is_claimed_once_and_the_next_message_of_its_key_start
     assert after != burst_id
     assert (await backend.get_message(burst_id)).body["event_id"] == "e2"  # the claimed one keeps its event
     assert (await backend.get_message(after)).debounced == 1
+
+
+def plain(n: int, group: str) -> OutgoingMessage:
+    return OutgoingMessage(OUT, MessageKind.HANDLER, {"handler": "other", "event_id": f"p{n}"}, group)
+
+
+async def test_once_due_a_claim_makes_a_burst_ready_even_when_its_group_holds_it(backend):
+    """Every backend alike: a due burst is made ready at the next claim, whether or not its FIFO
+    group lets it be claimed then; a later message of its key starts a new burst."""
+    await backend.send([plain(0, "g")])
+    [head] = await backend.claim([OUT], limit=1, owner="w", lease_s=60)  # g is busy
+    [burst_id] = await backend.send([job(1, period_s=0.05)._replace(group_key="g")])
+    await asyncio.sleep(0.1)
+    assert await backend.claim([OUT], limit=10, owner="w", lease_s=60) == []  # held by its group
+    assert (await backend.get_message(burst_id)).state is MessageState.READY
+    [after] = await backend.send([job(2, period_s=0.05)._replace(group_key="g")])
+    assert after != burst_id
+    assert (await backend.get_message(burst_id)).body["event_id"] == "e1"  # the ready one keeps its event
+    assert (await backend.get_message(after)).debounced == 1
+    assert await backend.queue_depth() == {
+        (OUT, MessageState.LEASED): 1,
+        (OUT, MessageState.READY): 1,
+        (OUT, MessageState.DEBOUNCED): 1,
+    }
+    assert head.body["event_id"] == "p0"
+
+
+async def test_the_memory_backend_forgets_a_burst_once_a_claim_made_it_ready():
+    from flowbus.stores.memory import MemoryBackend
+
+    backend = MemoryBackend("shop")
+    for n in range(50):
+        await backend.send([job(n, key=f"sync/c{n}", period_s=0.05, max_wait_s=1.0) for _ in range(2)])
+    assert (len(backend._bursts), len(backend._deadlines)) == (50, 50)
+    await asyncio.sleep(0.1)
+    assert len(await backend.claim([OUT], limit=100, owner="w", lease_s=60)) == 50
+    assert (backend._bursts, backend._deadlines, backend._waiting) == ({}, {}, [])
+
+
+async def test_a_debounced_message_leaves_no_dedup_id_behind(backend):
+    """A debounced message is never stored under a de-duplication id: one given to it is not
+    remembered, so a plain message sent later with that id is queued."""
+    [burst_id] = await backend.send([job(1)._replace(dedup_id="d1")])
+    [plain_id] = await backend.send([plain(2, "g")._replace(dedup_id="d1")])
+    assert plain_id != burst_id
+    assert (await backend.get_message(plain_id)).body["event_id"] == "p2"
 
 
 async def test_a_burst_that_never_goes_quiet_still_runs_every_max_wait(backend):
@@ -234,6 +300,68 @@ async def handler_message_id(store) -> str:
     with sqlite3.connect(store.path) as conn:
         [(message_id,)] = conn.execute("SELECT id FROM messages WHERE kind = 'handler'").fetchall()
     return message_id
+
+
+async def test_on_postgresql_senders_folding_two_bursts_in_opposite_orders_queue_instead_of_deadlocking(
+    postgres_url,
+):
+    """Two connections fold bursts A and B, one in the order A B, the other B A, by ``send`` and
+    by a changeset (a publish): without a lock order each would hold one burst's row and wait for
+    the other's, and PostgreSQL would refuse one of them (a Conflict) after a second's stall."""
+    from flowbus.runtime.changes import Changeset, Conflict
+    from flowbus.stores.postgres import PostgresBackend
+
+    a, b = PostgresBackend(postgres_url, "shop"), PostgresBackend(postgres_url, "shop")
+    refused: list[Conflict] = []
+
+    async def fold(backend: PostgresBackend, keys: str) -> None:
+        for n in range(60):
+            messages = [job(n, key=f"sync/{key}") for key in keys]
+            try:
+                if n % 2:
+                    await backend.send(messages)
+                else:
+                    await backend.apply(Changeset(messages=messages))
+            except Conflict as conflict:
+                refused.append(conflict)
+
+    try:
+        await a.send([job(0, key="sync/A"), job(0, key="sync/B")])
+        await asyncio.gather(fold(a, "AB"), fold(b, "BA"))
+        assert refused == []
+        assert await a.queue_depth() == {(OUT, MessageState.DEBOUNCED): 2}
+        folded = await a.send([job(1, key="sync/A"), job(1, key="sync/B")])
+        assert sorted([(await a.get_message(i)).debounced for i in folded]) == [122, 122]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_on_postgresql_a_claim_skips_a_due_burst_a_publisher_holds_and_promotes_it_next_time(postgres_url):
+    """A publisher folding into a due burst holds its row until it commits: the claim's promotion
+    leaves that row to the next claim rather than wait for it (or deadlock with a publisher that
+    holds it and waits for a row the promotion holds)."""
+    import psycopg
+
+    from flowbus.stores.postgres import PostgresBackend
+
+    backend = PostgresBackend(postgres_url, "shop")
+    publisher = await psycopg.AsyncConnection.connect(postgres_url)
+    try:
+        [held, free] = await backend.send([job(1, key="sync/A", period_s=0.05), job(2, key="sync/B", period_s=0.05)])
+        await asyncio.sleep(0.1)
+        await publisher.execute(
+            "SELECT 1 FROM messages WHERE id = %s FOR UPDATE", (held,)
+        )  # its transaction stays open
+        claimed = await asyncio.wait_for(backend.claim([OUT], limit=10, owner="w", lease_s=60), 10)
+        assert [m.id for m in claimed] == [free]
+        assert (await backend.get_message(held)).state is MessageState.SCHEDULED
+        await publisher.commit()
+        [then] = await backend.claim([OUT], limit=10, owner="w", lease_s=60)
+        assert then.id == held
+    finally:
+        await publisher.close()
+        await backend.close()
 
 
 #: publishes a burst for one key from a process of its own: argv is the database URL, the first

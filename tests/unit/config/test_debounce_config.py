@@ -125,3 +125,42 @@ def test_debounce_applies_to_async_handlers_only():
         "f.yaml:22: handlers[1].mode: flow 'Paced' has a debounce, and a sync handler of it runs inside its "
         "publisher's transaction and cannot wait for a burst to end; make the handler async",
     ]
+
+
+KEPT_10M = "retention: {events: 10m, runs: 10m, steps: 10m, messages: 10m}\n"
+
+
+def test_a_burst_that_could_outwait_its_event_s_retention_is_refused_at_its_line():
+    """A burst runs for its last event: with events kept 10 minutes, a period or max_wait of 10
+    minutes or more could find that event removed by the sweep before the run."""
+    paced = PACED.replace("{period: 10}", "{period: 1h}")
+    with pytest.raises(ConfigError) as info:
+        load_config_text(
+            KEPT_10M
+            + BASE
+            + paced
+            + textwrap.dedent(
+                """\
+                handlers:
+                  - {name: a, event: Changed, flow: Sync, bindings: {CustomerId: CustomerId},
+                     debounce: {period: 10m}}
+                  - {name: b, event: Changed, flow: Sync, bindings: {CustomerId: CustomerId},
+                     debounce: {period: 1m, max_wait: 600s}}
+                  - {name: c, event: Changed, flow: Paced, bindings: {CustomerId: CustomerId}}
+                  - {name: d, event: Changed, flow: Sync, bindings: {CustomerId: CustomerId},
+                     debounce: {period: 9m, max_wait: 599s}}
+                """
+            ),
+            file="f.yaml",
+        )
+    reason = (
+        "is not shorter than `retention.events` (10m): the event a waiting burst runs for could be removed "
+        "before its run; give a shorter {0} or keep events longer"
+    )
+    assert [str(i) for i in info.value.issues if i.severity is Severity.ERROR] == [
+        "f.yaml:13: flows[1].debounce.period: `period` (1h) " + reason.format("period"),
+        "f.yaml:17: handlers[0].debounce.period: `period` (10m) " + reason.format("period"),
+        "f.yaml:19: handlers[1].debounce.max_wait: `max_wait` (10m) " + reason.format("max_wait"),
+    ]
+    # the same bursts load with events kept longer than they can wait
+    assert load_config_text(KEPT_10M.replace("events: 10m", "events: 11m") + BASE + PACED, file="f.yaml")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 
+from flowbus.codec import encode
 from flowbus.config import load_config_text
 from flowbus.engine import Engine
 from flowbus.errors import StepFailed
@@ -57,3 +59,26 @@ async def test_a_key_that_fails_fails_the_publisher_in_flowbus_s_words():
     with pytest.raises(StepFailed, match="the debounce key of handler 'keyed' failed on Changed: no field 'Count'"):
         await engine.publish("Changed", {"Name": "no count"})
     assert await backend.count_events() == 0
+
+
+async def test_a_burst_is_its_fifo_group_s_and_a_long_group_is_kept_as_its_digest():
+    backend = MemoryBackend("shop")
+    text = CONFIG.replace("period: 10ms", "period: 300ms") % "=event.data.Name"
+    engine = Engine(load_config_text(text), backend=backend, config_version=1)
+    for group in ("g", "g", "x" * 500, None):
+        await engine.send_event("Changed", {"Name": "n/1"}, source="s", group_key=group)
+    runs = await engine.drain()  # publishes the events; their bursts wait
+    await asyncio.sleep(0.35)
+    runs += await engine.drain()  # the bursts, each after its 300 ms
+    messages = [await backend.get_message(run.message_id) for run in runs if run.handler is not None]
+    digest = "sha256:" + hashlib.sha256(encode("x" * 500).encode()).hexdigest()
+    assert sorted(f"{m.debounce_key} x{m.debounced}" for m in messages if m is not None) == sorted(
+        [
+            'keyed@"g"/n/1 x2',
+            'all@"g"/ x2',
+            f"keyed@{digest}/n/1 x1",
+            f"all@{digest}/ x1",
+            "keyed/n/1 x1",
+            "all/ x1",
+        ]
+    )

@@ -67,6 +67,13 @@ WHERE e.project = %(project)s
 ORDER BY e.entity, e.key
 FOR UPDATE OF e;
 
+-- name: lock_bursts
+-- The advisory locks of the debounce bursts a transaction folds into (sql_backend._burst_locks:
+-- the project, queue and key hashed to 64 bits), taken in ascending order (the function runs
+-- after the sort), so that two transactions folding two bursts in opposite orders queue on the
+-- first instead of deadlocking on each other's rows. Held until the transaction ends.
+SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS k ORDER BY k;
+
 -- name: entity_exists
 SELECT 1 FROM entities WHERE project = %(project)s AND entity = %(entity)s AND key = %(key)s;
 
@@ -218,9 +225,15 @@ WHERE project = %(project)s AND state = 'scheduled' AND debounce_key IS NOT NULL
   AND queue = ANY(%(queues)s) AND debounce_key = ANY(%(keys)s);
 
 -- name: promote_due
--- Delayed messages that are due become ready (before each claim, which then sees them).
-UPDATE messages SET state = 'ready'
-WHERE project = %(project)s AND state = 'scheduled' AND available_at <= %(now)s;
+-- Delayed messages that are due become ready (before each claim, which then sees them). A row
+-- another transaction holds (a publisher folding an event into its burst) is skipped, for the
+-- next claim: a claim never waits for a publisher, nor deadlocks with one folding two bursts.
+WITH due AS (
+    SELECT seq FROM messages
+    WHERE project = %(project)s AND state = 'scheduled' AND available_at <= %(now)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE messages SET state = 'ready' FROM due WHERE messages.seq = due.seq;
 
 -- name: claim
 -- Deliverable messages, by priority then oldest first, skipping rows another worker has locked:
