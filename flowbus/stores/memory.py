@@ -338,7 +338,7 @@ class MemoryBackend(MemoryRetention):
         self._messages[message_id] = QueuedMessage(
             message_id, outgoing.queue, outgoing.kind, outgoing.body, outgoing.group_key, None,
             MessageState.SCHEDULED, 0, outgoing.config_version, now, due, trace_context=outgoing.trace_context,
-            debounce_key=debounce.key, debounced=1,
+            debounce_key=debounce.key, debounced=1, priority=outgoing.priority,
         )  # fmt: skip
         self._open[message_id] = None
         self._bursts[address] = message_id

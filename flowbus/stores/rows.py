@@ -177,7 +177,7 @@ def debounce_row(
         "project": project, "id": message_id, "queue": outgoing.queue, "kind": outgoing.kind,
         "body": encode(outgoing.body), "group_key": outgoing.group_key, "config_version": outgoing.config_version,
         "created_at": stamp(now), "available_at": start + debounce.period_s, "trace_context": outgoing.trace_context,
-        "debounce_key": debounce.key, "debounce_deadline": deadline,
+        "debounce_key": debounce.key, "debounce_deadline": deadline, "priority": outgoing.priority,
     }  # fmt: skip
 
 

@@ -239,6 +239,12 @@ async def test_a_debounced_message_leaves_no_dedup_id_behind(backend):
     assert (await backend.get_message(plain_id)).body["event_id"] == "p2"
 
 
+async def test_a_debounced_message_keeps_its_priority(backend):
+    [burst_id] = await backend.send([job(1)._replace(priority=9)])
+    await backend.send([job(2)._replace(priority=9)])  # folded into the burst
+    assert (await backend.get_message(burst_id)).priority == 9
+
+
 async def test_a_burst_that_never_goes_quiet_still_runs_every_max_wait(backend):
     """Events every 50 ms, period 0.4 s, max_wait 0.8 s, for 2.5 s: never a quiet period, yet the
     flow runs while they keep coming (each run no later than max_wait after its burst began)."""

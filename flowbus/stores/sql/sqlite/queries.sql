@@ -167,9 +167,10 @@ WHERE project = :project AND queue IN (SELECT value FROM json_each(:queues))
 -- goes up. One statement, so that concurrent senders of a key fold into one message (the unique
 -- index of migration 0011 makes the second one update what the first inserted). Not read back.
 INSERT INTO messages (project, id, queue, kind, body, group_key, dedup_id, state, attempts, config_version,
-                      created_at, available_at, trace_context, debounce_key, debounce_deadline, debounced)
+                      created_at, available_at, trace_context, debounce_key, debounce_deadline, debounced,
+                      priority)
 VALUES (:project, :id, :queue, :kind, :body, :group_key, NULL, 'scheduled', 0, :config_version,
-        :created_at, :available_at, :trace_context, :debounce_key, :debounce_deadline, 1)
+        :created_at, :available_at, :trace_context, :debounce_key, :debounce_deadline, 1, :priority)
 ON CONFLICT (project, queue, debounce_key) WHERE state = 'scheduled' AND debounce_key IS NOT NULL
 DO UPDATE SET body = excluded.body, config_version = excluded.config_version, trace_context = excluded.trace_context,
     available_at = min(excluded.available_at, coalesce(messages.debounce_deadline, excluded.available_at)),
