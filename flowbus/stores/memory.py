@@ -420,6 +420,9 @@ class MemoryBackend(MemoryRetention):
                 taken = taken if taken is not None else self._taken(now)
                 if taken.get(key, 0) >= (message.concurrency_limit or 1):
                     continue  # every slot of its key taken: not a candidate, as in the SQL claims
+            rate = message.rate_key
+            if rate is not None and self._arrivals.get(rate, 0.0) > now.timestamp():
+                continue  # its key's next turn is ahead: not a candidate, as in the SQL claims
             found.append(message)
         if walk_all:  # by priority, then in queue order (a stable sort)
             found.sort(key=lambda m: -m.priority)
@@ -494,7 +497,10 @@ class MemoryBackend(MemoryRetention):
         stats: dict[tuple[QueueName, str], HeldStat] = {}
         for message_id in self._open:
             m = self._messages[message_id]
-            if m.state is MessageState.SCHEDULED and m.held == THROTTLED and m.available_at > now:
+            if m.available_at > now and (
+                (m.state is MessageState.SCHEDULED and m.held == THROTTLED)
+                or (m.state is MessageState.READY and m.throttled)
+            ):
                 held = THROTTLED
             elif self._waits_for_slot(m, now, taken):
                 held = WAITING_FOR_SLOT

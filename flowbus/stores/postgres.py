@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -330,10 +331,13 @@ async def _admitted(tx: PostgresTransaction, found: list[dict[str, Any]], params
     arrival times are read after the lock, and the candidates read again (another claim may have
     taken some), then the throttled ones are moved to their turn and the admitted ones leased.
     """
-    project, now = params["project"], params["now"]
+    project = params["project"]
     keys = {f"c{row['concurrency_key']}" for row in found if row["concurrency_key"] is not None}
     keys |= {f"r{row['rate_key']}" for row in found if row["rate_key"] is not None}
     await tx.fetch_all("lock_flow_keys", {"project": project, "keys": sorted(keys)})
+    # the time read now, after the locks: a claim that waited for them must not admit by the clock
+    # it read before (the next claim would find the key's turn already come)
+    now = max(params["now"], time.time())
     seqs = [row["seq"] for row in found]
     candidates = [rows.candidate(row) for row in await tx.fetch_all("limited_candidates", {"seqs": seqs, "now": now})]
     concurrency = sorted({c.concurrency_key for c in candidates if c.concurrency_key is not None})

@@ -24,6 +24,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,9 @@ def _now() -> dt.datetime:
 def _admitted(conn: sqlite3.Connection, candidates: list[Candidate], params: Params) -> list[int]:
     """The candidates flow control admits (flowbus.limits); the throttled ones moved to their turn
     and their rate keys' arrival times moved on, in the claim's transaction."""
-    project, now = params["project"], params["now"]
+    # the time read now, under the write lock: a claim that waited for it must not admit by the
+    # clock it read before (the next claim would find the key's turn already come)
+    project, now = params["project"], max(params["now"], time.time())
     keys = sorted({c.concurrency_key for c in candidates if c.concurrency_key is not None})
     rates = sorted({c.rate_key for c in candidates if c.rate_key is not None})
     leased = {r["key"]: r["n"] for r in conn.execute(Q["leased_by_key"], {**params, "keys": encode(keys)})}

@@ -118,3 +118,27 @@ async def test_a_waiting_message_does_not_hold_back_messages_behind_it(backend):
     await backend.send([keyed(n, "k", limit=1) for n in range(20)] + [job(99)])
     assert events(await claim(backend, limit=5)) == ["e0"]  # the rest of k skipped in this batch
     assert events(await claim(backend, limit=5)) == ["e99"]  # k is full: not a candidate any more
+
+
+async def test_a_plain_message_behind_a_backlog_at_its_rate_is_claimed_at_once(backend):
+    # before: each claim filled its batch with messages of the key and throttled them, returning
+    # nothing, and a worker whose claim comes back empty waits before it claims again
+    await backend.send([rated(n, "handler:h", 1.0) for n in range(500)])
+    await backend.send([job(999)])
+    empty = 0
+    for _ in range(100):
+        got = events(await claim(backend))
+        if "e999" in got:
+            break
+        empty += not got
+    assert empty == 0
+
+
+async def test_a_message_a_target_gave_back_is_counted_throttled_as_it_is_shown(backend):
+    [message_id] = await backend.send([job(1)])
+    [message] = await backend.claim([OUT], limit=1, owner="w1", lease_s=30)
+    now = dt.datetime.now(dt.UTC)
+    deferral = Retry(message.id, "w1", AttemptError(0, "429", now), now + dt.timedelta(seconds=60), deferred=True)
+    await backend.apply(Changeset(retries=[deferral]))
+    assert (await backend.get_message(message_id)).shown_state(dt.datetime.now(dt.UTC)) == "throttled"
+    assert await held(backend) == {"throttled": 1}

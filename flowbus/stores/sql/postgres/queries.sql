@@ -240,7 +240,8 @@ UPDATE messages SET state = 'ready' FROM due WHERE messages.seq = due.seq;
 -- Deliverable messages, by priority then oldest first, skipping rows another worker has locked:
 -- ready and due, or leased by a worker whose lease ran out; a message with a group only when no
 -- earlier message of its group is open (or dead and blocking); a message with a concurrency key
--- only while its key has a slot free. Those without limits are leased in the same statement; those
+-- only while its key has a slot free, one with a rate key only when its key's next turn has come.
+-- Those without limits are leased in the same statement; those
 -- with limits come back unleased (`limited`), for flowbus.limits.admit under their keys' locks.
 WITH claimable AS (
     SELECT m.seq, m.concurrency_key IS NOT NULL OR m.rate_key IS NOT NULL AS limited FROM messages AS m
@@ -257,6 +258,9 @@ WITH claimable AS (
             SELECT count(*) FROM messages AS l
             WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
               AND l.state = 'leased' AND l.lease_expires_at > %(now)s) < m.concurrency_limit)
+      AND (m.rate_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM flow_rate_limits AS r
+            WHERE r.project = m.project AND r.key = m.rate_key AND r.arrival > %(now)s))
     ORDER BY m.priority DESC, m.seq
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -368,13 +372,14 @@ SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= %(now)s AND m.conc
 FROM messages AS m WHERE m.project = %(project)s AND m.id = %(id)s;
 
 -- name: held_stats
--- Messages held back, per queue: throttled ones (scheduled by their rate limit) and ready, due
--- ones whose concurrency key has no slot free
-SELECT m.queue, CASE WHEN m.state = 'scheduled' THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
-       count(*) AS n, min(m.created_at) AS oldest
+-- Messages held back, per queue: throttled ones (scheduled by their rate limit, or given back
+-- by a target until available_at) and ready, due ones whose concurrency key has no slot free
+SELECT m.queue, CASE WHEN m.state = 'scheduled' OR m.available_at > %(now)s THEN 'throttled' ELSE 'waiting_for_slot' END
+       AS held, count(*) AS n, min(m.created_at) AS oldest
 FROM messages AS m
 WHERE m.project = %(project)s
   AND ((m.state = 'scheduled' AND m.held = 'throttled')
+       OR (m.state = 'ready' AND m.throttled AND m.available_at > %(now)s)
        OR (m.state = 'ready' AND m.concurrency_key IS NOT NULL AND m.available_at <= %(now)s AND (
              SELECT count(*) FROM messages AS l
              WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key

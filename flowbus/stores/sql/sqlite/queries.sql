@@ -191,7 +191,9 @@ UPDATE messages SET state = 'ready' WHERE project = :project AND state = 'schedu
 -- Deliverable messages, by priority then oldest first: ready and due, or leased by a worker whose
 -- lease ran out; a message with a group only when no earlier message of its group is open (or dead
 -- and blocking); a message with a concurrency key only while its key has a slot free (its leased,
--- unexpired messages fewer than its limit). `limited`: it has a limit (see limited_candidates).
+-- unexpired messages fewer than its limit); one with a rate key only when its key's next turn has
+-- come (else the messages of a key at its rate filled every batch, each throttled in turn, and the
+-- claims behind them came back empty). `limited`: it has a limit (see limited_candidates).
 SELECT m.seq, m.concurrency_key IS NOT NULL OR m.rate_key IS NOT NULL AS limited FROM messages AS m
 WHERE m.project = :project
   AND m.state IN ('ready', 'leased')
@@ -206,6 +208,8 @@ WHERE m.project = :project
         SELECT count(*) FROM messages AS l
         WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
           AND l.state = 'leased' AND l.lease_expires_at > :now) < m.concurrency_limit)
+  AND (m.rate_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM flow_rate_limits AS r WHERE r.project = m.project AND r.key = m.rate_key AND r.arrival > :now))
 ORDER BY m.priority DESC, m.seq
 LIMIT :limit;
 
@@ -290,13 +294,14 @@ SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= :now AND m.concurr
 FROM messages AS m WHERE m.project = :project AND m.id = :id;
 
 -- name: held_stats
--- Messages held back, per queue: throttled ones (scheduled by their rate limit) and ready, due
--- ones whose concurrency key has no slot free
-SELECT m.queue, CASE WHEN m.state = 'scheduled' THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
-       count(*) AS n, min(m.created_at) AS oldest
+-- Messages held back, per queue: throttled ones (scheduled by their rate limit, or given back
+-- by a target until available_at) and ready, due ones whose concurrency key has no slot free
+SELECT m.queue, CASE WHEN m.state = 'scheduled' OR m.available_at > :now THEN 'throttled' ELSE 'waiting_for_slot' END
+       AS held, count(*) AS n, min(m.created_at) AS oldest
 FROM messages AS m
 WHERE m.project = :project
   AND ((m.state = 'scheduled' AND m.held = 'throttled')
+       OR (m.state = 'ready' AND m.throttled = 1 AND m.available_at > :now)
        OR (m.state = 'ready' AND m.concurrency_key IS NOT NULL AND m.available_at <= :now AND (
              SELECT count(*) FROM messages AS l
              WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
