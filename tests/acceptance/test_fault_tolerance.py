@@ -368,17 +368,21 @@ def test_each_tick_fires_once_and_each_delayed_message_runs_once_not_early_despi
 
 
 #: one process racing others for every tick of a fast clock: argv is the database URL, the
-#: first fake second, the number of seconds, and the wall-clock time to start at
+#: first fake second, the number of seconds, a folder where each racer says it is ready, and how
+#: many racers there are: each starts once all are ready (a start time fixed in advance was missed
+#: by a racer still importing on a busy machine, and the others had fired every tick by then)
 RACER = """
-import asyncio, datetime as dt, sys, time
+import asyncio, datetime as dt, os, sys, time
 from flowbus.publishing import active_config
 from flowbus.schedules import fire_due
 from flowbus.stores import open_backend
 
-async def race(db, first, seconds, start):
+async def race(db, first, seconds, ready, racers):
     backend = open_backend(db, "shop")
     number, loaded = await active_config(backend)
-    time.sleep(max(0.0, start - time.time()))
+    open(os.path.join(ready, str(os.getpid())), "w").close()
+    while len(os.listdir(ready)) < racers:
+        time.sleep(0.005)
     fired = 0
     for i in range(seconds):
         now = dt.datetime.fromtimestamp(first + i, dt.UTC)
@@ -386,26 +390,28 @@ async def race(db, first, seconds, start):
     await backend.close()
     print(fired)
 
-asyncio.run(race(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
+asyncio.run(race(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])))
 """
 
 
-def test_workers_racing_on_a_fast_clock_fire_each_tick_exactly_once(database):
+def test_workers_racing_on_a_fast_clock_fire_each_tick_exactly_once(database, tmp_path):
     async def publish() -> None:
         backend = open_backend(database, "shop")
         await publish_config(backend, SCHEDULED, file="flowbus.yaml")
         await backend.close()
 
     asyncio.run(publish())
-    seconds, first, start = 150, dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.UTC).timestamp(), time.time() + 2
+    seconds, first = 150, dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.UTC).timestamp()
     kind = "sqlite" if database.startswith("sqlite") else "postgres"
+    ready, count = tmp_path / "ready", SCHEDULE_WORKERS[kind] + 1
+    ready.mkdir()
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, database, str(first), str(seconds), str(start)],
+            [sys.executable, "-c", RACER, database, str(first), str(seconds), str(ready), str(count)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for _ in range(SCHEDULE_WORKERS[kind] + 1)
+        for _ in range(count)
     ]
     outputs = [racer.communicate(timeout=300) for racer in racers]
     assert [racer.returncode for racer in racers] == [0] * len(racers), [err[-2000:] for _, err in outputs]
