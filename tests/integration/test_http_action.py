@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
+import subprocess
 import textwrap
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -184,6 +187,52 @@ async def test_a_client_verifies_against_the_systems_certificate_store(monkeypat
         assert context.get_ca_certs() == system.get_ca_certs()
     finally:
         await clients.close()
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of its own and a certificate for 127.0.0.1 it signed: (CA, certificate, key)."""
+    ca, ca_key, cert, key, csr = (folder / n for n in ("ca.pem", "ca.key", "cert.pem", "cert.key", "cert.csr"))
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make certificates with")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=flowbus test CA",
+        "-keyout", str(ca_key), "-out", str(ca))  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    extensions = folder / "san.cnf"
+    extensions.write_text("subjectAltName = IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", str(extensions), "-out", str(cert))  # fmt: skip
+    return ca, cert, key
+
+
+async def test_https_trusts_a_ca_of_the_systems_store_and_no_other(server, tmp_path, monkeypatch):
+    ca, cert, key = _certificates(tmp_path)  # (the plain `server` is unused here: it resets the Recorder)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        untrusted = engine(url, max_attempts=1)
+        run = await untrusted.run_flow("push", {"name": "Acme"})
+        await untrusted.close()
+        assert run.status is RunStatus.FAILED and "CERTIFICATE_VERIFY_FAILED" in (run.error or "")
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the system's store, as OpenSSL reads it
+        trusting = engine(url, max_attempts=1)
+        run = await trusting.run_flow("push", {"name": "Acme"})
+        await trusting.close()
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert len(Recorder.requests) == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 class Ports(BaseHTTPRequestHandler):
