@@ -564,6 +564,8 @@ class MemoryBackend(MemoryRetention):
                 available_at=now,
                 blocking=False,
                 config_version=config_version if config_version is not None else message.config_version,
+                deferrals=0,
+                throttled=False,
             )
             count += 1
         return count

@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
+import subprocess
 import textwrap
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 import flowbus.runtime.actions.http as http_action
 from flowbus.config import load_config_text
+from flowbus.config.model import HttpTarget
 from flowbus.engine import Engine
+from flowbus.runtime.actions.http_clients import HttpClients
 from flowbus.runtime.records import RunStatus
 
 
 class Recorder(BaseHTTPRequestHandler):
     requests: list[dict] = []
     script: list[int] = []
+    #: headers sent with every answer
+    answer_headers: dict[str, str] = {}
+    #: path -> (status, Location): a redirect answered to a request for that path
+    redirects: dict[str, tuple[int, str]] = {}
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        Recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body.decode()})
-        status = Recorder.script.pop(0) if Recorder.script else 201
+        Recorder.requests.append(
+            {"host": self.headers["Host"], "path": self.path, "headers": dict(self.headers), "body": body.decode()}
+        )
+        redirect = Recorder.redirects.get(self.path.split("?")[0])
+        status = redirect[0] if redirect else Recorder.script.pop(0) if Recorder.script else 201
         payload = json.dumps({"ok": status < 400, "price": 1.10}).encode()
         self.send_response(status)
+        if redirect:
+            self.send_header("Location", redirect[1])
+        for name, value in Recorder.answer_headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -37,8 +54,7 @@ class Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    Recorder.requests = []
-    Recorder.script = []
+    Recorder.requests, Recorder.script, Recorder.answer_headers, Recorder.redirects = [], [], {}, {}
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -110,6 +126,113 @@ async def test_exhausted_retries_fail_the_step_with_the_last_error(server):
 async def test_an_unreachable_server_is_a_step_failure():
     run = await engine("http://127.0.0.1:9", max_attempts=1).run_flow("push", {"name": "Acme"})
     assert run.status is RunStatus.FAILED and "failed after 1 attempts" in (run.error or "")
+
+
+async def test_a_cookie_answered_to_one_request_is_not_sent_with_the_next(server):
+    Recorder.answer_headers = {"Set-Cookie": "session=customer-a; Path=/"}
+    flows = engine(server)
+    try:
+        for name in ("a", "b"):
+            run = await flows.run_flow("push", {"name": name})
+            assert run.status is RunStatus.SUCCEEDED, run.error
+    finally:
+        await flows.close()
+    assert len(Recorder.requests) == 2
+    assert all("Cookie" not in r["headers"] for r in Recorder.requests), Recorder.requests[1]["headers"]
+
+
+async def test_a_redirect_within_the_targets_origin_is_followed_with_its_body(server):
+    Recorder.redirects = {"/companies": (307, f"{server}/v2/companies")}
+    run = await engine(server).run_flow("push", {"name": "Acme"})
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    first, second = Recorder.requests
+    assert second["path"] == "/v2/companies" and second["body"] == first["body"]
+    assert second["headers"]["X-Api"] == "secret"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_to_another_origin_fails_the_step_and_is_not_followed(server, status):
+    # the same server by another name: another origin, as another host would be
+    elsewhere = server.replace("127.0.0.1", "localhost") + "/elsewhere"
+    Recorder.redirects = {"/companies": (status, elsewhere)}
+    run = await engine(server).run_flow("push", {"name": "Acme"})
+    assert run.status is RunStatus.FAILED
+    assert f"answered HTTP {status}, a redirect to another origin" in (run.error or "")
+    assert "localhost" in (run.error or "")
+    assert [r["path"] for r in Recorder.requests] == ["/companies?source=flowbus"]  # not followed, not retried
+
+
+async def test_a_redirect_loop_within_the_origin_fails_the_step(server):
+    Recorder.redirects = {"/companies": (307, f"{server}/companies")}
+    run = await engine(server).run_flow("push", {"name": "Acme"})
+    assert run.status is RunStatus.FAILED
+    assert f"redirected more than {http_action.MAX_REDIRECTS} times" in (run.error or "")
+    assert len(Recorder.requests) == http_action.MAX_REDIRECTS + 1
+
+
+async def test_a_client_verifies_against_the_systems_certificate_store(monkeypatch):
+    # without SSL_CERT_FILE / SSL_CERT_DIR, the store is the system's, not a bundle shipped with a library
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    target = engine("https://crm.example").plan.targets["crm"]
+    assert isinstance(target, HttpTarget)
+    clients = HttpClients()
+    client = clients.client(target)
+    try:
+        context: ssl.SSLContext = client._transport._pool._ssl_context  # type: ignore[attr-defined]
+        system = ssl.create_default_context()
+        if not system.get_ca_certs():
+            pytest.skip("this machine's certificate store has no CA file")
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        assert context.get_ca_certs() == system.get_ca_certs()
+    finally:
+        await clients.close()
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of its own and a certificate for 127.0.0.1 it signed: (CA, certificate, key)."""
+    ca, ca_key, cert, key, csr = (folder / n for n in ("ca.pem", "ca.key", "cert.pem", "cert.key", "cert.csr"))
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make certificates with")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=flowbus test CA",
+        "-keyout", str(ca_key), "-out", str(ca))  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    extensions = folder / "san.cnf"
+    extensions.write_text("subjectAltName = IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-days", "2",
+        "-extfile", str(extensions), "-out", str(cert))  # fmt: skip
+    return ca, cert, key
+
+
+async def test_https_trusts_a_ca_of_the_systems_store_and_no_other(server, tmp_path, monkeypatch):
+    ca, cert, key = _certificates(tmp_path)  # (the plain `server` is unused here: it resets the Recorder)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        untrusted = engine(url, max_attempts=1)
+        run = await untrusted.run_flow("push", {"name": "Acme"})
+        await untrusted.close()
+        assert run.status is RunStatus.FAILED and "CERTIFICATE_VERIFY_FAILED" in (run.error or "")
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the system's store, as OpenSSL reads it
+        trusting = engine(url, max_attempts=1)
+        run = await trusting.run_flow("push", {"name": "Acme"})
+        await trusting.close()
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert len(Recorder.requests) == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 class Ports(BaseHTTPRequestHandler):

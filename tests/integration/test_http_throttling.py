@@ -198,6 +198,53 @@ async def test_a_turn_too_far_away_gives_the_message_back_without_counting_a_def
     assert len(Server.received) == 1
 
 
+async def test_a_retry_whose_turn_is_too_far_away_fails_and_spends_an_attempt(server, engine_for, backend):
+    # 1 per 6 s: the retry's turn is more than MAX_WAIT_S away; giving the message back would start
+    # it again at its first request, spending no attempt, for ever
+    engine = engine_for(server, ", rate_limit: {limit: 1, period: 6s}")
+    Server.otherwise = (500, {})
+    [message_id] = await send(engine)
+    [run] = await engine.drain(retry=True)
+    assert run.status is RunStatus.FAILED
+    assert "failed after 1 attempts: HTTP 500" in (run.error or "") and "too far away" in (run.error or "")
+    message = await backend.get_message(message_id)
+    assert message.attempts == 1 and message.deferrals == 0 and len(message.errors) == 1
+    assert message.shown_state(dt.datetime.now(dt.UTC)) == "scheduled"  # its backoff, not throttled
+    assert len(Server.received) == 1
+
+
+async def test_failing_behind_a_slow_rate_limit_reaches_max_attempts(server, engine_for, backend):
+    engine = engine_for(server, ", rate_limit: {limit: 1, period: 6s}")
+    Server.otherwise = (500, {})
+    [message_id] = await send(engine)
+    [run] = await engine.drain()  # dead-lettered at its first failed attempt
+    assert run.status is RunStatus.FAILED
+    message = await backend.get_message(message_id)
+    assert message.state is MessageState.DEAD and message.attempts == 1
+
+
+async def test_a_retry_whose_turn_is_near_waits_for_it_in_the_step(server, engine_for, backend):
+    engine = engine_for(server, ", rate_limit: {limit: 1, period: 1s}")
+    Server.script = [(500, {})]
+    [message_id] = await send(engine)
+    [run] = await engine.drain()
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert len(Server.received) == 2 and Server.received[1] - Server.received[0] >= 1.0
+    assert (await backend.get_message(message_id)).attempts == 0
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "1 Jan 99999999999 0:0:0"])
+async def test_an_unreadable_retry_after_is_retried_in_the_step(server, engine_for, backend, value):
+    engine = engine_for(server)
+    Server.script = [(429, {"Retry-After": value})]  # "²" goes out as the latin-1 byte 0xB2
+    [message_id] = await send(engine)
+    [run] = await engine.drain()
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert len(Server.received) == 2
+    message = await backend.get_message(message_id)
+    assert message.attempts == 0 and message.deferrals == 0
+
+
 async def test_a_rate_limit_spaces_the_calls_waited_for_in_the_step(server, engine_for):
     engine = engine_for(server, ", rate_limit: {limit: 5, period: 1s}")
     await send(engine, 8)
@@ -218,6 +265,13 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert http_action._retry_after("-5", now=now) is None
     assert http_action._retry_after("9" * 100, now=now) is None
     assert http_action._retry_after(None, now=now) is None
+    # digits other than ASCII ones, and a date past what a datetime holds, are neither
+    assert http_action._retry_after("\u00b2", now=now) is None
+    assert http_action._retry_after("\uff11\uff12", now=now) is None
+    assert http_action._retry_after("1 Jan 99999999999 0:0:0", now=now) is None
+    assert http_action._retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=now) == pytest.approx(
+        (dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC) - now).total_seconds()
+    )
 
 
 async def test_the_api_shows_a_throttled_message_its_runs_and_the_deferrals(server, serve_api):

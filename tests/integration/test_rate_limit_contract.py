@@ -80,3 +80,20 @@ async def test_a_failure_after_a_deferral_is_shown_scheduled_not_throttled(backe
     stored = await backend.get_message(message_id)
     assert stored.attempts == 1 and not stored.throttled
     assert stored.shown_state(dt.datetime.now(dt.UTC)) == "scheduled"
+
+
+async def test_a_redriven_dead_letter_starts_again_with_no_deferrals(backend):
+    [message_id] = await backend.send([OutgoingMessage(OUT, MessageKind.HANDLER, {"handler": "h", "event_id": "e"})])
+    now = dt.datetime.now(dt.UTC)
+    for _ in range(2):
+        [message] = await backend.claim([OUT], limit=1, owner="w1", lease_s=30)
+        record = AttemptError(0, "throttled: HTTP 429", now)
+        await backend.apply(Changeset(retries=[Retry(message.id, "w1", record, now, deferred=True, counted=1)]))
+    [message] = await backend.claim([OUT], limit=1, owner="w1", lease_s=30)
+    await backend.apply(Changeset(retries=[Retry(message.id, "w1", AttemptError(1, "boom", now), now, dead=True)]))
+    dead = await backend.get_message(message_id)
+    assert dead.state is MessageState.DEAD and dead.deferrals == 2 and dead.attempts == 1
+    assert await backend.redrive([message_id]) == 1
+    redriven = await backend.get_message(message_id)
+    assert redriven.state is MessageState.READY and redriven.attempts == 0
+    assert redriven.deferrals == 0 and not redriven.throttled  # a fresh max_deferrals, as a fresh max_attempts

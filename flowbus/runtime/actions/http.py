@@ -10,12 +10,19 @@ The other side's limits, and the target's own:
 
 - a target with a ``rate_limit`` takes a turn of its shared limiter (:mod:`flowbus.runtime.actions.rate`)
   before every request: a short wait is waited out in the step, a longer one gives the message back
-  until its turn (:class:`~flowbus.errors.Deferred`, no attempt spent);
+  until its turn (:class:`~flowbus.errors.Deferred`, no attempt spent) before the step's first
+  request; before a retry in the step, a turn too far away to wait for fails the step with the last
+  error instead, so that the queue's retry policy spends an attempt (else a message failing behind
+  a slow limit would be given back, and start again at its first request, for ever);
 - an answer 429 or 503 with ``Retry-After`` (seconds or an HTTP date) gives the message back until
   then, without spending an attempt, and holds the target's limiter until then too, so that other
   workers' calls wait as well. A wait longer than the target's ``max_retry_after``, or a message
   given back ``max_deferrals`` times already, is an ordinary failure instead. Outside a queued message
   (``Engine.run_flow``) there is nothing to give back: the answer is retried in the step, as any 429.
+  A ``Retry-After`` that is neither whole seconds nor an HTTP date is ignored (retried in the step).
+
+Redirects are followed within the target's origin (scheme, host and port) only; a redirect to
+another origin fails the step, not retried, as it would carry the target's headers and body there.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import asyncio
 import datetime as dt
 import email.utils
 import random
+import re
 import urllib.parse
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -45,6 +53,11 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: the statuses whose ``Retry-After`` gives the message back
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 BASE_BACKOFF_S = 0.2
+#: the redirects followed within the target's origin, at most, for one request
+MAX_REDIRECTS = 10
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: a ``Retry-After`` in seconds: ASCII digits only (``str.isdigit`` takes "²" too)
+RETRY_AFTER_SECONDS = re.compile(r"[0-9]{1,10}")
 
 
 class Request(NamedTuple):
@@ -74,7 +87,18 @@ async def http(ctx: StepContext, params: dict[str, Any]) -> Any:
     last_error = ""
     for attempt in range(1, target.max_attempts + 1):
         if target.rate_limit is not None:
-            await take_turn(ctx.run.host.store, target, queued=message is not None)
+            try:
+                await take_turn(ctx.run.host.store, target, queued=message is not None)
+            except Deferred:
+                if attempt == 1:
+                    raise
+                # a retry whose turn is too far away to wait for: giving the message back would
+                # start it again at its first request and spend no attempt, for ever; fail instead,
+                # so that the queue's retry policy spends one
+                raise StepFailed(
+                    f"{request.method} {request.url} failed after {attempt - 1} attempts: {last_error} "
+                    f"(the next turn of target {target.name}'s rate limit is too far away to retry in the step)"
+                ) from None
         try:
             return await _attempt(client, request, attempt)
         except _Transient as exc:
@@ -149,15 +173,32 @@ def _text(value: Any) -> str:
 
 
 async def _send(client: httpx.AsyncClient, request: Request) -> dict[str, Any]:
+    """One request, following redirects within the target's origin (scheme, host and port) only:
+    a redirect elsewhere would carry the target's headers (its credentials) and, on 307 and 308,
+    the body to another server, so it fails the step instead (not retried)."""
     import httpx  # noqa: PLC0415 - imported by the client pool before any request
 
-    try:
-        async with client.stream(request.method, request.url, headers=request.headers, content=request.content) as r:
-            raw = await _read(r)
-    except httpx.TooManyRedirects as exc:
-        raise StepFailed(f"{request.method} {request.url}: {exc}") from None
-    except (httpx.TransportError, TimeoutError, ConnectionError) as exc:
-        raise _Transient(str(exc) or type(exc).__name__) from None
+    sent = client.build_request(request.method, request.url, headers=request.headers, content=request.content)
+    origin = _origin(sent.url)
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            r = await client.send(sent, stream=True, follow_redirects=False)
+            try:
+                raw = await _read(r)
+            finally:
+                await r.aclose()
+        except (httpx.TransportError, TimeoutError, ConnectionError) as exc:
+            raise _Transient(str(exc) or type(exc).__name__) from None
+        if r.next_request is None:
+            break
+        if _origin(r.next_request.url) != origin:
+            raise StepFailed(
+                f"{request.method} {request.url} answered HTTP {r.status_code}, a redirect to another origin "
+                f"({_text_origin(r.next_request.url)}): not followed, only redirects within the target's are"
+            )
+        sent = r.next_request
+    else:
+        raise StepFailed(f"{request.method} {request.url} was redirected more than {MAX_REDIRECTS} times")
     if r.status_code >= 400:
         if r.status_code in RETRY_STATUSES:
             retry_after = _retry_after(r.headers.get("Retry-After")) if r.status_code in RETRY_AFTER_STATUSES else None
@@ -180,20 +221,30 @@ async def _read(response: httpx.Response) -> bytes:
 
 
 def _retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds from ``now`` a ``Retry-After`` asks for: whole seconds, or an HTTP date (a date in the
-    past: 0); None when there is none or it is neither."""
+    """Seconds from ``now`` a ``Retry-After`` asks for: whole seconds (ASCII digits, at most 10), or
+    an HTTP date (a date in the past: 0); None when there is none or it is neither (a date past
+    what a datetime holds included)."""
     if value is None or len(value) > 64:
         return None
     value = value.strip()
-    if value.isdigit():
+    if RETRY_AFTER_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # an HTTP date is GMT
+            when = when.replace(tzinfo=dt.UTC)
+        return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+    except (TypeError, ValueError, OverflowError):
         return None
-    if when.tzinfo is None:  # an HTTP date is GMT
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """A URL's origin: its scheme, host and port (the scheme's own port when it names none)."""
+    return url.scheme, url.host, url.port if url.port is not None else DEFAULT_PORTS.get(url.scheme)
+
+
+def _text_origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode('ascii', errors='replace')}"
 
 
 def _response(status: int, headers: Any, raw: bytes) -> dict[str, Any]:

@@ -7,6 +7,12 @@ old one over (:meth:`~flowbus.runtime.runner.Runner.switched`); a target whose t
 gets a new client. :meth:`HttpClients.close` closes them all: the worker calls it when it stops,
 and :meth:`~flowbus.engine.Engine.close` does.
 
+A client keeps no cookies (a cookie answered to one message's request is not sent with another's),
+follows no redirect itself (the http action follows those within the target's origin only), and
+verifies a server's certificate against the system's certificate store (``SSL_CERT_FILE`` and
+``SSL_CERT_DIR`` honoured), as ``ssl.create_default_context`` does, so an internal CA trusted by
+the machine is trusted here too.
+
 A client belongs to the event loop it was made in; a request from another loop (a second
 ``asyncio.run`` over the same engine) gets clients of its own.
 """
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.cookiejar
+import ssl
 from typing import TYPE_CHECKING
 
 from flowbus.config.model import HttpTarget
@@ -58,7 +66,13 @@ class HttpClients:
                 max_keepalive_connections=MAX_KEEPALIVE,
                 keepalive_expiry=KEEPALIVE_EXPIRY_S,
             )
-            found = httpx.AsyncClient(timeout=target.timeout_s, limits=limits, follow_redirects=True)
+            found = httpx.AsyncClient(
+                timeout=target.timeout_s,
+                limits=limits,
+                follow_redirects=False,
+                cookies=no_cookies(),
+                verify=ssl.create_default_context(),
+            )
             self._clients[key] = found
         return found
 
@@ -72,3 +86,8 @@ class HttpClients:
             return  # made in a loop that is gone: their connections went with it
         for client in clients:
             await client.aclose()
+
+
+def no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that refuses every cookie (no domain is allowed), so it sends none either."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))

@@ -427,7 +427,7 @@ ORDER BY id LIMIT %(limit)s;
 
 -- name: redrive
 UPDATE messages
-SET state = 'ready', attempts = 0, available_at = %(now)s, blocking = false,
+SET state = 'ready', attempts = 0, available_at = %(now)s, blocking = false, deferrals = 0, throttled = false,
     config_version = coalesce(%(config_version)s, config_version)
 WHERE project = %(project)s AND id = %(id)s AND state = 'dead';
 

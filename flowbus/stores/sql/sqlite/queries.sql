@@ -349,7 +349,7 @@ ORDER BY id LIMIT :limit;
 
 -- name: redrive
 UPDATE messages
-SET state = 'ready', attempts = 0, available_at = :now, blocking = 0,
+SET state = 'ready', attempts = 0, available_at = :now, blocking = 0, deferrals = 0, throttled = 0,
     config_version = coalesce(:config_version, config_version)
 WHERE project = :project AND id = :id AND state = 'dead';
 
