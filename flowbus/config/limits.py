@@ -1,20 +1,19 @@
 """What an HTTP target allows: a shared rate limit, and how long its ``Retry-After`` is honoured.
 
-A period or a wait is written as a whole number and a unit: ``500ms``, ``30s``, ``1m``, ``1h``.
+A period or a wait is written as every duration of a config is: seconds, or a number with a unit
+(``500ms``, ``30s``, ``1m``, ``1h``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from flowbus.config.base import Model
+from flowbus.delays import DelayError, parse_delay
 
-_PERIOD = re.compile(r"^([0-9]{1,7})(ms|s|m|h|d)$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 #: the longest period or wait a target may name
 LONGEST = dt.timedelta(days=1)
 #: the most calls a rate limit may allow a period
@@ -25,27 +24,24 @@ SLACK_S = 0.1
 
 
 def parse_period(value: Any) -> dt.timedelta:
-    """``1m`` as a :class:`~datetime.timedelta` longer than zero and at most a day; a timedelta as it
-    is (within the same bounds); anything else is refused in flowbus's words."""
-    if isinstance(value, dt.timedelta):
-        period = value
-    elif isinstance(value, str) and (match := _PERIOD.fullmatch(value.strip())):
-        period = dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-    elif isinstance(value, str):
-        raise ValueError(f"{value!r} is not a period: write a whole number and a unit (ms, s, m, h, d), such as 1m")
-    else:
-        raise ValueError(f"a period is text such as 1m, 30s or 500ms, not {type(value).__name__}")
-    if period <= dt.timedelta(0):
+    """A period written as every duration of a config is (:func:`flowbus.delays.parse_delay`, as a
+    flow's ``rate_limit`` and a ``debounce`` read theirs): seconds, or a number with a unit (``500ms``,
+    ``30s``, ``1m``, ``2h``, ``1d``); longer than zero and at most a day."""
+    try:
+        seconds = parse_delay(value, field="period")
+    except DelayError as exc:
+        raise ValueError(str(exc).removeprefix("period: ")) from None
+    if seconds <= 0:
         raise ValueError("a period must be longer than zero")
-    if period > LONGEST:
+    if seconds > LONGEST.total_seconds():
         raise ValueError("a period is 1d at most")
-    return period
+    return dt.timedelta(seconds=seconds)
 
 
 Period = Annotated[
     dt.timedelta,
     BeforeValidator(parse_period),
-    WithJsonSchema({"type": "string", "pattern": _PERIOD.pattern, "examples": ["1m", "30s", "500ms"]}),
+    WithJsonSchema({"type": ["string", "number"], "examples": ["1m", "30s", "500ms"]}),
 ]
 
 

@@ -42,15 +42,23 @@ def test_the_defaults_limit_nothing_and_honour_five_minutes_of_retry_after_ten_t
     assert target.max_retry_after == dt.timedelta(minutes=5) and target.max_deferrals == 10
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("30s", 30), ("1m", 60), ("2h", 7200), ("1d", 86400)])
-def test_a_period_is_a_whole_number_and_a_unit(text, seconds):
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("500ms", 0.5), ("30s", 30), ("1m", 60), ("1.5m", 90), ("2h", 7200), ("1d", 86400), (10, 10)]
+)
+def test_a_period_is_written_as_every_duration_of_a_config(text, seconds):
     assert parse_period(text) == dt.timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "1", "m", "1.5m", "-1m", "1 minute", "1M", "PT1M"])
+@pytest.mark.parametrize("text", ["", "m", "1 minute", "1M", "PT1M", True])
 def test_anything_else_is_not_a_period(text):
-    with pytest.raises(ValueError, match="is not a period"):
+    with pytest.raises(ValueError, match="give seconds or a number with a unit"):
         parse_period(text)
+
+
+def test_a_period_of_zero_or_past_a_day_is_refused():
+    for text, said in (("0s", "longer than zero"), ("-1m", "negative"), ("2d", "1d at most")):
+        with pytest.raises(ValueError, match=said):
+            parse_period(text)
 
 
 def test_nonsense_limits_are_reported_with_file_line_and_field():
@@ -67,7 +75,7 @@ def test_nonsense_limits_are_reported_with_file_line_and_field():
             base_url: https://erp.example
             rate_limit:
               limit: 5
-              period: 10
+              period: soon
           - name: wms
             type: http
             base_url: https://wms.example
@@ -77,6 +85,6 @@ def test_nonsense_limits_are_reported_with_file_line_and_field():
         "f.yaml:6: targets[0].rate_limit.period: a period must be longer than zero",
         "f.yaml:7: targets[0].max_retry_after: a period is 1d at most",
         "f.yaml:8: targets[0].max_deferrals: Input should be greater than or equal to 1",
-        "f.yaml:14: targets[1].rate_limit.period: a period is text such as 1m, 30s or 500ms, not int",
+        "f.yaml:14: targets[1].rate_limit.period: 'soon' is not a delay; give seconds or a number with a unit (90s, 10m, 2h)",
         "f.yaml:18: targets[2].rate_limit.limit: required field is missing",
     ]
