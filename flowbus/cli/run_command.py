@@ -18,6 +18,7 @@ from flowbus.cli.options import (
     server_options,
     server_parts,
     setting_option,
+    steady_collector,
 )
 from flowbus.config.loader import LoadedConfig
 from flowbus.engine import Engine
@@ -97,6 +98,7 @@ def run(
         await asyncio.gather(*parts)
         click.echo("stopped")
 
+    steady_collector()
     run_async(closing(backend, main()))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from flowbus.cli.options import run_async, server_options, server_parts, setting_option
+from flowbus.cli.options import run_async, server_options, server_parts, setting_option, steady_collector
 from flowbus.logs import setup_logging
 
 
@@ -29,4 +29,5 @@ def serve(db: str, host: str, port: int, max_body_kib: int, log_level: str) -> N
         await server.serve(sockets=[sock])
         click.echo("stopped")
 
+    steady_collector()
     run_async(main())

@@ -9,7 +9,7 @@ import click
 
 from flowbus.cli.custom_actions import actions_option, load_actions, register_actions
 from flowbus.cli.message_commands import active_engine
-from flowbus.cli.options import closing, db_options, open_project, run_async, setting_option
+from flowbus.cli.options import closing, db_options, open_project, run_async, setting_option, steady_collector
 from flowbus.engine import Engine
 from flowbus.errors import StoreError
 from flowbus.logs import setup_logging
@@ -66,6 +66,7 @@ def worker(
             runner.stop()
         await runner.run()
 
+    steady_collector()
     run_async(closing(backend, work()))
 
 

@@ -1,15 +1,17 @@
-"""What `flowbus run` and `flowbus serve` share: the listening socket and the count of requests
-in hand that a worker in the same process gives way to."""
+"""What `flowbus run` and `flowbus serve` share: the listening socket, the count of requests in
+hand that a worker in the same process gives way to, and the tuning of the cycle collector."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 
 import pytest
 from starlette.types import Receive, Scope, Send
 
 from flowbus.cli import serving
+from flowbus.cli.options import GC_YOUNG_ALLOCATIONS, steady_collector
 from flowbus.foreground import Foreground
 
 
@@ -45,3 +47,16 @@ async def test_an_http_request_is_in_hand_from_its_start_to_its_end_even_when_it
         await counting({"type": "http"}, None, None)  # type: ignore[arg-type]
     assert seen == [("lifespan", 0), ("http", 1)]
     assert foreground.in_hand == 0
+
+
+def test_a_long_running_process_freezes_what_it_loaded_and_collects_cycles_less_often():
+    # the collections of the older generations, every few runs at the default thresholds, held
+    # flowbus run's event loop for tens of milliseconds, and the API's requests waited for them
+    before = gc.get_threshold()
+    try:
+        steady_collector()
+        assert gc.get_threshold()[0] == GC_YOUNG_ALLOCATIONS > before[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
