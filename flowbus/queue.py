@@ -175,8 +175,9 @@ class QueuedMessage(NamedTuple):
         """The state a user sees: ``debounced`` for a scheduled message holding a debounce burst,
         ``throttled`` for one held back by a rate limit or a server's ``Retry-After`` and not due
         yet, ``scheduled`` for another one not due yet (delayed, or waiting out a retry's
-        backoff), ``waiting_for_slot`` for a due one whose concurrency key has no free slot, else
-        its stored state."""
+        backoff), ``waiting_for_slot`` for a due one whose concurrency key has no free slot, and
+        ``throttled`` for a due one whose rate key's next turn is ahead (as read), else its stored
+        state."""
         if self.state is MessageState.SCHEDULED and self.debounce_key is not None:
             return DEBOUNCED
         if (self.held == THROTTLED or self.throttled) and self.available_at > now:
@@ -184,8 +185,8 @@ class QueuedMessage(NamedTuple):
         if self.state is MessageState.READY:
             if self.available_at > now:
                 return SCHEDULED
-            if self.held == WAITING_FOR_SLOT:
-                return WAITING_FOR_SLOT
+            if self.held in (WAITING_FOR_SLOT, THROTTLED):  # as read: due, its slot or turn not come
+                return self.held
         return self.state.value
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,8 +33,9 @@ from flowbus.runtime.inbound import event_type_of
 from flowbus.runtime.routing import match, match_event
 from flowbus.stores.protocols import DeadLetterFilter, RetentionKind
 
-#: the largest admin body: a draft holds a whole config file (5 MiB of text), escaped in JSON
-MAX_BODY_BYTES = 12 * 1024 * 1024
+#: the largest admin body: a draft holds a whole config file (5 MiB of text), and escaped in JSON
+#: each character may take six bytes (``\u00e9``); past it, a 413 while the body is read
+MAX_BODY_BYTES = 6 * 5 * 1024 * 1024 + 64 * 1024
 
 
 class AdminRoute(APIRoute):

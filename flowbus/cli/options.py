@@ -147,12 +147,14 @@ GC_YOUNG_ALLOCATIONS = 50_000
 
 def steady_collector() -> None:
     """Tune Python's cycle collector for a process that runs for long (`flowbus run`, `worker`,
-    `serve`): what was loaded at start is frozen out of every collection, and collections come
-    far less often. What flowbus frees goes by reference counting; the collector only finds
-    cycles, so memory does not grow for it."""
+    `serve`): what was loaded at start is frozen out of every collection, and the youngest
+    generation is collected far less often. What flowbus frees goes by reference counting; the
+    collector only finds cycles, and the older generations keep their default pace, so cyclic
+    garbage is still collected."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_ALLOCATIONS, 50, 1000)
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_ALLOCATIONS, middle, oldest)
 
 
 def run_async(work: Awaitable[T]) -> T:

@@ -31,11 +31,12 @@ def parse_period(value: Any) -> dt.timedelta:
         seconds = parse_delay(value, field="period")
     except DelayError as exc:
         raise ValueError(str(exc).removeprefix("period: ")) from None
-    if seconds <= 0:
+    period = dt.timedelta(seconds=seconds)  # to the microsecond: checked as it will be used
+    if period <= dt.timedelta(0):
         raise ValueError("a period must be longer than zero")
-    if seconds > LONGEST.total_seconds():
+    if period > LONGEST:
         raise ValueError("a period is 1d at most")
-    return dt.timedelta(seconds=seconds)
+    return period
 
 
 Period = Annotated[

@@ -420,8 +420,7 @@ class MemoryBackend(MemoryRetention):
                 taken = taken if taken is not None else self._taken(now)
                 if taken.get(key, 0) >= (message.concurrency_limit or 1):
                     continue  # every slot of its key taken: not a candidate, as in the SQL claims
-            rate = message.rate_key
-            if rate is not None and self._arrivals.get(rate, 0.0) > now.timestamp():
+            if self._waits_for_turn(message, now):
                 continue  # its key's next turn is ahead: not a candidate, as in the SQL claims
             found.append(message)
         if walk_all:  # by priority, then in queue order (a stable sort)
@@ -480,9 +479,21 @@ class MemoryBackend(MemoryRetention):
 
     async def get_message(self, message_id: str) -> QueuedMessage | None:
         message = self._messages.get(message_id)
-        if message is not None and self._waits_for_slot(message, _now(), None):
+        if message is None or message.state is not MessageState.READY:
+            return message
+        now = _now()
+        if message.available_at > now:
+            return message
+        # as a user sees it, as the SQL backends' get_message says it
+        if self._waits_for_slot(message, now, None):
             return message._replace(held=WAITING_FOR_SLOT)
-        return message
+        if self._waits_for_turn(message, now):
+            return message._replace(held=THROTTLED)
+        return message._replace(held=None)
+
+    def _waits_for_turn(self, m: QueuedMessage, now: dt.datetime) -> bool:
+        """A ready message whose rate key's next turn is ahead: the claims skip it."""
+        return m.rate_key is not None and self._arrivals.get(m.rate_key, 0.0) > now.timestamp()
 
     def _waits_for_slot(self, m: QueuedMessage, now: dt.datetime, taken: dict[str, int] | None) -> bool:
         if m.state is not MessageState.READY or m.concurrency_key is None or m.available_at > now:
@@ -504,6 +515,8 @@ class MemoryBackend(MemoryRetention):
                 held = THROTTLED
             elif self._waits_for_slot(m, now, taken):
                 held = WAITING_FOR_SLOT
+            elif m.state is MessageState.READY and m.available_at <= now and self._waits_for_turn(m, now):
+                held = THROTTLED
             else:
                 continue
             seen = stats.get((m.queue, held))

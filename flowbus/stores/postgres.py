@@ -338,6 +338,7 @@ async def _admitted(tx: PostgresTransaction, found: list[dict[str, Any]], params
     # the time read now, after the locks: a claim that waited for them must not admit by the clock
     # it read before (the next claim would find the key's turn already come)
     now = max(params["now"], time.time())
+    until = now + params["until"] - params["now"]  # and so is its lease
     seqs = [row["seq"] for row in found]
     candidates = [rows.candidate(row) for row in await tx.fetch_all("limited_candidates", {"seqs": seqs, "now": now})]
     concurrency = sorted({c.concurrency_key for c in candidates if c.concurrency_key is not None})
@@ -353,7 +354,7 @@ async def _admitted(tx: PostgresTransaction, found: list[dict[str, Any]], params
         await tx.write_many("throttle", [{"seq": seq, "available_at": at} for seq, at in admission.throttled])
     if not admission.admitted:
         return []
-    lease = {"seqs": admission.admitted, "owner": params["owner"], "until": params["until"]}
+    lease = {"seqs": admission.admitted, "owner": params["owner"], "until": until}
     return await tx.fetch_all("lease", lease)
 
 

@@ -153,9 +153,7 @@ def _now() -> dt.datetime:
 def _admitted(conn: sqlite3.Connection, candidates: list[Candidate], params: Params) -> list[int]:
     """The candidates flow control admits (flowbus.limits); the throttled ones moved to their turn
     and their rate keys' arrival times moved on, in the claim's transaction."""
-    # the time read now, under the write lock: a claim that waited for it must not admit by the
-    # clock it read before (the next claim would find the key's turn already come)
-    project, now = params["project"], max(params["now"], time.time())
+    project, now = params["project"], params["now"]  # read under the write lock (claim)
     keys = sorted({c.concurrency_key for c in candidates if c.concurrency_key is not None})
     rates = sorted({c.rate_key for c in candidates if c.rate_key is not None})
     leased = {r["key"]: r["n"] for r in conn.execute(Q["leased_by_key"], {**params, "keys": encode(keys)})}
@@ -280,6 +278,10 @@ class SqliteConnector:
         with transaction(self._conn) as conn:
             # read under the write lock, so that any commit after this claim's look changes it
             self._data_version = self._read_data_version()
+            # and the clock too: a claim that waited for the lock admits, and leases, by the time
+            # it got it (else the next claim found a rate key's turn already come)
+            now = max(params["now"], time.time())
+            params = {**params, "now": now, "until": now + params["until"] - params["now"]}
             conn.execute(Q["promote_due"], params)
             found = conn.execute(Q["claimable"], params).fetchall()
             seqs = [row[0] for row in found]

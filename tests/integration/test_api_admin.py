@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from flowbus.api import create_app
+from flowbus.api.admin import MAX_BODY_BYTES
 from flowbus.keys import Scope, new_key
 from flowbus.publishing import publish_config
 from flowbus.stores.sqlite import SqliteBackend
@@ -146,12 +147,12 @@ async def test_an_admin_body_is_refused_once_it_passes_its_bound_while_it_is_rea
 
     async def endless():  # no Content-Length: the bound is met while reading
         yield b'{"text": "'
-        for _ in range(200):
+        for _ in range(500):
             yield b"x" * 65536
 
     refused = await client.put("/v1/projects/compass/draft", content=endless(), headers=headers)
     assert refused.status_code == 413
-    assert refused.json()["error"] == "the body is over the limit of 12,582,912 bytes"
+    assert refused.json()["error"] == f"the body is over the limit of {MAX_BODY_BYTES:,} bytes"
 
 
 async def test_a_config_with_an_integer_past_4300_digits_is_a_draft_refused_at_its_line(api):

@@ -142,3 +142,12 @@ async def test_a_message_a_target_gave_back_is_counted_throttled_as_it_is_shown(
     await backend.apply(Changeset(retries=[deferral]))
     assert (await backend.get_message(message_id)).shown_state(dt.datetime.now(dt.UTC)) == "throttled"
     assert await held(backend) == {"throttled": 1}
+
+
+async def test_a_due_message_whose_rate_key_waits_for_its_turn_is_shown_and_counted_throttled(backend):
+    ids = await backend.send([rated(n, "handler:h", 10.0) for n in range(3)])
+    assert events(await claim(backend, limit=1)) == ["e0"]
+    assert await claim(backend) == []  # the others are skipped until the key's next turn
+    shown = [(await backend.get_message(i)).shown_state(dt.datetime.now(dt.UTC)) for i in ids[1:]]
+    assert shown == ["throttled", "throttled"]
+    assert await held(backend) == {"throttled": 2}

@@ -4,6 +4,7 @@ out at publish), and how the worker's claims then hold them."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from flowbus.queue import QueueName
 
@@ -65,8 +66,9 @@ async def test_held_messages_run_once_their_slot_or_turn_comes(engine_for):
         await engine.publish("Paid", {"CustomerId": "c1", "Total": 250})
     runs = await engine.drain()  # a drain stops at messages not due: the throttled ones
     assert sorted(r.handler for r in runs) == ["audit"] * 4 + ["bill"] + ["email"] * 4 + ["sms"] * 4
-    throttled = [m for m in engine.backend.open_messages() if m.held == "throttled"]
-    assert len(throttled) == 3 and all(m.attempts == 0 for m in throttled)
+    now = dt.datetime.now(dt.UTC)
+    held = [await engine.backend.get_message(m.id) for m in engine.backend.open_messages()]
+    assert [m.shown_state(now) for m in held] == ["throttled"] * 3 and all(m.attempts == 0 for m in held)
     later = []
     for _ in range(3):  # one a turn, a tenth of a second apart: no burst
         await asyncio.sleep(0.12)

@@ -285,23 +285,38 @@ RETURNING tat;
 SELECT tat FROM rate_limits WHERE project = :project AND key = :key;
 
 -- name: get_message
--- with `held` as a user sees it: a ready, due message whose concurrency key has no slot free waits for one
-SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= :now AND m.concurrency_key IS NOT NULL AND (
-         SELECT count(*) FROM messages AS l
-         WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
-           AND l.state = 'leased' AND l.lease_expires_at > :now) >= m.concurrency_limit
-       THEN 'waiting_for_slot' ELSE m.held END AS held_now
+-- with `held` as a user sees it: a ready, due message whose concurrency key has no slot free waits
+-- for one; one whose rate key's next turn is ahead (the claims skip it) is throttled
+SELECT m.*, CASE WHEN m.state = 'ready' AND m.available_at <= :now THEN
+         CASE WHEN m.concurrency_key IS NOT NULL AND (
+                SELECT count(*) FROM messages AS l
+                WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
+                  AND l.state = 'leased' AND l.lease_expires_at > :now) >= m.concurrency_limit
+              THEN 'waiting_for_slot'
+              WHEN m.rate_key IS NOT NULL AND EXISTS (
+                SELECT 1 FROM flow_rate_limits AS r
+                WHERE r.project = m.project AND r.key = m.rate_key AND r.arrival > :now)
+              THEN 'throttled' END
+       ELSE m.held END AS held_now
 FROM messages AS m WHERE m.project = :project AND m.id = :id;
 
 -- name: held_stats
--- Messages held back, per queue: throttled ones (scheduled by their rate limit, or given back
--- by a target until available_at) and ready, due ones whose concurrency key has no slot free
-SELECT m.queue, CASE WHEN m.state = 'scheduled' OR m.available_at > :now THEN 'throttled' ELSE 'waiting_for_slot' END
-       AS held, count(*) AS n, min(m.created_at) AS oldest
+-- Messages held back, per queue: throttled ones (scheduled by their rate limit, given back by a
+-- target until available_at, or due while their rate key's next turn is ahead) and ready, due
+-- ones whose concurrency key has no slot free
+SELECT m.queue,
+       CASE WHEN m.state = 'scheduled' OR m.available_at > :now OR (m.rate_key IS NOT NULL AND EXISTS (
+              SELECT 1 FROM flow_rate_limits AS r
+              WHERE r.project = m.project AND r.key = m.rate_key AND r.arrival > :now))
+            THEN 'throttled' ELSE 'waiting_for_slot' END AS held,
+       count(*) AS n, min(m.created_at) AS oldest
 FROM messages AS m
 WHERE m.project = :project
   AND ((m.state = 'scheduled' AND m.held = 'throttled')
        OR (m.state = 'ready' AND m.throttled = 1 AND m.available_at > :now)
+       OR (m.state = 'ready' AND m.rate_key IS NOT NULL AND m.available_at <= :now AND EXISTS (
+             SELECT 1 FROM flow_rate_limits AS r
+             WHERE r.project = m.project AND r.key = m.rate_key AND r.arrival > :now))
        OR (m.state = 'ready' AND m.concurrency_key IS NOT NULL AND m.available_at <= :now AND (
              SELECT count(*) FROM messages AS l
              WHERE l.project = m.project AND l.concurrency_key = m.concurrency_key
