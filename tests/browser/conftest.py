@@ -154,11 +154,15 @@ def screenshot(browser, request):
 
 def wait_for(browser, css: str, *, text: str | None = None, timeout: float = 20):
     """The element at ``css`` once it is visible (and holds ``text``)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, timeout)
+    # an element found while a page is replaced by the next one may be gone before it is read:
+    # Chromium then says "Node with given id does not belong to the document", not that it is
+    # stale; either way, look again until the timeout
+    wait = WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException, WebDriverException))
     if text is not None:
         wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
     return wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
