@@ -192,8 +192,9 @@ def test_the_most_runs_at_once_per_key_equals_the_concurrency_limit(database, tm
 
 
 #: the time between a claim admitting a message and its run starting, which run start times
-#: cannot see: a window of the period less this is the window the starts are checked in
-CLAIM_TO_START_S = 0.05
+#: cannot see (on a busy machine, tens of milliseconds): a window of the period less this is the
+#: window the starts are checked in
+CLAIM_TO_START_S = 0.1
 
 
 def test_the_runs_in_any_window_of_the_period_never_exceed_the_rate(database, tmp_path):

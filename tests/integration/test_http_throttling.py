@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
-import itertools
 import json
 import textwrap
 import threading
@@ -19,6 +18,7 @@ import pytest
 
 import flowbus.runtime.actions.http as http_action
 from flowbus.config import load_config_text
+from flowbus.config.limits import SLACK_S
 from flowbus.engine import Engine
 from flowbus.metrics import PROCESS
 from flowbus.queue import MessageState
@@ -254,9 +254,9 @@ async def test_a_rate_limit_spaces_the_calls_waited_for_in_the_step(server, engi
     runs = await engine.drain()
     assert [r.status for r in runs] == [RunStatus.SUCCEEDED] * 8
     received = Server.received
-    # spaced period / limit apart, as the limiter gave the turns (loopback adds well under 20 ms)
-    assert all(b - a >= 0.2 - 0.02 for a, b in itertools.pairwise(received))
-    assert received[-1] - received[0] >= 7 * 0.2 - 0.02
+    # spaced (period + slack) / limit apart, as the limiter gave the turns; each request's own delay
+    # on a busy machine moves its arrival, so the span is checked, less the limiter's slack
+    assert received[-1] - received[0] >= 7 * 0.22 - SLACK_S
 
 
 def test_retry_after_reads_seconds_and_http_dates():
