@@ -139,6 +139,12 @@ def _key_text(value: Any) -> str | None:
         text = str(value)
     else:
         text = repr(value)
+    return bounded_key(text)
+
+
+def bounded_key(text: str) -> str:
+    """``text``, or its digest past :data:`MAX_KEY_VALUE_CHARS` characters: a key stays short
+    whatever the event holds (flow control's keys and debounce's bursts alike)."""
     if len(text) > MAX_KEY_VALUE_CHARS:
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     return text

@@ -3,7 +3,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import ssl
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -71,3 +75,24 @@ def postgres_url(postgres_template):
     admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _database_url(name)
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[..., str]]:
+    """``start(handler)``: a real HTTP server of that request handler class on a free port, in a
+    thread of its own, and its base URL (``tls=``: an SSL server context, for HTTPS). Every server
+    started is shut down after the test."""
+    started: list[ThreadingHTTPServer] = []
+
+    def start(handler: type[BaseHTTPRequestHandler], *, tls: ssl.SSLContext | None = None) -> str:
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if tls is not None:
+            httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        started.append(httpd)
+        return f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd in started:
+        httpd.shutdown()
+        httpd.server_close()

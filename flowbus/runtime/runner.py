@@ -13,7 +13,6 @@ and store (:meth:`Runner.switched`).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping, Set
 from typing import Any
 
@@ -32,6 +31,7 @@ from flowbus.events.frozen import FrozenDict, freeze
 from flowbus.events.instance import EventInstance
 from flowbus.expr import ExpressionError
 from flowbus.ids import new_id
+from flowbus.limits import bounded_key
 from flowbus.queue import Debounce, MessageKind, OutgoingMessage, QueuedMessage, QueueName, RetryPolicy
 from flowbus.runtime.actions.http_clients import HttpClients
 from flowbus.runtime.bounds import RuntimeLimits
@@ -46,8 +46,6 @@ from flowbus.telemetry import current_carrier, tracing
 
 #: event instances and unmatched pairs kept by a runner (both come from outside: bounded)
 _MEMO_SIZE = 256
-#: the longest value of a debounce key kept as it is; a longer one is kept as its digest
-_MAX_KEY_TEXT = 200
 
 
 class Runner:
@@ -428,15 +426,10 @@ def _burst(handler: str, debounce: CompiledDebounce, instance: EventInstance, gr
             value = debounce.key.evaluate({"event": _envelope(instance)})
         except ExpressionError as error:
             raise StepFailed(f"the debounce key of handler {handler!r} failed on {instance.type}: {error}") from None
-        text = _bounded(value if isinstance(value, str) else encode(value))
+        text = bounded_key(value if isinstance(value, str) else encode(value))
     if group_key is None:
         return Debounce(f"{handler}/{text}", debounce.period_s, debounce.max_wait_s)
-    return Debounce(f"{handler}@{_bounded(encode(group_key))}/{text}", debounce.period_s, debounce.max_wait_s)
-
-
-def _bounded(text: str) -> str:
-    """``text``, or its digest past :data:`_MAX_KEY_TEXT` characters."""
-    return text if len(text) <= _MAX_KEY_TEXT else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return Debounce(f"{handler}@{bounded_key(encode(group_key))}/{text}", debounce.period_s, debounce.max_wait_s)
 
 
 def _policy(retry: Any, on_failure: Any) -> RetryPolicy:

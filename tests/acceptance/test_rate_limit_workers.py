@@ -8,9 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from flowbus.engine import Engine
 from flowbus.publishing import active_config, publish_config
@@ -66,14 +65,13 @@ def most_in_a_window(times: list[float], window_s: float) -> int:
     return most
 
 
-async def test_a_target_rate_limit_holds_across_two_worker_processes(postgres_url, tmp_path):
+async def test_a_target_rate_limit_holds_across_two_worker_processes(postgres_url, tmp_path, http_server):
     Counter.received = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Counter)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = http_server(Counter)
     backend = open_backend(postgres_url, "shop")
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        await publish_config(backend, config(f"http://127.0.0.1:{httpd.server_address[1]}"), file="flowbus.yaml")
+        await publish_config(backend, config(url), file="flowbus.yaml")
         number, loaded = await active_config(backend)
         engine = Engine(loaded, backend=backend, config_version=number)
         ids = [await engine.send("web", "order", {"kind": "order", "id": f"o{i}"}) for i in range(MESSAGES)]
@@ -107,5 +105,3 @@ async def test_a_target_rate_limit_holds_across_two_worker_processes(postgres_ur
         for process in workers:
             process.wait(timeout=30)
         await backend.close()
-        httpd.shutdown()
-        httpd.server_close()

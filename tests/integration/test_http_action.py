@@ -7,9 +7,7 @@ import shutil
 import ssl
 import subprocess
 import textwrap
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -53,14 +51,9 @@ class Recorder(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def server(http_server) -> str:
     Recorder.requests, Recorder.script, Recorder.answer_headers, Recorder.redirects = [], [], {}, {}
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    return http_server(Recorder)
 
 
 @pytest.fixture(autouse=True)
@@ -209,30 +202,23 @@ def _certificates(folder: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-async def test_https_trusts_a_ca_of_the_systems_store_and_no_other(server, tmp_path, monkeypatch):
+async def test_https_trusts_a_ca_of_the_systems_store_and_no_other(server, http_server, tmp_path, monkeypatch):
     ca, cert, key = _certificates(tmp_path)  # (the plain `server` is unused here: it resets the Recorder)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
-    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"https://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-        untrusted = engine(url, max_attempts=1)
-        run = await untrusted.run_flow("push", {"name": "Acme"})
-        await untrusted.close()
-        assert run.status is RunStatus.FAILED and "CERTIFICATE_VERIFY_FAILED" in (run.error or "")
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the system's store, as OpenSSL reads it
-        trusting = engine(url, max_attempts=1)
-        run = await trusting.run_flow("push", {"name": "Acme"})
-        await trusting.close()
-        assert run.status is RunStatus.SUCCEEDED, run.error
-        assert len(Recorder.requests) == 1
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    url = http_server(Recorder, tls=tls)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    untrusted = engine(url, max_attempts=1)
+    run = await untrusted.run_flow("push", {"name": "Acme"})
+    await untrusted.close()
+    assert run.status is RunStatus.FAILED and "CERTIFICATE_VERIFY_FAILED" in (run.error or "")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # the system's store, as OpenSSL reads it
+    trusting = engine(url, max_attempts=1)
+    run = await trusting.run_flow("push", {"name": "Acme"})
+    await trusting.close()
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert len(Recorder.requests) == 1
 
 
 class Ports(BaseHTTPRequestHandler):
@@ -253,22 +239,16 @@ class Ports(BaseHTTPRequestHandler):
         pass
 
 
-async def test_requests_to_a_target_reuse_one_connection_until_the_engine_closes():
+async def test_requests_to_a_target_reuse_one_connection_until_the_engine_closes(http_server):
     Ports.ports = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Ports)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        flows = engine(f"http://127.0.0.1:{httpd.server_address[1]}")
-        for name in ("a", "b", "c"):
-            run = await flows.run_flow("push", {"name": name})
-            assert run.status is RunStatus.SUCCEEDED, run.error
-        assert len(Ports.ports) == 3 and len(set(Ports.ports)) == 1  # one connection, kept open
-        assert len(flows.runner.http_clients) == 1
-        await flows.close()
-        assert len(flows.runner.http_clients) == 0
-        run = await flows.run_flow("push", {"name": "d"})  # a request after close opens a new client
-        assert run.status is RunStatus.SUCCEEDED and Ports.ports[-1] != Ports.ports[0]
-        await flows.close()
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    flows = engine(http_server(Ports))
+    for name in ("a", "b", "c"):
+        run = await flows.run_flow("push", {"name": name})
+        assert run.status is RunStatus.SUCCEEDED, run.error
+    assert len(Ports.ports) == 3 and len(set(Ports.ports)) == 1  # one connection, kept open
+    assert len(flows.runner.http_clients) == 1
+    await flows.close()
+    assert len(flows.runner.http_clients) == 0
+    run = await flows.run_flow("push", {"name": "d"})  # a request after close opens a new client
+    assert run.status is RunStatus.SUCCEEDED and Ports.ports[-1] != Ports.ports[0]
+    await flows.close()
