@@ -60,14 +60,21 @@ class TextFormatter(logging.Formatter):
         return f"{self._stamp},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = itertools.islice(vars(record).items(), _EXTRA_AT, None)  # not the ~20 standard ones
-        extra = " ".join(f"{k}={_logfmt(v)}" for k, v in fields if k not in _STANDARD and v is not None)
-        text = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
-        return f"{text} {extra}" if extra else text
+        parts = [f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"]
+        # a plain loop, not a generator: this runs once a run, and a generator's frames cost more
+        # than the fields it formats
+        for key, value in itertools.islice(vars(record).items(), _EXTRA_AT, None):  # not the ~20 standard ones
+            if value is not None and key not in _STANDARD:
+                parts.append(f"{key}={_logfmt(value)}")
+        return " ".join(parts)
 
 
 def _logfmt(value: object) -> str:
-    text = str(value)
+    kind = type(value)
+    if kind is int or kind is float:  # never quoted: no regular expression for them
+        return str(value)
+    text = value if kind is str else str(value)
+    assert isinstance(text, str)
     return json.dumps(text) if not text or _NEEDS_QUOTES.search(text) else text
 
 

@@ -206,6 +206,7 @@ class Worker:
         if traces is not None:
             batch = traces.queue_waits(batch)
         self._in_hand = list(batch)
+        await self.engine.runner.read_events_of(batch)
         overlay = Overlay()
         changesets: list[Changeset] = []
         handled: list[tuple[QueuedMessage, list[Run], Unmatched | None]] = []

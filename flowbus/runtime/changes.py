@@ -101,6 +101,9 @@ class RunStore(Protocol):
 
     async def get_event(self, event_id: str) -> EventInstance | None: ...
 
+    async def get_events(self, event_ids: Sequence[str]) -> Sequence[EventInstance]:
+        """The events of ``event_ids`` that exist, in one read (a claimed batch's events)."""
+
     async def chain_events(self, correlation_id: str) -> int:
         """Events the root ``correlation_id`` has caused (every one in its chain but a root event)."""
 

@@ -13,7 +13,7 @@ and store (:meth:`Runner.switched`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 from flowbus.codec import encode
@@ -294,6 +294,20 @@ class Runner:
         return instance
 
     # -- what the worker asks about a message -------------------------------------------
+
+    async def read_events_of(self, messages: Sequence[QueuedMessage]) -> None:
+        """Read the events that a claimed batch's handler messages run for, in one read, into the
+        memo :meth:`process` reads them from: a batch holds the handler messages of a few dozen
+        events, and a read per event cost more than running its handlers did."""
+        wanted = {m.body["event_id"] for m in messages if m.kind is MessageKind.HANDLER}.difference(self._recent_events)
+        if not wanted:
+            return
+        found = await self._store.get_events(sorted(wanted))
+        memo = self._recent_events
+        for instance in found:
+            if len(memo) >= _MEMO_SIZE:
+                del memo[next(iter(memo))]
+            memo[instance.id] = (instance, _envelope(instance))
 
     def unmatched(self, message: QueuedMessage) -> Unmatched | None:
         """Why a source message would run nothing: its pair has no enabled trigger flow. None when it

@@ -201,6 +201,9 @@ class MemoryBackend(MemoryRetention):
     async def get_event(self, event_id: str) -> EventInstance | None:
         return self._events.get(event_id)
 
+    async def get_events(self, event_ids: Sequence[str]) -> Sequence[EventInstance]:
+        return [e for e in map(self._events.get, event_ids) if e is not None]
+
     async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]:
         return tuple(self._chains.get(correlation_id, ()))
 

@@ -219,6 +219,9 @@ class EventStore(Protocol):
 
     async def get_event(self, event_id: str) -> EventInstance | None: ...
 
+    async def get_events(self, event_ids: Sequence[str]) -> Sequence[EventInstance]:
+        """The events of ``event_ids`` that exist, in one read (a claimed batch's events)."""
+
     async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]: ...
 
     async def count_events(self) -> int: ...

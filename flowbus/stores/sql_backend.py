@@ -388,6 +388,11 @@ class SqlBackend(SqlRetention):
         row = await self._one("get_event", id=event_id)
         return None if row is None else rows.event(row)
 
+    async def get_events(self, event_ids: Sequence[str]) -> Sequence[EventInstance]:
+        if not event_ids:
+            return []
+        return [rows.event(row) for row in await self._all("get_events", ids=self.connector.array(event_ids))]
+
     async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]:
         return [rows.event(row) for row in await self._all("event_chain", correlation_id=correlation_id)]
 

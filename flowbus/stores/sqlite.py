@@ -269,11 +269,11 @@ class SqliteConnector:
         if tx.announced is not None and self._doorbell is not None:
             _ring(self._doorbell, tx.announced)
 
-    async def fetch_all(self, query: str, params: Params) -> list[sqlite3.Row]:
+    async def fetch_all(self, query: str, params: Params) -> list[dict[str, Any]]:
         with translated_errors():
-            return self._conn.execute(Q[query], params).fetchall()
+            return _dicts(self._conn.execute(Q[query], params))
 
-    async def claim(self, params: Params) -> list[sqlite3.Row]:
+    async def claim(self, params: Params) -> list[dict[str, Any]]:
         # no UPDATE ... LIMIT in SQLite: find the messages, then lease them, in one transaction
         with transaction(self._conn) as conn:
             # read under the write lock, so that any commit after this claim's look changes it
@@ -291,7 +291,7 @@ class SqliteConnector:
             if not seqs:
                 return []
             self._busy_at = asyncio.get_running_loop().time()
-            return conn.execute(Q["lease"], {**params, "seqs": encode(seqs)}).fetchall()
+            return _dicts(conn.execute(Q["lease"], {**params, "seqs": encode(seqs)}))
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
         """Wait up to ``timeout_s`` for a commit, since the last claim, that may have queued work:
@@ -340,6 +340,14 @@ class SqliteConnector:
     async def close(self) -> None:
         with translated_errors():
             self._conn.close()
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """A cursor's rows as dicts: a ``sqlite3.Row`` finds a column by name by comparing it with
+    each name in turn, which for a claimed message's 27 columns cost more than the rest of
+    reading it; a dict built once per row is read at the price of a hash."""
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 class SqliteTransaction:

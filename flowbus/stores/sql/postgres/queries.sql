@@ -86,6 +86,10 @@ VALUES (%(project)s, %(id)s, %(type)s, %(version)s, %(source)s, %(time)s, %(data
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = %(project)s AND id = %(id)s;
 
+-- name: get_events
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events WHERE project = %(project)s AND id = ANY(%(ids)s);
+
 -- name: event_chain
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = %(project)s AND correlation_id = %(correlation_id)s ORDER BY id;

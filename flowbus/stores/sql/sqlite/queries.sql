@@ -58,6 +58,10 @@ VALUES (:project, :id, :type, :version, :source, :time, :data, :correlation_id, 
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = :project AND id = :id;
 
+-- name: get_events
+SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
+FROM events WHERE project = :project AND id IN (SELECT value FROM json_each(:ids));
+
 -- name: event_chain
 SELECT id, type, version, source, time, data, correlation_id, causation_id, depth
 FROM events WHERE project = :project AND correlation_id = :correlation_id ORDER BY id;
