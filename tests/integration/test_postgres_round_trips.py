@@ -123,6 +123,23 @@ async def test_a_worker_s_batch_commits_together_waiting_only_for_its_checks(bac
     assert await backend.queue_depth() == {(QueueName.OUTBOUND, MessageState.DONE): 10}
 
 
+async def test_a_claimed_batch_reads_the_events_of_its_handler_messages_in_one_wait(backend):
+    """Twelve handler messages of four events: the worker reads the four events in one statement
+    before it runs the batch, not one read an event (nor one a message)."""
+    engine = Engine(load_config_text(CONFIG), backend=backend, config_version=1)
+    published = [await engine.publish("OrderPlaced", {"OrderId": f"o{n}"}) for n in range(4)]
+    claimed = await backend.claim([QueueName.OUTBOUND], limit=12, owner="w1", lease_s=30)
+    assert len(claimed) == 12
+    runner = engine.runner
+    async with traced(backend) as trace:
+        await runner.read_events_of(claimed)
+        assert (round_trips(trace()), statements(trace())) == (1, 1)
+        runs = [run for message in claimed for run in await runner.process(message, engine.begin())]
+        assert round_trips(trace()) == 1  # every run found its event without asking the server
+    assert sorted(run.event_id for run in runs) == sorted(e.id for e in published for _ in range(3))
+    assert all(run.succeeded for run in runs)
+
+
 async def test_a_debounced_publish_waits_for_the_server_once_too(backend):
     """The burst's upsert needs no answer: it is pipelined with the rest of the publish."""
     debounced = CONFIG.replace(

@@ -209,6 +209,13 @@ async def test_events_round_trip_exactly_and_chain_by_correlation(backend):
     assert await backend.get_event("nope") is None
 
 
+async def test_events_are_read_many_at_once_those_that_exist(backend):
+    await backend.apply(Changeset(events=[event(0, "c1"), event(1, "c1"), event(2, "c2")]))
+    got = await backend.get_events(["0000-2", "nope", "0000-0"])
+    assert sorted(got) == [event(0, "c1"), event(2, "c2")]
+    assert await backend.get_events([]) == []
+
+
 def caused(n: int, correlation: str, depth: int = 1) -> EventInstance:
     return event(n, correlation)._replace(id=f"{correlation}-{n}", depth=depth)
 
