@@ -109,7 +109,8 @@ CREATE TABLE messages (
 CREATE INDEX messages_open ON messages (project, priority DESC, seq) WHERE state IN ('ready', 'leased');
 CREATE INDEX messages_leased_by_key ON messages (project, concurrency_key, lease_expires_at)
 WHERE state = 'leased' AND concurrency_key IS NOT NULL;
-CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq) WHERE state NOT IN ('done', 'unmatched');
+CREATE INDEX messages_by_group ON messages (project, queue, group_key, seq)
+WHERE state NOT IN ('done', 'unmatched') AND group_key IS NOT NULL;
 CREATE INDEX messages_dead ON messages (project, seq) WHERE state = 'dead';
 CREATE INDEX messages_finished ON messages (project, seq) WHERE state IN ('done', 'unmatched');
 
