@@ -304,9 +304,11 @@ class Runner:
             return
         found = await self._store.get_events(sorted(wanted))
         memo = self._recent_events
+        # the oldest make room, but never the batch's own: a batch larger than the memo keeps
+        # all of its events until its runs have read them (the next batch's read cuts it back)
+        for _ in range(min(len(memo), len(memo) + len(found) - _MEMO_SIZE)):
+            del memo[next(iter(memo))]
         for instance in found:
-            if len(memo) >= _MEMO_SIZE:
-                del memo[next(iter(memo))]
             memo[instance.id] = (instance, _envelope(instance))
 
     def unmatched(self, message: QueuedMessage) -> Unmatched | None:
