@@ -5,6 +5,7 @@ purge: what retention removes, now."""
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -58,9 +59,26 @@ class AdminRoute(APIRoute):
                 except jsonio.JsonError as exc:
                     error = {"type": "json_invalid", "loc": ("body",), "msg": exc.message, "input": None}
                     raise RequestValidationError([error]) from None
+                if parsed is not None and not isinstance(parsed, dict):
+                    # every admin body is an object. FastAPI reads a model from any object's
+                    # attributes, so a bare decimal number (which has none of the fields) read as a
+                    # body of all defaults: a `/purge` that purged
+                    message = f"the body is a JSON {_json_kind(parsed)}, not an object"
+                    raise RequestValidationError(
+                        [{"type": "model_type", "loc": ("body",), "msg": message, "input": None}]
+                    )
             return await handle(_ReadRequest(request.scope, request.receive, raw, parsed))
 
         return read_then_handle
+
+
+def _json_kind(value: Any) -> str:
+    """What a parsed JSON value that is not an object is, in JSON's words."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    return "array" if isinstance(value, list) else "string"
 
 
 def _may_be_json(content_type: str | None) -> bool:

@@ -128,6 +128,12 @@ async def test_admin_bodies_with_a_lone_surrogate_are_refused_naming_where(api, 
         ("POST", "/match", b'{"source": "s", "data": ' + b"[" * 3000 + b"]" * 3000 + b"}", "deeper than 64 levels"),
         ("POST", "/match", b'{"source": "s", "data": ' + b"9" * 5000 + b"}", "a number of 5,000 digits"),
         ("POST", "/dead-letters/redrive", b'{"ids": ["\xff"]}', "not UTF-8"),
+        # FastAPI read a model from any object's attributes: a bare decimal, having none of the
+        # fields, was a body of all defaults, and this purged
+        ("POST", "/purge", b"-6.026835274014447e+30", "the body is a JSON number, not an object"),
+        ("POST", "/purge", b"[]", "the body is a JSON array, not an object"),
+        ("PUT", "/draft", b'"flows: []"', "the body is a JSON string, not an object"),
+        ("POST", "/match", b"true", "the body is a JSON boolean, not an object"),
     ],
 )
 async def test_admin_bodies_are_read_as_the_ingress_reads_them_and_refused_in_flowbus_words(
