@@ -73,8 +73,7 @@ def _logfmt(value: object) -> str:
     kind = type(value)
     if kind is int or kind is float:  # never quoted: no regular expression for them
         return str(value)
-    text = value if kind is str else str(value)
-    assert isinstance(text, str)
+    text = str(value)
     return json.dumps(text) if not text or _NEEDS_QUOTES.search(text) else text
 
 

@@ -346,6 +346,7 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     """A cursor's rows as dicts: a ``sqlite3.Row`` finds a column by name by comparing it with
     each name in turn, which for a claimed message's 27 columns cost more than the rest of
     reading it; a dict built once per row is read at the price of a hash."""
+    cursor.row_factory = None  # plain tuples: no sqlite3.Row made only to be read once
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
