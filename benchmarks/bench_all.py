@@ -58,26 +58,23 @@ def heading(text: str) -> Row:
     return Row(text)
 
 
-def at_most(value: float, limit: float) -> bool:
-    return value <= limit
-
-
 def rate(value: float) -> str:
     return f"{value:,.0f}/s"
 
 
-def steady_rows(label: str, steady: bench_w1_sqlite.SteadyMiddle | None, goal_us: float) -> list[Row]:
+def steady_row(label: str, steady: bench_w1_sqlite.SteadyMiddle | None, goal_us: float) -> Row:
     if steady is None:
-        return [Row(label, "too short", f"<= {goal_us:.0f} µs", False)]
+        # not measured rather than missed: the drain ended before a second reading fell in its middle
+        return Row(label, "too short", f"<= {goal_us:.0f} µs")
     us = steady.cpu_us_per_run
-    return [Row(label, f"{us:,.1f} µs", f"<= {goal_us:.0f} µs", at_most(us, goal_us))]
+    return Row(label, f"{us:,.1f} µs", f"<= {goal_us:.0f} µs", us <= goal_us)
 
 
 def sqlite_rows(w1: bench_w1_sqlite.W1Sqlite) -> list[Row]:
     end_to_end_of = w1.end_to_end_runs_per_s / w1.ceiling_end_to_end_runs_per_s
     return [
         heading(f"W1 on SQLite, 1 worker process ({w1.events:,} events x {len(HANDLERS)} async handlers)"),
-        *steady_rows("  worker CPU per handler run", w1.drain.steady, SQLITE_CPU_US),
+        steady_row("  worker CPU per handler run", w1.drain.steady, SQLITE_CPU_US),
         Row("  publish, 1 commit per event (events)", rate(w1.publish_events_per_s)),
         Row("  handler runs, drain", rate(w1.drain_runs_per_s)),
         Row("    raw SQLite ceiling, drain", rate(w1.ceiling_drain_runs_per_s)),
@@ -108,7 +105,7 @@ def postgres_rows(w1: W1Postgres) -> list[Row]:
             goal, met = f">= {POSTGRES_4_WORKERS_OF_CEILING:.0%}", drain_of >= POSTGRES_4_WORKERS_OF_CEILING
         rows += [
             heading(label),
-            *steady_rows("    worker CPU per handler run", drain.steady, POSTGRES_CPU_US),
+            steady_row("    worker CPU per handler run", drain.steady, POSTGRES_CPU_US),
             Row("    handler runs, drain", rate(w1.drain_runs_per_s(drain))),
             Row("      of the ceiling", f"{drain_of:.1%}", goal, met),
             Row("    handler runs, end to end", rate(w1.end_to_end_runs_per_s(drain))),
@@ -126,10 +123,10 @@ def light_load_rows(light: bench_light_load.LightLoad) -> list[Row]:
         heading(f"light load on SQLite, {light.events} events at {light.rate:g}/s, send returned -> handler run finished"),
         Row("  in one process, p50", f"{local.p50_ms:.1f} ms"),
         Row("  in one process, p99", f"{local.p99_ms:.1f} ms", f"<= {IN_PROCESS_P99_MS:g} ms",
-            at_most(local.p99_ms, IN_PROCESS_P99_MS)),
+            local.p99_ms <= IN_PROCESS_P99_MS),
         Row("  between processes, p50", f"{remote.p50_ms:.1f} ms"),
         Row("  between processes, p99", f"{remote.p99_ms:.1f} ms", f"<= {BETWEEN_PROCESSES_P99_MS:g} ms",
-            at_most(remote.p99_ms, BETWEEN_PROCESSES_P99_MS)),
+            remote.p99_ms <= BETWEEN_PROCESSES_P99_MS),
     ]  # fmt: skip
 
 
