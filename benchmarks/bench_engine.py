@@ -14,7 +14,8 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -115,15 +116,35 @@ def median(fn: Callable[[], float], repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    payloads = events(args.events)
-    runs_per_event = len(HANDLERS)
+@dataclass(frozen=True, kw_only=True)
+class InMemory:
+    """Publishing in memory, beside the plain-Python baseline of the same run: medians of ``repeats``."""
 
-    base_s = median(lambda: baseline(payloads), args.repeats)
+    events: int
+    handler_runs: int
+    repeats: int
+    baseline_s: float
+    engine_s: float
+    #: the engine's CPU (user + sys of this process), which swings less than wall-clock time
+    engine_cpu_s: float
+
+    @property
+    def baseline_runs_per_s(self) -> float:
+        return self.handler_runs / self.baseline_s
+
+    @property
+    def engine_runs_per_s(self) -> float:
+        return self.handler_runs / self.engine_s
+
+    @property
+    def of_baseline(self) -> float:
+        """The engine's handler runs/s as a fraction of the baseline's."""
+        return self.baseline_s / self.engine_s
+
+
+def in_memory(n: int = 20_000, repeats: int = 3) -> InMemory:
+    payloads = events(n)
+    base_s = median(lambda: baseline(payloads), repeats)
     engine_cpu: list[float] = []
 
     def timed_engine_run() -> float:
@@ -132,26 +153,52 @@ def main() -> None:
         engine_cpu.append(time.process_time() - cpu_start)
         return elapsed
 
-    engine_s = median(timed_engine_run, args.repeats)
-    handler_runs = args.events * runs_per_event
-    print(
-        f"publish {args.events:,} events x {runs_per_event} handlers (1 sync, 3 async), in memory, median of {args.repeats}"
-    )
+    engine_s = median(timed_engine_run, repeats)
+    return InMemory(
+        events=n, handler_runs=n * len(HANDLERS), repeats=repeats, baseline_s=base_s, engine_s=engine_s,
+        engine_cpu_s=statistics.median(engine_cpu),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matching:
+    flows: int
+    load_s: float
+    #: seconds to handle one message
+    handle_s: float
+
+
+def matching(flows: Sequence[int] = (10, 10_000), calls: int = 5_000) -> list[Matching]:
+    found = []
+    for count in flows:
+        load_s, handle_s = asyncio.run(matching_cost(count, calls))
+        found.append(Matching(flows=count, load_s=load_s, handle_s=handle_s))
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    memory = in_memory(args.events, args.repeats)
+    n, runs = memory.events, memory.handler_runs
+    print(f"publish {n:,} events x {len(HANDLERS)} handlers (1 sync, 3 async), in memory, median of {memory.repeats}")
     print(f"{'':28}{'events/s':>12}{'handler runs/s':>16}{'vs baseline':>13}")
-    print(f"{'dict of lists of functions':28}{args.events / base_s:>12,.0f}{handler_runs / base_s:>16,.0f}{'1.00':>13}")
     print(
-        f"{'flowbus Engine':28}{args.events / engine_s:>12,.0f}{handler_runs / engine_s:>16,.0f}{base_s / engine_s:>13.3f}"
+        f"{'dict of lists of functions':28}{n / memory.baseline_s:>12,.0f}{memory.baseline_runs_per_s:>16,.0f}{'1.00':>13}"
     )
-    # CPU time swings less than wall-clock time on a shared machine
-    print(f"flowbus Engine CPU per handler run: {statistics.median(engine_cpu) / handler_runs * 1e6:.1f} us (median)")
+    print(
+        f"{'flowbus Engine':28}{n / memory.engine_s:>12,.0f}{memory.engine_runs_per_s:>16,.0f}{memory.of_baseline:>13.3f}"
+    )
+    print(f"flowbus Engine CPU per handler run: {memory.engine_cpu_s / runs * 1e6:.1f} us (median)")
 
     print("\nmatching one message with N flows in the config")
     print(f"{'flows':>8}{'load (ms)':>12}{'handle (µs)':>13}{'vs 10 flows':>13}")
     small = None
-    for flows in (10, 10_000):
-        load_s, per_call = asyncio.run(matching_cost(flows, 5_000))
-        small = small or per_call
-        print(f"{flows:>8,}{load_s * 1000:>12.1f}{per_call * 1e6:>13.2f}{per_call / small:>13.2f}")
+    for cost in matching():
+        small = small or cost.handle_s
+        print(f"{cost.flows:>8,}{cost.load_s * 1000:>12.1f}{cost.handle_s * 1e6:>13.2f}{cost.handle_s / small:>13.2f}")
 
 
 if __name__ == "__main__":

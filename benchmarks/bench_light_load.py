@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import signal
 import sqlite3
 import statistics
@@ -26,8 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from bench_w1_sqlite import process_cpu_s
 
 from flowbus.engine import Engine
 from flowbus.publishing import active_config, publish_config
@@ -55,7 +57,10 @@ WARM_UP = 5
 
 async def open_engine(db: Path) -> Engine:
     backend = SqliteBackend(db, PROJECT)
-    number, loaded = await active_config(backend)
+    active = await active_config(backend)
+    if active is None:
+        raise SystemExit("no config is active in the benchmark's database")
+    number, loaded = active
     return Engine(loaded, backend=backend, config_version=number)
 
 
@@ -140,12 +145,6 @@ async def between_processes(db: Path, n: int, rate: float) -> list[float]:
         await publisher.backend.close()
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a running process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def idle_worker_cpu_s(db: Path, idle_s: float) -> float:
     """The CPU an idle ``flowbus worker`` uses over ``idle_s``, once it has handled one event."""
     publisher = await open_engine(db)
@@ -154,9 +153,9 @@ async def idle_worker_cpu_s(db: Path, idle_s: float) -> float:
         await publisher.send_event("Ping", {"Seq": 0}, source="bench")
         await wait_handled(db, 1)
         await asyncio.sleep(1.0)  # past the idle sleep's growth to its longest
-        before = cpu_s(process.pid)
+        before = process_cpu_s(process.pid)
         await asyncio.sleep(idle_s)
-        return cpu_s(process.pid) - before
+        return process_cpu_s(process.pid) - before
     finally:
         stop_worker(process)
         await publisher.backend.close()
@@ -175,24 +174,61 @@ def percentile(sorted_ms: Sequence[float], p: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, max(0, round(p / 100 * len(sorted_ms) + 0.5) - 1))]
 
 
-def row(label: str, ms: list[float]) -> str:
-    s = sorted(ms)
-    cells = [statistics.median(s), percentile(s, 95), percentile(s, 99), s[-1]]
-    return f"{label:22}" + "".join(f"{c:>10.1f}" for c in cells)
+@dataclass(frozen=True, kw_only=True)
+class Latencies:
+    """Milliseconds from send returned to handler run finished, summarised."""
+
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, ms: Sequence[float]) -> Latencies:
+        s = sorted(ms)
+        return cls(p50_ms=statistics.median(s), p95_ms=percentile(s, 95), p99_ms=percentile(s, 99), max_ms=s[-1])
 
 
-async def main_async(n: int, rate: float, idle_s: float) -> None:
+@dataclass(frozen=True, kw_only=True)
+class LightLoad:
+    events: int
+    rate: float
+    #: a publisher and a worker in one event loop, as in ``flowbus run``
+    in_process: Latencies
+    #: a ``flowbus worker`` subprocess
+    between_processes: Latencies
+    #: the CPU an idle worker used over ``idle_s``; None when not measured
+    idle_s: float
+    idle_cpu_s: float | None
+
+
+async def measure_async(n: int, rate: float, idle_s: float, progress: Callable[[str], None]) -> LightLoad:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        progress(f"{n} events at {rate:g}/s, publisher and worker in one process")
         local = await in_process(await fresh_database(folder, "in_process"), n, rate)
+        progress(f"{n} events at {rate:g}/s, the worker in a process of its own")
         remote = await between_processes(await fresh_database(folder, "between"), n, rate)
-        idle_cpu = await idle_worker_cpu_s(await fresh_database(folder, "idle"), idle_s) if idle_s else None
-    print(f"light load on SQLite: {n} events at {rate:g}/s, send returned -> handler run finished (ms)")
-    print(f"{'':22}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
-    print(row("in process", local))
-    print(row("between processes", remote))
-    if idle_cpu is not None:
-        print(f"idle flowbus worker: {idle_cpu * 1000:.0f} ms CPU (user+sys) in {idle_s:g} s")
+        idle_cpu = None
+        if idle_s:
+            progress(f"an idle worker for {idle_s:g} s")
+            idle_cpu = await idle_worker_cpu_s(await fresh_database(folder, "idle"), idle_s)
+    return LightLoad(
+        events=n, rate=rate, in_process=Latencies.of(local), between_processes=Latencies.of(remote),
+        idle_s=idle_s, idle_cpu_s=idle_cpu,
+    )  # fmt: skip
+
+
+def measure(
+    n: int = 500, rate: float = 50.0, idle_s: float = 10.0, progress: Callable[[str], None] = lambda _: None
+) -> LightLoad:
+    """Light load in one process and between processes; ``progress`` hears of each part as it starts."""
+    return asyncio.run(measure_async(n, rate, idle_s, progress))
+
+
+def row(label: str, latencies: Latencies) -> str:
+    cells = [latencies.p50_ms, latencies.p95_ms, latencies.p99_ms, latencies.max_ms]
+    return f"{label:22}" + "".join(f"{c:>10.1f}" for c in cells)
 
 
 def main() -> None:
@@ -201,7 +237,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="events a second")
     parser.add_argument("--idle-s", type=float, default=10.0, help="idle CPU measured over this long (0: not)")
     args = parser.parse_args()
-    asyncio.run(main_async(args.events, args.rate, args.idle_s))
+    light = measure(args.events, args.rate, args.idle_s)
+    print(
+        f"light load on SQLite: {light.events} events at {light.rate:g}/s, send returned -> handler run finished (ms)"
+    )
+    print(f"{'':22}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
+    print(row("in process", light.in_process))
+    print(row("between processes", light.between_processes))
+    if light.idle_cpu_s is not None:
+        print(f"idle flowbus worker: {light.idle_cpu_s * 1000:.0f} ms CPU (user+sys) in {light.idle_s:g} s")
 
 
 if __name__ == "__main__":

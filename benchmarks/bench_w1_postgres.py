@@ -1,6 +1,8 @@
 """W1 (fan-out) on PostgreSQL with 1, 2 and 4 worker processes: N OrderPlaced events, 3 async
 handlers each doing trivial store work. Prints handler runs/s for each worker count beside the raw
-PostgreSQL ceiling measured in the same run (the same rows in batched inserts on one connection).
+PostgreSQL ceiling measured in the same run (the same rows in batched inserts on one connection),
+and the workers' CPU per handler run, over the whole drain and over its steady middle (from 20% to
+80% of the runs finished, as bench_w1_sqlite.py reads it).
 
     python benchmarks/bench_w1_postgres.py [--events 20000] [--workers 1,2,4] [--publish-batch 100]
         [--server postgresql://postgres@127.0.0.1/postgres]
@@ -10,15 +12,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import psycopg
-from bench_w1_sqlite import CONFIG, HANDLERS, WHEN, payload
+from bench_w1_sqlite import (
+    CONFIG,
+    HANDLERS,
+    STEADY_FROM,
+    STEADY_TO,
+    WHEN,
+    Drain,
+    children_cpu_s,
+    payload,
+    sample_until_drained,
+    steady_middle,
+)
 
 from flowbus.codec import encode
 from flowbus.engine import Engine
@@ -37,7 +51,10 @@ async def publish_events(url: str, n: int, batch: int = 1) -> tuple[float, float
     ``Engine.publish_many`` of ``batch`` events a commit."""
     backend = PostgresBackend(url, "w1")
     await publish_config(backend, CONFIG, file="w1.yaml")
-    number, loaded = await active_config(backend)
+    active = await active_config(backend)
+    if active is None:
+        raise SystemExit("no config is active in the benchmark's database")
+    number, loaded = active
     engine = Engine(loaded, backend=backend, config_version=number)
     start, cpu = time.perf_counter(), time.process_time()
     for lo in range(0, n, batch):
@@ -50,10 +67,9 @@ async def publish_events(url: str, n: int, batch: int = 1) -> tuple[float, float
     return elapsed, cpu
 
 
-def drain(url: str, workers: int, expected: int, batch_size: int) -> tuple[float, float]:
-    """Seconds from the first handler run to the last, with ``workers`` worker processes, and the
-    CPU seconds (user+sys) those processes used, their start-up included."""
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def drain(url: str, workers: int, expected: int, batch_size: int) -> Drain:
+    """Run ``workers`` worker processes until every job is done."""
+    cpu_before = children_cpu_s()
     processes = [
         subprocess.Popen(
             [
@@ -74,26 +90,37 @@ def drain(url: str, workers: int, expected: int, batch_size: int) -> tuple[float
         for _ in range(workers)
     ]
     with psycopg.connect(url, autocommit=True) as conn:
+
+        def open_messages() -> int:
+            # the partial index of open messages answers this without reading the finished ones
+            row = conn.execute(
+                "SELECT count(*) FROM messages WHERE project = 'w1' AND state IN ('ready', 'leased')"
+            ).fetchone()
+            return row[0] if row is not None else 0
+
         try:
-            while conn.execute("SELECT count(*) FROM messages WHERE state <> 'done'").fetchone()[0]:  # type: ignore[index]
-                time.sleep(0.05)
+            samples = sample_until_drained(processes, open_messages)
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
             for process in processes:
                 process.wait(timeout=60)
-        done, first, last = conn.execute(
-            "SELECT count(*), min(started_at), max(started_at) FROM runs WHERE trigger = 'handler' AND status = 'succeeded'"
-        ).fetchone()  # type: ignore[misc]
-    if done != expected:
-        raise SystemExit(f"expected {expected} handler runs, found {done}")
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
-    return (last - first).total_seconds(), cpu_s
+        found = conn.execute(
+            "SELECT started_at, duration_s FROM runs WHERE trigger = 'handler' AND status = 'succeeded'"
+        ).fetchall()
+    if len(found) != expected:
+        raise SystemExit(f"expected {expected} handler runs, found {len(found)}")
+    cpu_s = children_cpu_s() - cpu_before
+    started = sorted(at.timestamp() for at, _ in found)
+    finished = sorted(at.timestamp() + s for at, s in found)
+    return Drain(
+        workers=workers, seconds=started[-1] - started[0], cpu_s=cpu_s, steady=steady_middle(samples, finished)
+    )
 
 
-def ceiling(url: str, n: int, batch_size: int) -> float:
-    """Seconds to write the rows of handling every message, in batched statements on one connection."""
+def ceiling(url: str, n: int, batch_size: int) -> tuple[float, float]:
+    """The same rows written in batched statements on one connection: seconds to append the
+    events and their messages, and seconds to write the rows of handling every message."""
     step = encode([["write", "write", "save", "succeeded", {}, {}, None, 0.0]])
     events, messages = [], []
     for i in range(n):
@@ -105,6 +132,7 @@ def ceiling(url: str, n: int, batch_size: int) -> float:
             messages.append(("w1", new_id(), "outbound", "handler", encode({"handler": name, "event_id": event_id}),
                              None, f"{event_id}/{name}", "ready", 0, 1, WHEN, 0.0))  # fmt: skip
     with psycopg.connect(url) as conn:
+        start = time.perf_counter()
         for lo in range(0, n, batch_size):
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(
@@ -115,6 +143,7 @@ def ceiling(url: str, n: int, batch_size: int) -> float:
                     "config_version, created_at, available_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                     messages[lo * 3 : (lo + batch_size) * 3],
                 )
+        published = time.perf_counter() - start
         start = time.perf_counter()  # what a worker does per handler run: the entity, the run, the ack
         for lo in range(0, len(messages), batch_size):
             batch = messages[lo : lo + batch_size]
@@ -132,7 +161,94 @@ def ceiling(url: str, n: int, batch_size: int) -> float:
                 cur.executemany(
                     "UPDATE messages SET state = 'done' WHERE project = 'w1' AND id = %s", [(m[1],) for m in batch]
                 )
-        return time.perf_counter() - start
+        return published, time.perf_counter() - start
+
+
+@dataclass(frozen=True, kw_only=True)
+class W1Postgres:
+    """The figures of W1 on PostgreSQL: one publish, drained by each number of workers in a copy
+    of the published database, beside the raw ceiling."""
+
+    events: int
+    handler_runs: int
+    batch_size: int
+    #: publishing every event, one commit each: wall and CPU seconds
+    publish_s: float
+    publish_cpu_s: float
+    #: events a commit for ``publish_many``, and its wall and CPU seconds; None when not measured
+    publish_batch: int | None
+    publish_many_s: float | None
+    publish_many_cpu_s: float | None
+    ceiling_publish_s: float
+    ceiling_handle_s: float
+    drains: tuple[Drain, ...]
+
+    @property
+    def publish_events_per_s(self) -> float:
+        return self.events / self.publish_s
+
+    @property
+    def ceiling_drain_runs_per_s(self) -> float:
+        return self.handler_runs / self.ceiling_handle_s
+
+    @property
+    def ceiling_end_to_end_runs_per_s(self) -> float:
+        return self.handler_runs / (self.ceiling_publish_s + self.ceiling_handle_s)
+
+    def drain_runs_per_s(self, drain: Drain) -> float:
+        return self.handler_runs / drain.seconds
+
+    def end_to_end_runs_per_s(self, drain: Drain) -> float:
+        return self.handler_runs / (self.publish_s + drain.seconds)
+
+
+def measure(
+    server: str,
+    events: int,
+    workers: Sequence[int] = (1, 2, 4),
+    batch_size: int = 64,
+    publish_batch: int | None = 100,
+    progress: Callable[[str], None] = lambda _: None,
+) -> W1Postgres:
+    """W1 in databases made on ``server`` and dropped after; ``progress`` hears of each part as it starts."""
+    runs = events * len(HANDLERS)
+    tag = uuid.uuid4().hex[:8]
+    template, created = f"flowbus_w1_{tag}", []
+    many_s = many_cpu = None
+    drains = []
+    admin = psycopg.connect(server, autocommit=True)
+    try:
+        admin.execute(f'CREATE DATABASE "{template}"')
+        created.append(template)
+        progress(f"publishing {events:,} events, one commit each")
+        publish_s, publish_cpu = asyncio.run(publish_events(database(server, template), events))
+        if publish_batch is not None:
+            many_db = f"flowbus_w1_{tag}_many"
+            admin.execute(f'CREATE DATABASE "{many_db}"')
+            created.append(many_db)
+            progress(f"publishing {events:,} events, {publish_batch} a commit")
+            many_s, many_cpu = asyncio.run(publish_events(database(server, many_db), events, publish_batch))
+        ceiling_db = f"flowbus_w1_{tag}_ceiling"
+        admin.execute(f'CREATE DATABASE "{ceiling_db}" TEMPLATE "{template}"')
+        created.append(ceiling_db)
+        progress("the raw ceiling")
+        ceiling_publish_s, ceiling_handle_s = ceiling(database(server, ceiling_db), events, batch_size)
+        for count in workers:
+            name = f"flowbus_w1_{tag}_{count}"
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            created.append(name)
+            progress(f"draining with {count} worker process" + ("es" if count > 1 else ""))
+            drains.append(drain(database(server, name), count, runs, batch_size))
+    finally:
+        for name in created:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+    return W1Postgres(
+        events=events, handler_runs=runs, batch_size=batch_size,
+        publish_s=publish_s, publish_cpu_s=publish_cpu,
+        publish_batch=publish_batch, publish_many_s=many_s, publish_many_cpu_s=many_cpu,
+        ceiling_publish_s=ceiling_publish_s, ceiling_handle_s=ceiling_handle_s, drains=tuple(drains),
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -143,48 +259,38 @@ def main() -> None:
     parser.add_argument("--publish-batch", type=int, default=100, help="events a commit for publish_many")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    n, runs = args.events, args.events * len(HANDLERS)
-    tag = uuid.uuid4().hex[:8]
-    template, created = f"flowbus_w1_{tag}", []
-    admin = psycopg.connect(args.server, autocommit=True)
-    try:
-        admin.execute(f'CREATE DATABASE "{template}"')
-        created.append(template)
-        publish_s, publish_cpu = asyncio.run(publish_events(database(args.server, template), n))
-        print(f"W1 on PostgreSQL: {n:,} events x {len(HANDLERS)} async handlers, batch {args.batch_size}")
+    w1 = measure(
+        args.server, args.events, [int(w) for w in args.workers.split(",")], args.batch_size, args.publish_batch
+    )
+    n = w1.events
+    print(f"W1 on PostgreSQL: {n:,} events x {len(HANDLERS)} async handlers, batch {w1.batch_size}")
+    print(
+        f"publish: {n / w1.publish_s:,.0f} events/s, {w1.publish_cpu_s / n * 1e6:,.0f} CPU-µs/event (one commit per event)"
+    )
+    if w1.publish_many_s is not None and w1.publish_many_cpu_s is not None:
         print(
-            f"publish: {n / publish_s:,.0f} events/s, {publish_cpu / n * 1e6:,.0f} CPU-µs/event (one commit per event)"
+            f"publish_many: {n / w1.publish_many_s:,.0f} events/s, {w1.publish_many_cpu_s / n * 1e6:,.0f} CPU-µs/event "
+            f"({w1.publish_batch} events a commit)"
         )
-        many_db = f"flowbus_w1_{tag}_many"
-        admin.execute(f'CREATE DATABASE "{many_db}"')
-        created.append(many_db)
-        many_s, many_cpu = asyncio.run(publish_events(database(args.server, many_db), n, args.publish_batch))
+    print(
+        f"{'':24}{'handler runs/s':>16}{'of ceiling':>12}{'vs 1 worker':>13}{'worker CPU-µs/run':>19}"
+        f"{'steady-middle CPU-µs/run':>26}"
+    )
+    one = None
+    for found in w1.drains:
+        rate = w1.drain_runs_per_s(found)
+        one = one or rate
+        label = f"{found.workers} worker process" + ("es" if found.workers > 1 else "")
+        steady = f"{found.steady.cpu_us_per_run:>26,.0f}" if found.steady is not None else f"{'too short':>26}"
         print(
-            f"publish_many: {n / many_s:,.0f} events/s, {many_cpu / n * 1e6:,.0f} CPU-µs/event "
-            f"({args.publish_batch} events a commit)"
+            f"{label:24}{rate:>16,.0f}{rate / w1.ceiling_drain_runs_per_s:>12.1%}{rate / one:>13.2f}"
+            f"{found.cpu_s / w1.handler_runs * 1e6:>19,.0f}{steady}"
         )
-        ceiling_db = f"flowbus_w1_{tag}_ceiling"
-        admin.execute(f'CREATE DATABASE "{ceiling_db}" TEMPLATE "{template}"')
-        created.append(ceiling_db)
-        raw_s = ceiling(database(args.server, ceiling_db), n, args.batch_size)
-        print(f"{'':24}{'handler runs/s':>16}{'of ceiling':>12}{'vs 1 worker':>13}{'worker CPU-µs/run':>19}")
-        one = None
-        for workers in (int(w) for w in args.workers.split(",")):
-            name = f"flowbus_w1_{tag}_{workers}"
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-            created.append(name)
-            drain_s, cpu_s = drain(database(args.server, name), workers, runs, args.batch_size)
-            rate = runs / drain_s
-            one = one or rate
-            label = f"{workers} worker process" + ("es" if workers > 1 else "")
-            print(
-                f"{label:24}{rate:>16,.0f}{rate / (runs / raw_s):>12.1%}{rate / one:>13.2f}{cpu_s / runs * 1e6:>19,.0f}"
-            )
-        print(f"{'raw PostgreSQL ceiling':24}{runs / raw_s:>16,.0f}{'100.0%':>12}")
-    finally:
-        for name in created:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    print(f"{'raw PostgreSQL ceiling':24}{w1.ceiling_drain_runs_per_s:>16,.0f}{'100.0%':>12}")
+    print(
+        f"worker CPU-µs/run: the processes' whole CPU over every run, start-up included; steady-middle: their CPU "
+        f"from {STEADY_FROM:.0%} to {STEADY_TO:.0%} of the runs finished, over the runs in between"
+    )
 
 
 if __name__ == "__main__":
