@@ -2,8 +2,23 @@
 
 Plain JSON would turn a ``Decimal`` into a float (or text) and a ``datetime`` into text, so a
 record read back would not be the record written. Values JSON lacks are written as one-key
-tagged objects (``{"$decimal": "19.90"}``, ``{"$datetime": "2026-11-22T10:00:00+00:00"}``),
-using the C encoder's ``default`` hook so the common case stays fast.
+tagged objects (``{"$decimal": "19.90"}``, ``{"$datetime": "2026-11-22T10:00:00+00:00"}``).
+
+orjson writes every value and reads untagged text, several times faster than the json module;
+the json module's encoder and decoder (what this module used before) read tagged text and take
+every value orjson would get wrong or refuse, so the text written and the values read are what
+they were:
+
+- orjson writes a NaN or infinite float as ``null``; json writes ``NaN``/``Infinity``, which
+  the decoder reads back as the float they were;
+- orjson refuses integers beyond 64 bits, lone surrogates, keys that are not strings, float
+  subclasses and nesting deeper than 255 levels, where json writes them (or raises as it did);
+- orjson reads an integer beyond 64 bits as a float, and refuses ``NaN``, escaped lone
+  surrogates and byte order marks, which json reads.
+
+Two differences remain: a float may be written in another of its shortest forms (``0.00001``
+where json wrote ``1e-05``; both read back as the same float), and orjson writes a ``UUID`` as
+its text and a plain ``Enum`` member as its value, where json refused them.
 """
 
 from __future__ import annotations
@@ -12,6 +27,8 @@ import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from flowbus.errors import FlowbusError
 
@@ -34,15 +51,50 @@ def _tag(value: Any) -> Any:
     raise CodecError(f"a {type(value).__name__} cannot be stored")
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_tag)
-# the C encoder that JSONEncoder.encode builds anew on every call, with the same settings, called
-# directly: several values are encoded per run, and the Python layers around it cost more than
-# encoding a small record. A fresh markers dict per call keeps the circular-reference check, and
-# keeps calls from several threads apart. None where the C accelerator is missing.
-_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+#: datetimes reach the hook, which tags them, instead of being written as bare text
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def encode(value: Any) -> str:
+    try:
+        data = orjson.dumps(value, default=_tag, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        # what orjson refuses (a big integer, a lone surrogate...) json writes, or refuses in its words
+        return _json_encode(value)
+    if b"null" in data and _holds_non_finite_float(value):
+        return _json_encode(value)  # NaN, not null
+    return data.decode()
+
+
+def _holds_non_finite_float(value: Any) -> bool:
+    if type(value) is float:
+        return value - value != 0.0  # NaN for NaN and both infinities, 0.0 for every other float
+    if not isinstance(value, dict | list | tuple):
+        return False
+    stack = [value]
+    while stack:
+        container = stack.pop()
+        for item in container.values() if isinstance(container, dict) else container:
+            kind = type(item)
+            if kind is str or kind is int or item is None or kind is Decimal:
+                continue
+            if kind is float:
+                if item - item != 0.0:
+                    return True
+            elif kind is dict or kind is list or kind is tuple or isinstance(item, dict | list | tuple):
+                stack.append(item)
+    return False
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_tag)
+# the C encoder that JSONEncoder.encode builds anew on every call, with the same settings, called
+# directly: the Python layers around it cost more than encoding a small record. A fresh markers
+# dict per call keeps the circular-reference check, and keeps calls from several threads apart.
+# None where the C accelerator is missing.
+_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _json_encode(value: Any) -> str:
     if _make_encoder is None or type(value) is str:
         return _ENCODER.encode(value)
     # the same positional settings JSONEncoder.iterencode passes (indent None: one line)
@@ -77,8 +129,33 @@ def _untag(obj: dict[str, Any]) -> Any:
 #: built once: json.loads with a hook builds a decoder on every call
 _DECODER = json.JSONDecoder(object_hook=_untag)
 
+#: orjson reads an integer beyond 64 bits (20 digits, or 19 with a minus) as a float: text with 19
+#: digits in a row goes to json, which reads it exactly (no float either writes has as many). A
+#: translation table finds them several times faster than a regular expression.
+_DIGITS_AS_ZERO = bytes(b"0"[0] if b"0"[0] <= byte <= b"9"[0] else b"x"[0] for byte in range(256))
+_LONG_DIGITS = b"0" * 19
+
 
 def decode(text: str | bytes) -> Any:
+    # tagged text goes to json: its object_hook reads the tags as the C scanner builds each object,
+    # for less than walking orjson's result in Python to find them (a tag's "$" may be escaped)
+    if isinstance(text, str):
+        if '"$' in text or '"\\u0024' in text:
+            return _DECODER.decode(text)
+        data = text.encode(errors="surrogatepass")  # a lone surrogate: orjson refuses, json reads it
+    else:
+        if b'"$' in text or b'"\\u0024' in text:
+            return json.loads(text, object_hook=_untag)
+        data = text
+    if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # NaN, an escaped lone surrogate, a byte order mark... or not JSON: json says why not
+    return _json_decode(text)
+
+
+def _json_decode(text: str | bytes) -> Any:
     if not isinstance(text, str):  # bytes: json.loads detects their encoding
         return json.loads(text, object_hook=_untag)
     return _DECODER.decode(text)
