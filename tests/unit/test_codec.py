@@ -178,7 +178,7 @@ def test_an_integer_beyond_64_bits_is_written_and_read_exactly(number: int) -> N
 
 
 def test_a_float_written_in_another_shortest_form_reads_back_the_same() -> None:
-    for number in (1e-05, 1e16, 5e-324, 1.7976931348623157e308, -0.0, 0.1):
+    for number in (1e-05, 1e16, 5e-324, 1.7976931348623157e308, -0.0, 0.1, 0.00012345678901234567):
         assert same(decode(encode(number)), number) and same(old_decode(encode(number)), number)
 
 
