@@ -4,18 +4,20 @@ Plain JSON would turn a ``Decimal`` into a float (or text) and a ``datetime`` in
 record read back would not be the record written. Values JSON lacks are written as one-key
 tagged objects (``{"$decimal": "19.90"}``, ``{"$datetime": "2026-11-22T10:00:00+00:00"}``).
 
-orjson writes every value, two to four times faster than the json module's C encoder, and reads
-untagged text (a message body), about twice as fast. The json module's encoder and decoder, which
-this module used before, read tagged text (finding tags in orjson's result would cost more than
-json's whole decode) and take every value orjson would get wrong or refuse, so that the text
-written and the values read are what they were:
+orjson writes every value, two to four times faster than the json module's C encoder; the json
+module's encoder, which this module used before, takes every value orjson would write differently
+or refuse, so that the text written is what it was:
 
 - orjson writes a NaN or infinite float as ``null``; json writes ``NaN``/``Infinity``, which
   the decoder reads back as the float they were;
 - orjson refuses integers beyond 64 bits, lone surrogates, keys that are not strings, float
-  subclasses and nesting deeper than 255 levels, where json writes them (or raises as it did);
-- orjson reads an integer beyond 64 bits as a float, and refuses ``NaN``, escaped lone
-  surrogates and byte order marks, which json reads.
+  subclasses and nesting deeper than 255 levels, where json writes them (or raises as it did).
+
+Text is read by the json module, as before. orjson reads untagged text (a message body) faster
+in a loop, but not in a worker once the checks it needs are paid (an integer beyond 64 bits,
+which it reads as a float; NaN, lone surrogates and byte order marks, which it refuses); and
+finding the tags in its result in Python costs more than json's whole decode, whose
+``object_hook`` reads them as the C scanner builds each object.
 
 Two differences remain: a float may be written in another of its shortest forms (``0.00001``
 where json wrote ``1e-05``; both read back as the same float), and orjson writes a ``UUID`` as
@@ -130,40 +132,8 @@ def _untag(obj: dict[str, Any]) -> Any:
 #: built once: json.loads with a hook builds a decoder on every call
 _DECODER = json.JSONDecoder(object_hook=_untag)
 
-#: orjson reads an integer beyond 64 bits (20 digits, or 19 with a minus) as a float: text with 19
-#: digits in a row goes to json, which reads it exactly (a float written with as many, such as
-#: 0.00012345678901234567, reads the same either way). Counting and finding them with bytes
-#: translations costs a fraction of what a regular expression does.
-_DIGITS = b"0123456789"
-_DIGITS_AS_ZERO = bytes(_DIGITS[0] if byte in _DIGITS else b"x"[0] for byte in range(256))
-_LONG_DIGITS = b"0" * 19
-
 
 def decode(text: str | bytes) -> Any:
-    # tagged text goes to json: its object_hook reads the tags as the C scanner builds each object,
-    # for less than walking orjson's result in Python to find them (a tag's "$" may be escaped)
-    if isinstance(text, str):
-        if '"$' in text or ("\\" in text and '"\\u0024' in text):
-            return _DECODER.decode(text)
-        try:
-            data = text.encode()
-        except UnicodeEncodeError:  # a lone surrogate, which orjson refuses
-            return _DECODER.decode(text)
-    else:
-        if b'"$' in text or (b"\\" in text and b'"\\u0024' in text):
-            return json.loads(text, object_hook=_untag)
-        data = text
-    if len(data) - len(data.translate(None, _DIGITS)) < len(_LONG_DIGITS) or (
-        _LONG_DIGITS not in data.translate(_DIGITS_AS_ZERO)
-    ):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # NaN, an escaped lone surrogate, a byte order mark... or not JSON: json says why not
-    return _json_decode(text)
-
-
-def _json_decode(text: str | bytes) -> Any:
     if not isinstance(text, str):  # bytes: json.loads detects their encoding
         return json.loads(text, object_hook=_untag)
     return _DECODER.decode(text)
