@@ -64,8 +64,8 @@ def _now() -> dt.datetime:
 class _EntityTable(NamedTuple):
     """One entity's committed records and their versions, by key.
 
-    Apart rather than a :class:`Versioned` a record: a dict of ints is not tracked by the cycle
-    collector, and a pair a record would be one more object for each of its collections to walk."""
+    Two dicts rather than a :class:`Versioned` pair a record: a dict of ints is not tracked by the
+    cycle collector, where a pair holding a record is one more object each of its collections walks."""
 
     records: dict[str, Record]
     versions: dict[str, int]
@@ -192,8 +192,9 @@ class MemoryBackend(MemoryRetention):
 
     async def read_entity(self, entity: str, key: str) -> Versioned | None:
         table = self._entities.get(entity)
-        record = table.records.get(key) if table is not None else None
-        return Versioned(record, table.versions[key]) if table is not None and record is not None else None
+        if table is None or key not in table.records:
+            return None
+        return Versioned(table.records[key], table.versions[key])
 
     def records(self, entity: str) -> dict[str, Record]:
         """Committed records of ``entity`` by key, read synchronously (tests)."""
@@ -201,7 +202,8 @@ class MemoryBackend(MemoryRetention):
         return dict(table.records) if table is not None else {}
 
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
-        return dict(itertools.islice(self.records(entity).items(), limit))
+        table = self._entities.get(entity)
+        return dict(itertools.islice(table.records.items(), limit)) if table is not None else {}
 
     async def list_entities(
         self, entity: str, where: FieldFilter = ANY_RECORD, *, after: str | None = None, limit: int = 100
@@ -725,8 +727,9 @@ def _in_state(
     """``message`` in ``state``, leased to ``owner`` until ``expires_at`` (None: not leased).
 
     Built from slices of the tuple: a claim and an ack do this once a message each, and a
-    NamedTuple's ``_replace`` costs several times more, its ``__new__`` half as much again."""
-    return _new_message(QueuedMessage, (*message[:6], state, *message[7:11], owner, expires_at, *message[13:]))
+    NamedTuple's ``_replace`` costs several times more, its ``__new__`` half as much again. Why
+    it was held back (``held``, the last field) is let go: it is no longer held back."""
+    return _new_message(QueuedMessage, (*message[:6], state, *message[7:11], owner, expires_at, *message[13:25], None))
 
 
 #: a NamedTuple from all its fields, in order, without the Python ``__new__`` that names them

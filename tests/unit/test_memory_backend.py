@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gc
 
 from flowbus.events.frozen import freeze
-from flowbus.queue import MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
+from flowbus.queue import THROTTLED, MessageKind, MessageState, OutgoingMessage, QueuedMessage, QueueName
 from flowbus.runtime.changes import Ack, Changeset, EntityWrite
 from flowbus.runtime.records import Run, RunStatus, Trigger
 from flowbus.stores.memory import MemoryBackend
@@ -82,3 +83,18 @@ def test_ids_filed_under_a_key_keep_their_order_and_go_with_it():
     assert index.get("a") == []
     index.add("a", "6")
     assert index.get("a") == ["6"]
+
+
+async def test_a_throttled_message_once_claimed_is_no_longer_said_to_be_held():
+    backend = MemoryBackend()
+    outgoing = OutgoingMessage(QueueName.OUTBOUND, MessageKind.HANDLER, {}, rate_key="k", rate_interval_s=0.05)
+    first, second = await backend.send([outgoing, outgoing])
+    [claimed] = await backend.claim([QueueName.OUTBOUND], limit=2, owner="w1", lease_s=30.0)
+    assert claimed.id == first
+    throttled = await backend.get_message(second)
+    assert throttled is not None and throttled.held == THROTTLED
+    await asyncio.sleep(0.06)
+    [claimed] = await backend.claim([QueueName.OUTBOUND], limit=2, owner="w1", lease_s=30.0)
+    assert claimed.id == second and claimed.held is None
+    leased = await backend.get_message(second)
+    assert leased is not None and leased.state is MessageState.LEASED and leased.held is None
