@@ -14,7 +14,7 @@ import heapq
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowbus.config.versions import ConfigVersion
 from flowbus.events.instance import EventInstance
@@ -35,6 +35,7 @@ from flowbus.queue import (
 )
 from flowbus.runtime.changes import Ack, Changeset, Conflict, Record, Retry, Versioned, caused_events
 from flowbus.runtime.records import Run
+from flowbus.stores.memory_index import IdIndex
 from flowbus.stores.memory_retention import MemoryRetention
 from flowbus.stores.protocols import (
     ANY_DEAD_LETTER,
@@ -60,20 +61,32 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class _EntityTable(NamedTuple):
+    """One entity's committed records and their versions, by key.
+
+    Two dicts rather than a :class:`Versioned` pair a record: a dict of ints is not tracked by the
+    cycle collector, where a pair holding a record is one more object each of its collections walks."""
+
+    records: dict[str, Record]
+    versions: dict[str, int]
+
+
 class MemoryBackend(MemoryRetention):
     """Everything in this process's memory, for one project."""
 
     def __init__(self, project: str = "default", *, dedup_window_s: float = DEFAULT_DEDUP_WINDOW_S) -> None:
         self.project = project
         self.dedup_window_s = dedup_window_s
-        self._entities: dict[str, dict[str, Versioned]] = {}
+        self._entities: dict[str, _EntityTable] = {}
         self._events: dict[str, EventInstance] = {}
-        self._chains: defaultdict[str, list[EventInstance]] = defaultdict(list)
+        #: the ids of a chain's events, by its root's id (``correlation_id``)
+        self._chains = IdIndex()
         self._caused: defaultdict[str, int] = defaultdict(int)
         self._runs: dict[str, Run] = {}
-        self._runs_by_event: defaultdict[str, list[Run]] = defaultdict(list)
-        self._runs_by_message: defaultdict[str, list[Run]] = defaultdict(list)
-        self._runs_by_parent: defaultdict[str, list[Run]] = defaultdict(list)
+        #: run ids by what they ran for, and by their parent run
+        self._runs_by_event = IdIndex()
+        self._runs_by_message = IdIndex()
+        self._runs_by_parent = IdIndex()
         self._journal: dict[tuple[str, str], Any] = {}
         self._messages: dict[str, QueuedMessage] = {}
         #: ids of messages not finished yet (done or unmatched), in queue order: what claim looks at
@@ -83,7 +96,9 @@ class MemoryBackend(MemoryRetention):
         self._prioritised: set[str] = set()
         #: rate key -> its theoretical arrival time (flowbus.limits)
         self._arrivals: dict[str, float] = {}
-        self._dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]] = {}
+        #: queue -> dedup id -> (the message sent with it, until when it is remembered); by queue
+        #: first, as a pair with the queue in it would stay an object the cycle collector walks
+        self._dedup: dict[QueueName, dict[str, tuple[str, dt.datetime]]] = {queue: {} for queue in QueueName}
         #: (queue, debounce key) -> the scheduled message of the key's waiting burst; a waiting
         #: burst's deadline by message id; the waiting bursts by when they were last seen due
         #: (a heap: each is made ready at the first claim once due, and leaves all three)
@@ -114,40 +129,46 @@ class MemoryBackend(MemoryRetention):
         for (entity, key), write in changeset.writes.items():
             if write.expected_version is None:
                 continue
-            current = self._entities.get(entity, {}).get(key)
-            version = current.version if current is not None else 0
+            table = self._entities.get(entity)
+            version = table.versions.get(key, 0) if table is not None else 0
             if version != write.expected_version:
                 raise Conflict(
                     f"{entity} {key!r} changed since it was read (version {write.expected_version} -> {version})"
                 )
-        leases: list[Ack | Retry] = [*changeset.acks, *changeset.retries]
-        for lease in leases:
-            message = self._messages.get(lease.message_id)
-            if message is None or not _held_by(message, lease.owner):
-                raise Conflict(f"the lease on message {lease.message_id} was lost")
+        leases: list[Ack] | list[Retry]
+        for leases in (changeset.acks, changeset.retries):
+            for lease in leases:
+                message = self._messages.get(lease.message_id)
+                if message is None or message.state is not MessageState.LEASED or message.lease_owner != lease.owner:
+                    raise Conflict(f"the lease on message {lease.message_id} was lost")
 
     def _write(self, changeset: Changeset) -> None:
         for (entity, key), write in changeset.writes.items():
-            table = self._entities.setdefault(entity, {})
+            table = self._entities.get(entity)
+            if table is None:
+                table = self._entities[entity] = _EntityTable({}, {})
             if write.record is None:
-                table.pop(key, None)
+                table.records.pop(key, None)
+                table.versions.pop(key, None)  # created again, a record starts again at version 1
             else:
-                current = table.get(key)
-                table[key] = Versioned(write.record, (current.version if current is not None else 0) + 1)
+                table.records[key] = write.record
+                table.versions[key] = table.versions.get(key, 0) + 1
         if changeset.events:  # most changesets (a handler's run) publish nothing
             for instance in changeset.events:
                 self._events[instance.id] = instance
-                self._chains[instance.correlation_id].append(instance)
+                self._chains.add(instance.correlation_id, instance.id)
             for correlation_id, n in caused_events(changeset.events).items():
                 self._caused[correlation_id] += n
         if changeset.messages:
             self._send(changeset.messages)
         self._add_runs(changeset.runs)
+        messages = self._messages
         for ack in changeset.acks:
-            message = self._messages[ack.message_id]
-            self._messages[ack.message_id] = _in_state(message, ack.state, None, None)
-            self._open.pop(ack.message_id, None)
-            self._prioritised.discard(ack.message_id)
+            message_id = ack.message_id
+            messages[message_id] = _in_state(messages[message_id], ack.state, None, None)
+            self._open.pop(message_id, None)
+            if self._prioritised:
+                self._prioritised.discard(message_id)
         for retry in changeset.retries:
             message = self._messages[retry.message_id]
             if retry.deferred:
@@ -170,22 +191,30 @@ class MemoryBackend(MemoryRetention):
     # -- entities ------------------------------------------------------------------------
 
     async def read_entity(self, entity: str, key: str) -> Versioned | None:
-        return self._entities.get(entity, {}).get(key)
+        table = self._entities.get(entity)
+        if table is None or key not in table.records:
+            return None
+        return Versioned(table.records[key], table.versions[key])
 
     def records(self, entity: str) -> dict[str, Record]:
         """Committed records of ``entity`` by key, read synchronously (tests)."""
-        return {key: versioned.record for key, versioned in self._entities.get(entity, {}).items()}
+        table = self._entities.get(entity)
+        return dict(table.records) if table is not None else {}
 
     async def entities(self, entity: str, *, limit: int = 1000) -> dict[str, Record]:
-        return dict(itertools.islice(self.records(entity).items(), limit))
+        table = self._entities.get(entity)
+        return dict(itertools.islice(table.records.items(), limit)) if table is not None else {}
 
     async def list_entities(
         self, entity: str, where: FieldFilter = ANY_RECORD, *, after: str | None = None, limit: int = 100
     ) -> list[KeyedRecord]:
+        table = self._entities.get(entity)
+        if table is None:
+            return []
         found = (
-            KeyedRecord(key, stored.record, stored.version)
-            for key, stored in self._entities.get(entity, {}).items()
-            if (after is None or key > after) and _record_matches(stored.record, where)
+            KeyedRecord(key, record, table.versions[key])
+            for key, record in table.records.items()
+            if (after is None or key > after) and _record_matches(record, where)
         )
         return heapq.nsmallest(limit, found, key=lambda r: r.key)
 
@@ -194,7 +223,7 @@ class MemoryBackend(MemoryRetention):
         return [self._messages[message_id] for message_id in self._open]
 
     def entity_counts(self) -> dict[str, int]:
-        return {name: len(rows) for name, rows in sorted(self._entities.items()) if rows}
+        return {name: len(table.records) for name, table in sorted(self._entities.items()) if table.records}
 
     # -- events, runs, journal -------------------------------------------------------------
 
@@ -205,7 +234,7 @@ class MemoryBackend(MemoryRetention):
         return [e for e in map(self._events.get, event_ids) if e is not None]
 
     async def event_chain(self, correlation_id: str) -> Sequence[EventInstance]:
-        return tuple(self._chains.get(correlation_id, ()))
+        return tuple(self._events[event_id] for event_id in self._chains.get(correlation_id))
 
     async def count_events(self) -> int:
         return len(self._events)
@@ -255,26 +284,27 @@ class MemoryBackend(MemoryRetention):
         return [RunPoint(r.id, r.status, r.duration_s) for r in found]
 
     async def runs_for_event(self, event_id: str) -> Sequence[Run]:
-        return tuple(self._runs_by_event.get(event_id, ()))
+        return tuple(self._runs[run_id] for run_id in self._runs_by_event.get(event_id))
 
     async def runs_for_message(self, message_id: str) -> Sequence[Run]:
-        return tuple(self._runs_by_message.get(message_id, ()))
+        return tuple(self._runs[run_id] for run_id in self._runs_by_message.get(message_id))
 
     async def child_runs(self, run_id: str) -> Sequence[Run]:
-        return tuple(self._runs_by_parent.get(run_id, ()))
+        return tuple(self._runs[child_id] for child_id in self._runs_by_parent.get(run_id))
 
     async def record_runs(self, runs: Sequence[Run]) -> None:
         self._add_runs(runs)
 
     def _add_runs(self, runs: Sequence[Run]) -> None:
         for run in runs:
-            self._runs[run.id] = run
+            run_id = run.id
+            self._runs[run_id] = run
             if run.event_id is not None:
-                self._runs_by_event[run.event_id].append(run)
+                self._runs_by_event.add(run.event_id, run_id)
             if run.message_id is not None:
-                self._runs_by_message[run.message_id].append(run)
+                self._runs_by_message.add(run.message_id, run_id)
             if run.parent_run_id is not None:
-                self._runs_by_parent[run.parent_run_id].append(run)
+                self._runs_by_parent.add(run.parent_run_id, run_id)
 
     async def journaled_output(self, execution_key: str, step_key: str) -> tuple[bool, Any]:
         address = (execution_key, step_key)
@@ -298,21 +328,20 @@ class MemoryBackend(MemoryRetention):
                 ids.append(self._debounce(outgoing, debounce, now))
                 continue
             if dedup_id is not None:
-                seen = self._dedup.get((queue, dedup_id))
+                seen = self._dedup[queue].get(dedup_id)
                 if seen is not None and seen[1] > now:
                     ids.append(seen[0])
                     continue
             message_id = new_id()
             if dedup_id is not None:
-                self._dedup[(queue, dedup_id)] = (message_id, remembered_until)
+                self._dedup[queue][dedup_id] = (message_id, remembered_until)
             state = MessageState.SCHEDULED if not_before is not None and not_before > now else MessageState.READY
-            # positional, in QueuedMessage's field order (several messages a published event)
-            self._messages[message_id] = QueuedMessage(
+            # every field in QueuedMessage's order, flow control's five as the outgoing message holds
+            # them: a published event sends several, and the named __new__ costs twice this
+            self._messages[message_id] = _new_message(QueuedMessage, (
                 message_id, queue, kind, body, group_key, dedup_id, state, 0, config_version, now, not_before or now,
-                trace_context=trace_context, concurrency_key=outgoing.concurrency_key,
-                concurrency_limit=outgoing.concurrency_limit, rate_key=outgoing.rate_key,
-                rate_interval_s=outgoing.rate_interval_s, priority=outgoing.priority,
-            )  # fmt: skip
+                None, None, (), False, trace_context, None, 0, 0, False, *outgoing[9:14], None,
+            ))  # fmt: skip
             self._open[message_id] = None
             if outgoing.priority != DEFAULT_PRIORITY:
                 self._prioritised.add(message_id)
@@ -403,10 +432,11 @@ class MemoryBackend(MemoryRetention):
         found: list[QueuedMessage] = []
         walk_all = bool(self._prioritised)  # a later message may come first
         taken: dict[str, int] | None = None  # the slots taken of each concurrency key, once needed
+        messages = self._messages
         for message_id in self._open:  # claim changes messages, never the set of open ids
             if len(found) >= limit and not walk_all:
                 break
-            message = self._messages[message_id]
+            message = messages[message_id]
             if message.queue not in queues:
                 continue
             group = (message.queue, message.group_key) if message.group_key is not None else None
@@ -423,7 +453,7 @@ class MemoryBackend(MemoryRetention):
                 taken = taken if taken is not None else self._taken(now)
                 if taken.get(key, 0) >= (message.concurrency_limit or 1):
                     continue  # every slot of its key taken: not a candidate, as in the SQL claims
-            if self._waits_for_turn(message, now):
+            if message.rate_key is not None and self._waits_for_turn(message, now):
                 continue  # its key's next turn is ahead: not a candidate, as in the SQL claims
             found.append(message)
         if walk_all:  # by priority, then in queue order (a stable sort)
@@ -433,7 +463,7 @@ class MemoryBackend(MemoryRetention):
         claimed: list[QueuedMessage] = []
         for message in found[:limit]:
             leased = _in_state(message, MessageState.LEASED, owner, until)
-            self._messages[message.id] = leased
+            messages[message.id] = leased
             claimed.append(leased)
         return claimed
 
@@ -699,14 +729,14 @@ def _in_state(
 ) -> QueuedMessage:
     """``message`` in ``state``, leased to ``owner`` until ``expires_at`` (None: not leased).
 
-    Built field by field: a claim and an ack do this once a message each, and a NamedTuple's
-    ``_replace`` costs several times more."""
-    m = message
-    return QueuedMessage(
-        m.id, m.queue, m.kind, m.body, m.group_key, m.dedup_id, state, m.attempts, m.config_version, m.created_at,
-        m.available_at, owner, expires_at, m.errors, m.blocking, m.trace_context, m.debounce_key, m.debounced,
-        m.deferrals, m.throttled, m.concurrency_key, m.concurrency_limit, m.rate_key, m.rate_interval_s, m.priority,
-    )  # fmt: skip
+    Built from slices of the tuple: a claim and an ack do this once a message each, and a
+    NamedTuple's ``_replace`` costs several times more, its ``__new__`` half as much again. Why
+    it was held back (``held``, the last field) is let go: it is no longer held back."""
+    return _new_message(QueuedMessage, (*message[:6], state, *message[7:11], owner, expires_at, *message[13:25], None))
+
+
+#: a NamedTuple from all its fields, in order, without the Python ``__new__`` that names them
+_new_message = tuple.__new__
 
 
 def _held(message: QueuedMessage, now: dt.datetime) -> bool:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
 from flowbus.events.instance import EventInstance
 from flowbus.ids import floor_id, time_of
 from flowbus.queue import MessageState, QueuedMessage, QueueName
 from flowbus.runtime.bounds import expired_steps
-from flowbus.runtime.records import Run, StepRun
+from flowbus.runtime.records import Run
+from flowbus.stores.memory_index import IdIndex
 from flowbus.stores.protocols import Kept, RetentionKind
 
 _FINISHED = (MessageState.DONE, MessageState.UNMATCHED)
@@ -23,13 +23,13 @@ class MemoryRetention:
     """Mixed into :class:`~flowbus.stores.memory.MemoryBackend`, whose dicts it prunes."""
 
     _events: dict[str, EventInstance]
-    _chains: defaultdict[str, list[EventInstance]]
+    _chains: IdIndex
     _runs: dict[str, Run]
-    _runs_by_event: defaultdict[str, list[Run]]
-    _runs_by_message: defaultdict[str, list[Run]]
-    _runs_by_parent: defaultdict[str, list[Run]]
+    _runs_by_event: IdIndex
+    _runs_by_message: IdIndex
+    _runs_by_parent: IdIndex
     _messages: dict[str, QueuedMessage]
-    _dedup: dict[tuple[QueueName, str], tuple[str, dt.datetime]]
+    _dedup: dict[QueueName, dict[str, tuple[str, dt.datetime]]]
     _open: dict[str, None]
     #: the last run whose steps expired (runs at or below it hold a marker)
     _steps_through = ""
@@ -43,8 +43,9 @@ class MemoryRetention:
             return self._purge_runs(heapq.nsmallest(limit, (i for i in self._runs if i < floor_id(before))))
         if kind is RetentionKind.STEPS:
             due = heapq.nsmallest(limit, self._with_steps(before))
-            for run_id in due:
-                self._replace_run(self._runs[run_id], expired_steps(self._runs[run_id].steps))
+            for run_id in due:  # the indexes hold ids: the run changes in one place
+                run = self._runs[run_id]
+                self._runs[run_id] = run._replace(steps=expired_steps(run.steps))
             if due:
                 self._steps_through = due[-1]
             return len(due)
@@ -104,11 +105,8 @@ class MemoryRetention:
     def _purge_events(self, ids: list[str]) -> int:
         gone = {self._events.pop(i).correlation_id for i in ids}
         for correlation_id in gone:
-            kept = [e for e in self._chains[correlation_id] if e.id in self._events]
-            if kept:
-                self._chains[correlation_id] = kept
-            else:
-                del self._chains[correlation_id]
+            chain = self._chains.get(correlation_id)
+            self._chains.replace(correlation_id, [i for i in chain if i in self._events])
         return len(ids)
 
     def _purge_runs(self, ids: list[str]) -> int:
@@ -116,24 +114,14 @@ class MemoryRetention:
             self._unindex(self._runs.pop(run_id))
         return len(ids)
 
-    def _replace_run(self, run: Run, steps: tuple[StepRun, ...]) -> None:
-        replaced = run._replace(steps=steps)
-        self._runs[run.id] = replaced
-        for index, key in self._indexes(run):
-            index[key] = [replaced if r.id == run.id else r for r in index[key]]
-
     def _unindex(self, run: Run) -> None:
-        for index, key in self._indexes(run):
-            index[key] = [r for r in index[key] if r.id != run.id]
-            if not index[key]:
-                del index[key]
-
-    def _indexes(self, run: Run) -> list[tuple[defaultdict[str, list[Run]], str]]:
-        pairs = [
+        pairs = (
             (self._runs_by_event, run.event_id), (self._runs_by_message, run.message_id),
             (self._runs_by_parent, run.parent_run_id),
-        ]  # fmt: skip
-        return [(index, key) for index, key in pairs if key is not None]
+        )  # fmt: skip
+        for index, key in pairs:
+            if key is not None:
+                index.replace(key, [i for i in index.get(key) if i != run.id])
 
     def _purge_messages(self, ids: list[str]) -> int:
         now = dt.datetime.now(dt.UTC)
@@ -141,10 +129,10 @@ class MemoryRetention:
             message = self._messages.pop(message_id)
             self._open.pop(message_id, None)
             if message.dedup_id is not None:  # its de-duplication entry too, once expired
-                address = (message.queue, message.dedup_id)
-                remembered = self._dedup.get(address)
-                if remembered is not None and remembered[1] < now:
-                    del self._dedup[address]
+                remembered = self._dedup[message.queue]
+                seen = remembered.get(message.dedup_id)
+                if seen is not None and seen[1] < now:
+                    del remembered[message.dedup_id]
         return len(ids)
 
 
