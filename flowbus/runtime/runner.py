@@ -299,15 +299,16 @@ class Runner:
         """Read the events that a claimed batch's handler messages run for, in one read, into the
         memo :meth:`process` reads them from: a batch holds the handler messages of a few dozen
         events, and a read per event cost more than running its handlers did."""
-        wanted = {m.body["event_id"] for m in messages if m.kind is MessageKind.HANDLER}.difference(self._recent_events)
-        if not wanted:
-            return
-        found = await self._store.get_events(sorted(wanted))
+        needed = {m.body["event_id"] for m in messages if m.kind is MessageKind.HANDLER}
         memo = self._recent_events
-        # the oldest make room, but never the batch's own: a batch larger than the memo keeps
-        # all of its events until its runs have read them (the next batch's read cuts it back)
-        for _ in range(min(len(memo), len(memo) + len(found) - _MEMO_SIZE)):
-            del memo[next(iter(memo))]
+        wanted = needed.difference(memo)
+        found = await self._store.get_events(sorted(wanted)) if wanted else ()
+        # room is made by the oldest events the batch does not need: a batch keeps all of its own
+        # until its runs have read them, however many (the memo is its size again by the next batch)
+        excess = len(memo) + len(found) - _MEMO_SIZE
+        if excess > 0:
+            for event_id in [k for k in memo if k not in needed][:excess]:
+                del memo[event_id]
         for instance in found:
             memo[instance.id] = (instance, _envelope(instance))
 

@@ -54,3 +54,26 @@ async def test_a_batch_whose_events_are_in_hand_reads_nothing_and_the_memo_is_cu
     await runner.read_events_of(claimed[500:])  # 50 more: the oldest make room
     assert len(runner._recent_events) == 256
     assert all(m.body["event_id"] in runner._recent_events for m in claimed[500:])
+
+
+async def test_a_batch_keeps_the_events_it_needs_that_were_in_hand_when_room_is_made(engine_for, monkeypatch):
+    """The memo is full of earlier events, one of which this batch needs again (its other
+    handler's message): room for the batch's new events is made by events it does not need."""
+    engine = engine_for(CONFIG)
+    published = [await engine.publish("OrderPlaced", {"OrderId": f"o{n}"}) for n in range(266)]
+    claimed = await engine.backend.claim([QueueName.OUTBOUND], limit=532, owner="w", lease_s=30)
+    by_event = {m.body["event_id"]: [] for m in claimed}
+    for m in claimed:
+        by_event[m.body["event_id"]].append(m)
+    runner = engine.runner
+    await runner.read_events_of([by_event[e.id][0] for e in published[:256]])  # the memo is full
+    batch = [by_event[published[0].id][1], *(m for e in published[256:] for m in by_event[e.id])]
+
+    async def refused(event_id):
+        raise AssertionError(f"event {event_id} was read on its own")
+
+    monkeypatch.setattr(engine.backend, "get_event", refused)
+    await runner.read_events_of(batch)
+    runs = [run for message in batch for run in await runner.process(message, engine.begin())]
+    assert len(runs) == 21 and all(run.succeeded for run in runs)
+    assert len(runner._recent_events) == 256
