@@ -5,9 +5,9 @@ What the fields mean at run time, and how the queue enforces them, is :mod:`flow
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from flowbus.config.base import Model
 from flowbus.delays import DelayError, parse_delay
@@ -26,18 +26,19 @@ def _key(value: str | None) -> str | None:
     return value
 
 
+#: the key of a concurrency or rate limit: an `=` expression, checked as one where it is written
+Key = Annotated[
+    str | None,
+    Field(max_length=MAX_KEY_CHARS, description="an `=` expression over the event; none: one pool"),
+    AfterValidator(_key),
+]
+
+
 class Concurrency(Model):
     """At most ``limit`` runs at once per value of ``key`` (no key: per flow or handler)."""
 
     limit: int = Field(ge=1, le=100_000, description="runs at once per key value")
-    key: str | None = Field(
-        default=None, max_length=MAX_KEY_CHARS, description="an `=` expression over the event; none: one pool"
-    )
-
-    @field_validator("key")
-    @classmethod
-    def _key_is_expression(cls, value: str | None) -> str | None:
-        return _key(value)
+    key: Key = None
 
 
 class RunRateLimit(Model):
@@ -45,14 +46,7 @@ class RunRateLimit(Model):
 
     limit: int = Field(ge=1, le=1_000_000, description="runs per period per key value")
     period: float = Field(description="a duration: seconds, or a number with a unit (500ms, 10s, 1m, 1h, 1d)")
-    key: str | None = Field(
-        default=None, max_length=MAX_KEY_CHARS, description="an `=` expression over the event; none: one pool"
-    )
-
-    @field_validator("key")
-    @classmethod
-    def _key_is_expression(cls, value: str | None) -> str | None:
-        return _key(value)
+    key: Key = None
 
     @field_validator("period", mode="before")
     @classmethod
