@@ -36,8 +36,10 @@ from flowbus.queue import DEFAULT_DEDUP_WINDOW_S
 from flowbus.stores import rows
 from flowbus.stores.sql_backend import Params, SqlBackend
 from flowbus.stores.sql_files import load_migrations, load_queries
+from flowbus.stores.sqlite_statements import positional_queries
 
-Q = load_queries("sqlite")
+#: the named queries, bound by position (flowbus.stores.sqlite_statements)
+Q = positional_queries(load_queries("sqlite"))
 
 
 @contextlib.contextmanager
@@ -136,7 +138,7 @@ def projects_in(path: str | Path) -> list[str]:
         return []
     with translated_errors(), contextlib.closing(sqlite3.connect(str(path))) as conn:
         try:
-            found = conn.execute(Q["projects"]).fetchall()
+            found = conn.execute(Q["projects"].sql).fetchall()
         except sqlite3.OperationalError:  # not migrated yet: no projects
             return []
         return [row[0] for row in found]
@@ -156,13 +158,13 @@ def _admitted(conn: sqlite3.Connection, candidates: list[Candidate], params: Par
     project, now = params["project"], params["now"]  # read under the write lock (claim)
     keys = sorted({c.concurrency_key for c in candidates if c.concurrency_key is not None})
     rates = sorted({c.rate_key for c in candidates if c.rate_key is not None})
-    leased = {r["key"]: r["n"] for r in conn.execute(Q["leased_by_key"], {**params, "keys": encode(keys)})}
-    arrivals = {r["key"]: r["arrival"] for r in conn.execute(Q["rate_arrivals"], {**params, "keys": encode(rates)})}
+    leased = {r["key"]: r["n"] for r in _run(conn, "leased_by_key", {**params, "keys": encode(keys)})}
+    arrivals = {r["key"]: r["arrival"] for r in _run(conn, "rate_arrivals", {**params, "keys": encode(rates)})}
     admission = admit(candidates, leased=leased, arrivals=arrivals, now=now)
-    conn.executemany(Q["set_arrival"], [
+    _run_many(conn, "set_arrival", [
         {"project": project, "key": key, "arrival": at} for key, at in admission.arrivals.items()
     ])  # fmt: skip
-    conn.executemany(Q["throttle"], [{"seq": seq, "available_at": at} for seq, at in admission.throttled])
+    _run_many(conn, "throttle", [{"seq": seq, "available_at": at} for seq, at in admission.throttled])
     return admission.admitted
 
 
@@ -271,7 +273,7 @@ class SqliteConnector:
 
     async def fetch_all(self, query: str, params: Params) -> list[dict[str, Any]]:
         with translated_errors():
-            return _dicts(self._conn.execute(Q[query], params))
+            return _dicts(_run(self._conn, query, params))
 
     async def claim(self, params: Params) -> list[dict[str, Any]]:
         # no UPDATE ... LIMIT in SQLite: find the messages, then lease them, in one transaction
@@ -282,16 +284,16 @@ class SqliteConnector:
             # it got it (else the next claim found a rate key's turn already come)
             now = max(params["now"], time.time())
             params = {**params, "now": now, "until": now + params["until"] - params["now"]}
-            conn.execute(Q["promote_due"], params)
-            found = conn.execute(Q["claimable"], params).fetchall()
+            _run(conn, "promote_due", params)
+            found = _run(conn, "claimable", params).fetchall()
             seqs = [row[0] for row in found]
             if any(row[1] for row in found):  # under the write lock: one claim at a time
-                limits = conn.execute(Q["limited_candidates"], {"seqs": encode(seqs)})
+                limits = _run(conn, "limited_candidates", {"seqs": encode(seqs)})
                 seqs = _admitted(conn, [rows.candidate(row) for row in limits], params)
             if not seqs:
                 return []
             self._busy_at = asyncio.get_running_loop().time()
-            return _dicts(conn.execute(Q["lease"], {**params, "seqs": encode(seqs)}))
+            return _dicts(_run(conn, "lease", {**params, "seqs": encode(seqs)}))
 
     async def wait_for_work(self, timeout_s: float) -> str | None:
         """Wait up to ``timeout_s`` for a commit, since the last claim, that may have queued work:
@@ -332,7 +334,7 @@ class SqliteConnector:
         # run as a script: one step of the statement frees one page, and sqlite3's execute steps
         # a statement without result columns only once
         with translated_errors():
-            self._conn.executescript(Q["reclaim_space"])
+            self._conn.executescript(Q["reclaim_space"].sql)
 
     async def migrate(self) -> list[int]:
         return migrate(self._conn)
@@ -340,6 +342,16 @@ class SqliteConnector:
     async def close(self) -> None:
         with translated_errors():
             self._conn.close()
+
+
+def _run(conn: sqlite3.Connection, query: str, params: Params) -> sqlite3.Cursor:
+    sql, values = Q[query]
+    return conn.execute(sql, values(params))
+
+
+def _run_many(conn: sqlite3.Connection, query: str, params: Sequence[Params]) -> sqlite3.Cursor:
+    sql, values = Q[query]
+    return conn.executemany(sql, map(values, params))
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -361,20 +373,20 @@ class SqliteTransaction:
         self.announced: str | None = None
 
     async def execute(self, query: str, params: Params) -> int:
-        return self._conn.execute(Q[query], params).rowcount
+        return _run(self._conn, query, params).rowcount
 
     async def execute_many(self, query: str, params: Sequence[Params]) -> int:
-        return self._conn.executemany(Q[query], params).rowcount  # summed over the parameter sets
+        return _run_many(self._conn, query, params).rowcount  # summed over the parameter sets
 
     async def write_many(self, query: str, params: Sequence[Params]) -> None:
-        self._conn.executemany(Q[query], params)
+        _run_many(self._conn, query, params)
 
     async def fetch_one(self, query: str, params: Params) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._conn.execute(Q[query], params).fetchone()
+        row: sqlite3.Row | None = _run(self._conn, query, params).fetchone()
         return row
 
     async def fetch_all(self, query: str, params: Params) -> list[sqlite3.Row]:
-        return self._conn.execute(Q[query], params).fetchall()
+        return _run(self._conn, query, params).fetchall()
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
