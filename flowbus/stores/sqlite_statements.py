@@ -15,9 +15,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-#: what may hold a colon that is not a parameter (a string literal, a quoted name, a comment) is
-#: matched first and kept as it is; a parameter is a colon and a name outside of them
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|:([A-Za-z_]\w*)""", re.DOTALL)
+#: what may hold a colon that is not a parameter (a string literal, a name quoted in any of
+#: SQLite's three ways, a comment) is matched first and kept as it is; a parameter is a colon and a
+#: name outside of them
+_TOKENS = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/|:([A-Za-z_]\w*)""", re.DOTALL
+)
 
 Values = Callable[[Mapping[str, Any]], tuple[Any, ...]]
 

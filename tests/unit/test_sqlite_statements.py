@@ -15,7 +15,7 @@ from flowbus.stores.sqlite_statements import positional
 
 NAMES = st.sampled_from(["a", "b", "project", "_x1", "Ab"])
 #: text that may hold what looks like a parameter, a comment or a quote
-TEXT = st.text(alphabet=":ab_-*/'\" \n$?1", max_size=12)
+TEXT = st.text(alphabet=":ab_-*/'\"`[] \n$?1", max_size=12)
 
 
 def literal(text: str) -> str:
@@ -31,6 +31,8 @@ COLUMNS = st.one_of(
     NAMES.map(lambda name: f":{name}"),
     TEXT.map(literal),
     st.tuples(NAMES, TEXT).map(lambda pair: f":{pair[0]} AS {quoted_name(pair[1])}"),
+    st.tuples(NAMES, TEXT).map(lambda pair: f":{pair[0]} AS `{pair[1].replace('`', '``')}`"),
+    st.tuples(NAMES, TEXT.filter(lambda t: "]" not in t)).map(lambda pair: f":{pair[0]} AS [{pair[1]}]"),
     st.tuples(TEXT.filter(lambda t: "*/" not in t), NAMES).map(lambda pair: f"/*{pair[0]}*/ :{pair[1]}"),
     st.tuples(TEXT.filter(lambda t: "\n" not in t), TEXT).map(lambda pair: f"--{pair[0]}\n{literal(pair[1])}"),
 )
