@@ -236,13 +236,15 @@ def main() -> None:
     if skipped is None:
         import psycopg
 
+        from flowbus.errors import StoreError
+
         try:
             light = bench_light_load.measure(
                 light_events, LIGHT_LOAD_RATE, idle_s=0, progress=progress("light load"), postgres=args.postgres
             )
-        except psycopg.OperationalError as exc:
-            skipped = f"the server failed while measuring: {first_line(exc)}"
-            rows += [heading(f"light load on PostgreSQL: skipped, {skipped}")]
+        except (psycopg.OperationalError, StoreError, TimeoutError) as exc:
+            # the server (or a worker on it) failed mid-way: it has no goal here, the table is still worth it
+            rows += [heading(f"light load on PostgreSQL: skipped, the run failed: {first_line(exc)}")]
         else:
             rows += light_load_rows(light)
     progress("done")(f"in {time.monotonic() - began:.0f} s")

@@ -109,7 +109,7 @@ async def wait_handled(db: str, expected: int, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while len(handled_at(db)) < expected:
         if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(handled_at(db))} of {expected} events handled in {timeout_s:.0f} s")
+            raise TimeoutError(f"only {len(handled_at(db))} of {expected} events handled in {timeout_s:.0f} s")
         await asyncio.sleep(0.05)
 
 
@@ -306,7 +306,10 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=10.0, help="idle CPU measured over this long (0: not)")
     parser.add_argument("--postgres", metavar="URL", help="measure on PostgreSQL: a server database to make them in")
     args = parser.parse_args()
-    light = measure(args.events, args.rate, args.idle_s, postgres=args.postgres)
+    try:
+        light = measure(args.events, args.rate, args.idle_s, postgres=args.postgres)
+    except TimeoutError as exc:
+        raise SystemExit(str(exc)) from None
     print(
         f"light load on {light.database}: {light.events} events at {light.rate:g}/s, "
         "send returned -> handler run finished (ms)"

@@ -4,6 +4,8 @@ One worker, in this process, drains N W1 events (3 async handlers each) publishe
 ``publish_many``. Each phase is timed with the thread's CPU clock around the calls that make it up,
 so the table adds up to the worker's own time per run; the SQL lines are the time spent inside
 sqlite3 (binding, SQLite's work, reading rows), the row lines the building of a statement's rows.
+Every statement of a store transaction is shown under the batch's commit, which is where W1 makes
+them all; a flow whose steps write as they run (a journaled step) would show its writes there too.
 
     python benchmarks/bench_worker_phases.py [--events 10000] [--batch-size 64]
 
@@ -90,6 +92,9 @@ PHASES = (
 
 
 def instrument() -> None:
+    """Wrap the calls each phase is made of (once: :func:`measure` may run again in one process)."""
+    if getattr(Worker._claim, "__wrapped__", None) is not None:
+        return
     Worker._claim = timed_coroutine("claim", Worker._claim)
     leasing = timed_coroutine("  SQL: select, lease, rows read, commit", SqliteConnector.claim)
 
@@ -173,6 +178,7 @@ async def drain(db: Path, batch_size: int) -> tuple[int, float]:
     backend = SqliteBackend(db, "w1")
     engine = await open_engine(backend)
     worker = Worker(engine, WorkerSettings(batch_size=batch_size))
+    spent.clear()  # opening the backend migrated and committed: not the drain's
     start = time.thread_time()
     runs = await worker.run_until_idle()
     total_s = time.thread_time() - start

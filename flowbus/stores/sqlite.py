@@ -346,12 +346,24 @@ class SqliteConnector:
 
 def _run(conn: sqlite3.Connection, query: str, params: Params) -> sqlite3.Cursor:
     sql, values = Q[query]
-    return conn.execute(sql, values(params))
+    try:
+        return conn.execute(sql, values(params))
+    except KeyError as missing:
+        raise _no_value(query, missing) from None
 
 
 def _run_many(conn: sqlite3.Connection, query: str, params: Sequence[Params]) -> sqlite3.Cursor:
     sql, values = Q[query]
-    return conn.executemany(sql, map(values, params))
+    try:
+        return conn.executemany(sql, map(values, params))
+    except KeyError as missing:
+        raise _no_value(query, missing) from None
+
+
+def _no_value(query: str, missing: KeyError) -> StoreError:
+    """A parameter its mapping lacks: a StoreError, as sqlite3's own named binding made it, so that
+    a caller that falls back on a store's refusal (the worker's batch) still does."""
+    return StoreError(f"SQLite: no value for :{missing.args[0]} in query {query}")
 
 
 def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flowbus.errors import StoreError
 from flowbus.stores.sql_files import load_queries
-from flowbus.stores.sqlite import connect, migrate
+from flowbus.stores.sqlite import SqliteBackend, connect, migrate
 from flowbus.stores.sqlite_statements import positional
 
 NAMES = st.sampled_from(["a", "b", "project", "_x1", "Ab"])
@@ -58,28 +60,61 @@ def test_a_query_with_no_parameter_or_one_gives_a_tuple(sql: str, values: tuple[
     assert positional(sql).values({"only": "x"}) == values
 
 
-def test_every_query_of_the_sqlite_store_binds_as_many_values_as_it_has_parameters(tmp_path: Path) -> None:
-    """Each real query, run on a migrated database with every parameter NULL: SQLite may refuse a
-    NULL, but never the number of values bound."""
+def test_every_query_of_the_sqlite_store_does_by_position_what_it_does_by_name(tmp_path: Path) -> None:
+    """Each real query, run on a migrated database with every parameter NULL, once by name (sqlite3's
+    own binding) and once by position: the same rows, or the same error."""
     conn = connect(tmp_path / "store.db")
     migrate(conn)
     for name, sql in load_queries("sqlite").items():
+        if name == "reclaim_space":
+            continue  # a script of several statements, without parameters
         statement = positional(sql)
-        params = _AllNone()
-        conn.execute("SAVEPOINT q")
-        try:
-            if name == "reclaim_space":
-                continue  # a script of several statements, without parameters
-            conn.execute(statement.sql, statement.values(params))
-        except sqlite3.ProgrammingError as exc:  # the number of bindings: what this test is about
-            pytest.fail(f"{name}: {exc}")
-        except sqlite3.Error:
-            pass  # a NULL where the query wants a value
-        finally:
-            conn.execute("ROLLBACK TO q")
-            conn.execute("RELEASE q")
+        by_name, by_position = (
+            _outcome(conn, sql, _AllNone()),
+            _outcome(conn, statement.sql, statement.values(_AllNone())),
+        )
+        assert by_position == by_name, name
+
+
+def test_every_query_of_the_sqlite_store_numbers_its_parameters_as_sqlite_does(tmp_path: Path) -> None:
+    """The number SQLite itself gives each named parameter of a real query (its program's
+    ``Variable`` steps name them) is the number the positional form binds that name's value to."""
+    conn = connect(tmp_path / "store.db")
+    migrate(conn)
+    for name, sql in load_queries("sqlite").items():
+        if name == "reclaim_space":
+            continue
+        program = conn.execute(f"EXPLAIN {sql}", _AllNone()).fetchall()
+        numbered_by_sqlite = {step[2]: step[5] for step in program if step[1] == "Variable"}
+        names_in_order = positional(sql).values(_Names())
+        assert numbered_by_sqlite == {n: f":{param}" for n, param in enumerate(names_in_order, start=1)}, name
+
+
+def test_a_value_missing_from_the_mapping_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "store.db", "shop")
+    with pytest.raises(StoreError, match="no value for :project in query read_entity"):
+        asyncio.run(backend.connector.fetch_all("read_entity", {"entity": "Order", "key": "o1"}))
+
+
+def _outcome(conn: sqlite3.Connection, sql: str, params: object) -> object:
+    """The rows a statement reads, or the kind and text of its error; undone either way."""
+    conn.execute("SAVEPOINT q")
+    try:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+    except sqlite3.Error as exc:
+        return type(exc).__name__, str(exc)
+    finally:
+        conn.execute("ROLLBACK TO q")
+        conn.execute("RELEASE q")
 
 
 class _AllNone(dict[str, None]):
     def __missing__(self, key: str) -> None:
         return None
+
+
+class _Names(dict[str, str]):
+    """Each parameter's value is its name."""
+
+    def __missing__(self, key: str) -> str:
+        return key
