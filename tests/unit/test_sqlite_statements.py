@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -44,9 +46,10 @@ COLUMNS = st.one_of(
 def test_a_query_bound_by_position_reads_what_sqlite_binds_by_name(columns: list[str]) -> None:
     sql = "SELECT " + ", ".join(columns)
     params = {name: f"value of {name}" for name in ["a", "b", "project", "_x1", "Ab", "unused"]}
-    conn = sqlite3.connect(":memory:")
     statement = positional(sql)
-    assert conn.execute(statement.sql, statement.values(params)).fetchall() == conn.execute(sql, params).fetchall()
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        by_position = conn.execute(statement.sql, statement.values(params)).fetchall()
+        assert by_position == conn.execute(sql, params).fetchall()
 
 
 def test_a_name_used_twice_is_one_number_in_the_order_names_first_appear() -> None:
@@ -60,47 +63,55 @@ def test_a_query_with_no_parameter_or_one_gives_a_tuple(sql: str, values: tuple[
     assert positional(sql).values({"only": "x"}) == values
 
 
-def test_every_query_of_the_sqlite_store_does_by_position_what_it_does_by_name(tmp_path: Path) -> None:
+def test_every_query_of_the_sqlite_store_does_by_position_what_it_does_by_name(store: sqlite3.Connection) -> None:
     """Each real query, run on a migrated database with every parameter NULL, once by name (sqlite3's
     own binding) and once by position: the same rows, or the same error."""
-    conn = connect(tmp_path / "store.db")
-    migrate(conn)
     for name, sql in load_queries("sqlite").items():
         if name == "reclaim_space":
             continue  # a script of several statements, without parameters
         statement = positional(sql)
         by_name, by_position = (
-            _outcome(conn, sql, _AllNone()),
-            _outcome(conn, statement.sql, statement.values(_AllNone())),
+            _outcome(store, sql, _AllNone()),
+            _outcome(store, statement.sql, statement.values(_AllNone())),
         )
         assert by_position == by_name, name
 
 
-def test_every_query_of_the_sqlite_store_numbers_its_parameters_as_sqlite_does(tmp_path: Path) -> None:
+def test_every_query_of_the_sqlite_store_numbers_its_parameters_as_sqlite_does(store: sqlite3.Connection) -> None:
     """The number SQLite itself gives each named parameter of a real query (its program's
     ``Variable`` steps name them) is the number the positional form binds that name's value to."""
-    conn = connect(tmp_path / "store.db")
-    migrate(conn)
     for name, sql in load_queries("sqlite").items():
         if name == "reclaim_space":
             continue
-        program = conn.execute(f"EXPLAIN {sql}", _AllNone()).fetchall()
+        program = store.execute(f"EXPLAIN {sql}", _AllNone()).fetchall()
         numbered_by_sqlite = {step[2]: step[5] for step in program if step[1] == "Variable"}
         names_in_order = positional(sql).values(_Names())
         assert numbered_by_sqlite == {n: f":{param}" for n, param in enumerate(names_in_order, start=1)}, name
 
 
-def test_a_value_missing_from_the_mapping_is_a_store_error_naming_it(tmp_path: Path) -> None:
+async def test_a_value_missing_from_the_mapping_is_a_store_error_naming_it(tmp_path: Path) -> None:
     backend = SqliteBackend(tmp_path / "store.db", "shop")
-    with pytest.raises(StoreError, match="no value for :project in query read_entity"):
-        asyncio.run(backend.connector.fetch_all("read_entity", {"entity": "Order", "key": "o1"}))
+    try:
+        with pytest.raises(StoreError, match="no value for :project in query read_entity"):
+            await backend.connector.fetch_all("read_entity", {"entity": "Order", "key": "o1"})
+    finally:
+        await backend.close()
 
 
-def _outcome(conn: sqlite3.Connection, sql: str, params: object) -> object:
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A migrated SQLite store file's connection."""
+    conn = connect(tmp_path / "store.db")
+    migrate(conn)
+    yield conn
+    conn.close()
+
+
+def _outcome(conn: sqlite3.Connection, sql: str, params: Any) -> object:
     """The rows a statement reads, or the kind and text of its error; undone either way."""
     conn.execute("SAVEPOINT q")
     try:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()
     except sqlite3.Error as exc:
         return type(exc).__name__, str(exc)
     finally:
