@@ -3,7 +3,7 @@
 The queries of ``sql/sqlite/queries.sql`` name their parameters (``:project``), as PostgreSQL's
 do, and are called with a mapping. sqlite3 binds a named parameter by making a string of its
 name and looking that up in the mapping, for every parameter of every row; for a run record's 17
-columns that took longer than SQLite's insert of the row. So each query is turned once, when it
+columns that took nearly as long as SQLite's insert of the row. So each query is turned once, when it
 is loaded, into the same text with numbered parameters (``?1``, ``?2``; a name used twice is one
 number), with a getter that takes the values out of the mapping in that order, in C.
 """
