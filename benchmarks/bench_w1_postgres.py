@@ -28,6 +28,7 @@ from bench_w1_sqlite import (
     STEADY_TO,
     WHEN,
     Drain,
+    W1Figures,
     children_cpu_s,
     payload,
     sample_until_drained,
@@ -165,35 +166,17 @@ def ceiling(url: str, n: int, batch_size: int) -> tuple[float, float]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class W1Postgres:
+class W1Postgres(W1Figures):
     """The figures of W1 on PostgreSQL: one publish, drained by each number of workers in a copy
     of the published database, beside the raw ceiling."""
 
-    events: int
-    handler_runs: int
-    batch_size: int
-    #: publishing every event, one commit each: wall and CPU seconds
-    publish_s: float
+    #: the CPU seconds of publishing every event, one commit each
     publish_cpu_s: float
     #: events a commit for ``publish_many``, and its wall and CPU seconds; None when not measured
     publish_batch: int | None
     publish_many_s: float | None
     publish_many_cpu_s: float | None
-    ceiling_publish_s: float
-    ceiling_handle_s: float
     drains: tuple[Drain, ...]
-
-    @property
-    def publish_events_per_s(self) -> float:
-        return self.events / self.publish_s
-
-    @property
-    def ceiling_drain_runs_per_s(self) -> float:
-        return self.handler_runs / self.ceiling_handle_s
-
-    @property
-    def ceiling_end_to_end_runs_per_s(self) -> float:
-        return self.handler_runs / (self.ceiling_publish_s + self.ceiling_handle_s)
 
     def drain_runs_per_s(self, drain: Drain) -> float:
         return self.handler_runs / drain.seconds

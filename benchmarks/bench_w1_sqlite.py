@@ -287,20 +287,14 @@ def ceiling(db: Path, n: int, batch_size: int, synchronous: str) -> tuple[float,
 
 
 @dataclass(frozen=True, kw_only=True)
-class W1Sqlite:
-    """The figures of one W1 run on SQLite, beside its raw ceiling."""
+class W1Figures:
+    """What a W1 run measures on any database: publishing, and the raw ceiling of the same rows."""
 
     events: int
     handler_runs: int
     batch_size: int
-    synchronous: str
     #: publishing every event, one commit each
     publish_s: float
-    #: publishing every event with publish_many, a batch (``batch_size``) a commit, as the ceiling does
-    publish_batched_s: float
-    drain: Drain
-    #: an idle worker's start-up, measured apart
-    startup_cpu_s: float
     #: the ceiling: the same rows appended, then handled, in batched transactions on one connection
     ceiling_publish_s: float
     ceiling_handle_s: float
@@ -308,6 +302,26 @@ class W1Sqlite:
     @property
     def publish_events_per_s(self) -> float:
         return self.events / self.publish_s
+
+    @property
+    def ceiling_drain_runs_per_s(self) -> float:
+        return self.handler_runs / self.ceiling_handle_s
+
+    @property
+    def ceiling_end_to_end_runs_per_s(self) -> float:
+        return self.handler_runs / (self.ceiling_publish_s + self.ceiling_handle_s)
+
+
+@dataclass(frozen=True, kw_only=True)
+class W1Sqlite(W1Figures):
+    """The figures of one W1 run on SQLite, beside its raw ceiling."""
+
+    synchronous: str
+    #: publishing every event with publish_many, a batch (``batch_size``) a commit, as the ceiling does
+    publish_batched_s: float
+    drain: Drain
+    #: an idle worker's start-up, measured apart
+    startup_cpu_s: float
 
     @property
     def publish_batched_events_per_s(self) -> float:
@@ -326,14 +340,6 @@ class W1Sqlite:
         """End to end with the events published a batch a commit, as the ceiling appends them: the
         drain is the same, whichever way the same messages were queued."""
         return self.handler_runs / (self.publish_batched_s + self.drain.seconds)
-
-    @property
-    def ceiling_drain_runs_per_s(self) -> float:
-        return self.handler_runs / self.ceiling_handle_s
-
-    @property
-    def ceiling_end_to_end_runs_per_s(self) -> float:
-        return self.handler_runs / (self.ceiling_publish_s + self.ceiling_handle_s)
 
 
 def measure(events: int, batch_size: int = 64, synchronous: str = "normal") -> W1Sqlite:
